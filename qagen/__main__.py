@@ -1,0 +1,5 @@
+import sys
+
+from qagen.cli import main
+
+sys.exit(main())

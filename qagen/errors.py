@@ -1,0 +1,40 @@
+"""qagen's exceptions.
+
+Library code raises a ``QagenError`` subclass whose message is one sentence a user
+can act on. Foreign exceptions are wrapped where they enter qagen; the CLI is the
+only place that turns these into an ``error: ...`` line and an exit code.
+"""
+
+
+class QagenError(Exception):
+    """An expected problem, explained in one sentence."""
+
+    exit_code = 1
+
+
+class ConfigError(QagenError):
+    """Settings, flags, environment or config file are wrong or incomplete."""
+
+    exit_code = 2
+
+
+class CorpusError(QagenError):
+    """The input folder is missing or holds nothing usable."""
+
+
+class TemplateError(QagenError):
+    """A chat template cannot be read, parsed or rendered."""
+
+
+class ModelError(QagenError):
+    """The model endpoint refused the run in a way no retry can fix (bad key, unknown model, bad request)."""
+
+
+class OutputError(QagenError):
+    """The out folder cannot be used or written (foreign files, different settings, full disk)."""
+
+
+class IncompleteRun(QagenError):
+    """Some chunks could not be asked after every retry; rerunning retries just those."""
+
+    exit_code = 3

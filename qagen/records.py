@@ -1,0 +1,100 @@
+"""The plain typed records that flow between qagen's stages.
+
+Every record is frozen. Provenance travels with the data: a Pair knows the file
+(relative path) and chunk it came from, so any output line can be traced back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+PairKind = Literal["grounded", "idk"]
+
+
+@dataclass(frozen=True)
+class Document:
+    """One text file of the corpus, decoded."""
+
+    source: str  # path relative to the corpus folder, with forward slashes
+    text: str
+    encoding: str  # codec the bytes were decoded with
+    warning: str | None = None  # set when the bytes needed a fallback decoding
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    """A file of the corpus folder that was not used, and why."""
+
+    source: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A token-bounded piece of one document."""
+
+    id: str  # stable: same file path and text give the same id
+    source: str
+    index: int  # position within its document, from 0
+    text: str
+    tokens: int
+
+
+@dataclass(frozen=True)
+class Message:
+    role: str
+    content: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"role": self.role, "content": self.content}
+
+
+@dataclass(frozen=True)
+class Request:
+    """One chat request for one chunk: the rendered template plus what the model needs to know."""
+
+    chunk_id: str
+    messages: tuple[Message, ...]
+    params: dict = field(default_factory=dict, hash=False)  # temperature, max_tokens, ...
+    n: int = 5  # pairs asked for
+    passage: str = ""  # the chunk text; used by the offline model, never sent separately
+
+
+@dataclass(frozen=True)
+class Completion:
+    """A model's reply to one Request."""
+
+    text: str
+    finish_reason: str  # "stop", "length", ...
+    prompt_tokens: int
+    completion_tokens: int
+
+    @property
+    def truncated(self) -> bool:
+        return self.finish_reason == "length"
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One question/answer pair with its provenance."""
+
+    id: str
+    question: str
+    answer: str
+    source: str
+    chunk_id: str
+    kind: PairKind = "grounded"
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """Something a stage did not keep, with the reason; nothing is dropped silently."""
+
+    stage: str  # "load", "generate", "parse", "check", "dedupe", ...
+    reason: str  # short machine-friendly name, e.g. "malformed_json"
+    detail: str = ""  # one human sentence
+    raw: str = ""  # the text that was not kept
+    source: str = ""
+    chunk_id: str = ""
+    pair_id: str = ""

@@ -1,0 +1,1 @@
+"""Built-in chat templates (JSON), shipped inside the package as qagen.templates."""
