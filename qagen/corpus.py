@@ -1,0 +1,334 @@
+"""Finding and reading the corpus: a folder (or one file) in, decoded Documents out.
+
+Every file the walk meets either becomes a ``Document`` or a ``SkippedFile`` with a
+reason a user understands; nothing is dropped silently, except what the user asked
+us not to look at (hidden folders such as ``.git`` and the ``exclude`` paths).
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+import stat
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from qagen.errors import CorpusError
+from qagen.records import Document, SkippedFile
+
+MAX_FILE_BYTES = 50 * 1024 * 1024
+# How much of a file the binary checks look at: enough to see a header and a fair
+# sample of the content without scanning gigabytes.
+SNIFF_BYTES = 8 * 1024
+# Real text has almost no control characters besides tab and newlines (ANSI colour codes
+# in a log stay well below this); binary data decoded as latin-1 has about a quarter.
+CONTROL_SHARE_LIMIT = 0.10
+ALLOWED_CONTROLS = frozenset("\t\n\r\f\v")
+
+# Longest BOM first: the UTF-32 LE BOM begins with the UTF-16 LE one.
+_BOMS: tuple[tuple[bytes, str], ...] = (
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+
+_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"%PDF-", "PDF"),
+    (b"PK\x03\x04", "ZIP"),
+    (b"PK\x05\x06", "ZIP"),
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"GIF87a", "GIF"),
+    (b"GIF89a", "GIF"),
+    (b"\x1f\x8b", "GZIP"),
+    (b"7z\xbc\xaf\x27\x1c", "7Z"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "old Office document"),
+    (b"\x7fELF", "program"),
+)
+# Office and e-book formats are ZIP archives; naming the format helps more than "ZIP".
+_ZIP_FORMATS = frozenset({"docx", "xlsx", "pptx", "odt", "ods", "odp", "epub"})
+
+
+class BinaryFileError(CorpusError):
+    """The bytes are not text; the message is the skip reason shown to the user."""
+
+    def __init__(self, kind: str | None = None) -> None:
+        self.kind = kind  # "PDF", "ZIP", ... when a file signature says what it is
+        if kind is None:
+            super().__init__("binary file")
+        else:
+            super().__init__(f"binary file ({kind}): convert it to text first")
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    documents: tuple[Document, ...]  # sorted by source
+    skipped: tuple[SkippedFile, ...]  # sorted by source
+
+
+@dataclass(frozen=True)
+class _Skip:
+    kind: str  # short word for the summary: "binary", "empty", ...
+    file: SkippedFile
+
+
+def load_corpus(root: Path | str, *, exclude: Iterable[Path | str] = ()) -> LoadResult:
+    """Read every usable text file under ``root`` (a folder, walked recursively, or one file).
+
+    ``exclude`` names folders (or files) not to read, e.g. the out folder when it sits
+    inside the corpus; relative paths are taken from the current directory.
+    Raises CorpusError when ``root`` is missing or holds no usable document.
+    """
+    root = Path(root)
+    if not os.path.lexists(root):
+        raise CorpusError(f"{root} does not exist; give a folder of text files or one text file.")
+    if not root.exists():
+        raise CorpusError(f"{root} is a broken link; point it at a folder or a text file.")
+
+    excluded = _ExcludedPaths(exclude)
+    if root.is_dir():
+        documents, skips = _load_folder(root, excluded)
+    else:
+        documents, skips = _load_single(root)
+
+    documents.sort(key=lambda d: d.source)
+    skips.sort(key=lambda s: s.file.source)
+    if not documents:
+        raise CorpusError(_nothing_usable_message(root, skips))
+    return LoadResult(tuple(documents), tuple(s.file for s in skips))
+
+
+def decode_text(data: bytes) -> tuple[str, str, str | None]:
+    """Decode file bytes to text: (text, encoding used, warning or None).
+
+    BOMs (UTF-8, UTF-16, UTF-32) are honoured and stripped; otherwise strict UTF-8,
+    then cp1252, then latin-1, with a warning for the fallbacks. Line endings become
+    ``\\n``. Raises BinaryFileError when the bytes are not text.
+    """
+    decoded = _decode_with_bom(data)
+    if decoded is None:
+        body = data[len(codecs.BOM_UTF8) :] if data.startswith(codecs.BOM_UTF8) else data
+        _reject_binary_bytes(body)
+        decoded = _decode_without_bom(body)
+    text, encoding, warning = decoded
+    if _control_share(text[:SNIFF_BYTES]) > CONTROL_SHARE_LIMIT:
+        raise BinaryFileError()
+    return _normalise_newlines(text), encoding, warning
+
+
+# -- walking ---------------------------------------------------------------------------
+
+
+class _ExcludedPaths:
+    """Paths not to enter, compared both as written and with links resolved."""
+
+    def __init__(self, paths: Iterable[Path | str]) -> None:
+        self._keys: set[str] = set()
+        for path in paths:
+            self._keys.add(os.path.abspath(path))
+            self._keys.add(os.path.realpath(path))
+
+    def __contains__(self, path: str) -> bool:
+        if not self._keys:
+            return False
+        return os.path.abspath(path) in self._keys or os.path.realpath(path) in self._keys
+
+
+def _load_folder(root: Path, excluded: _ExcludedPaths) -> tuple[list[Document], list[_Skip]]:
+    if str(root) in excluded:
+        return [], []
+    documents: list[Document] = []
+    skips: list[_Skip] = []
+    try:
+        entries = list(_walk(str(root), "", excluded, skips))
+    except OSError as exc:
+        raise CorpusError(f"cannot read the folder {root}: {_strerror(exc)}.") from exc
+    for path, source in entries:
+        outcome = _load_file(path, source)
+        if isinstance(outcome, Document):
+            documents.append(outcome)
+        else:
+            skips.append(outcome)
+    return documents, skips
+
+
+def _printable_name(name: str) -> str:
+    # A file name that is not valid UTF-8 arrives with surrogate escapes, which cannot be
+    # written to JSON output; U+FFFD keeps the name recognisable and the output valid.
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def _walk(
+    folder: str, prefix: str, excluded: _ExcludedPaths, skips: list[_Skip]
+) -> Iterator[tuple[str, str]]:
+    """Yield (path, relative source) of every file to read; record skipped links and folders.
+
+    Only the root folder's own listing error propagates; a sub-folder that cannot be
+    listed is recorded as skipped so one bad folder does not stop the run.
+    """
+    with os.scandir(folder) as scan:
+        entries = list(scan)
+    for entry in entries:
+        source = prefix + _printable_name(entry.name)
+        if entry.path in excluded:
+            continue
+        if entry.is_dir(follow_symlinks=False):
+            if entry.name.startswith("."):
+                continue  # .git and friends: not the user's documents
+            try:
+                yield from _walk(entry.path, source + "/", excluded, skips)
+            except OSError as exc:
+                skips.append(_skip("unreadable", source + "/", f"unreadable: {_strerror(exc)}"))
+            continue
+        if entry.name.startswith("."):
+            skips.append(_skip("hidden", source, "hidden"))
+            continue
+        if entry.is_symlink():
+            problem = _link_problem(entry.path)
+            if problem is not None:
+                skips.append(_skip(problem[0], source, problem[1]))
+                continue
+        yield entry.path, source
+
+
+def _link_problem(path: str) -> tuple[str, str] | None:
+    """Why a symbolic link is not read, or None for a link to a file (which is followed)."""
+    try:
+        target = os.stat(path)
+    except FileNotFoundError:
+        return "broken link", "broken link"
+    except OSError as exc:  # e.g. a loop of links
+        return "unreadable", f"unreadable: {_strerror(exc)}"
+    if stat.S_ISDIR(target.st_mode):
+        # Following folder links could loop or leave the corpus; the user can copy it in.
+        return "link to a folder", "link to a folder (not followed)"
+    return None
+
+
+def _load_single(root: Path) -> tuple[list[Document], list[_Skip]]:
+    outcome = _load_file(str(root), root.name)
+    if isinstance(outcome, Document):
+        return [outcome], []
+    return [], [outcome]
+
+
+# -- one file --------------------------------------------------------------------------
+
+
+def _load_file(path: str, source: str) -> Document | _Skip:
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        return _skip("unreadable", source, f"unreadable: {_strerror(exc)}")
+    if not stat.S_ISREG(info.st_mode):
+        # Reading a FIFO or a device could block forever or never end.
+        return _skip("not a regular file", source, "not a regular file")
+    if info.st_size > MAX_FILE_BYTES:
+        return _skip("too large", source, _too_large_reason(info.st_size))
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        return _skip("unreadable", source, f"unreadable: {_strerror(exc)}")
+    if len(data) > MAX_FILE_BYTES:  # grew since stat
+        return _skip("too large", source, _too_large_reason(len(data)))
+    try:
+        text, encoding, warning = decode_text(data)
+    except BinaryFileError as exc:
+        return _skip("binary", source, _binary_reason(exc, source))
+    if not text.strip():
+        return _skip("empty", source, "empty file")
+    return Document(source=source, text=text, encoding=encoding, warning=warning)
+
+
+def _skip(kind: str, source: str, reason: str) -> _Skip:
+    return _Skip(kind, SkippedFile(source=source, reason=reason))
+
+
+def _too_large_reason(size: int) -> str:
+    return f"too large ({size / 2**20:.1f} MB, over the {MAX_FILE_BYTES // 2**20} MB limit)"
+
+
+def _binary_reason(exc: BinaryFileError, source: str) -> str:
+    # decode_text knows the bytes, only the caller knows the file name.
+    suffix = source.rsplit(".", 1)[-1].lower() if "." in source else ""
+    if exc.kind == "ZIP" and suffix in _ZIP_FORMATS:
+        return f"binary file ({suffix.upper()}, a ZIP archive): convert it to text first"
+    return str(exc)
+
+
+def _strerror(exc: OSError) -> str:
+    return exc.strerror or str(exc)
+
+
+# -- decoding --------------------------------------------------------------------------
+
+
+def _decode_with_bom(data: bytes) -> tuple[str, str, None] | None:
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            try:
+                return data[len(bom) :].decode(encoding), encoding, None
+            except UnicodeDecodeError:
+                # UTF-8 with a BOM but bad bytes goes down the fallback chain like any
+                # UTF-8; bytes after a UTF-16/32 BOM that do not decode are more likely
+                # binary data that happens to start like a BOM: the binary checks judge.
+                return None
+    return None
+
+
+def _reject_binary_bytes(data: bytes) -> None:
+    head = data[:SNIFF_BYTES]
+    for magic, kind in _MAGIC:
+        if head.startswith(magic):
+            raise BinaryFileError(kind)
+    if b"\x00" in head:
+        raise BinaryFileError()
+
+
+def _decode_without_bom(data: bytes) -> tuple[str, str, str | None]:
+    try:
+        return data.decode("utf-8"), "utf-8", None
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("cp1252"), "cp1252", "not valid UTF-8; read as cp1252"
+    except UnicodeDecodeError:
+        # cp1252 leaves five bytes undefined; latin-1 maps every byte.
+        return data.decode("latin-1"), "latin-1", "not valid UTF-8 or cp1252; read as latin-1"
+
+
+def _control_share(sample: str) -> float:
+    if not sample:
+        return 0.0
+    controls = sum(
+        1 for ch in sample if ch not in ALLOWED_CONTROLS and unicodedata.category(ch) == "Cc"
+    )
+    return controls / len(sample)
+
+
+def _normalise_newlines(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+# -- the error when nothing is usable --------------------------------------------------
+
+
+def _nothing_usable_message(root: Path, skips: list[_Skip]) -> str:
+    if root.is_dir():
+        where = str(root) if str(root).endswith(("/", os.sep)) else f"{root}/"
+    else:
+        where = str(root)
+    if not skips:
+        return f"no text files found in {where}; add .txt or .md files to it."
+    if not root.is_dir():
+        return f"cannot use {where}: {skips[0].file.reason}."
+    counts = Counter(s.kind for s in skips)
+    by_count = sorted(counts.items(), key=lambda kind_count: (-kind_count[1], kind_count[0]))
+    parts = ", ".join(f"{n} {kind}" for kind, n in by_count)
+    return f"no usable text files in {where} ({len(skips)} skipped: {parts})."
