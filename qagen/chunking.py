@@ -1,0 +1,67 @@
+"""Token-aware splitting of documents into chunks with stable ids."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable
+
+from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+from qagen.errors import ConfigError
+from qagen.records import Chunk, Document
+
+DEFAULT_CHUNK_TOKENS = 800
+DEFAULT_OVERLAP_TOKENS = 80
+
+# Paragraphs first, then lines, sentences, words: a chunk boundary falls at the
+# largest natural break that keeps the chunk within its token budget.
+_SEPARATORS = ["\n\n", "\n", ". ", "? ", "! ", "; ", ", ", " ", ""]
+
+
+def check_sizes(chunk_tokens: int, overlap_tokens: int) -> None:
+    if chunk_tokens < 50:
+        raise ConfigError(f"--chunk-size must be at least 50 tokens (got {chunk_tokens}).")
+    if overlap_tokens < 0 or overlap_tokens >= chunk_tokens:
+        raise ConfigError(
+            f"--chunk-overlap must be between 0 and the chunk size minus one (got {overlap_tokens} for a chunk size of {chunk_tokens})."
+        )
+
+
+def chunk_id(source: str, text: str, occurrence: int) -> str:
+    """Same file path and text give the same id; ``occurrence`` separates repeats of one text in one file."""
+    digest = hashlib.sha256(f"{source}\x00{occurrence}\x00{text}".encode()).hexdigest()
+    return digest[:16]
+
+
+def split_documents(
+    documents: Iterable[Document],
+    count_tokens: Callable[[str], int],
+    *,
+    chunk_tokens: int = DEFAULT_CHUNK_TOKENS,
+    overlap_tokens: int = DEFAULT_OVERLAP_TOKENS,
+) -> list[Chunk]:
+    check_sizes(chunk_tokens, overlap_tokens)
+    splitter = RecursiveCharacterTextSplitter(
+        chunk_size=chunk_tokens,
+        chunk_overlap=overlap_tokens,
+        length_function=count_tokens,
+        separators=_SEPARATORS,
+        keep_separator="end",
+        strip_whitespace=True,
+    )
+    chunks: list[Chunk] = []
+    for document in documents:
+        seen: dict[str, int] = {}
+        for index, text in enumerate(t for t in splitter.split_text(document.text) if t.strip()):
+            occurrence = seen.get(text, 0)
+            seen[text] = occurrence + 1
+            chunks.append(
+                Chunk(
+                    id=chunk_id(document.source, text, occurrence),
+                    source=document.source,
+                    index=index,
+                    text=text,
+                    tokens=count_tokens(text),
+                )
+            )
+    return chunks

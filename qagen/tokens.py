@@ -1,0 +1,96 @@
+"""Exact, offline token counts for a model name.
+
+The rank files for OpenAI's encodings ship inside the ``bpe-openai`` package, so
+counting never downloads anything. For models that are not OpenAI's (Llama, Qwen,
+...) an OpenAI encoding is only an estimate, and ``TokenCounter.exact`` says so.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from functools import lru_cache
+
+# Longest prefix wins. Order does not matter: lookup sorts by length.
+_ENCODING_BY_PREFIX = {
+    "gpt-4o": "o200k_base",
+    "gpt-4.1": "o200k_base",
+    "gpt-4.5": "o200k_base",
+    "gpt-5": "o200k_base",
+    "chatgpt-4o": "o200k_base",
+    "o1": "o200k_base",
+    "o3": "o200k_base",
+    "o4-mini": "o200k_base",
+    "gpt-oss": "o200k_base",
+    "gpt-4": "cl100k_base",
+    "gpt-3.5-turbo": "cl100k_base",
+    "gpt-35-turbo": "cl100k_base",
+    "davinci-002": "cl100k_base",
+    "babbage-002": "cl100k_base",
+    "text-embedding-3": "cl100k_base",
+    "text-embedding-ada-002": "cl100k_base",
+}
+_ESTIMATE_ENCODING = "o200k_base"
+
+
+def base_model_name(model: str) -> str:
+    """The base model of a fine-tuned name: ``ft:gpt-4.1-mini:org::id`` -> ``gpt-4.1-mini``.
+
+    Stripping the ``ft:`` wrapper first matters: matched naively, ``ft:gpt-4.1...``
+    would look like ``gpt-4`` and get the wrong encoding.
+    """
+    if model.startswith("ft:"):
+        return model[3:].split(":", 1)[0]
+    return model
+
+
+def encoding_name_for(model: str) -> tuple[str, bool]:
+    """(encoding name, exact) for a model name; unknown models get an estimate."""
+    name = base_model_name(model.strip()).lower()
+    # Azure deployments and proxies often prefix a provider: "openai/gpt-4o".
+    name = name.rsplit("/", 1)[-1]
+    for prefix in sorted(_ENCODING_BY_PREFIX, key=len, reverse=True):
+        # "gpt-4" must match "gpt-4-turbo" but not "gpt-4o": the prefix has to end at a boundary.
+        if name.startswith(prefix) and name[len(prefix):len(prefix) + 1] in ("", "-", ".", ":", "_"):
+            return _ENCODING_BY_PREFIX[prefix], True
+    return _ESTIMATE_ENCODING, False
+
+
+@lru_cache(maxsize=None)
+def _encoding(name: str):
+    # bpe-openai reads its rank files through a deprecated importlib.resources call;
+    # that is the package's business, not a warning for qagen's users.
+    # It also loads them at import, so the import happens here, on first use, not when qagen loads.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import bpe_openai
+
+        return bpe_openai.get_encoding(name)
+
+
+@dataclass(frozen=True)
+class TokenCounter:
+    """Counts tokens of text for one model."""
+
+    model: str
+    encoding_name: str
+    exact: bool
+
+    def __call__(self, text: str) -> int:
+        # Text that looks like a special token ("<|endoftext|>") is counted as plain text:
+        # documents may contain anything.
+        return len(_encoding(self.encoding_name).encode(text, disallowed_special=()))
+
+    def messages(self, contents: list[str]) -> int:
+        """Prompt tokens of a chat request: content tokens plus the per-message framing."""
+        return sum(self(c) + 3 for c in contents) + 3
+
+    def describe(self) -> str:
+        if self.exact:
+            return f"{self.encoding_name} (exact for {self.model})"
+        return f"{self.encoding_name} (an estimate: {self.model} is not an OpenAI model)"
+
+
+def counter_for(model: str) -> TokenCounter:
+    encoding_name, exact = encoding_name_for(model)
+    return TokenCounter(model=model, encoding_name=encoding_name, exact=exact)
