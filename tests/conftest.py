@@ -1,0 +1,34 @@
+"""Shared fixtures: a scripted OpenAI-compatible server, and an environment with no real service in it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from fake_openai import FakeOpenAI
+
+# Settings qagen reads from the environment; a developer's shell must not leak into a test.
+_ENV_NAMES = ("OPENAI_API_KEY", "OPENAI_BASE_URL")
+_ENV_PREFIX = "QAGEN_"
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name in _ENV_NAMES or name.startswith(_ENV_PREFIX):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def fake_openai() -> Iterator[FakeOpenAI]:
+    """A running fake server, fresh for each test; ``fake_openai.url`` is the SDK's base_url."""
+    server = FakeOpenAI().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+    # A scripted handler that raised was answered with a 500, which a retrying client can hide.
+    if server.handler_errors:
+        raise AssertionError(f"a scripted reply handler raised: {server.handler_errors!r}")
