@@ -1,0 +1,292 @@
+"""Lexical retrieval over the whole corpus: a small BM25 index (stdlib only).
+
+qagen uses it to decide whether a question is answered somewhere in the documents
+(see ``qagen.idk``), so it favours predictable behaviour over clever ranking:
+
+- ``tokenize`` lower-cases the text, splits it into word tokens, drops a short list of
+  English function words and applies a light, rule-based stemmer (below). Documents and
+  queries go through the same function, so a query term matches a document term exactly
+  when both reduce to the same stem.
+- ``BM25Index`` keeps an inverted index (term -> postings), so a search touches only the
+  chunks that share a term with the query, never every chunk.
+- Hits with equal scores keep corpus order (the order of the chunks given to the index).
+
+The stemmer, in order (ASCII words only; other words are only lower-cased):
+
+1. possessive ``'s`` is removed and inner apostrophes are dropped (``acme's`` -> ``acme``,
+   ``don't`` -> ``dont``);
+2. plurals: ``-sses`` -> ``-ss``, ``-ies`` -> ``-y`` (``policies`` -> ``policy``),
+   ``-xes/-ches/-shes/-zes`` lose ``-es`` (``branches`` -> ``branch``), otherwise a final ``-s``
+   is dropped unless the word ends in ``-ss``, ``-us`` or ``-is`` (``offices`` -> ``office``,
+   ``status`` stays);
+3. ``-ied`` -> ``-y`` (``applied`` -> ``apply``); ``-ed`` and ``-ing`` are removed when what is
+   left still holds a vowel and at least two letters (``opened`` -> ``open``); a doubled final
+   consonant is then undoubled (``planned`` -> ``plan``) and a short consonant-vowel-consonant
+   stem, or one ending in ``at``/``bl``/``iz``, gets its ``e`` back (``based`` -> ``base``);
+   ``-eed`` becomes ``-ee`` only after a syllable (``agreed`` -> ``agree``, ``need`` stays);
+4. a final ``e`` after a consonant is dropped, except from a short consonant-vowel-consonant
+   stem (``manage`` and ``managed`` both -> ``manag``; ``base`` and ``hope`` stay).
+
+It deliberately does not touch ``-er``, ``-ly``, ``-ion`` and the like: ``founder`` and
+``founded`` stay different terms. Light stemming joins word forms, not meanings.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Sequence
+
+from qagen.records import Chunk
+
+__all__ = ["BM25Index", "Hit", "STOP_WORDS", "content_terms", "stem", "tokenize"]
+
+# Function words that carry no topic. Kept short on purpose: words such as "year", "name",
+# "first" or "new" stay searchable, because a question about them may hinge on them.
+STOP_WORDS: frozenset[str] = frozenset(
+    """
+    a about above after again against all also am an and any are as at be because been
+    before being below between both but by can could did do does doing done down during
+    each either few for from further had has have having he her here hers herself him
+    himself his how i if in into is it its itself just me more most my myself no nor not
+    now of off on once only or other ought our ours ourselves out over own same shall she
+    should so some such than that the their theirs them themselves then there these they
+    this those through to too under until up upon us very was we were what when where
+    which while who whom whose why will with would yet you your yours yourself
+    yourselves many much dont doesnt didnt isnt arent wasnt werent cant wont s t
+    """.split()
+)
+
+# Words are runs of letters or digits; an apostrophe may join two runs (don't, O'Brien).
+_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
+_VOWELS = frozenset("aeiou")
+
+
+def tokenize(text: str) -> list[str]:
+    """Content terms of ``text`` in order: lower-cased, stop words removed, lightly stemmed.
+
+    Stop words are removed before stemming, so the pronoun "us" disappears while "used"
+    is kept (as the stem ``us``). Digits are kept as terms (years, version numbers).
+    """
+    terms: list[str] = []
+    for match in _WORD.finditer(text.lower()):
+        word = match.group()
+        if word.endswith(("'s", "’s")):
+            word = word[:-2]
+        word = word.replace("'", "").replace("’", "")
+        if not word or word in STOP_WORDS:
+            continue
+        terms.append(stem(word))
+    return terms
+
+
+@lru_cache(maxsize=65536)
+def stem(word: str) -> str:
+    """The light stem of one lower-case word (rules in the module docstring)."""
+    if not (word.isascii() and word.isalpha()) or len(word) < 3:
+        return word
+    word = _strip_plural(word)
+    word = _strip_ed_ing(word)
+    return _drop_final_e(word)
+
+
+def _strip_plural(word: str) -> str:
+    if word.endswith("sses"):
+        return word[:-2]
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    if word.endswith(("xes", "ches", "shes", "zes")) and len(word) > 4:
+        return word[:-2]
+    if word.endswith("s") and not word.endswith(("ss", "us", "is")) and len(word) > 3:
+        return word[:-1]
+    return word
+
+
+def _strip_ed_ing(word: str) -> str:
+    if word.endswith("eed"):
+        # "agreed" -> "agree", but "need" and "speed" have no suffix to remove.
+        return word[:-1] if _measure(word[:-3]) > 0 else word
+    if word.endswith("ied") and len(word) > 4:
+        return word[:-3] + "y"
+    for suffix in ("ing", "ed"):
+        if word.endswith(suffix):
+            base = word[: -len(suffix)]
+            if len(base) >= 2 and _has_vowel(base):
+                return _repair_stem(base)
+            return word
+    return word
+
+
+def _repair_stem(base: str) -> str:
+    # Undo the spelling changes English makes before -ed / -ing.
+    if base.endswith(("at", "bl", "iz")):
+        return base + "e"
+    if len(base) >= 2 and base[-1] == base[-2] and base[-1] not in "lsz" and not _is_vowel(base, len(base) - 1):
+        return base[:-1]
+    if _measure(base) == 1 and _ends_cvc(base):
+        return base + "e"
+    return base
+
+
+def _drop_final_e(word: str) -> str:
+    if not word.endswith("e") or len(word) < 3:
+        return word
+    base = word[:-1]
+    if _is_vowel(base, len(base) - 1):
+        return word
+    measure = _measure(base)
+    if measure > 1 or (measure == 1 and not _ends_cvc(base)):
+        return base
+    return word
+
+
+def _is_vowel(word: str, i: int) -> bool:
+    letter = word[i]
+    if letter in _VOWELS:
+        return True
+    # "y" is a vowel after a consonant (happy, system), a consonant otherwise (yes, key).
+    return letter == "y" and i > 0 and not _is_vowel(word, i - 1)
+
+
+def _has_vowel(word: str) -> bool:
+    return any(_is_vowel(word, i) for i in range(len(word)))
+
+
+def _measure(word: str) -> int:
+    """How many vowel-consonant sequences the word has (roughly its syllables)."""
+    count = 0
+    previous_vowel = False
+    for i in range(len(word)):
+        vowel = _is_vowel(word, i)
+        if previous_vowel and not vowel:
+            count += 1
+        previous_vowel = vowel
+    return count
+
+
+def _ends_cvc(word: str) -> bool:
+    if len(word) < 3:
+        return False
+    return (
+        not _is_vowel(word, len(word) - 3)
+        and _is_vowel(word, len(word) - 2)
+        and not _is_vowel(word, len(word) - 1)
+        and word[-1] not in "wxy"
+    )
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One chunk found for a query."""
+
+    chunk_id: str
+    score: float  # BM25 score, higher is better
+    coverage: float  # share of the query's distinct content terms that occur in the chunk, 0..1
+
+
+class BM25Index:
+    """An Okapi BM25 index over chunks.
+
+    Scores use the non-negative idf ``ln(1 + (N - df + 0.5) / (df + 0.5))``. Each distinct
+    query term counts once, however often the query repeats it.
+    """
+
+    def __init__(self, chunks: Sequence[Chunk], *, k1: float = 1.5, b: float = 0.75) -> None:
+        if k1 < 0 or not 0 <= b <= 1:
+            raise ValueError(f"BM25 needs k1 >= 0 and 0 <= b <= 1, got k1={k1}, b={b}")
+        self._k1 = k1
+        self._b = b
+        self._chunks: tuple[Chunk, ...] = tuple(chunks)
+        self._postings: dict[str, list[tuple[int, int]]] = {}  # term -> [(position, term frequency)]
+        self._lengths: list[int] = []
+        self._terms: list[frozenset[str]] = []
+        self._position: dict[str, int] = {}
+        self._by_place: dict[tuple[str, int], int] = {}
+        for position, chunk in enumerate(self._chunks):
+            counts = Counter(tokenize(chunk.text))
+            self._lengths.append(sum(counts.values()))
+            self._terms.append(frozenset(counts))
+            for term, frequency in counts.items():
+                self._postings.setdefault(term, []).append((position, frequency))
+            self._position.setdefault(chunk.id, position)
+            self._by_place.setdefault((chunk.source, chunk.index), position)
+        total = sum(self._lengths)
+        self._average_length = total / len(self._lengths) if total else 1.0
+
+    def __len__(self) -> int:
+        return len(self._chunks)
+
+    @property
+    def chunks(self) -> tuple[Chunk, ...]:
+        """The indexed chunks, in the order given."""
+        return self._chunks
+
+    def chunk(self, chunk_id: str) -> Chunk:
+        """The chunk with this id (the first one, should ids repeat); KeyError when unknown."""
+        return self._chunks[self._position[chunk_id]]
+
+    def terms_of(self, chunk_id: str) -> frozenset[str]:
+        """The distinct content terms of one chunk, as ``tokenize`` produces them."""
+        return self._terms[self._position[chunk_id]]
+
+    def neighbours(self, chunk_id: str) -> tuple[str, ...]:
+        """Ids of the chunks just before and after this one in the same document."""
+        chunk = self.chunk(chunk_id)
+        found = []
+        for index in (chunk.index - 1, chunk.index + 1):
+            position = self._by_place.get((chunk.source, index))
+            if position is not None:
+                found.append(self._chunks[position].id)
+        return tuple(found)
+
+    def document_frequency(self, term: str) -> int:
+        """In how many chunks a (tokenized) term occurs."""
+        return len(self._postings.get(term, ()))
+
+    def idf(self, term: str) -> float:
+        """The BM25 inverse document frequency of a (tokenized) term."""
+        n = len(self._chunks)
+        df = self.document_frequency(term)
+        return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+
+    def search(self, query: str, k: int = 5) -> list[Hit]:
+        """The ``k`` best chunks for ``query``: highest score first, ties in corpus order.
+
+        Only chunks sharing at least one content term with the query are returned, so the
+        list may be shorter than ``k`` (empty for a query made only of stop words).
+        """
+        if k <= 0:
+            return []
+        query_terms = list(dict.fromkeys(tokenize(query)))
+        if not query_terms:
+            return []
+        scores: dict[int, float] = {}
+        matched: Counter[int] = Counter()
+        for term in query_terms:
+            postings = self._postings.get(term)
+            if not postings:
+                continue
+            weight = self.idf(term)
+            for position, frequency in postings:
+                scores[position] = scores.get(position, 0.0) + weight * self._saturation(frequency, position)
+                matched[position] += 1
+        best = heapq.nsmallest(k, scores.items(), key=lambda item: (-item[1], item[0]))
+        size = len(query_terms)
+        return [
+            Hit(chunk_id=self._chunks[position].id, score=score, coverage=matched[position] / size)
+            for position, score in best
+        ]
+
+    def _saturation(self, frequency: int, position: int) -> float:
+        length_ratio = self._lengths[position] / self._average_length
+        norm = self._k1 * (1.0 - self._b + self._b * length_ratio)
+        return frequency * (self._k1 + 1.0) / (frequency + norm)
+
+
+def content_terms(text: str) -> list[str]:
+    """The distinct content terms of ``text``, in first-seen order."""
+    return list(dict.fromkeys(tokenize(text)))
