@@ -1,0 +1,231 @@
+"""The model behind one async method, and the OpenAI-compatible client.
+
+``ChatModel.complete(request) -> Completion`` is all the pipeline knows about a
+model. Two implementations ship: ``OpenAIChatModel`` (any OpenAI-compatible endpoint,
+through the official SDK's async client) and ``qagen.offline.OfflineModel``.
+
+Retries are owned here, not by the SDK (its own retries are turned off), so there is
+one policy: a bounded number of attempts with exponential backoff and jitter, the
+server's ``Retry-After`` honoured, and after a 429 every request of the run waits
+out the pause together instead of hammering the endpoint (no retry storm).
+Errors no retry can fix (400, 401, 403, 404, 422) become one ``ModelError`` sentence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import random
+import re
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+import openai
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+
+from qagen.errors import ModelError
+from qagen.records import Completion, Request
+
+# Upper bound on one wait, whatever the server asks: a run should say it is stuck rather than sleep for an hour.
+MAX_WAIT_SECONDS = 120.0
+BASE_BACKOFF_SECONDS = 1.0
+
+# A local server (Ollama, vLLM, llama.cpp, LM Studio) needs no key, but the SDK insists on one.
+NO_KEY = "no-key-needed"
+
+_FATAL_STATUSES = {400, 401, 403, 404, 422}
+
+
+class ChatModel(Protocol):
+    name: str
+
+    async def complete(self, request: Request) -> Completion: ...
+
+    async def aclose(self) -> None: ...
+
+
+RetryListener = Callable[[str, float], None]  # (what went wrong, seconds until the next attempt)
+
+
+class RateLimitPause:
+    """A pause shared by all requests of a run: after a 429 nobody sends until it ends."""
+
+    def __init__(self) -> None:
+        self._until = 0.0
+
+    def extend(self, seconds: float) -> None:
+        self._until = max(self._until, time.monotonic() + seconds)
+
+    async def wait(self) -> None:
+        while (remaining := self._until - time.monotonic()) > 0:
+            await asyncio.sleep(remaining)
+
+
+def retry_after_seconds(headers) -> float | None:
+    """The server's requested wait, from ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date)."""
+    if headers is None:
+        return None
+    value = headers.get("retry-after-ms")
+    if value:
+        try:
+            return max(0.0, float(value) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, moment.timestamp() - time.time())
+
+
+def is_retryable(exc: BaseException) -> bool:
+    if isinstance(exc, openai.APIStatusError):
+        return exc.status_code not in _FATAL_STATUSES
+    # Timeouts, dropped connections, truncated or malformed bodies.
+    return isinstance(exc, (openai.APIConnectionError, openai.APIResponseValidationError, json.JSONDecodeError, MalformedReply))
+
+
+class MalformedReply(Exception):
+    """A 200 reply without a usable completion (no choices, not JSON): worth another attempt."""
+
+
+def _redact(text: str, secret: str | None) -> str:
+    if secret:
+        text = text.replace(secret, "***")
+    return re.sub(r"\b(sk-[A-Za-z0-9*_\-]{3})[A-Za-z0-9*_\-]{6,}", r"\1***", text)
+
+
+def _server_message(exc: openai.APIStatusError, secret: str | None) -> str:
+    body = exc.body
+    message = None
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        message = inner.get("message") if isinstance(inner, dict) else None
+    message = str(message or exc.message or "").strip().rstrip(".")
+    return _redact(message, secret)[:300]
+
+
+def describe_failure(exc: BaseException) -> str:
+    """A short label for a transient failure, for progress lines and the report."""
+    if isinstance(exc, openai.APIStatusError):
+        return f"HTTP {exc.status_code}"
+    if isinstance(exc, openai.APITimeoutError):
+        return "timeout"
+    if isinstance(exc, openai.APIConnectionError):
+        return "connection error"
+    return "malformed reply"
+
+
+class OpenAIChatModel:
+    """Any OpenAI-compatible chat completions endpoint."""
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        base_url: str | None,
+        api_key: str | None,
+        timeout: float,
+        max_attempts: int,
+        count_tokens: Callable[[str], int],
+        on_retry: RetryListener | None = None,
+    ) -> None:
+        self.name = model
+        self._endpoint = base_url or "the OpenAI API"
+        self._is_openai = base_url is None or "api.openai.com" in base_url
+        self._api_key = api_key
+        self._client = openai.AsyncOpenAI(
+            api_key=api_key or NO_KEY, base_url=base_url, timeout=timeout, max_retries=0
+        )
+        self._max_attempts = max_attempts
+        self._count_tokens = count_tokens
+        self._on_retry = on_retry
+        self._pause = RateLimitPause()
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+    def _params(self, request: Request) -> dict:
+        params = dict(request.params)
+        # OpenAI's reasoning models take max_completion_tokens and only the default temperature.
+        if self._is_openai and re.match(r"^(o\d|gpt-5)", self.name):
+            if "max_tokens" in params:
+                params["max_completion_tokens"] = params.pop("max_tokens")
+            params.pop("temperature", None)
+            params.pop("top_p", None)
+        return params
+
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        backoff = min(MAX_WAIT_SECONDS, BASE_BACKOFF_SECONDS * 2 ** (state.attempt_number - 1))
+        wait = random.uniform(backoff / 2, backoff)  # jitter spreads the retries of parallel requests
+        asked = retry_after_seconds(getattr(getattr(exc, "response", None), "headers", None))
+        if asked is not None:
+            wait = min(MAX_WAIT_SECONDS, max(asked, 0.05))
+        if isinstance(exc, openai.RateLimitError):
+            self._pause.extend(wait)
+        if self._on_retry and exc is not None:
+            self._on_retry(describe_failure(exc), wait)
+        return wait
+
+    async def complete(self, request: Request) -> Completion:
+        messages = [m.as_dict() for m in request.messages]
+        params = self._params(request)
+        try:
+            async for attempt in AsyncRetrying(
+                stop=stop_after_attempt(self._max_attempts),
+                wait=self._wait,
+                retry=retry_if_exception(is_retryable),
+                reraise=True,
+            ):
+                with attempt:
+                    await self._pause.wait()
+                    response = await self._client.chat.completions.create(
+                        model=self.name, messages=messages, **params
+                    )
+                    if not getattr(response, "choices", None):
+                        raise MalformedReply("the reply has no choices")
+        except openai.APIStatusError as exc:
+            if exc.status_code in _FATAL_STATUSES:
+                raise self._fatal(exc) from None
+            raise
+        choice = response.choices[0]
+        text = choice.message.content or "" if choice.message else ""
+        usage = response.usage
+        prompt_tokens = getattr(usage, "prompt_tokens", None)
+        completion_tokens = getattr(usage, "completion_tokens", None)
+        if prompt_tokens is None:  # some local servers send no usage: count ourselves
+            prompt_tokens = sum(self._count_tokens(m["content"]) + 3 for m in messages) + 3
+        if completion_tokens is None:
+            completion_tokens = self._count_tokens(text)
+        return Completion(
+            text=text,
+            finish_reason=choice.finish_reason or "stop",
+            prompt_tokens=int(prompt_tokens),
+            completion_tokens=int(completion_tokens),
+        )
+
+    def _fatal(self, exc: openai.APIStatusError) -> ModelError:
+        status = exc.status_code
+        detail = _server_message(exc, self._api_key)
+        where = self._endpoint
+        if status == 401:
+            if self._api_key is None:
+                return ModelError(f"{where} requires an API key (401): set OPENAI_API_KEY.")
+            return ModelError(f"{where} rejected the API key (401): check OPENAI_API_KEY. Server said: {detail}.")
+        if status == 403:
+            return ModelError(f"{where} refused access to model {self.name} (403): {detail}.")
+        if status == 404:
+            return ModelError(
+                f"model {self.name} was not found at {where} (404): check --model, and that --base-url ends in /v1. Server said: {detail}."
+            )
+        return ModelError(f"{where} rejected the request for model {self.name} ({status}): {detail}.")

@@ -1,0 +1,23 @@
+"""Small helpers shared by qagen's tests."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+CORPUS = REPO / "corpus"
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def normalise_space(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def output_files(out: Path) -> dict[str, str]:
+    """The dataset files of a run, for comparing two runs (report.json holds timings, so it is left out)."""
+    return {name: (out / name).read_text(encoding="utf-8") for name in ("pairs.jsonl", "rejects.jsonl", "train.jsonl", "valid.jsonl")}

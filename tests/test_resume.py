@@ -1,0 +1,130 @@
+"""An interrupted run, started again with the same command, ends as if it had never stopped."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from fake_openai import grounded_pairs_reply
+from helpers import CORPUS, output_files, read_jsonl
+from qagen.cli import main
+
+
+def _start(args: list[str]) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "QAGEN_"))}
+    return subprocess.Popen(
+        [sys.executable, "-m", "qagen", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+
+
+def _lines(path: Path) -> int:
+    return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+def _hang_after(server, answered: int) -> tuple[threading.Event, threading.Event]:
+    """Answer ``answered`` requests normally, then hold every later one until released."""
+    reached, release = threading.Event(), threading.Event()
+    count = {"n": 0}
+
+    def handler(request):
+        count["n"] += 1
+        if count["n"] > answered:
+            reached.set()
+            release.wait(30)
+        return grounded_pairs_reply(request, 3)
+
+    server.handler = handler
+    return reached, release
+
+
+@pytest.mark.parametrize("how", ["kill", "interrupt"])
+def test_interrupted_run_resumes_to_the_same_output(tmp_path: Path, fake_openai, how: str) -> None:
+    args = ["--base-url", fake_openai.url, "--model", "m", "--concurrency", "2", "--chunk-size", "300"]
+    # The reference: one uninterrupted run.
+    assert main([str(CORPUS), "-o", str(tmp_path / "whole"), "-q", *args]) == 0
+    total = len(fake_openai.chat_requests())
+    assert total >= 6
+    fake_openai.requests.clear()
+
+    reached, release = _hang_after(fake_openai, answered=3)
+    proc = _start([str(CORPUS), "-o", str(tmp_path / "split"), *args])
+    assert reached.wait(60), proc.communicate()
+    journal = tmp_path / "split" / ".qagen" / "journal.jsonl"
+    deadline = time.monotonic() + 20
+    while _lines(journal) < 3 and time.monotonic() < deadline:  # the third answer may still be on its way
+        time.sleep(0.02)
+    if how == "kill":
+        proc.kill()  # SIGKILL: no cleanup at all
+        proc.communicate(timeout=30)
+    else:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 130
+        assert "run the same command again" in err and "Traceback" not in err
+    release.set()
+    answered_first = [json.loads(line)["chunk_id"] for line in journal.read_text().splitlines()]
+    assert len(answered_first) == 3
+    first_passages = {r.last_user_text for r in fake_openai.chat_requests()[:3]}
+
+    fake_openai.requests.clear()
+    fake_openai.handler = lambda request: grounded_pairs_reply(request, 3)
+    assert main([str(CORPUS), "-o", str(tmp_path / "split"), "-q", *args]) == 0
+    second = fake_openai.chat_requests()
+    assert len(second) == total - 3  # answered chunks are not asked again
+    assert not first_passages & {r.last_user_text for r in second}
+    assert output_files(tmp_path / "split") == output_files(tmp_path / "whole")
+    report = json.loads((tmp_path / "split" / "report.json").read_text())
+    assert report["chunks_resumed"] == 3
+
+
+def test_torn_journal_line_is_discarded_and_that_chunk_asked_again(tmp_path: Path, fake_openai) -> None:
+    out = tmp_path / "o"
+    args = [str(CORPUS / "history.md"), "--base-url", fake_openai.url, "--model", "m", "-o", str(out), "-q", "--chunk-size", "300"]
+    assert main(args) == 0
+    whole = output_files(out)
+    journal = out / ".qagen" / "journal.jsonl"
+    lines = journal.read_text().splitlines(keepends=True)
+    # A crash in the middle of writing the last line.
+    journal.write_text("".join(lines[:-1]) + lines[-1][: len(lines[-1]) // 2])
+    (out / "pairs.jsonl").unlink()
+    fake_openai.requests.clear()
+    assert main(args) == 0
+    assert len(fake_openai.chat_requests()) == 1
+    assert output_files(out) == whole
+    assert len(journal.read_text().splitlines()) == len(lines)
+
+
+def test_rerun_with_results_changing_settings_is_refused(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "o"
+    assert main([str(CORPUS), "-o", str(out), "-q"]) == 0
+    capsys.readouterr()
+    assert main([str(CORPUS), "-o", str(out), "-q", "-n", "2"]) == 1
+    err = capsys.readouterr().err
+    assert "different settings" in err and "pairs_per_chunk" in err and "--restart" in err
+    assert main([str(CORPUS), "-o", str(out), "-q", "-n", "2", "--restart"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert all(c["asked"] == 2 for c in report["coverage"])
+
+
+def test_output_only_settings_just_rewrite_the_dataset(tmp_path: Path) -> None:
+    out = tmp_path / "o"
+    assert main([str(CORPUS), "-o", str(out), "-q"]) == 0
+    assert main([str(CORPUS), "-o", str(out), "-q", "--format", "completion"]) == 0
+    assert "prompt" in read_jsonl(out / "train.jsonl")[0]
+
+
+def test_out_folder_with_foreign_files_is_refused(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "thesis.docx").write_bytes(b"mine")
+    assert main([str(CORPUS), "-o", str(out), "-q"]) == 1
+    assert "did not write" in capsys.readouterr().err
+    assert (out / "thesis.docx").read_bytes() == b"mine"
