@@ -12,21 +12,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-
-from fake_openai import FakeOpenAI  # noqa: E402
-
-from qagen.generate import ask_all  # noqa: E402
-from qagen.journal import OutFolder  # noqa: E402
-from qagen.llm import OpenAIChatModel  # noqa: E402
-from qagen.progress import Reporter  # noqa: E402
-from qagen.records import Message, Request  # noqa: E402
-from qagen.tokens import counter_for  # noqa: E402
+from qagen.generate import ask_all
+from qagen.journal import OutFolder
+from qagen.llm import OpenAIChatModel
+from qagen.progress import Reporter
+from qagen.records import Message, Request
+from qagen.tokens import counter_for
 
 
 def make_requests(count: int) -> list[Request]:
@@ -41,13 +38,13 @@ def make_requests(count: int) -> list[Request]:
     ]
 
 
-def model_for(server: FakeOpenAI) -> OpenAIChatModel:
+def model_for(server: ServerProcess) -> OpenAIChatModel:
     return OpenAIChatModel(
         "bench-model", base_url=server.url, api_key=None, timeout=30, max_attempts=3, count_tokens=counter_for("gpt-4o-mini")
     )
 
 
-async def qagen_rate(server: FakeOpenAI, requests: list[Request], concurrency: int) -> float:
+async def qagen_rate(server: ServerProcess, requests: list[Request], concurrency: int) -> float:
     model = model_for(server)
     with tempfile.TemporaryDirectory() as tmp:
         out = OutFolder(Path(tmp))
@@ -61,7 +58,7 @@ async def qagen_rate(server: FakeOpenAI, requests: list[Request], concurrency: i
     return len(requests) / elapsed
 
 
-async def sequential_rate(server: FakeOpenAI, requests: list[Request]) -> float:
+async def sequential_rate(server: ServerProcess, requests: list[Request]) -> float:
     model = model_for(server)
     started = time.perf_counter()
     for request in requests:
@@ -71,6 +68,29 @@ async def sequential_rate(server: FakeOpenAI, requests: list[Request]) -> float:
     return len(requests) / elapsed
 
 
+class ServerProcess:
+    """The fake server in its own process, as a real endpoint would be: it must not share qagen's GIL."""
+
+    def __init__(self, latency: float) -> None:
+        code = (
+            "import sys; sys.path.insert(0, sys.argv[1]); from fake_openai import FakeOpenAI; "
+            "s = FakeOpenAI(latency=float(sys.argv[2]), default_pairs=2).start(); print(s.url, flush=True); sys.stdin.read()"
+        )
+        tests = str(Path(__file__).resolve().parent.parent / "tests")
+        self._proc = subprocess.Popen(
+            [sys.executable, "-c", code, tests, str(latency)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        self.url = self._proc.stdout.readline().strip()
+
+    def __enter__(self) -> ServerProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._proc.stdin.close()
+        self._proc.wait(10)
+        self._proc.stdout.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=400)
@@ -78,7 +98,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[8, 32, 64])
     args = parser.parse_args()
 
-    with FakeOpenAI(latency=args.latency, default_pairs=2) as server:
+    with ServerProcess(args.latency) as server:
         sequential_count = max(10, min(50, args.requests // 8))
         seq = asyncio.run(sequential_rate(server, make_requests(sequential_count)))
         print(f"latency {args.latency:.3f} s; one request at a time: {seq:7.1f} req/s (ideal {1 / args.latency:.1f})")
