@@ -1,7 +1,9 @@
-"""Offline "I don't know" candidates, their verification against the corpus, refusals."""
+"""\"I don't know\" examples: names, offline candidates, verification, refusals, and the model side
+(templates, reply readers, excerpt choice)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -10,9 +12,24 @@ from pathlib import Path
 
 import pytest
 
-from qagen.idk import DEFAULT_REFUSALS, IdkVerdict, likely_answered, offline_idk_questions, pick_refusal
+import qagen.idk
+import qagen.names
+from qagen.idk import (
+    DEFAULT_REFUSALS,
+    IdkVerdict,
+    choose_excerpt_chunks,
+    likely_answered,
+    offline_idk_questions,
+    parse_check,
+    parse_questions,
+    pick_refusal,
+    render_excerpts,
+)
+from qagen.names import Entity, find_entities
+from qagen.prompts import builtin_template_path, load_template
 from qagen.records import Chunk
 from qagen.retrieval import BM25Index
+from qagen.tokens import counter_for
 
 # An invented staff handbook: a few organisations, people and places, and facts about them.
 HANDBOOK = """\
@@ -210,7 +227,7 @@ def test_offline_questions_are_deterministic_and_use_the_seed(chunks: list[Chunk
     assert offline_idk_questions(chunks, 10, seed=3) == first[:10]
 
 
-def test_offline_questions_do_not_depend_on_string_hash_salt(tmp_path: Path) -> None:
+def test_offline_questions_refusals_and_excerpts_do_not_depend_on_string_hash_salt(tmp_path: Path) -> None:
     script = (
         "import json, sys\n"
         "from qagen.idk import offline_idk_questions, pick_refusal, DEFAULT_REFUSALS\n"
@@ -219,7 +236,10 @@ def test_offline_questions_do_not_depend_on_string_hash_salt(tmp_path: Path) -> 
         "parts = [p.strip() for p in text.split('\\n\\n') if p.strip()]\n"
         "chunks = [Chunk(id=str(i), source='h.md', index=i, text=p, tokens=1) for i, p in enumerate(parts)]\n"
         "questions = offline_idk_questions(chunks, 40, seed=1)\n"
-        "print(json.dumps([questions, [pick_refusal(q, DEFAULT_REFUSALS) for q in questions]]))\n"
+        "from qagen.idk import choose_excerpt_chunks\n"
+        "more = [Chunk(id=f'{s}{i}', source=s, index=i, text='x', tokens=1) for s in 'abcdef' for i in range(4)]\n"
+        "excerpts = [[c.id for c in choose_excerpt_chunks(more, 3, seed=1, round=r)] for r in range(5)]\n"
+        "print(json.dumps([questions, [pick_refusal(q, DEFAULT_REFUSALS) for q in questions], excerpts]))\n"
     )
     outputs = []
     for salt in ("1", "2"):
@@ -311,3 +331,317 @@ def test_pick_refusal_is_deterministic_per_question_and_uses_the_given_phrasings
     assert pick_refusal("Anything?", ("Only one.",)) == "Only one."
     with pytest.raises(ValueError):
         pick_refusal("Anything?", ())
+
+
+# --------------------------------------------------------------------------- names (the split of idk.py)
+
+
+def test_idk_keeps_its_public_api_after_the_split() -> None:
+    for name in ("DEFAULT_REFUSALS", "IdkVerdict", "offline_idk_questions", "likely_answered", "pick_refusal"):
+        assert name in qagen.idk.__all__
+    assert qagen.idk.offline_idk_questions is qagen.names.offline_idk_questions
+
+
+def test_find_entities_gives_frozen_names_with_kinds_and_mentions(chunks: list[Chunk]) -> None:
+    entities = {entity.name: entity for entity in find_entities(chunks)}
+    assert set(entities) == set(NAMES)
+    expected_kinds = {
+        "Northwind Logistics": "organisation",
+        "Amara Okafor": "person",
+        "Jonas Whitfield": "person",
+        "Harbor Street": "place",
+        "Kestrel Bay": "area",
+        "Kestrel Bay Regatta": "event",
+    }
+    assert {name: entities[name].kind for name in expected_kinds} == expected_kinds
+    assert entities["Harbor Street"].display == "the Harbor Street depot"
+    # "Kestrel Bay" is also mentioned wherever "Kestrel Bay Station" and "Kestrel Bay Regatta" are.
+    assert entities["Kestrel Bay"].chunks >= entities["Kestrel Bay Station"].chunks | entities["Kestrel Bay Regatta"].chunks
+    assert all(isinstance(entity, Entity) for entity in entities.values())
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        entities["Amara Okafor"].name = "someone else"  # type: ignore[misc]
+
+
+# --------------------------------------------------------------------------- templates
+
+LITERAL = "Pay is {{ salary }} and {% raw %}{{ not a tag }}{% endraw %} {# no comment #}"
+
+
+def test_idk_template_loads_renders_data_literally_and_shows_avoid_only_when_given() -> None:
+    template = load_template(builtin_template_path("idk"), required=frozenset({"excerpts", "n", "avoid"}))
+    assert 0.7 <= template.params["temperature"] <= 1.0
+    assert template.params["max_tokens"] >= 500
+    assert template.messages[0].role == "system"
+
+    messages = template.render(excerpts=LITERAL, n=7, avoid="")
+    last = messages[-1].content
+    assert LITERAL in last
+    assert "7" in last
+    assert "Already asked" not in last
+
+    avoid = "Who designed the {{ logo }}?\nWhat is the motto?"
+    last = template.render(excerpts="Some text.", n=2, avoid=avoid)[-1].content
+    assert "Already asked" in last and avoid in last
+
+
+def test_idk_template_example_reply_is_what_parse_questions_reads() -> None:
+    template = load_template(builtin_template_path("idk"), required=frozenset({"excerpts", "n"}))
+    (example,) = [message.content for message in template.messages if message.role == "assistant"]
+    questions, problems = parse_questions(example)
+    assert problems == []
+    assert len(questions) == 4
+    asked = [message.content for message in template.messages if message.role == "user"][0]
+    assert "Write 4 questions" in asked  # the example answers with exactly what it was asked for
+
+
+def test_idk_check_template_loads_renders_data_literally_and_its_examples_read_both_ways() -> None:
+    template = load_template(builtin_template_path("idk_check"), required=frozenset({"question", "passages"}))
+    assert template.params["temperature"] == 0
+    question = "What is {{ secret }}?"
+    last = template.render(question=question, passages=LITERAL)[-1].content
+    assert question in last and LITERAL in last
+    examples = [parse_check(message.content) for message in template.messages if message.role == "assistant"]
+    assert examples == [True, False]
+
+
+# --------------------------------------------------------------------------- parse_questions
+
+A, B, C = "What is the annual budget of the Harbor Museum?", "Who designed the Northwind Logistics logo?", "Is there a staff canteen?"
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        f'{{"question": "{A}"}}\n{{"question": "{B}"}}\n{{"question": "{C}"}}\n',
+        f'{{"question": "{A}"}},\n\n1. {{"Question": "{B}"}}\n- {{"q": "{C}"}}',
+        f'[{{"question": "{A}"}}, {{"question": "{B}"}}, {{"question": "{C}", "why": "not covered"}}]',
+        f'["{A}", "{B}", "{C}"]',
+        f'{{"questions": ["{A}", "{B}", "{C}"], "note": "all invented"}}',
+        f'{{"data": {{"items": [{{"question": "{A}"}}, {{"question": "{B}"}}]}}, "more": [{{"question": "{C}"}}]}}',
+        f'Here are three questions:\n```json\n{{"question": "{A}"}}\n{{"question": "{B}"}}\n```\n```\n{{"question": "{C}"}}\n```\nHope this helps!',
+        f'<think>Maybe {{"question": "Not this one?"}}</think>\n{{"question": "{A}"}}\n{{"question": "{B}"}}\n{{"question": "{C}"}}',
+        f"Sure! Here they are:\n\n1. {A}\n2) **{B}**\n- \"{C}\"\n\nLet me know if you need more.",
+        f"Q1: {A}\nQuestion 2: {B}\n* Q: {C}",
+        f"{A}\n{B}\n{C}\n",
+        f'{{"question": "  {A}  "}}\n{{"question": "{B.replace(" ", chr(10), 1)}"}}\n{{"question": "{C}"}}',
+    ],
+    ids=[
+        "jsonl",
+        "jsonl-markers-keys",
+        "array-of-objects",
+        "array-of-strings",
+        "wrapped-strings",
+        "nested-wrappers",
+        "fences-and-prose",
+        "reasoning-block",
+        "numbered-bulleted",
+        "q-labels",
+        "bare-lines",
+        "whitespace",
+    ],
+)
+def test_parse_questions_reads_each_tolerated_shape(reply: str) -> None:
+    questions, problems = parse_questions(reply)
+    assert questions == [A, B, C]
+    assert problems == []
+
+
+def test_parse_questions_drops_non_questions_and_repeats_with_a_sentence_each() -> None:
+    reply = (
+        f'{{"question": "{A}"}}\n{{"question": "Tell me about the depots."}}\n'
+        f'{{"question": "{A.upper()}"}}\n{{"question": 42}}\n{{"question": ""}}\n{{"question": "{B}"}}'
+    )
+    questions, problems = parse_questions(reply)
+    assert questions == [A, B]
+    assert len(problems) == 4
+    assert any("Tell me about the depots." in problem and "question mark" in problem for problem in problems)
+    assert any("repeats" in problem for problem in problems)
+    assert any("not text" in problem for problem in problems)
+    assert any("empty" in problem for problem in problems)
+
+
+def test_parse_questions_in_a_list_reports_items_that_are_not_questions_but_not_prose() -> None:
+    questions, problems = parse_questions(f"Some questions:\n1. {A}\n2. The logo of Northwind\n\nThat is all.")
+    assert questions == [A]
+    assert len(problems) == 1 and "The logo of Northwind" in problems[0]
+
+
+def test_parse_questions_keeps_what_precedes_damage_and_reports_the_damage() -> None:
+    cut = f'{{"question": "{A}"}}\n{{"question": "{B}"}}\n{{"question": "Who wrote the'
+    questions, problems = parse_questions(cut)
+    assert questions == [A, B]
+    assert len(problems) == 1 and "cut off" in problems[0] and "Who wrote the" in problems[0]
+
+    broken = f'[\n  {{"question": "{A}"}},\n  {{"question": "{B}"}}\n  {{"question": "{C}"}}\n]'  # a comma is missing
+    questions, problems = parse_questions(broken)
+    assert questions == [A, B, C]
+    assert len(problems) == 1
+
+    malformed = f'{{"question": "{A}" "extra"}}\n{{"question": "{B}"}}'
+    questions, problems = parse_questions(malformed)
+    assert questions == [B]
+    assert len(problems) == 1 and "as JSON" in problems[0]
+
+
+@pytest.mark.parametrize(
+    "reply",
+    ["", "   \n", "<think>I should write some questions", "I cannot help with that.", "{}", "[1, 2, 3]", '{"answer": "Yes"}', "```\n```"],
+)
+def test_parse_questions_on_garbage_keeps_nothing_and_says_why(reply: str) -> None:
+    questions, problems = parse_questions(reply)
+    assert questions == []
+    assert problems and all(isinstance(problem, str) and problem.endswith(".") for problem in problems)
+
+
+def test_parse_questions_ignores_brackets_in_prose() -> None:
+    reply = f"As shown in [1], the {{name}} placeholder is not JSON.\n1. {A}\n2. {B}"
+    assert parse_questions(reply) == ([A, B], [])
+
+
+# --------------------------------------------------------------------------- parse_check
+
+
+@pytest.mark.parametrize(
+    ("reply", "expected"),
+    [
+        ('{"answered": true, "reason": "The second passage states the budget."}', True),
+        ('{"answered": false, "reason": "No passage gives the budget."}', False),
+        ('{"Answered": "yes", "reason": "..."}', True),
+        ('{"answered": "no"}', False),
+        ('{"answered": "Not answered."}', False),
+        ('{"answerable": "TRUE"}', True),
+        ('Verdict follows.\n```json\n{"answered": false, "reason": "Only the name is mentioned."}\n```', False),
+        ('{"result": {"answered": true}}', True),
+        ('<think>{"answered": false}</think>{"answered": true}', True),
+        ("ANSWERED", True),
+        ("NOT ANSWERED: nothing states the designer.", False),
+        ("not answered", False),
+        ("Unanswered.", False),
+        ("**Answered** - passage 2.", True),
+        ("Verdict: NOT ANSWERED", False),
+        ("answered: no", False),
+        ("Answered: false, the passages only name her.", False),
+        ("**Yes**", True),
+        ("True.", True),
+        ("Yes, the second passage gives it.", True),
+        ("No. The passages only mention the museum.", False),
+        ("\n\nyes", True),
+        # unreadable or contradictory: None, which the caller treats as answered
+        ("", None),
+        ("   ", None),
+        ("<think>No.", None),
+        ("Maybe; it is hard to say.", None),
+        ("The passages do not answer it.", None),
+        ("Nope", None),
+        ("No doubt the second passage answers it.", None),  # "No" not as a whole answer
+        ("answered: see above", None),
+        ("None of the passages mention it.", None),
+        ('{"answered": null}', None),
+        ('{"answered": "partly"}', None),
+        ('{"answered": 1}', None),
+        ('{"reason": "no verdict here"}', None),
+        ('{"answered": true}\n{"answered": false}', None),
+        ('{"answered": tru', None),
+    ],
+)
+def test_parse_check(reply: str, expected: bool | None) -> None:
+    assert parse_check(reply) is expected
+
+
+# --------------------------------------------------------------------------- excerpts
+
+
+def words(text: str) -> int:
+    return len(text.split())
+
+
+def corpus_of(sources: dict[str, int], words_per_chunk: int = 12) -> list[Chunk]:
+    chunks = []
+    for source, count in sources.items():
+        for i in range(count):
+            text = " ".join(f"{source}-{i}-w{j}" for j in range(words_per_chunk))
+            chunks.append(Chunk(id=f"{source}#{i}", source=source, index=i, text=text, tokens=words_per_chunk))
+    return chunks
+
+
+def test_render_excerpts_numbers_names_and_fits_the_budget() -> None:
+    chunks = corpus_of({"a.md": 1, "b.md": 2})
+    text = render_excerpts(chunks, max_tokens=1000, count_tokens=words)
+    assert text.count("Excerpt ") == 3
+    assert "Excerpt 1 (from a.md):" in text and "Excerpt 3 (from b.md):" in text
+    assert all(chunk.text in text for chunk in chunks)
+    assert text.index(chunks[0].text) < text.index(chunks[1].text) < text.index(chunks[2].text)
+
+    for budget in (10, 20, 30, 40, 55):
+        fitted = render_excerpts(chunks, max_tokens=budget, count_tokens=words)
+        assert fitted and words(fitted) <= budget
+
+
+def test_render_excerpts_skips_a_chunk_too_long_for_what_is_left_and_takes_a_later_one() -> None:
+    short, long_one, short_too = corpus_of({"a.md": 1}, 5) + corpus_of({"b.md": 1}, 50) + corpus_of({"c.md": 1}, 5)
+    text = render_excerpts([short, long_one, short_too], max_tokens=30, count_tokens=words)
+    assert short.text in text and short_too.text in text and long_one.text not in text
+    assert "Excerpt 2 (from c.md):" in text  # numbered as shown
+
+
+def test_render_excerpts_cuts_the_first_chunk_when_it_alone_is_too_long() -> None:
+    (chunk,) = corpus_of({"a.md": 1}, 200)
+    text = render_excerpts([chunk], max_tokens=50, count_tokens=words)
+    assert 40 <= words(text) <= 50
+    assert "[...]" in text and chunk.text.startswith(text.split('"""\n')[1].split(" [...]")[0])
+    assert render_excerpts([chunk], max_tokens=3, count_tokens=words) == ""  # not even the heading fits
+    with pytest.raises(ValueError):
+        render_excerpts([chunk], max_tokens=0, count_tokens=words)
+
+
+def test_render_excerpts_keeps_template_syntax_as_data_and_holds_a_real_token_budget() -> None:
+    chunk = Chunk(id="t#0", source="t.md", index=0, text=LITERAL, tokens=20)
+    filler = corpus_of({"u.md": 60}, 6)
+    count = counter_for("gpt-4o-mini")
+    text = render_excerpts([chunk, *filler], max_tokens=600, count_tokens=count)
+    assert LITERAL in text
+    # Full up to the size of one more excerpt: a filler one is about 45 tokens.
+    assert 600 - 2 * count(render_excerpts(filler[:1], max_tokens=600, count_tokens=count)) < count(text) <= 600
+
+
+def test_choose_excerpt_chunks_is_deterministic_and_depends_on_seed() -> None:
+    chunks = corpus_of({"a.md": 6, "b.md": 3, "c.md": 4, "d.md": 2, "e.md": 5})
+    picks = [choose_excerpt_chunks(chunks, 3, seed=7, round=r) for r in range(6)]
+    assert picks == [choose_excerpt_chunks(chunks, 3, seed=7, round=r) for r in range(6)]
+    assert picks == [choose_excerpt_chunks(list(reversed(chunks)), 3, seed=7, round=r) for r in range(6)]  # order-free
+    other = [choose_excerpt_chunks(chunks, 3, seed=8, round=r) for r in range(6)]
+    assert other != picks
+
+
+def test_choose_excerpt_chunks_spreads_over_files_and_varies_by_round() -> None:
+    chunks = corpus_of({"a.md": 6, "b.md": 3, "c.md": 4, "d.md": 2, "e.md": 5})
+    rounds = [choose_excerpt_chunks(chunks, 3, seed=0, round=r) for r in range(12)]
+    for picked in rounds:
+        assert len(picked) == 3
+        assert len({chunk.source for chunk in picked}) == 3  # three different files
+    ids = [frozenset(chunk.id for chunk in picked) for picked in rounds]
+    assert all(ids[r] != ids[r + 1] for r in range(len(ids) - 1))
+    assert all(not ids[r] & ids[r + 1] for r in range(len(ids) - 1))  # consecutive rounds share nothing
+    # Six files' worth of rounds show every file twice and most of the corpus.
+    shown = set().union(*ids)
+    assert {chunk.source for chunk in chunks} == {chunk_id.split("#")[0] for chunk_id in shown}
+    assert len(shown) >= 14
+
+
+def test_choose_excerpt_chunks_with_one_file_walks_through_its_chunks() -> None:
+    chunks = corpus_of({"only.md": 7})
+    rounds = [[chunk.id for chunk in choose_excerpt_chunks(chunks, 2, seed=1, round=r)] for r in range(3)]
+    assert all(len(set(picked)) == 2 for picked in rounds)
+    assert len({chunk_id for picked in rounds for chunk_id in picked}) == 6  # no repeats before the file is used up
+
+
+def test_choose_excerpt_chunks_edge_cases() -> None:
+    chunks = corpus_of({"a.md": 2, "b.md": 1})
+    every = choose_excerpt_chunks(chunks, 10, seed=0, round=3)
+    assert sorted(chunk.id for chunk in every) == sorted(chunk.id for chunk in chunks)
+    assert choose_excerpt_chunks(chunks, 0, seed=0, round=0) == []
+    assert choose_excerpt_chunks([], 3, seed=0, round=0) == []
+    with pytest.raises(ValueError):
+        choose_excerpt_chunks(chunks, -1, seed=0, round=0)
+    with pytest.raises(ValueError):
+        choose_excerpt_chunks(chunks, 1, seed=0, round=-1)
