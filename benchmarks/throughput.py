@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from qagen.generate import ask_all
+from qagen.generate import Asker
 from qagen.journal import OutFolder
 from qagen.llm import OpenAIChatModel
 from qagen.progress import Reporter
@@ -29,7 +29,7 @@ from qagen.tokens import counter_for
 def make_requests(count: int) -> list[Request]:
     return [
         Request(
-            chunk_id=f"chunk-{i:05d}",
+            key=f"chunk-{i:05d}",
             messages=(Message("user", f'Passage:\n"""\nThe ferry number {i} leaves Port Essary at nine. It returns at noon.\n"""\nWrite 2 pairs.'),),
             params={"max_tokens": 200},
             n=2,
@@ -50,8 +50,9 @@ async def qagen_rate(server: ServerProcess, requests: list[Request], concurrency
         out = OutFolder(Path(tmp))
         out.prepare({"bench": True}, restart=False)
         with out.open_journal() as journal:
+            asker = Asker(model, journal, {}, concurrency=concurrency, reporter=Reporter())
             started = time.perf_counter()
-            failures = await ask_all(requests, model, journal, concurrency=concurrency, reporter=Reporter())
+            _, failures = await asker.ask(requests, show_progress=True)
             elapsed = time.perf_counter() - started
     await model.aclose()
     assert not failures, failures

@@ -1,28 +1,29 @@
-"""Bounded-concurrency fan-out of requests to a model, recorded in the journal.
+"""Asking the model: bounded-concurrency fan-out, recorded in the journal.
 
-A fixed pool of ``concurrency`` workers takes requests in chunk order. Each answer is
+A fixed pool of ``concurrency`` workers takes requests in order. Each answer is
 appended to the journal the moment it arrives, so an interruption loses at most the
-requests in flight. A request that still fails after every retry is returned as a
-failure (and left out of the journal, so a rerun asks it again); an error no retry can
-fix (bad key, unknown model) stops every worker at once.
+requests in flight, and a request the journal already answers is never sent again.
+A request that still fails after every retry comes back as a ``Failure`` (and stays out
+of the journal, so a rerun asks it again); an error no retry can fix (bad key, unknown
+model) stops every worker at once.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from qagen.journal import Journal, JournalEntry
 from qagen.llm import ChatModel, describe_failure, is_retryable
 from qagen.parsing import parse_reply
 from qagen.progress import Reporter
-from qagen.records import Request
+from qagen.records import Completion, Request
 
 
 @dataclass(frozen=True)
 class Failure:
-    chunk_id: str
+    key: str  # the request key: a chunk id, or a content hash for idk and judge requests
     reason: str  # e.g. "HTTP 503", "timeout"
     detail: str
 
@@ -30,11 +31,12 @@ class Failure:
 async def ask_all(
     requests: Sequence[Request],
     model: ChatModel,
-    journal: Journal,
     *,
     concurrency: int,
-    reporter: Reporter,
+    on_answer: Callable[[Request, Completion], None],
+    on_failure: Callable[[Request, str], None] = lambda request, reason: None,
 ) -> list[Failure]:
+    """Ask every request; failures come back in request order."""
     queue: asyncio.Queue[Request] = asyncio.Queue()
     for request in requests:
         queue.put_nowait(request)
@@ -46,12 +48,10 @@ async def ask_all(
         except Exception as exc:
             if not is_retryable(exc):
                 raise
-            failures.append(Failure(request.chunk_id, describe_failure(exc), str(exc)[:300]))
-            reporter.chunk_failed(request.chunk_id, describe_failure(exc))
+            failures.append(Failure(request.key, describe_failure(exc), str(exc)[:300]))
+            on_failure(request, describe_failure(exc))
             return
-        journal.append(JournalEntry(request.chunk_id, completion))
-        pairs = len(parse_reply(completion.text, truncated=completion.truncated).items)
-        reporter.chunk_done(pairs, completion.prompt_tokens, completion.completion_tokens)
+        on_answer(request, completion)
 
     async def worker() -> None:
         while True:
@@ -68,10 +68,61 @@ async def ask_all(
     try:
         await asyncio.gather(*workers)
     finally:
-        # On a fatal error or Ctrl-C, stop the other workers; answered chunks are already journaled.
+        # On a fatal error or Ctrl-C, stop the other workers; answered requests are already journaled.
         for task in workers:
             task.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
-    order = {r.chunk_id: i for i, r in enumerate(requests)}
-    return sorted(failures, key=lambda f: order[f.chunk_id])
+    order = {r.key: i for i, r in enumerate(requests)}
+    return sorted(failures, key=lambda f: order[f.key])
 
+
+class Asker:
+    """Asks a model through the journal; knows every answer of this run and the earlier ones."""
+
+    def __init__(
+        self,
+        model: ChatModel,
+        journal: Journal,
+        answered: dict[str, JournalEntry],
+        *,
+        concurrency: int,
+        reporter: Reporter,
+    ) -> None:
+        self.model = model
+        self.answered = answered
+        self.sent = 0  # requests answered by this run (not counting retries)
+        self.used: set[str] = set()  # keys of every request this run needed, answered now or earlier
+        self._journal = journal
+        self._concurrency = concurrency
+        self._reporter = reporter
+
+    async def ask(
+        self, requests: Sequence[Request], *, show_progress: bool = False
+    ) -> tuple[dict[str, Completion], list[Failure]]:
+        """Answers by request key (from the journal or the model), and the requests that failed."""
+        self.used.update(r.key for r in requests)
+        pending = [r for r in requests if r.key not in self.answered]
+
+        def on_answer(request: Request, completion: Completion) -> None:
+            entry = JournalEntry(request.key, completion)
+            self._journal.append(entry)
+            self.answered[request.key] = entry
+            self.sent += 1
+            if show_progress:
+                pairs = len(parse_reply(completion.text, truncated=completion.truncated).items)
+                self._reporter.chunk_done(pairs, completion.prompt_tokens, completion.completion_tokens)
+
+        def on_failure(request: Request, reason: str) -> None:
+            if show_progress:
+                self._reporter.chunk_failed(request.key, reason)
+
+        failures = await ask_all(
+            pending, self.model, concurrency=self._concurrency, on_answer=on_answer, on_failure=on_failure
+        )
+        answers = {r.key: self.answered[r.key].completion for r in requests if r.key in self.answered}
+        return answers, failures
+
+    def tokens(self) -> tuple[int, int]:
+        """Prompt and completion tokens of every answer this run used."""
+        entries = [self.answered[key] for key in self.used if key in self.answered]
+        return sum(e.completion.prompt_tokens for e in entries), sum(e.completion.completion_tokens for e in entries)

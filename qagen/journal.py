@@ -28,12 +28,12 @@ OUTPUT_FILES = ("pairs.jsonl", "rejects.jsonl", "train.jsonl", "valid.jsonl", "r
 
 @dataclass(frozen=True)
 class JournalEntry:
-    chunk_id: str
+    key: str  # the request key (a chunk id for generation requests)
     completion: Completion
     attempts: int = 1
 
     def to_line(self) -> str:
-        return json.dumps({"chunk_id": self.chunk_id, "attempts": self.attempts, **asdict(self.completion)}, ensure_ascii=False)
+        return json.dumps({"key": self.key, "attempts": self.attempts, **asdict(self.completion)}, ensure_ascii=False)
 
     @staticmethod
     def from_line(line: str) -> JournalEntry:
@@ -44,7 +44,7 @@ class JournalEntry:
             prompt_tokens=int(data["prompt_tokens"]),
             completion_tokens=int(data["completion_tokens"]),
         )
-        return JournalEntry(chunk_id=data["chunk_id"], completion=completion, attempts=int(data.get("attempts", 1)))
+        return JournalEntry(key=data["key"], completion=completion, attempts=int(data.get("attempts", 1)))
 
 
 def write_atomic(path: Path, data: str) -> None:
@@ -128,7 +128,7 @@ class OutFolder:
                 entry = JournalEntry.from_line(line.decode("utf-8"))
             except (ValueError, KeyError, TypeError):
                 break  # everything after a damaged line is untrusted
-            entries[entry.chunk_id] = entry
+            entries[entry.key] = entry
             good_length += len(line)
         if good_length < len(raw):
             with open(self.journal_path, "r+b") as handle:

@@ -52,9 +52,9 @@ class Message:
 
 @dataclass(frozen=True)
 class Request:
-    """One chat request for one chunk: the rendered template plus what the model needs to know."""
+    """One chat request: the rendered template plus what the model needs to know."""
 
-    chunk_id: str
+    key: str  # unique per run: the chunk id for generation, a content hash for idk and judge requests
     messages: tuple[Message, ...]
     params: dict = field(default_factory=dict, hash=False)  # temperature, max_tokens, ...
     n: int = 5  # pairs asked for

@@ -83,7 +83,7 @@ def run(coroutine):
 
 def request_for(passage: str, n: int) -> Request:
     return Request(
-        chunk_id="c0",
+        key="c0",
         messages=(
             Message("system", "You write question and answer pairs."),
             Message("user", f"Write {n} pairs about this passage:\n{passage}"),
