@@ -1,4 +1,4 @@
-"""Command line: ``qagen FOLDER [options]``.
+"""Command line: ``qagen FOLDER [options]`` and ``qagen validate FILE.jsonl``.
 
 The only place that prints errors and picks exit codes: 0 done, 1 error, 2 usage or
 settings error, 3 finished with chunks that failed after every retry, 130 interrupted.
@@ -7,6 +7,7 @@ settings error, 3 finished with chunks that failed after every retry, 130 interr
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -60,7 +61,19 @@ def build_parser() -> argparse.ArgumentParser:
     output.add_argument("--stop", help="completion format: stop sequence ending every completion (default: ' END')")
     output.add_argument("--no-leading-space", action="store_true", help="completion format: do not start completions with a space")
     output.add_argument("--valid-fraction", type=float, help="share of pairs held out for validation (default: 0.1)")
-    output.add_argument("--seed", type=int, help="seed of the train/validation split (default: 0)")
+    output.add_argument("--seed", type=int, help="seed of the train/validation split and idk choices (default: 0)")
+    output.add_argument("--max-example-tokens", type=int, help="per-example token limit of the target model (default: 16385)")
+
+    quality = parser.add_argument_group("quality")
+    quality.add_argument("--idk-ratio", type=float, help="I-don't-know examples per kept grounded pair (default: 0.1)")
+    quality.add_argument(
+        "--refusal", dest="refusals", action="append",
+        help="answer of the I-don't-know examples; repeat for several phrasings (default: a built-in set of four)",
+    )
+    quality.add_argument("--dedupe-threshold", type=float, help="word overlap (Jaccard) at which questions are near duplicates (default: 0.8)")
+    quality.add_argument("--grounding-threshold", type=float, help="share of an answer's terms its chunk must contain (default: 0.5)")
+    quality.add_argument("--judge", action="store_true", default=None, help="have the model rate every pair against its chunk (templates/judge.json)")
+    quality.add_argument("--judge-threshold", type=int, help="lowest judge rating (1-5) a pair may have (default: 4)")
 
     run = parser.add_argument_group("run")
     run.add_argument("--restart", action="store_true", help="discard the earlier run in the out folder and start over")
@@ -68,10 +81,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def unescape(text: str) -> str:
+    """``\\n``, ``\\t``, ``\\r`` and ``\\\\`` typed in a shell become the characters they name.
+
+    A separator or stop sequence such as ``\\n\\n###\\n\\n`` cannot otherwise be typed on one line.
+    """
+    return re.sub(r"\\([ntr\\])", lambda m: {"n": "\n", "t": "\t", "r": "\r", "\\": "\\"}[m.group(1)], text)
+
+
 def _flags(args: argparse.Namespace) -> dict:
     names = (
         "out", "model", "base_url", "pairs_per_chunk", "template", "concurrency", "max_attempts", "timeout",
         "chunk_tokens", "overlap_tokens", "format", "system_message", "separator", "stop", "valid_fraction", "seed",
+        "max_example_tokens", "idk_ratio", "dedupe_threshold", "grounding_threshold", "judge", "judge_threshold",
     )
     flags = {name: getattr(args, name) for name in names}
     if args.no_system:
@@ -82,11 +104,18 @@ def _flags(args: argparse.Namespace) -> dict:
         flags["quiet"] = True
     if args.restart:
         flags["restart"] = True
+    for name in ("separator", "stop"):
+        if flags[name] is not None:
+            flags[name] = unescape(flags[name])
+    if args.refusals:
+        flags["refusals"] = tuple(args.refusals)
     return flags
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "validate":
+        return validate_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         settings = resolve(args.folder, _flags(args), config_file=args.config)
@@ -122,3 +151,36 @@ def _verdict(report: Report) -> int:
         file=sys.stderr,
     )
     return EXIT_INCOMPLETE
+
+
+def validate_main(argv: Sequence[str]) -> int:
+    """``qagen validate FILE.jsonl``: the dataset checks on any chat or prompt/completion file."""
+    from qagen.validate import MAX_EXAMPLE_TOKENS, render_report, validate_file
+    from qagen.tokens import counter_for
+
+    parser = argparse.ArgumentParser(
+        prog="qagen validate",
+        description="Check a chat or prompt/completion JSONL file before uploading it for fine-tuning.",
+    )
+    parser.add_argument("file", type=Path, help="the JSONL file")
+    parser.add_argument("--model", default=DEFAULT_OPENAI_MODEL, help=f"model whose tokenizer counts tokens (default: {DEFAULT_OPENAI_MODEL})")
+    parser.add_argument("--max-tokens", type=int, default=MAX_EXAMPLE_TOKENS, help=f"per-example token limit (default: {MAX_EXAMPLE_TOKENS})")
+    parser.add_argument("--separator", help="legacy format: the separator every prompt must end with (default: inferred)")
+    parser.add_argument("--stop", help="legacy format: the stop sequence every completion must end with (default: inferred)")
+    parser.add_argument("--no-leading-space", action="store_true", help="legacy format: completions need not start with a space")
+    parser.add_argument("--max-lines", type=int, default=50, help="problems listed at most (default: 50)")
+    args = parser.parse_args(argv)
+    try:
+        report = validate_file(
+            args.file,
+            count_tokens=counter_for(args.model),
+            max_tokens=args.max_tokens,
+            separator=args.separator,
+            stop=args.stop,
+            leading_space=not args.no_leading_space,
+        )
+    except QagenError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    print(render_report(report, max_lines=args.max_lines))
+    return 0 if report.ok else 1

@@ -18,6 +18,8 @@ from typing import Any
 
 from qagen.chunking import DEFAULT_CHUNK_TOKENS, DEFAULT_OVERLAP_TOKENS, check_sizes
 from qagen.errors import ConfigError
+from qagen.idk import DEFAULT_REFUSALS
+from qagen.validate import MAX_EXAMPLE_TOKENS
 
 OFFLINE_MODEL = "offline"
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
@@ -49,6 +51,13 @@ class Settings:
     leading_space: bool = True
     valid_fraction: float = 0.1
     seed: int = 0
+    idk_ratio: float = 0.1  # "I don't know" examples per kept grounded pair
+    refusals: tuple[str, ...] = DEFAULT_REFUSALS
+    dedupe_threshold: float = 0.8  # word-set Jaccard at which two questions are near duplicates
+    grounding_threshold: float = 0.5  # share of an answer's terms its chunk must contain
+    judge: bool = False
+    judge_threshold: int = 4  # lowest judge rating (1-5) a pair may have
+    max_example_tokens: int = MAX_EXAMPLE_TOKENS
     restart: bool = False
     quiet: bool = False
     model_was_defaulted: bool = False  # offline because nothing was configured: say so at the start
@@ -74,6 +83,15 @@ class Settings:
 
 
 # Name in flags/config file -> (Settings field, parser). QAGEN_<NAME upper> in the environment.
+def _refusals(value: str | list | tuple) -> tuple[str, ...]:
+    # In the environment, phrasings are separated by "|".
+    items = value.split("|") if isinstance(value, str) else list(value)
+    refusals = tuple(str(item).strip() for item in items if str(item).strip())
+    if not refusals:
+        raise ValueError("no refusal phrasing given")
+    return refusals
+
+
 def _bool(value: str | bool) -> bool:
     if isinstance(value, bool):
         return value
@@ -104,6 +122,13 @@ _FIELDS: dict[str, Any] = {
     "valid_fraction": float,
     "seed": int,
     "quiet": _bool,
+    "idk_ratio": float,
+    "refusals": _refusals,
+    "dedupe_threshold": float,
+    "grounding_threshold": float,
+    "judge": _bool,
+    "judge_threshold": int,
+    "max_example_tokens": int,
 }
 
 
@@ -133,7 +158,7 @@ def _convert(name: str, value: Any, origin: str) -> Any:
     try:
         return _FIELDS[name](value)
     except (TypeError, ValueError):
-        raise ConfigError(f"{origin} sets {name} to {value!r}, which is not a valid {_FIELDS[name].__name__}.") from None
+        raise ConfigError(f"{origin} sets {name} to {value!r}, which is not a valid value for it.") from None
 
 
 def resolve(
@@ -202,6 +227,18 @@ def check(settings: Settings) -> None:
         raise ConfigError(f"--valid-fraction must be at least 0 and below 1 (got {settings.valid_fraction}).")
     if settings.format == "completion" and not settings.separator:
         raise ConfigError("--separator must not be empty for --format completion.")
+    if settings.idk_ratio < 0 or settings.idk_ratio > 1:
+        raise ConfigError(f"--idk-ratio must be between 0 and 1 (got {settings.idk_ratio}).")
+    if not 0 < settings.dedupe_threshold <= 1:
+        raise ConfigError(f"--dedupe-threshold must be above 0 and at most 1 (got {settings.dedupe_threshold}).")
+    if not 0 <= settings.grounding_threshold <= 1:
+        raise ConfigError(f"--grounding-threshold must be between 0 and 1 (got {settings.grounding_threshold}).")
+    if not 1 <= settings.judge_threshold <= 5:
+        raise ConfigError(f"--judge-threshold must be a rating from 1 to 5 (got {settings.judge_threshold}).")
+    if settings.judge and settings.offline:
+        raise ConfigError("--judge needs a model: set OPENAI_API_KEY or pass --base-url and --model.")
+    if settings.max_example_tokens < 16:
+        raise ConfigError(f"--max-example-tokens must be at least 16 (got {settings.max_example_tokens}).")
     if settings.base_url and not settings.base_url.startswith(("http://", "https://")):
         raise ConfigError(f"--base-url must start with http:// or https:// (got {settings.base_url}).")
 

@@ -1,4 +1,4 @@
-"""Fine-tuning examples from pairs: formats, the train/validation split, JSONL writing.
+"""Fine-tuning examples from pairs: the chat and legacy formats, JSONL text.
 
 Two formats: chat (``{"messages": [system?, user, assistant]}``, the default) and
 legacy prompt/completion for completion models (every prompt ends with one common
@@ -8,12 +8,9 @@ separator, every completion starts with a space and ends with one stop sequence)
 from __future__ import annotations
 
 import json
-import random
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from collections.abc import Iterable
+from dataclasses import dataclass
 
-from qagen.journal import write_atomic
 from qagen.records import Pair
 
 
@@ -37,41 +34,5 @@ class ExampleFormat:
         return {"messages": messages}
 
 
-def split_pairs(pairs: Sequence[Pair], valid_fraction: float, seed: int) -> tuple[list[Pair], list[Pair]]:
-    """Seeded split that keeps all pairs of one chunk on the same side.
-
-    Pairs from one chunk often ask about the same facts; keeping them together stops
-    near-copies of training questions from inflating validation scores.
-    """
-    if valid_fraction <= 0 or len(pairs) < 2:
-        return list(pairs), []
-    groups: dict[str, list[Pair]] = {}
-    for pair in pairs:
-        groups.setdefault(pair.chunk_id, []).append(pair)
-    keys = sorted(groups)
-    random.Random(seed).shuffle(keys)
-    target = max(1, round(len(pairs) * valid_fraction))
-    valid_keys: set[str] = set()
-    taken = 0
-    for key in keys:
-        if taken >= target:
-            break
-        if len(valid_keys) == len(keys) - 1:
-            break  # always leave something to train on
-        valid_keys.add(key)
-        taken += len(groups[key])
-    train = [p for p in pairs if p.chunk_id not in valid_keys]
-    valid = [p for p in pairs if p.chunk_id in valid_keys]
-    return train, valid
-
-
 def jsonl(rows: Iterable[dict]) -> str:
     return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
-
-
-def write_jsonl(path: Path, rows: Iterable[dict]) -> None:
-    write_atomic(path, jsonl(rows))
-
-
-def pair_row(pair: Pair) -> dict:
-    return asdict(pair)

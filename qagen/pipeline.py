@@ -1,7 +1,8 @@
 """``run(settings) -> Report``: the whole pipeline, called by the CLI and by library users.
 
-folder -> documents -> chunks -> requests -> (model) -> journal -> pairs -> checks
--> dedupe -> train/valid split -> files in the out folder.
+folder -> documents -> chunks -> requests -> (model, journaled) -> pairs -> text and
+grounding checks -> (judge) -> dedupe -> "I don't know" pairs -> dedupe -> example
+checks -> train/valid split -> files in the out folder.
 """
 
 from __future__ import annotations
@@ -10,25 +11,30 @@ import asyncio
 import json
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 
 from qagen import offline
 from qagen.chunking import split_documents
-from qagen.config import DEFAULT_OPENAI_MODEL, Settings
+from qagen.config import DEFAULT_OPENAI_MODEL, Settings, public_view
 from qagen.corpus import load_corpus
-from qagen.dataset import ExampleFormat, jsonl, split_pairs
+from qagen.dataset import ExampleFormat, jsonl
 from qagen.dedupe import dedupe
-from qagen.generate import Failure, ask_all
-from qagen.journal import JournalEntry, OutFolder, write_atomic
+from qagen.generate import Asker, Failure
+from qagen.idk_pairs import IdkOutcome, model_idk, offline_idk
+from qagen.journal import OutFolder, write_atomic
+from qagen.judging import judge_pairs
 from qagen.llm import ChatModel, OpenAIChatModel
 from qagen.parsing import parse_reply
 from qagen.progress import Reporter
 from qagen.prompts import ChatTemplate, builtin_template_path, load_template
-from qagen.records import Chunk, Pair, Rejection, Request
+from qagen.quality import check_examples, check_pairs
+from qagen.records import Chunk, Completion, Pair, Rejection, Request
 from qagen.report import ChunkCoverage, Report
+from qagen.retrieval import BM25Index
+from qagen.split import split_pairs
 from qagen.tokens import TokenCounter, counter_for
-from qagen.validate import check_pair_text
+from qagen.validate import TokenStats, estimate_finetune
 
 OFFLINE_NOTICE = (
     "qagen: no model configured, so the built-in offline generator is writing pairs "
@@ -42,13 +48,24 @@ def run(settings: Settings, reporter: Reporter | None = None) -> Report:
     return asyncio.run(run_async(settings, reporter))
 
 
+class Stages:
+    """Counts in and out of every stage, with the reasons for what was dropped."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, dict] = {}
+
+    def record(self, name: str, taken: int, kept: int, dropped: Sequence[Rejection] = ()) -> None:
+        self.counts[name] = {"in": taken, "out": kept, "dropped": dict(Counter(r.reason for r in dropped))}
+
+
 async def run_async(settings: Settings, reporter: Reporter | None = None) -> Report:
     reporter = reporter or Reporter()
     started = time.monotonic()
+
     # Counting tokens for the offline generator as for the default OpenAI model keeps
     # the report's figures comparable with a real run.
     counter = counter_for(DEFAULT_OPENAI_MODEL if settings.offline else settings.model)
-    template = load_template(settings.template or builtin_template_path("qa"), required=frozenset({"info", "n"}))
+    templates = load_templates(settings)
     loaded = load_corpus(settings.corpus, exclude=[settings.out])
     if settings.model_was_defaulted:
         reporter.note(OFFLINE_NOTICE)
@@ -60,12 +77,12 @@ async def run_async(settings: Settings, reporter: Reporter | None = None) -> Rep
     chunks = split_documents(
         loaded.documents, counter, chunk_tokens=settings.chunk_tokens, overlap_tokens=settings.overlap_tokens
     )
-    requests = [build_request(template, chunk, settings.pairs_per_chunk) for chunk in chunks]
+    chunk_texts = {c.id: c.text for c in chunks}
+    requests = [build_request(templates["qa"], chunk, settings.pairs_per_chunk) for chunk in chunks]
 
     out = OutFolder(settings.out)
-    out.prepare(settings.fingerprint_fields(template.digest), restart=settings.restart)
+    out.prepare(settings.fingerprint_fields(templates["qa"].digest), restart=settings.restart)
     answered_before = out.read_journal()
-    pending = [r for r in requests if r.chunk_id not in answered_before]
 
     retries = Counter()
 
@@ -73,23 +90,54 @@ async def run_async(settings: Settings, reporter: Reporter | None = None) -> Rep
         retries[reason] += 1
         reporter.retry(reason, wait)
 
+    stages = Stages()
     model = make_model(settings, counter, on_retry)
-    reporter.start(len(requests), len(requests) - len(pending))
     try:
         with out.open_journal() as journal:
-            failures = await ask_all(pending, model, journal, concurrency=settings.concurrency, reporter=reporter)
+            asker = Asker(model, journal, dict(answered_before), concurrency=settings.concurrency, reporter=reporter)
+            reporter.start(len(requests), sum(1 for r in requests if r.key in answered_before))
+            try:
+                answers, chunk_failures = await asker.ask(requests, show_progress=True)
+            finally:
+                reporter.finish()
+
+            pairs, rejections, generated = collect_pairs(chunks, answers, chunk_failures)
+            stages.record("generate", len(chunks), len(pairs), rejections)
+
+            kept, dropped = check_pairs(pairs, chunk_texts, grounding_threshold=settings.grounding_threshold)
+            rejections += dropped
+            stages.record("check", len(pairs), len(kept), dropped)
+
+            judge_failures: list[Failure] = []
+            if settings.judge:
+                reporter.note(f"qagen: judging {len(kept)} pairs with {settings.model}")
+                before = len(kept)
+                kept, dropped, judge_failures, _scores = await judge_pairs(
+                    asker, kept, chunk_texts, template=templates["judge"], threshold=settings.judge_threshold
+                )
+                rejections += dropped
+                stages.record("judge", before, len(kept), dropped)
+
+            before = len(kept)
+            kept, dropped = drop_duplicates(kept, settings.dedupe_threshold)
+            rejections += dropped
+            stages.record("dedupe", before, len(kept), dropped)
+
+            idk = await make_idk(settings, asker, chunks, templates, counter, target=round(len(kept) * settings.idk_ratio), reporter=reporter)
+            idk_checked, dropped = check_pairs(idk.pairs, chunk_texts, grounding_threshold=settings.grounding_threshold)
+            rejections += idk.rejections + dropped
+            stages.counts["idk"] = {
+                "target": idk.target,
+                "candidates": idk.candidates,
+                "out": len(idk_checked),
+                "dropped": dict(Counter(r.reason for r in idk.rejections + dropped)),
+            }
+            combined, dropped = drop_duplicates(kept + idk_checked, settings.dedupe_threshold)
+            rejections += dropped
+            stages.record("dedupe_idk", len(kept) + len(idk_checked), len(combined), dropped)
     finally:
         await model.aclose()
-        reporter.finish()
 
-    entries = out.read_journal()
-    pairs, rejections, generated = collect_pairs(chunks, entries, failures)
-    kept, dropped = check_pairs(pairs)
-    rejections += dropped
-    kept, duplicates = drop_duplicates(kept)
-    rejections += duplicates
-
-    train, valid = split_pairs(kept, settings.valid_fraction, settings.seed)
     example_format = ExampleFormat(
         kind=settings.format,
         system_message=settings.system_message,
@@ -97,49 +145,59 @@ async def run_async(settings: Settings, reporter: Reporter | None = None) -> Rep
         stop=settings.stop,
         leading_space=settings.leading_space,
     )
-    split_of = {p.id: "train" for p in train} | {p.id: "valid" for p in valid}
-    write_atomic(out.path / "pairs.jsonl", jsonl(asdict(p) | {"split": split_of[p.id]} for p in kept))
-    write_atomic(out.path / "rejects.jsonl", jsonl(asdict(r) for r in rejections))
-    write_atomic(out.path / "train.jsonl", jsonl(example_format.example(p) for p in train))
-    write_atomic(out.path / "valid.jsonl", jsonl(example_format.example(p) for p in valid))
+    final, dropped, format_warnings, example_tokens = check_examples(
+        combined, example_format, counter, max_tokens=settings.max_example_tokens
+    )
+    rejections += dropped
+    stages.record("validate", len(combined), len(final), dropped)
+    split = split_pairs(final, settings.valid_fraction, settings.seed, near_threshold=settings.dedupe_threshold)
+    stages.counts["split"] = {"in": len(final), "train": len(split.train), "valid": len(split.valid)}
+    warnings += format_warnings + split.warnings
 
-    kept_per_chunk = Counter(p.chunk_id for p in kept)
-    failed_ids = {f.chunk_id: f for f in failures}
-    coverage = [
-        ChunkCoverage(
-            chunk_id=c.id,
-            source=c.source,
-            tokens=c.tokens,
-            asked=settings.pairs_per_chunk,
-            generated=generated.get(c.id, 0),
-            kept=kept_per_chunk.get(c.id, 0),
-            truncated=c.id in entries and entries[c.id].completion.truncated,
-            status="failed" if c.id in failed_ids else ("resumed" if c.id in answered_before else "answered"),
-        )
-        for c in chunks
-    ]
+    split_of = {p.id: "train" for p in split.train} | {p.id: "valid" for p in split.valid}
+    write_atomic(out.path / "pairs.jsonl", jsonl(asdict(p) | {"split": split_of[p.id]} for p in final))
+    write_atomic(out.path / "rejects.jsonl", jsonl(asdict(r) for r in rejections))
+    write_atomic(out.path / "train.jsonl", jsonl(example_format.example(p) for p in split.train))
+    write_atomic(out.path / "valid.jsonl", jsonl(example_format.example(p) for p in split.valid))
+
+    coverage = chunk_coverage(chunks, settings.pairs_per_chunk, answers, answered_before, chunk_failures, generated, final)
     source_of = {c.id: c.source for c in chunks}
+    train_tokens = [example_tokens[p.id] for p in split.train]
+    tokens_in, tokens_out = asker.tokens()
+    stats = {
+        "train": _stats(train_tokens),
+        "valid": _stats([example_tokens[p.id] for p in split.valid]),
+    }
     report = Report(
         model=settings.model,
         endpoint="offline" if settings.offline else (settings.base_url or "https://api.openai.com/v1"),
         offline=settings.offline,
         token_encoding=counter.describe(),
+        settings=public_view(settings),
         files_read=len(loaded.documents),
         files_skipped=[{"source": s.source, "reason": s.reason} for s in loaded.skipped],
+        files=file_coverage(coverage),
         warnings=warnings,
         chunks=len(chunks),
         chunks_resumed=sum(1 for c in chunks if c.id in answered_before),
-        chunks_failed=[{"chunk_id": f.chunk_id, "source": source_of[f.chunk_id], "reason": f.reason, "detail": f.detail} for f in failures],
-        requests=len(pending) + sum(retries.values()),  # attempts sent by this run
+        chunks_failed=[
+            {"chunk_id": f.key, "source": source_of[f.key], "reason": f.reason, "detail": f.detail} for f in chunk_failures
+        ],
+        requests_failed=len(idk.failures) + len(judge_failures),
+        requests=asker.sent + sum(retries.values()),
         retries=sum(retries.values()),
-        tokens_in=sum(e.completion.prompt_tokens for e in entries.values() if e.chunk_id in source_of),
-        tokens_out=sum(e.completion.completion_tokens for e in entries.values() if e.chunk_id in source_of),
+        tokens_in=tokens_in,
+        tokens_out=tokens_out,
+        stages=stages.counts,
         pairs_generated=len(pairs),
-        pairs_kept=len(kept),
+        pairs_kept=len(final),
+        idk_kept=sum(1 for p in final if p.kind == "idk"),
         dropped=dict(Counter(r.reason for r in rejections)),
-        train_examples=len(train),
-        valid_examples=len(valid),
+        train_examples=len(split.train),
+        valid_examples=len(split.valid),
         format=settings.format,
+        example_tokens=stats,
+        finetune_estimate=asdict(estimate_finetune(train_tokens, limit=settings.max_example_tokens)),
         out=str(settings.out),
         seconds=round(time.monotonic() - started, 3),
         coverage=coverage,
@@ -148,12 +206,28 @@ async def run_async(settings: Settings, reporter: Reporter | None = None) -> Rep
     return report
 
 
+def _stats(counts: list[int]) -> dict | None:
+    stats = TokenStats.of(counts)
+    return asdict(stats) if stats else None
+
+
+def load_templates(settings: Settings) -> dict[str, ChatTemplate]:
+    """Every template the run needs, loaded up front so a broken one fails before any request."""
+    templates = {"qa": load_template(settings.template or builtin_template_path("qa"), required=frozenset({"info", "n"}))}
+    if not settings.offline and settings.idk_ratio > 0:
+        templates["idk"] = load_template(builtin_template_path("idk"), required=frozenset({"excerpts", "n"}))
+        templates["idk_check"] = load_template(builtin_template_path("idk_check"), required=frozenset({"question", "passages"}))
+    if settings.judge:
+        templates["judge"] = load_template(builtin_template_path("judge"), required=frozenset({"passage", "pairs"}))
+    return templates
+
+
 def build_request(template: ChatTemplate, chunk: Chunk, n: int) -> Request:
     messages = template.render(info=chunk.text, n=n, source=chunk.source)
-    return Request(chunk_id=chunk.id, messages=messages, params=dict(template.params), n=n, passage=chunk.text)
+    return Request(key=chunk.id, messages=messages, params=dict(template.params), n=n, passage=chunk.text)
 
 
-def make_model(settings: Settings, counter: TokenCounter, on_retry) -> ChatModel:
+def make_model(settings: Settings, counter: TokenCounter, on_retry: Callable[[str, float], None]) -> ChatModel:
     if settings.offline:
         return offline.OfflineModel(counter)
     return OpenAIChatModel(
@@ -167,14 +241,43 @@ def make_model(settings: Settings, counter: TokenCounter, on_retry) -> ChatModel
     )
 
 
+async def make_idk(
+    settings: Settings,
+    asker: Asker,
+    chunks: Sequence[Chunk],
+    templates: dict[str, ChatTemplate],
+    counter: TokenCounter,
+    *,
+    target: int,
+    reporter: Reporter,
+) -> IdkOutcome:
+    if target <= 0 or not chunks:
+        return IdkOutcome(target=max(0, target))
+    index = BM25Index(chunks)
+    if settings.offline:
+        return offline_idk(chunks, index, target, settings.refusals, settings.seed)
+    reporter.note(f"qagen: writing and checking {target} I-don't-know examples with {settings.model}")
+    return await model_idk(
+        asker,
+        chunks,
+        index,
+        target,
+        generate_template=templates["idk"],
+        check_template=templates["idk_check"],
+        refusals=settings.refusals,
+        seed=settings.seed,
+        count_tokens=counter,
+    )
+
+
 def collect_pairs(
-    chunks: Sequence[Chunk], entries: dict[str, JournalEntry], failures: Sequence[Failure]
+    chunks: Sequence[Chunk], answers: dict[str, Completion], failures: Sequence[Failure]
 ) -> tuple[list[Pair], list[Rejection], dict[str, int]]:
-    """Pairs and parse rejections from the journal, in chunk order, whatever order the replies came in."""
+    """Pairs and parse rejections, in chunk order, whatever order the replies came in."""
     pairs: list[Pair] = []
     rejections: list[Rejection] = []
     generated: dict[str, int] = {}
-    failed = {f.chunk_id: f for f in failures}
+    failed = {f.key: f for f in failures}
     for chunk in chunks:
         if chunk.id in failed:
             f = failed[chunk.id]
@@ -188,11 +291,8 @@ def collect_pairs(
                 )
             )
             continue
-        entry = entries.get(chunk.id)
-        if entry is None:  # cannot happen after a finished generation; kept honest rather than silent
-            rejections.append(Rejection(stage="generate", reason="not_asked", source=chunk.source, chunk_id=chunk.id))
-            continue
-        parsed = parse_reply(entry.completion.text, truncated=entry.completion.truncated)
+        completion = answers[chunk.id]
+        parsed = parse_reply(completion.text, truncated=completion.truncated)
         generated[chunk.id] = len(parsed.items)
         for index, item in enumerate(parsed.items):
             pairs.append(
@@ -219,40 +319,44 @@ def collect_pairs(
     return pairs, rejections, generated
 
 
-def check_pairs(pairs: Sequence[Pair]) -> tuple[list[Pair], list[Rejection]]:
-    kept, rejected = [], []
-    for pair in pairs:
-        problems = check_pair_text(pair.question, pair.answer)
-        if problems:
-            rejected.append(
-                Rejection(
-                    stage="check",
-                    reason=problems[0],
-                    detail="; ".join(problems),
-                    raw=json.dumps({"question": pair.question, "answer": pair.answer}, ensure_ascii=False),
-                    source=pair.source,
-                    chunk_id=pair.chunk_id,
-                    pair_id=pair.id,
-                )
-            )
-        else:
-            kept.append(pair)
-    return kept, rejected
-
-
-def drop_duplicates(pairs: Sequence[Pair]) -> tuple[list[Pair], list[Rejection]]:
-    kept, duplicates = dedupe(pairs)
+def drop_duplicates(pairs: Sequence[Pair], threshold: float) -> tuple[list[Pair], list[Rejection]]:
+    kept, duplicates = dedupe(pairs, threshold=threshold)
     by_id = {p.id: p for p in pairs}
-    rejections = [
-        Rejection(
-            stage="dedupe",
-            reason=f"duplicate_{d.kind}",
-            detail=f"duplicates pair {d.kept_id} (similarity {d.similarity:.2f})",
-            raw=json.dumps({"question": by_id[d.pair_id].question, "answer": by_id[d.pair_id].answer}, ensure_ascii=False),
-            source=by_id[d.pair_id].source,
-            chunk_id=by_id[d.pair_id].chunk_id,
-            pair_id=d.pair_id,
+    return kept, [d.rejection(by_id[d.pair_id]) for d in duplicates]
+
+
+def chunk_coverage(
+    chunks: Sequence[Chunk],
+    asked: int,
+    answers: dict[str, Completion],
+    answered_before: dict,
+    failures: Sequence[Failure],
+    generated: dict[str, int],
+    final: Sequence[Pair],
+) -> list[ChunkCoverage]:
+    kept = Counter(p.chunk_id for p in final if p.kind == "grounded")
+    failed = {f.key for f in failures}
+    return [
+        ChunkCoverage(
+            chunk_id=c.id,
+            source=c.source,
+            tokens=c.tokens,
+            asked=asked,
+            generated=generated.get(c.id, 0),
+            kept=kept.get(c.id, 0),
+            truncated=c.id in answers and answers[c.id].truncated,
+            status="failed" if c.id in failed else ("resumed" if c.id in answered_before else "answered"),
         )
-        for d in duplicates
+        for c in chunks
     ]
-    return kept, rejections
+
+
+def file_coverage(coverage: Sequence[ChunkCoverage]) -> list[dict]:
+    files: dict[str, dict] = {}
+    for c in coverage:
+        row = files.setdefault(c.source, {"source": c.source, "chunks": 0, "asked": 0, "generated": 0, "kept": 0})
+        row["chunks"] += 1
+        row["asked"] += c.asked
+        row["generated"] += c.generated
+        row["kept"] += c.kept
+    return list(files.values())

@@ -23,22 +23,29 @@ class Report:
     endpoint: str
     offline: bool
     token_encoding: str
+    settings: dict
     files_read: int
     files_skipped: list[dict]  # {"source", "reason"}
+    files: list[dict]  # per file: {"source", "chunks", "asked", "generated", "kept"}
     warnings: list[str]
     chunks: int
     chunks_resumed: int
-    chunks_failed: list[dict]  # {"chunk_id", "source", "reason"}
-    requests: int
+    chunks_failed: list[dict]  # {"chunk_id", "source", "reason", "detail"}
+    requests_failed: int  # idk and judge requests that failed after every retry
+    requests: int  # requests answered by this run (generation, idk, judge)
     retries: int
-    tokens_in: int
+    tokens_in: int  # over every answer of the run, including ones an earlier run paid for
     tokens_out: int
+    stages: dict[str, dict]  # stage -> {"in", "out", "dropped": {reason: count}}
     pairs_generated: int
     pairs_kept: int
-    dropped: dict[str, int]  # reason -> count
+    idk_kept: int
+    dropped: dict[str, int]  # reason -> count, over every stage
     train_examples: int
     valid_examples: int
     format: str
+    example_tokens: dict[str, dict | None]  # "train"/"valid" -> token length distribution
+    finetune_estimate: dict  # epochs and billed tokens for the training file
     out: str
     seconds: float
     coverage: list[ChunkCoverage] = field(default_factory=list)
@@ -48,7 +55,7 @@ class Report:
 
     @property
     def complete(self) -> bool:
-        return not self.chunks_failed
+        return not self.chunks_failed and not self.requests_failed
 
 
 def summary(report: Report) -> str:
@@ -68,7 +75,16 @@ def summary(report: Report) -> str:
     lines.append(f"tokens    {report.tokens_in:,} in, {report.tokens_out:,} out ({report.token_encoding})")
     dropped = sum(report.dropped.values())
     reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(report.dropped.items(), key=lambda kv: (-kv[1], kv[0])))
-    lines.append(f"pairs     {report.pairs_kept} kept of {report.pairs_generated} generated" + (f"; {dropped} dropped: {reasons}" if dropped else ""))
+    grounded = report.pairs_kept - report.idk_kept
+    lines.append(
+        f"pairs     {grounded} grounded of {report.pairs_generated} generated + {report.idk_kept} I-don't-know"
+        + (f"; {dropped} dropped: {reasons}" if dropped else "")
+    )
     lines.append(f"dataset   {report.train_examples} train + {report.valid_examples} valid ({report.format}) in {report.out}")
+    estimate = report.finetune_estimate
+    if estimate.get("examples"):
+        lines.append(f"training  about {estimate['billed_tokens']:,} billed tokens ({estimate['n_epochs']} epochs by default)")
+    for warning in report.warnings:
+        lines.append(f"warning   {warning}")
     lines.append(f"time      {report.seconds:.1f} s")
     return "\n".join(lines)

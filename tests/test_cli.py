@@ -10,6 +10,7 @@ import pytest
 from fake_openai import Reply, chat_reply, error_reply
 from helpers import CORPUS, normalise_space, output_files, read_jsonl
 from qagen.cli import main
+from qagen.idk import DEFAULT_REFUSALS
 
 
 def test_offline_run_writes_a_grounded_dataset(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -27,11 +28,15 @@ def test_offline_run_writes_a_grounded_dataset(tmp_path: Path, capsys: pytest.Ca
     assert report["pairs_kept"] == len(pairs) > 0
     assert all(c["status"] == "answered" for c in report["coverage"])
 
-    # Every answer is a sentence of its source file: grounded by construction.
-    for pair in pairs:
+    # Every grounded answer is a sentence of its source file: grounded by construction.
+    grounded = [p for p in pairs if p["kind"] == "grounded"]
+    for pair in grounded:
         source = normalise_space((CORPUS / pair["source"]).read_text(encoding="utf-8"))
         assert normalise_space(pair["answer"]) in source, pair
-        assert pair["kind"] == "grounded" and pair["chunk_id"]
+        assert pair["chunk_id"]
+    idk = [p for p in pairs if p["kind"] == "idk"]
+    assert len(idk) == round(len(grounded) * 0.1) or report["stages"]["idk"]["target"] > len(idk)
+    assert all(p["answer"] in DEFAULT_REFUSALS and p["question"].endswith("?") for p in idk)
 
     train = read_jsonl(out / "train.jsonl")
     valid = read_jsonl(out / "valid.jsonl")
@@ -50,7 +55,7 @@ def test_offline_run_is_deterministic(tmp_path: Path) -> None:
 
 def test_against_a_server_every_chunk_is_asked_once_for_n_pairs(tmp_path: Path, fake_openai, capsys) -> None:
     out = tmp_path / "out"
-    code = main([str(CORPUS), "--base-url", fake_openai.url, "--model", "test-model", "-n", "3", "-o", str(out)])
+    code = main([str(CORPUS), "--base-url", fake_openai.url, "--model", "test-model", "-n", "3", "-o", str(out), "--idk-ratio", "0"])
     assert code == 0, capsys.readouterr().err
     report = json.loads((out / "report.json").read_text())
     requests = fake_openai.chat_requests()
@@ -68,7 +73,7 @@ def test_against_a_server_every_chunk_is_asked_once_for_n_pairs(tmp_path: Path, 
 
 def test_rate_limit_retry_after_is_honoured(tmp_path: Path, fake_openai) -> None:
     fake_openai.queue(error_reply(429, "Rate limit reached", headers={"retry-after": "1"}))
-    code = main([str(CORPUS / "fleet.txt"), "--base-url", fake_openai.url, "--model", "m", "-o", str(tmp_path / "o"), "--concurrency", "1"])
+    code = main([str(CORPUS / "fleet.txt"), "--base-url", fake_openai.url, "--model", "m", "--idk-ratio", "0", "-o", str(tmp_path / "o"), "--concurrency", "1"])
     assert code == 0
     first, second = fake_openai.chat_requests()[:2]
     assert second.time - first.time >= 0.95  # waited as the server asked
@@ -86,7 +91,7 @@ def test_rate_limit_retry_after_is_honoured(tmp_path: Path, fake_openai) -> None
 def test_transient_faults_are_retried_then_succeed(tmp_path: Path, fake_openai, fault: Reply) -> None:
     fake_openai.queue(fault, fault)
     out = tmp_path / "o"
-    assert main([str(CORPUS / "fleet.txt"), "--base-url", fake_openai.url, "--model", "m", "-o", str(out), "--concurrency", "1"]) == 0
+    assert main([str(CORPUS / "fleet.txt"), "--base-url", fake_openai.url, "--model", "m", "--idk-ratio", "0", "-o", str(out), "--concurrency", "1"]) == 0
     report = json.loads((out / "report.json").read_text())
     assert report["retries"] == 2
     assert not report["chunks_failed"]
@@ -95,7 +100,7 @@ def test_transient_faults_are_retried_then_succeed(tmp_path: Path, fake_openai, 
 
 def test_a_chunk_that_keeps_failing_is_reported_and_asked_again_on_rerun(tmp_path: Path, fake_openai, capsys) -> None:
     out = tmp_path / "o"
-    args = [str(CORPUS / "fleet.txt"), "--base-url", fake_openai.url, "--model", "m", "-o", str(out), "--concurrency", "1", "--max-attempts", "2"]
+    args = [str(CORPUS / "fleet.txt"), "--base-url", fake_openai.url, "--model", "m", "--idk-ratio", "0", "-o", str(out), "--concurrency", "1", "--max-attempts", "2"]
     fake_openai.queue(error_reply(503, "down"), error_reply(503, "down"))
     assert main(args) == 3
     err = capsys.readouterr().err
@@ -116,7 +121,7 @@ def test_a_chunk_that_keeps_failing_is_reported_and_asked_again_on_rerun(tmp_pat
 ])
 def test_errors_no_retry_can_fix_stop_at_once(tmp_path: Path, fake_openai, capsys, status: int, words: str) -> None:
     fake_openai.handler = lambda request: error_reply(status, "nope sk-abcdefghijklmnop1234")
-    code = main([str(CORPUS), "--base-url", fake_openai.url, "--model", "m", "-o", str(tmp_path / "o"), "--concurrency", "2"])
+    code = main([str(CORPUS), "--base-url", fake_openai.url, "--model", "m", "--idk-ratio", "0", "-o", str(tmp_path / "o"), "--concurrency", "2"])
     err = capsys.readouterr().err
     assert code == 1
     assert len(fake_openai.chat_requests()) == 1  # no retries, and nothing sent after it
@@ -130,7 +135,7 @@ def test_bad_key_is_a_clear_error_and_never_written(tmp_path: Path, fake_openai,
     fake_openai.api_key = "sk-right-key-000000"
     monkeypatch.setenv("OPENAI_API_KEY", "sk-wrong-key-123456789")
     out = tmp_path / "o"
-    assert main([str(CORPUS), "--base-url", fake_openai.url, "--model", "m", "-o", str(out)]) == 1
+    assert main([str(CORPUS), "--base-url", fake_openai.url, "--model", "m", "--idk-ratio", "0", "-o", str(out)]) == 1
     err = capsys.readouterr().err
     assert "rejected the API key" in err and "sk-wrong-key-123456789" not in err
     assert len(fake_openai.chat_requests()) == 1
@@ -153,7 +158,7 @@ def test_malformed_and_truncated_replies_land_in_rejects(tmp_path: Path, fake_op
         chat_reply(""),
     )
     out = tmp_path / "o"
-    args = [str(CORPUS / "history.md"), "--base-url", fake_openai.url, "--model", "m", "-o", str(out), "--concurrency", "1", "--chunk-size", "300"]
+    args = [str(CORPUS / "history.md"), "--base-url", fake_openai.url, "--model", "m", "--idk-ratio", "0", "-o", str(out), "--concurrency", "1", "--chunk-size", "300"]
     assert main(args) == 0
     rejects = read_jsonl(out / "rejects.jsonl")
     reasons = {r["reason"] for r in rejects}
@@ -174,7 +179,7 @@ def test_malformed_and_truncated_replies_land_in_rejects(tmp_path: Path, fake_op
 
 def test_bounded_concurrency(tmp_path: Path, fake_openai) -> None:
     fake_openai.latency = 0.2
-    assert main([str(CORPUS), "--base-url", fake_openai.url, "--model", "m", "-o", str(tmp_path / "o"), "--concurrency", "3", "--chunk-size", "200"]) == 0
+    assert main([str(CORPUS), "--base-url", fake_openai.url, "--model", "m", "--idk-ratio", "0", "-o", str(tmp_path / "o"), "--concurrency", "3", "--chunk-size", "200"]) == 0
     assert fake_openai.max_in_flight == 3
 
 
@@ -197,7 +202,7 @@ def test_document_text_is_data_not_a_template(tmp_path: Path, fake_openai) -> No
     docs.mkdir()
     text = "The gate code is {{ secret }} and {% raw %} stays {% endraw %} literal. The office opens at 9."
     (docs / "odd.md").write_text(text, encoding="utf-8")
-    assert main([str(docs), "--base-url", fake_openai.url, "--model", "m", "-o", str(tmp_path / "o")]) == 0
+    assert main([str(docs), "--base-url", fake_openai.url, "--model", "m", "--idk-ratio", "0", "-o", str(tmp_path / "o")]) == 0
     assert text in fake_openai.chat_requests()[0].last_user_text
 
 

@@ -47,7 +47,7 @@ def _hang_after(server, answered: int) -> tuple[threading.Event, threading.Event
 
 @pytest.mark.parametrize("how", ["kill", "interrupt"])
 def test_interrupted_run_resumes_to_the_same_output(tmp_path: Path, fake_openai, how: str) -> None:
-    args = ["--base-url", fake_openai.url, "--model", "m", "--concurrency", "2", "--chunk-size", "300"]
+    args = ["--base-url", fake_openai.url, "--model", "m", "--idk-ratio", "0", "--concurrency", "2", "--chunk-size", "300"]
     # The reference: one uninterrupted run.
     assert main([str(CORPUS), "-o", str(tmp_path / "whole"), "-q", *args]) == 0
     total = len(fake_openai.chat_requests())
@@ -70,7 +70,7 @@ def test_interrupted_run_resumes_to_the_same_output(tmp_path: Path, fake_openai,
         assert proc.returncode == 130
         assert "run the same command again" in err and "Traceback" not in err
     release.set()
-    answered_first = [json.loads(line)["chunk_id"] for line in journal.read_text().splitlines()]
+    answered_first = [json.loads(line)["key"] for line in journal.read_text().splitlines()]
     assert len(answered_first) == 3
     first_passages = {r.last_user_text for r in fake_openai.chat_requests()[:3]}
 
@@ -87,7 +87,7 @@ def test_interrupted_run_resumes_to_the_same_output(tmp_path: Path, fake_openai,
 
 def test_torn_journal_line_is_discarded_and_that_chunk_asked_again(tmp_path: Path, fake_openai) -> None:
     out = tmp_path / "o"
-    args = [str(CORPUS / "history.md"), "--base-url", fake_openai.url, "--model", "m", "-o", str(out), "-q", "--chunk-size", "300"]
+    args = [str(CORPUS / "history.md"), "--base-url", fake_openai.url, "--model", "m", "--idk-ratio", "0", "-o", str(out), "-q", "--chunk-size", "300"]
     assert main(args) == 0
     whole = output_files(out)
     journal = out / ".qagen" / "journal.jsonl"
