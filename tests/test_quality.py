@@ -190,3 +190,58 @@ def test_validate_command_missing_file(tmp_path: Path, capsys) -> None:
     assert main(["validate", str(tmp_path / "nope.jsonl")]) != 0
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "nope.jsonl" in err
+
+
+IDK_CANDIDATES = [
+    "Who painted the portrait in the Harbour House boardroom?",   # unanswered: kept
+    "What is the Wi-Fi password on the Corrie Dawn?",             # unanswered, but the model's check says answered
+    "When was the Brannoch Sound Ferry Cooperative founded?",     # answered by history.md: BM25 drops it
+    "What brand of coffee does the Scarth Pier kiosk sell?",      # unanswered: kept
+]
+
+
+def _idk_model(request):
+    system = request.messages[0]["content"]
+    if system.startswith("You write questions for training an assistant to say"):
+        return chat_reply("\n".join(json.dumps({"question": q}) for q in IDK_CANDIDATES))
+    if system.startswith("You check whether passages"):
+        answered = "Wi-Fi" in request.last_user_text
+        return chat_reply(json.dumps({"answered": answered, "reason": "scripted"}))
+    return grounded_pairs_reply(request, 3)
+
+
+def test_model_idk_examples_are_verified_against_the_corpus(tmp_path: Path, fake_openai) -> None:
+    fake_openai.handler = _idk_model
+    out = tmp_path / "o"
+    args = [str(CORPUS), "--base-url", fake_openai.url, "--model", "m", "-o", str(out), "-q", "--idk-ratio", "0.05",
+            "--refusal", "Sorry, that is not in my documents.", "--refusal", "I don't know that one."]
+    assert main(args) == 0
+    pairs = read_jsonl(out / "pairs.jsonl")
+    idk = {p["question"]: p for p in pairs if p["kind"] == "idk"}
+    assert set(idk) == {IDK_CANDIDATES[0], IDK_CANDIDATES[3]}
+    assert all(p["answer"] in ("Sorry, that is not in my documents.", "I don't know that one.") for p in idk.values())
+    rejects = {r["raw"]: r["reason"] for r in read_jsonl(out / "rejects.jsonl") if r["stage"] == "idk"}
+    assert rejects[IDK_CANDIDATES[1]] == "model_says_answered"
+    assert rejects[IDK_CANDIDATES[2]] == "answered_by_corpus"
+    report = json.loads((out / "report.json").read_text())
+    assert report["idk_kept"] == 2 and report["stages"]["idk"]["candidates"] == 4
+
+    # A rerun replays every idk and check request from the journal: nothing is asked twice.
+    asked = len(fake_openai.chat_requests())
+    assert main(args) == 0
+    assert len(fake_openai.chat_requests()) == asked
+    assert {p["question"] for p in read_jsonl(out / "pairs.jsonl") if p["kind"] == "idk"} == set(idk)
+
+
+def test_idk_examples_land_on_both_sides_of_the_split(tmp_path: Path) -> None:
+    out = tmp_path / "o"
+    assert main([str(CORPUS), "-o", str(out), "-q", "--idk-ratio", "0.3", "--valid-fraction", "0.2"]) == 0
+    pairs = read_jsonl(out / "pairs.jsonl")
+    sides = {p["split"] for p in pairs if p["kind"] == "idk"}
+    assert sides == {"train", "valid"}
+
+
+def test_no_idk_examples_when_ratio_is_zero(tmp_path: Path) -> None:
+    out = tmp_path / "o"
+    assert main([str(CORPUS), "-o", str(out), "-q", "--idk-ratio", "0"]) == 0
+    assert not [p for p in read_jsonl(out / "pairs.jsonl") if p["kind"] == "idk"]
