@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -263,3 +264,13 @@ def test_bad_flag_values(tmp_path: Path, capsys) -> None:
     assert main([str(CORPUS), "--chunk-size", "100", "--chunk-overlap", "100"]) == 2
     err = capsys.readouterr().err
     assert "-n must be" in err and "--chunk-overlap" in err
+
+
+def test_file_name_that_is_not_utf8_still_gives_valid_output(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    name = os.fsdecode(b"caf\xe9-notes.txt")  # a latin-1 file name on a UTF-8 system
+    (docs / name).write_text("The Kellimore ticket office at Scarth Pier opens at 07:00 every day of the year.", encoding="utf-8")
+    assert main([str(docs), "-o", str(tmp_path / "o"), "-q"]) == 0
+    pairs = read_jsonl(tmp_path / "o" / "pairs.jsonl")
+    assert pairs and pairs[0]["source"] == "caf\ufffd-notes.txt"

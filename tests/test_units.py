@@ -137,3 +137,29 @@ def test_progress_line_and_quiet_mode() -> None:
     quiet.note("hidden")
     quiet.finish()
     assert silent.getvalue() == ""
+
+
+def test_settings_precedence_flags_env_config_defaults(tmp_path: Path) -> None:
+    from qagen.config import resolve
+    from qagen.errors import ConfigError
+
+    config = tmp_path / "qagen.toml"
+    config.write_text('concurrency = 3\npairs_per_chunk = 7\nseed = 11\nrefusals = ["No idea."]\n')
+    env = {"QAGEN_CONCURRENCY": "5", "QAGEN_SEED": "12", "OPENAI_API_KEY": "sk-test-000"}
+    settings = resolve(Path("docs"), {"seed": 13, "pairs_per_chunk": None}, env=env, config_file=config)
+    assert settings.seed == 13  # flag wins
+    assert settings.concurrency == 5  # environment beats the config file
+    assert settings.pairs_per_chunk == 7  # config file beats the default
+    assert settings.refusals == ("No idea.",)
+    assert settings.model == "gpt-4o-mini"  # a key and no model: the default OpenAI model
+    assert "sk-test-000" not in repr(settings)
+
+    config.write_text("concurency = 3\n")
+    with pytest.raises(ConfigError, match="concurency"):
+        resolve(Path("docs"), {}, env={}, config_file=config)
+    with pytest.raises(ConfigError, match="QAGEN_CONCURRENCY"):
+        resolve(Path("docs"), {}, env={"QAGEN_CONCURRENCY": "many"})
+    with pytest.raises(ConfigError, match="--model is required"):
+        resolve(Path("docs"), {"base_url": "http://localhost:11434/v1"}, env={})
+    offline = resolve(Path("docs"), {}, env={})
+    assert offline.offline and offline.model_was_defaulted
