@@ -1,4 +1,4 @@
-"""Command line: ``qagen FOLDER [options]`` and ``qagen validate FILE.jsonl``.
+"""Command line: ``qagen FOLDER``, and the ``validate``, ``eval``, ``finetune`` and ``follow`` commands.
 
 The only place that prints errors and picks exit codes: 0 done, 1 error, 2 usage or
 settings error, 3 finished with chunks that failed after every retry, 130 interrupted.
@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from qagen import __version__
-from qagen.config import DEFAULT_OPENAI_MODEL, Settings, resolve
-from qagen.errors import QagenError
+from qagen.config import DEFAULT_OPENAI_MODEL, Settings, endpoint_from_env, resolve
+from qagen.errors import ConfigError, QagenError
 from qagen.progress import TerminalProgress
 from qagen.report import Report, summary
 
@@ -114,8 +114,9 @@ def _flags(args: argparse.Namespace) -> dict:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "validate":
-        return validate_main(argv[1:])
+    commands = {"validate": validate_main, "eval": eval_main}
+    if argv and argv[0] in commands:
+        return commands[argv[0]](argv[1:])
     args = build_parser().parse_args(argv)
     try:
         settings = resolve(args.folder, _flags(args), config_file=args.config)
@@ -184,3 +185,81 @@ def validate_main(argv: Sequence[str]) -> int:
         return exc.exit_code
     print(render_report(report, max_lines=args.max_lines))
     return 0 if report.ok else 1
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _endpoint_model(name: str, base_url: str | None, *, timeout: float, max_attempts: int):
+    """An OpenAI-compatible model for the commands that take --model/--base-url themselves."""
+    from qagen.llm import OpenAIChatModel
+    from qagen.tokens import counter_for
+
+    base_url, api_key = endpoint_from_env(base_url)
+    if not base_url and not api_key:
+        raise ConfigError(f"--model {name} needs OPENAI_API_KEY for OpenAI, or --base-url for a local server.")
+    return OpenAIChatModel(
+        name, base_url=base_url, api_key=api_key, timeout=timeout, max_attempts=max_attempts,
+        count_tokens=counter_for(name), on_retry=lambda reason, wait: _say(f"retrying after {reason} in {wait:.1f} s"),
+    )
+
+
+def eval_main(argv: Sequence[str]) -> int:
+    """``qagen eval OUT_DIR``: ask a model the held-out questions and score its answers."""
+    import asyncio
+
+    from qagen.evaluate import evaluate, load_eval_items, render_eval, write_eval
+
+    parser = argparse.ArgumentParser(
+        prog="qagen eval",
+        description="Ask a model the validation questions and the held-out I-don't-know probes of a run, and score its answers.",
+    )
+    parser.add_argument("out_dir", type=Path, help="the out folder of a qagen run")
+    parser.add_argument("--model", help="model to evaluate: a name at the endpoint (e.g. ft:gpt-4o-mini:org::id)")
+    parser.add_argument("--base-url", help="OpenAI-compatible endpoint (env OPENAI_BASE_URL; default OpenAI)")
+    parser.add_argument("--adapter", type=Path, help="evaluate a LoRA adapter trained by `qagen finetune --trainer trl` instead")
+    parser.add_argument("--base-model", help="with --adapter: the base model (default: the one the adapter names)")
+    parser.add_argument("--judge-model", help="also have this model (same endpoint) rate each answer against the reference")
+    parser.add_argument("--split", choices=("valid", "train"), default="valid", help="which questions to ask (default: valid)")
+    parser.add_argument("--concurrency", type=int, default=8, help="requests in flight at once (default: 8)")
+    parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for one reply (default: 120)")
+    parser.add_argument("--max-attempts", type=int, default=6, help="attempts per request (default: 6)")
+    parser.add_argument("--f1-threshold", type=float, default=0.5, help="token F1 at which an answer counts as correct (default: 0.5)")
+    args = parser.parse_args(argv)
+    try:
+        if bool(args.model) == bool(args.adapter):
+            raise ConfigError("give either --model (a model at an endpoint) or --adapter (a trained LoRA adapter).")
+        items = load_eval_items(args.out_dir, split=args.split)
+        if args.adapter:
+            from qagen.trainer import LocalModel
+
+            model = LocalModel(args.adapter, args.base_model)
+        else:
+            model = _endpoint_model(args.model, args.base_url, timeout=args.timeout, max_attempts=args.max_attempts)
+        judge = None
+        if args.judge_model:
+            judge = _endpoint_model(args.judge_model, args.base_url, timeout=args.timeout, max_attempts=args.max_attempts)
+
+        async def run() -> object:
+            try:
+                return await evaluate(
+                    items, model, concurrency=args.concurrency, judge_model=judge, f1_threshold=args.f1_threshold,
+                    say=_say, resume_dir=args.out_dir / "eval",
+                )
+            finally:
+                await model.aclose()
+                if judge is not None:
+                    await judge.aclose()
+
+        report = asyncio.run(run())
+        path = write_eval(report, args.out_dir)
+    except QagenError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: answers so far are saved in {args.out_dir / 'eval'}; run the same command again to continue.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    print(render_eval(report))
+    print(f"scores written to {path}")
+    return 0 if not report.failures else EXIT_INCOMPLETE

@@ -259,3 +259,12 @@ def public_view(settings: Settings) -> dict[str, Any]:
     return view
 
 
+
+
+def endpoint_from_env(base_url: str | None, env: Mapping[str, str] | None = None) -> tuple[str | None, str | None]:
+    """(base URL, API key) for the commands that talk to an endpoint outside a generation run.
+
+    The flag wins over ``OPENAI_BASE_URL``; the key only ever comes from ``OPENAI_API_KEY``.
+    """
+    env = os.environ if env is None else env
+    return base_url or env.get("OPENAI_BASE_URL") or None, env.get("OPENAI_API_KEY") or None

@@ -24,6 +24,9 @@ MANIFEST = "manifest.json"
 JOURNAL = "journal.jsonl"
 # Files qagen writes in an out folder; --restart removes these and nothing else.
 OUTPUT_FILES = ("pairs.jsonl", "rejects.jsonl", "train.jsonl", "valid.jsonl", "report.json")
+# Folders later qagen commands add (evaluations, a trained adapter): expected here, and
+# kept by --restart, since they can cost hours to make again.
+LATER_FOLDERS = ("eval", "adapter")
 
 
 @dataclass(frozen=True)
@@ -89,7 +92,8 @@ class OutFolder:
                 )
             return
         if self.path.exists():
-            foreign = [p.name for p in self.path.iterdir() if p.name not in OUTPUT_FILES and p.name != STATE_DIR]
+            known = {*OUTPUT_FILES, *LATER_FOLDERS, STATE_DIR}
+            foreign = [p.name for p in self.path.iterdir() if p.name not in known]
             if foreign:
                 raise OutputError(
                     f"{self.path} already holds files qagen did not write ({', '.join(sorted(foreign)[:3])}); choose an empty or new folder with -o."

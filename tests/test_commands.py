@@ -1,0 +1,47 @@
+"""The commands after a run: ``qagen eval`` (and, with the train extra, the open trainer) through ``main(argv)``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from fake_openai import chat_reply
+from helpers import CORPUS, read_jsonl
+from qagen.cli import main
+from qagen.idk import DEFAULT_REFUSALS
+
+
+def _dataset(tmp_path: Path) -> Path:
+    out = tmp_path / "run"
+    assert main([str(CORPUS), "-o", str(out), "-q", "--valid-fraction", "0.3"]) == 0
+    return out
+
+
+def test_eval_scores_a_model_that_knows_the_answers(tmp_path: Path, fake_openai, capsys) -> None:
+    out = _dataset(tmp_path)
+    answers = {p["question"]: p["answer"] for p in read_jsonl(out / "pairs.jsonl")}
+    fake_openai.handler = lambda request: chat_reply(answers[request.last_user_text])
+    capsys.readouterr()
+    assert main(["eval", str(out), "--model", "ft:tiny", "--base-url", fake_openai.url, "--concurrency", "4"]) == 0
+    printed = capsys.readouterr().out
+    assert "100" in printed  # accuracy and correct refusals
+    summary = json.loads(next((out / "eval").glob("*.json")).read_text())
+    assert summary["accuracy"] == 1.0 and summary["correct_refusal_rate"] == 1.0 and summary["wrong_refusal_rate"] == 0.0
+    valid = [p for p in read_jsonl(out / "pairs.jsonl") if p["split"] == "valid"]
+    assert summary["items"] == len(valid) == len(fake_openai.chat_requests())
+    assert fake_openai.max_in_flight <= 4
+
+
+def test_eval_of_a_model_that_refuses_everything(tmp_path: Path, fake_openai, capsys) -> None:
+    out = _dataset(tmp_path)
+    fake_openai.handler = lambda request: chat_reply(DEFAULT_REFUSALS[0])
+    assert main(["eval", str(out), "--model", "ft:shy", "--base-url", fake_openai.url]) == 0
+    summary = json.loads(next((out / "eval").glob("*.json")).read_text())
+    assert summary["accuracy"] == 0.0 and summary["wrong_refusal_rate"] == 1.0 and summary["correct_refusal_rate"] == 1.0
+
+
+def test_eval_needs_a_model_and_a_run(tmp_path: Path, capsys) -> None:
+    assert main(["eval", str(tmp_path / "nothing"), "--model", "m", "--base-url", "http://127.0.0.1:9/v1"]) != 0
+    assert main(["eval", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("error: ") == 2 and "Traceback" not in err
