@@ -150,7 +150,7 @@ async def run_async(settings: Settings, reporter: Reporter | None = None) -> Rep
     )
     rejections += dropped
     stages.record("validate", len(combined), len(final), dropped)
-    split = split_pairs(final, settings.valid_fraction, settings.seed, near_threshold=settings.dedupe_threshold)
+    split = split_pairs(final, settings.valid_fraction, settings.seed)
     stages.counts["split"] = {"in": len(final), "train": len(split.train), "valid": len(split.valid)}
     warnings += format_warnings + split.warnings
 
