@@ -26,8 +26,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Callable, Iterator, Sequence
 
+from qagen.jsonscan import JSON_OPENER as _OPENER
+from qagen.jsonscan import JsonNode as _Node
+from qagen.jsonscan import answer_start as _answer_start
+from qagen.jsonscan import plain_value as _plain_value
 from qagen.names import offline_idk_questions
-from qagen.parsing import QUESTION_KEYS, _answer_start, _Node, _OPENER, _plain_value, _Reader
+from qagen.parsing import QUESTION_KEYS, PairReader as _Reader
 from qagen.records import Chunk
 from qagen.retrieval import BM25Index, Hit, content_terms, tokenize
 

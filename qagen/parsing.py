@@ -33,16 +33,18 @@ that looks like JSON but is not is a failure. Failure reasons:
 ``ParseResult.truncated`` is true when the caller says the reply was cut off
 (``finish_reason == "length"``) or when the text itself ends inside a JSON value.
 
+The JSON values are found by ``qagen.jsonscan``; this module decides which of them are pairs.
 Everything here is a pure function of the reply text; nothing is read, written or printed.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass
 from typing import Any
+
+from qagen.jsonscan import JSON_OPENER, TOO_DEEP, JsonBreak, JsonNode, JsonReader, answer_start, plain_value
 
 __all__ = [
     "ANSWER_KEYS",
@@ -58,6 +60,7 @@ __all__ = [
     "TRUNCATED_ITEM",
     "ParseFailure",
     "ParseResult",
+    "PairReader",
     "ParsedItem",
     "parse_reply",
 ]
@@ -125,7 +128,7 @@ def parse_reply(text: str, *, truncated: bool = False) -> ParseResult:
         failure = ParseFailure(text, EMPTY_REPLY, "The model returned an empty reply.")
         return ParseResult((), (failure,), truncated)
 
-    body_start = _answer_start(text)
+    body_start = answer_start(text)
     items: list[ParsedItem] = []
     failures: list[ParseFailure] = []
     cut = False
@@ -146,21 +149,6 @@ def parse_reply(text: str, *, truncated: bool = False) -> ParseResult:
 
 
 # --------------------------------------------------------------------------- shared helpers
-
-_REASONING_CLOSE = re.compile(r"</think(?:ing)?>")
-_REASONING_OPEN = re.compile(r"\s*<think(?:ing)?>")
-
-
-def _answer_start(text: str) -> int | None:
-    """Where the answer begins after a reasoning block; None when the reply is only reasoning."""
-    close = _REASONING_CLOSE.search(text)
-    if close is not None:
-        # Some servers drop the opening tag but keep the closing one, so the close alone counts.
-        return close.end()
-    if _REASONING_OPEN.match(text):
-        return None
-    return 0
-
 
 def _with_whole_reply_failure(
     text: str, failures: list[ParseFailure], truncated: bool, only_reasoning: bool
@@ -251,255 +239,16 @@ def _wraps_items(obj: Any) -> bool:
     )
 
 
-# --------------------------------------------------------------------------- JSON reading
+# --------------------------------------------------------------------------- JSON values to pairs
 
-_WHITESPACE = re.compile(r"[ \t\n\r]*")
-_OPENER = re.compile(r"[\[{]")
-# What may precede an object on its own line: indentation, a list marker, a leading comma.
-_LINE_HEAD = re.compile(r"[ \t]*(?:(?:\d{1,4}[.)]|[-*+>\u2022])[ \t]*)?,?[ \t]*")
-_LINE_HEAD_LOOKBACK = 16
-_SCALAR_PREFIX = re.compile(r"[-+.0-9eE]+")
-_LITERALS = ("true", "false", "null", "NaN", "Infinity", "-Infinity")
-_MAX_DEPTH = 32
-_TOO_DEEP = "The JSON is nested too deeply."
-_FIRST_WINDOW = 1024
+class PairReader(JsonReader):
+    """A ``JsonReader`` that walks into objects wrapping question/answer pairs (``{"pairs": [...]}``)."""
 
-_STRICT = json.JSONDecoder()
-# Some models write raw newlines or tabs inside strings; only tried on a whole object after the
-# strict read failed, so an unclosed string cannot swallow the next JSONL line unnoticed.
-_LENIENT = json.JSONDecoder(strict=False)
+    def wraps_items(self, value: Any) -> bool:
+        return _wraps_items(value)
 
 
-def _looks_cut(text: str, pos: int, msg: str, content_end: int) -> bool:
-    """Whether a decode error at ``pos`` means the text ended rather than went wrong."""
-    if msg.startswith("Unterminated string"):
-        return True  # the string runs to the end of the text
-    if pos >= content_end:
-        return True
-    rest = content_end - pos
-    if msg.startswith("Invalid \\uXXXX escape"):
-        return rest <= 5
-    if rest > 12:
-        return False
-    token = text[pos:content_end]
-    if any(word.startswith(token) for word in _LITERALS):
-        return True
-    # A number cut mid-token ("1.", "2e", "-") fails at the dot or the sign, not at the end.
-    in_number = token[0] in "-0123456789" or (pos > 0 and text[pos - 1].isdigit())
-    return in_number and _SCALAR_PREFIX.fullmatch(token) is not None
-
-
-@dataclass
-class _Break:
-    """Why and where reading a JSON value stopped."""
-
-    pos: int  # where reading stopped
-    last_good: int  # end of the last token read completely
-    cut: bool  # the text ended before the value did
-    why: str  # the decoder's complaint
-
-
-@dataclass
-class _Node:
-    """A JSON value found in the reply: decoded whole, or walked part by part with its spans.
-
-    Lists are always walked, so each entry keeps its own source span; objects are walked only
-    when they wrap pairs or when they do not decode in one piece.
-    """
-
-    start: int
-    end: int  # one past the value; where reading stopped when broken
-    value: Any = None  # set when decoded in one piece
-    elements: list[_Node] | None = None  # set for a walked list
-    members: list[tuple[str, _Node]] | None = None  # set for a walked object
-    error: _Break | None = None
-    settled: int = -1  # end of the last complete entry of a walked container
-
-    def children(self) -> list[_Node]:
-        if self.elements is not None:
-            return self.elements
-        if self.members is not None:
-            return [child for _, child in self.members]
-        return []
-
-    def broke_in_container_child(self) -> bool:
-        kids = self.children()
-        return bool(kids) and kids[-1].error is not None and kids[-1].error is self.error and kids[-1].is_container
-
-    @property
-    def is_container(self) -> bool:
-        return self.elements is not None or self.members is not None or isinstance(self.value, (dict, list))
-
-
-class _Reader:
-    """Reads JSON values at given offsets of the reply, tolerating and locating damage."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.size = len(text)
-        self.content_end = len(text.rstrip())
-
-    def skip_ws(self, pos: int) -> int:
-        match = _WHITESPACE.match(self.text, pos)
-        return match.end() if match else pos
-
-    def decode(self, pos: int, decoder: json.JSONDecoder = _STRICT) -> tuple[Any, int] | _Break:
-        """One JSON value at ``pos``, read through a growing window of the text.
-
-        A decode error works out its line and column by counting over all the text before it,
-        which would make many failures in a long reply quadratic; a window keeps that local.
-        """
-        window = _FIRST_WINDOW
-        while True:
-            stop = min(self.size, pos + window)
-            reaches_end = stop == self.size
-            piece = self.text[pos:stop]
-            content_end = self.content_end - pos if reaches_end else len(piece)
-            try:
-                value, used = decoder.raw_decode(piece)
-            except json.JSONDecodeError as exc:
-                cut = _looks_cut(piece, exc.pos, exc.msg, content_end)
-                if cut and not reaches_end:
-                    window *= 4  # the value runs past the window
-                    continue
-                return _Break(pos + exc.pos, pos, cut, exc.msg)
-            except (ValueError, RecursionError) as exc:  # huge integers, absurd nesting
-                return _Break(pos, pos, False, str(exc) or type(exc).__name__)
-            if used == len(piece) and not reaches_end:
-                window *= 4  # a number may go on past the window
-                continue
-            return value, pos + used
-
-    def node(self, pos: int, depth: int) -> _Node:
-        opener = self.text[pos]
-        if depth >= _MAX_DEPTH:
-            # No reply nests pairs this deep; reading on would only repeat the same work.
-            return _Node(pos, pos, error=_Break(pos, pos, False, _TOO_DEEP))
-        if opener == "[":
-            return self._walk_list(pos, depth)
-        if opener == "{":
-            got = self.decode(pos)
-            if isinstance(got, _Break) and "control character" in got.why:
-                lenient = self.decode(pos, _LENIENT)
-                if not isinstance(lenient, _Break):
-                    got = lenient
-            if not isinstance(got, _Break) and not _wraps_items(got[0]):
-                return _Node(pos, got[1], value=got[0])
-            return self._walk_object(pos, depth)
-        got = self.decode(pos)
-        if isinstance(got, _Break):
-            return _Node(pos, got.pos, error=got)
-        return _Node(pos, got[1], value=got[0])
-
-    def _walk_list(self, start: int, depth: int) -> _Node:
-        text = self.text
-        elements: list[_Node] = []
-        node = _Node(start, start, elements=elements, settled=start)
-        pos = start + 1
-        while True:
-            pos = self.skip_ws(pos)
-            if pos >= self.size:
-                return self._broken(node, pos, True, "The list is not closed.")
-            if text[pos] == "]":  # also accepts a trailing comma
-                node.end = pos + 1
-                return node
-            child = self.node(pos, depth + 1)
-            elements.append(child)
-            if child.error is not None:
-                node.error, node.end = child.error, child.end
-                return node
-            node.settled = child.end
-            pos = self.skip_ws(child.end)
-            if pos >= self.size:
-                return self._broken(node, pos, True, "The list is not closed.")
-            if text[pos] == ",":
-                pos += 1
-            elif text[pos] == "]":
-                node.end = pos + 1
-                return node
-            else:
-                return self._broken(node, pos, False, "Expecting ',' or ']' after a list entry.")
-
-    def _walk_object(self, start: int, depth: int) -> _Node:
-        text = self.text
-        members: list[tuple[str, _Node]] = []
-        node = _Node(start, start, members=members, settled=start)
-        pos = start + 1
-        while True:
-            pos = self.skip_ws(pos)
-            if pos >= self.size:
-                return self._broken(node, pos, True, "The object is not closed.")
-            if text[pos] == "}":  # also accepts a trailing comma
-                node.end = pos + 1
-                return node
-            if text[pos] != '"':
-                return self._broken(node, pos, False, "Expecting a property name in double quotes.")
-            key = self.decode(pos)
-            if isinstance(key, _Break):
-                return self._broken(node, key.pos, key.cut, key.why)
-            pos = self.skip_ws(key[1])
-            if pos >= self.size:
-                return self._broken(node, pos, True, "The object is not closed.")
-            if text[pos] != ":":
-                return self._broken(node, pos, False, "Expecting ':' after a property name.")
-            pos = self.skip_ws(pos + 1)
-            if pos >= self.size:
-                return self._broken(node, pos, True, "The object is not closed.")
-            child = self.node(pos, depth + 1)
-            members.append((key[0], child))
-            if child.error is not None:
-                node.error, node.end = child.error, child.end
-                return node
-            node.settled = child.end
-            pos = self.skip_ws(child.end)
-            if pos >= self.size:
-                return self._broken(node, pos, True, "The object is not closed.")
-            if text[pos] == ",":
-                pos += 1
-            elif text[pos] == "}":
-                node.end = pos + 1
-                return node
-            else:
-                return self._broken(node, pos, False, "Expecting ',' or '}' after a property.")
-
-    def _broken(self, node: _Node, pos: int, cut: bool, why: str) -> _Node:
-        cut = cut or _looks_cut(self.text, pos, why, self.content_end)  # "1." at the very end stops here, not in the decoder
-        node.error = _Break(pos, max(node.settled, node.start + 1), cut, why)
-        node.end = pos
-        return node
-
-    def looks_like_json(self, pos: int) -> bool:
-        """Whether an opening bracket starts JSON rather than sitting in prose ("see [1]", "{x}")."""
-        after = self.skip_ws(pos + 1)
-        following = self.text[after] if after < self.size else ""
-        if self.text[pos] == "{":
-            return following in ('"', "") or self.at_line_head(pos)
-        return following in ("{", "[")
-
-    def at_line_head(self, pos: int) -> bool:
-        low = max(0, pos - _LINE_HEAD_LOOKBACK)
-        segment = self.text[low:pos]
-        newline = segment.rfind("\n")
-        if newline >= 0:
-            segment = segment[newline + 1 :]
-        elif low > 0:
-            return False  # too much text before it on its line
-        return _LINE_HEAD.fullmatch(segment) is not None
-
-    def line_end(self, pos: int) -> int:
-        end = self.text.find("\n", pos)
-        return self.size if end < 0 else end
-
-
-def _plain_value(node: _Node) -> Any:
-    if node.members is not None:
-        return {key: _plain_value(child) for key, child in node.members}
-    if node.elements is not None:
-        return [_plain_value(child) for child in node.elements]
-    return node.value
-
-
-def _bears_items(node: _Node) -> bool:
+def _bears_items(node: JsonNode) -> bool:
     """A list counts as a list of pairs when it holds an object (possibly in a nested list)."""
     for child in node.elements or ():
         if child.members is not None or isinstance(child.value, dict):
@@ -514,7 +263,7 @@ class _JsonScan:
 
     def __init__(self, text: str) -> None:
         self.text = text
-        self.reader = _Reader(text)
+        self.reader = PairReader(text)
         self.items: list[ParsedItem] = []
         self.failures: list[ParseFailure] = []
         self.cut = False  # the text ends inside a JSON value
@@ -524,7 +273,7 @@ class _JsonScan:
         reader = self.reader
         pos = start
         while True:
-            match = _OPENER.search(self.text, pos)
+            match = JSON_OPENER.search(self.text, pos)
             if match is None:
                 return
             begin = match.start()
@@ -539,12 +288,12 @@ class _JsonScan:
             elif node.error.cut:
                 self.cut = True
                 return  # everything left is inside the unfinished value
-            elif node.error.why == _TOO_DEEP:
+            elif node.error.why == TOO_DEEP:
                 pos = reader.line_end(node.error.pos)
             else:
                 pos = max(begin + 1, self._resume or node.error.pos)
 
-    def _take(self, node: _Node) -> None:
+    def _take(self, node: JsonNode) -> None:
         """A value where a pair, or a container of pairs, is expected."""
         if node.members is not None or isinstance(node.value, dict):
             self._take_object(node)
@@ -556,7 +305,7 @@ class _JsonScan:
             raw = self.text[node.start : node.end]
             self.failures.append(_pair_from_object(node.value, raw))  # a not_an_object failure
 
-    def _take_object(self, node: _Node) -> None:
+    def _take_object(self, node: JsonNode) -> None:
         raw_end = node.end
         if node.members is None:
             self._keep(_pair_from_object(node.value, self.text[node.start : raw_end]))
@@ -565,7 +314,7 @@ class _JsonScan:
         wraps = any(child.is_container for _, child in node.members)
         if _has_pair_key(keys) or not wraps:
             if node.error is None:
-                self._keep(_pair_from_object(_plain_value(node), self.text[node.start : raw_end]))
+                self._keep(_pair_from_object(plain_value(node), self.text[node.start : raw_end]))
             else:
                 self._fail_item(node)
             return
@@ -578,7 +327,7 @@ class _JsonScan:
         if node.error is not None and not node.broke_in_container_child():
             self._take_tail(node)
 
-    def _take_list(self, node: _Node) -> None:
+    def _take_list(self, node: JsonNode) -> None:
         if not _bears_items(node):
             if node.error is not None and node.error.cut:
                 self.cut = True
@@ -589,7 +338,7 @@ class _JsonScan:
         if node.error is not None and not node.broke_in_container_child():
             self._take_tail(node)
 
-    def _take_tail(self, node: _Node) -> None:
+    def _take_tail(self, node: JsonNode) -> None:
         """Damage in a container between its entries: report it only when the text was cut there."""
         error = node.error
         assert error is not None
@@ -603,7 +352,7 @@ class _JsonScan:
                 ParseFailure(raw, TRUNCATED_ITEM, "The reply was cut off in the middle of this item.")
             )
 
-    def _fail_item(self, node: _Node) -> None:
+    def _fail_item(self, node: JsonNode) -> None:
         error = node.error
         assert error is not None
         if error.cut:
@@ -619,7 +368,7 @@ class _JsonScan:
         why = error.why.rstrip(".")
         self.failures.append(ParseFailure(raw, MALFORMED_JSON, f"This looks like JSON but does not parse: {why}."))
 
-    def _malformed_end(self, start: int, error: _Break) -> int:
+    def _malformed_end(self, start: int, error: JsonBreak) -> int:
         """Where a damaged item most likely ends: its line in JSON Lines, its closing brace inline."""
         reader = self.reader
         if reader.at_line_head(start):
