@@ -98,20 +98,20 @@ class MalformedReply(Exception):
     """A 200 reply without a usable completion (no choices, not JSON): worth another attempt."""
 
 
-def _redact(text: str, secret: str | None) -> str:
+def redact(text: str, secret: str | None) -> str:
     if secret:
         text = text.replace(secret, "***")
     return re.sub(r"\b(sk-[A-Za-z0-9*_\-]{3})[A-Za-z0-9*_\-]{6,}", r"\1***", text)
 
 
-def _server_message(exc: openai.APIStatusError, secret: str | None) -> str:
+def server_message(exc: openai.APIStatusError, secret: str | None) -> str:
     body = exc.body
     message = None
     if isinstance(body, dict):
         inner = body.get("error", body)
         message = inner.get("message") if isinstance(inner, dict) else None
     message = str(message or exc.message or "").strip().rstrip(".")
-    return _redact(message, secret)[:300]
+    return redact(message, secret)[:300]
 
 
 def describe_failure(exc: BaseException) -> str:
@@ -165,6 +165,8 @@ class OpenAIChatModel:
         return params
 
     def _wait(self, state: RetryCallState) -> float:
+        if state.attempt_number >= self._max_attempts:
+            return 0.0  # tenacity asks for a wait before it notices the attempts are used up: no retry follows
         exc = state.outcome.exception() if state.outcome else None
         backoff = min(MAX_WAIT_SECONDS, BASE_BACKOFF_SECONDS * 2 ** (state.attempt_number - 1))
         wait = random.uniform(backoff / 2, backoff)  # jitter spreads the retries of parallel requests
@@ -216,7 +218,7 @@ class OpenAIChatModel:
 
     def _fatal(self, exc: openai.APIStatusError) -> ModelError:
         status = exc.status_code
-        detail = _server_message(exc, self._api_key)
+        detail = server_message(exc, self._api_key)
         where = self._endpoint
         if status == 401:
             if self._api_key is None:

@@ -11,13 +11,21 @@ to ``sys.path``.
 
 Adding an endpoint (files, fine-tuning jobs, batches) means writing one
 function ``(server, request, params) -> Reply`` and adding one line to
-``ROUTES``; a single test can also call ``server.add_route(...)``.
+``ROUTES``; a single test can also call ``server.add_route(...)``, and
+``server.inject(method, path, *replies)`` puts faults in front of any route.
+
+Files and fine-tuning jobs are a small in-memory service: uploads are kept
+(``server.uploads``), every job creation is recorded (``server.job_creates``),
+and a job advances one scripted status per retrieve (``server.job_statuses``),
+adding events as the real service does (newest first when listed).
 """
 
 from __future__ import annotations
 
 import collections
 import dataclasses
+import email.parser
+import email.policy
 import itertools
 import json as jsonlib
 import re
@@ -31,6 +39,8 @@ from typing import Callable, Union
 from urllib.parse import parse_qs, urlsplit
 
 __all__ = [
+    "FakeFile",
+    "FakeJob",
     "FakeOpenAI",
     "RecordedRequest",
     "Reply",
@@ -272,10 +282,262 @@ def _retrieve_model(server: FakeOpenAI, request: RecordedRequest, params: dict[s
     return Reply(json=_model_object(model_id))
 
 
+# --------------------------------------------------------------------------- files and fine-tuning jobs
+
+FILES_PATH = "/v1/files"
+JOBS_PATH = "/v1/fine_tuning/jobs"
+JOB_TERMINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
+DEFAULT_JOB_STATUSES = ("validating_files", "queued", "running", "running", "succeeded")
+DEFAULT_JOB_ERROR = {
+    "code": "invalid_training_file",
+    "message": "The job failed due to an invalid training file.",
+    "param": "training_file",
+}
+STEPS_PER_RUNNING_RETRIEVE = 10  # training steps a job makes between two retrieves while running
+
+
+@dataclass
+class FakeFile:
+    """An uploaded file; each retrieve moves it to the next of ``statuses_to_come``."""
+
+    id: str
+    filename: str
+    purpose: str
+    content: bytes
+    created_at: int
+    status: str
+    statuses_to_come: list[str] = field(default_factory=list)
+    status_details: str | None = None
+
+    def as_json(self) -> dict:
+        return {
+            "id": self.id,
+            "object": "file",
+            "bytes": len(self.content),
+            "created_at": self.created_at,
+            "filename": self.filename,
+            "purpose": self.purpose,
+            "status": self.status,
+            "status_details": self.status_details if self.status == "error" else None,
+        }
+
+
+@dataclass
+class FakeJob:
+    """A fine-tuning job; each retrieve moves it to the next of ``statuses_to_come``."""
+
+    id: str
+    request: dict  # the creation body as received
+    created_at: int
+    training_file: FakeFile
+    status: str = "validating_files"
+    statuses_to_come: list[str] = field(default_factory=list)
+    events: list[dict] = field(default_factory=list)  # oldest first; listed newest first
+    error_when_failed: dict = field(default_factory=lambda: dict(DEFAULT_JOB_ERROR))
+    error: dict | None = None
+    fine_tuned_model: str | None = None
+    trained_tokens: int | None = None
+    finished_at: int | None = None
+    steps_done: int = 0
+    total_steps: int = 0
+
+    @property
+    def hyperparameters(self) -> dict:
+        method = self.request.get("method") or {}
+        chosen = (method.get(method.get("type") or "supervised") or {}).get("hyperparameters")
+        chosen = chosen or self.request.get("hyperparameters") or {}
+        return {name: chosen.get(name, "auto") for name in ("n_epochs", "batch_size", "learning_rate_multiplier")}
+
+    def as_json(self) -> dict:
+        request = self.request
+        return {
+            "id": self.id,
+            "object": "fine_tuning.job",
+            "created_at": self.created_at,
+            "error": self.error,
+            "fine_tuned_model": self.fine_tuned_model,
+            "finished_at": self.finished_at,
+            "hyperparameters": self.hyperparameters,
+            "model": request.get("model"),
+            "organization_id": "org-qagen-fake",
+            "result_files": [],
+            "seed": request.get("seed") if request.get("seed") is not None else 42,
+            "status": self.status,
+            "trained_tokens": self.trained_tokens,
+            "training_file": request.get("training_file"),
+            "validation_file": request.get("validation_file"),
+            "estimated_finish": None,
+            "integrations": [],
+            "metadata": request.get("metadata"),
+            "method": request.get("method") or {"type": "supervised"},
+            "user_provided_suffix": request.get("suffix"),
+        }
+
+
+def _multipart_fields(request: RecordedRequest) -> dict[str, tuple[str | None, bytes]]:
+    """Fields of a multipart/form-data body: name -> (filename, bytes)."""
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith("multipart/form-data"):
+        return {}
+    head = f"Content-Type: {content_type}\r\n\r\n".encode("latin-1")
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + request.body)
+    fields: dict[str, tuple[str | None, bytes]] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if isinstance(name, str):
+            fields[name] = (part.get_filename(), part.get_payload(decode=True) or b"")
+    return fields
+
+
+def _page(items: list[dict], request: RecordedRequest, default_limit: int = 20) -> dict:
+    """A cursor page as the API lists it: ``after`` is the id of the last item of the previous page."""
+    after = request.query.get("after", [None])[0]
+    limit = int(request.query.get("limit", [default_limit])[0])
+    start = 0
+    if after is not None:
+        ids = [item["id"] for item in items]
+        start = ids.index(after) + 1 if after in ids else len(items)
+    return {"object": "list", "data": items[start:start + limit], "has_more": start + limit < len(items)}
+
+
+def _upload_file(server: FakeOpenAI, request: RecordedRequest, params: dict[str, str]) -> Reply:
+    fields = _multipart_fields(request)
+    purpose = fields.get("purpose", (None, b""))[1].decode("utf-8", "replace")
+    if "file" not in fields or not purpose:
+        return error_reply(400, "A file and a purpose are required.", param="file" if "file" not in fields else "purpose")
+    filename, content = fields["file"]
+    statuses = list(server.file_statuses) or ["processed"]
+    with server._lock:
+        upload = FakeFile(
+            id=f"file-fake{next(server._file_ids)}",
+            filename=filename or "upload",
+            purpose=purpose,
+            content=content,
+            created_at=int(time.time()),
+            status=statuses[0],
+            statuses_to_come=statuses[1:],
+            status_details=server.file_error_details,
+        )
+        server.files[upload.id] = upload
+        server.uploads.append(upload)
+    return Reply(json=upload.as_json())
+
+
+def _file_not_found(file_id: str) -> Reply:
+    return error_reply(404, f"No such File object: {file_id}", param="id")
+
+
+def _retrieve_file(server: FakeOpenAI, request: RecordedRequest, params: dict[str, str]) -> Reply:
+    with server._lock:
+        upload = server.files.get(params["file_id"])
+        if upload is None:
+            return _file_not_found(params["file_id"])
+        if upload.statuses_to_come:
+            upload.status = upload.statuses_to_come.pop(0)
+        return Reply(json=upload.as_json())
+
+
+def _usable_file(server: FakeOpenAI, file_id: object, param: str) -> Reply | FakeFile:
+    upload = server.files.get(file_id) if isinstance(file_id, str) else None
+    if upload is None:
+        return error_reply(400, f"invalid {param}: {file_id}", param=param, code="invalid_request_error")
+    if upload.status != "processed":
+        return error_reply(400, f"File {file_id} is not ready (status {upload.status}).", param=param, code="file_not_ready")
+    return upload
+
+
+def _create_job(server: FakeOpenAI, request: RecordedRequest, params: dict[str, str]) -> Reply:
+    body = request.json if isinstance(request.json, dict) else {}
+    with server._lock:
+        server.job_creates.append(body)
+        if server.finetune_refusal is not None:
+            return server.finetune_refusal
+        model = body.get("model")
+        if not isinstance(model, str) or not model:
+            return error_reply(400, "A base model is required.", param="model")
+        if server.finetune_models and model not in server.finetune_models:
+            return error_reply(
+                404, f"Model {model} is not available for fine-tuning or does not exist.", param="model", code="model_not_found"
+            )
+        suffix = body.get("suffix")
+        if isinstance(suffix, str) and len(suffix) > 64:
+            return error_reply(400, "suffix must be at most 64 characters.", param="suffix")
+        training = _usable_file(server, body.get("training_file"), "training_file")
+        if isinstance(training, Reply):
+            return training
+        if body.get("validation_file") is not None:
+            validation = _usable_file(server, body["validation_file"], "validation_file")
+            if isinstance(validation, Reply):
+                return validation
+        job = FakeJob(
+            id=f"ftjob-fake{next(server._job_ids)}",
+            request=body,
+            created_at=int(time.time()),
+            training_file=training,
+            statuses_to_come=list(server.job_statuses),
+            error_when_failed=dict(server.job_error),
+        )
+        job.total_steps = STEPS_PER_RUNNING_RETRIEVE * job.statuses_to_come.count("running")
+        server.jobs[job.id] = job
+        server._job_event(job, f"Created fine-tuning job: {job.id}")
+        validating = f"Validating training file: {body['training_file']}"
+        if body.get("validation_file") is not None:
+            validating += f" and validation file: {body['validation_file']}"
+        server._job_event(job, validating)
+        return Reply(json=job.as_json())
+
+
+def _job_not_found(job_id: str) -> Reply:
+    return error_reply(404, f"Could not find fine-tune: {job_id}", param="fine_tune_id", code="fine_tune_not_found")
+
+
+def _list_jobs(server: FakeOpenAI, request: RecordedRequest, params: dict[str, str]) -> Reply:
+    with server._lock:
+        newest_first = [job.as_json() for job in reversed(list(server.jobs.values()))]
+    return Reply(json=_page(newest_first, request))
+
+
+def _retrieve_job(server: FakeOpenAI, request: RecordedRequest, params: dict[str, str]) -> Reply:
+    with server._lock:
+        job = server.jobs.get(params["job_id"])
+        if job is None:
+            return _job_not_found(params["job_id"])
+        server._advance_job(job)
+        return Reply(json=job.as_json())
+
+
+def _list_job_events(server: FakeOpenAI, request: RecordedRequest, params: dict[str, str]) -> Reply:
+    with server._lock:
+        job = server.jobs.get(params["job_id"])
+        if job is None:
+            return _job_not_found(params["job_id"])
+        newest_first = list(reversed(job.events))
+    return Reply(json=_page(newest_first, request))
+
+
+def _cancel_job(server: FakeOpenAI, request: RecordedRequest, params: dict[str, str]) -> Reply:
+    with server._lock:
+        job = server.jobs.get(params["job_id"])
+        if job is None:
+            return _job_not_found(params["job_id"])
+        if job.status in JOB_TERMINAL_STATUSES:
+            return error_reply(400, f"Job {job.id} has already {job.status}; it cannot be cancelled.")
+        job.statuses_to_come = []
+        server._enter_status(job, "cancelled")
+        return Reply(json=job.as_json())
+
+
 ROUTES: list[Route] = [
     Route.of("POST", CHAT_PATH, _chat_completions),
     Route.of("GET", "/v1/models", _list_models),
     Route.of("GET", "/v1/models/{model}", _retrieve_model),
+    Route.of("POST", FILES_PATH, _upload_file),
+    Route.of("GET", FILES_PATH + "/{file_id}", _retrieve_file),
+    Route.of("POST", JOBS_PATH, _create_job),
+    Route.of("GET", JOBS_PATH, _list_jobs),
+    Route.of("GET", JOBS_PATH + "/{job_id}", _retrieve_job),
+    Route.of("GET", JOBS_PATH + "/{job_id}/events", _list_job_events),
+    Route.of("POST", JOBS_PATH + "/{job_id}/cancel", _cancel_job),
 ]
 
 
@@ -416,6 +678,21 @@ class FakeOpenAI:
         self._stopping = threading.Event()
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
+        self._injected: list[tuple[str, re.Pattern[str], collections.deque[ReplySource]]] = []
+        # Files and fine-tuning jobs. Each scripting attribute is read when a file or job is created.
+        self.files: dict[str, FakeFile] = {}
+        self.uploads: list[FakeFile] = []  # every upload, in order
+        self.jobs: dict[str, FakeJob] = {}
+        self.job_creates: list[dict] = []  # the body of every creation request, refused ones included
+        self.file_statuses: list[str] = ["processed"]  # at upload, then one more per retrieve
+        self.file_error_details: str = "The file could not be parsed as JSONL."  # shown when a file ends in "error"
+        self.job_statuses: list[str] = list(DEFAULT_JOB_STATUSES)  # one per retrieve, after "validating_files"
+        self.job_error: dict = dict(DEFAULT_JOB_ERROR)  # the job's error when it reaches "failed"
+        self.finetune_refusal: Reply | None = None  # answers every job creation when set
+        self.finetune_models: list[str] = []  # base models a job may use; empty: any
+        self._file_ids = itertools.count(1)
+        self._job_ids = itertools.count(1)
+        self._event_ids = itertools.count(1)
 
     # ----- lifecycle
 
@@ -485,6 +762,22 @@ class FakeOpenAI:
         """Serve ``method template`` with ``handle``; it takes precedence over existing routes."""
         self.routes.insert(0, Route.of(method, template, handle))
 
+    def inject(self, method: str, template: str, *replies: ReplySource) -> None:
+        """The next requests to ``method template`` get ``replies`` (first in, first out) before any route sees them.
+
+        For faults on any endpoint: ``server.inject("POST", "/v1/files", error_reply(429, ...))``.
+        """
+        route = Route.of(method, template, _chat_completions)  # only its method and pattern are used
+        with self._lock:
+            self._injected.append((route.method, route.pattern, collections.deque(replies)))
+
+    def _take_injected(self, request: RecordedRequest) -> ReplySource | None:
+        with self._lock:
+            for method, pattern, replies in self._injected:
+                if replies and method == request.method and pattern.match(request.path):
+                    return replies.popleft()
+        return None
+
     def default_handler(self, request: RecordedRequest) -> Reply:
         return grounded_pairs_reply(request, self.default_pairs)
 
@@ -534,6 +827,9 @@ class FakeOpenAI:
                 "Incorrect API key provided. You can find your API key in your account settings.",
                 code="invalid_api_key",
             )
+        injected = self._take_injected(request)
+        if injected is not None:
+            return injected if isinstance(injected, Reply) else self._call(injected, request)
         for route in self.routes:
             if route.method != request.method:
                 continue
@@ -551,6 +847,68 @@ class FakeOpenAI:
         except Exception as error:  # noqa: BLE001
             self._record_error(error)
             return error_reply(500, f"The fake server's handler raised {type(error).__name__}: {error}")
+
+    # ----- fine-tuning jobs (called with self._lock held)
+
+    def _job_event(self, job: FakeJob, message: str, *, level: str = "info", data: dict | None = None) -> None:
+        job.events.append(
+            {
+                "id": f"ftevent-fake{next(self._event_ids)}",
+                "object": "fine_tuning.job.event",
+                "created_at": int(time.time()),
+                "level": level,
+                "message": message,
+                "data": data or {},
+                "type": "metrics" if data else "message",
+            }
+        )
+
+    def _advance_job(self, job: FakeJob) -> None:
+        if job.status in JOB_TERMINAL_STATUSES or not job.statuses_to_come:
+            return
+        status = job.statuses_to_come.pop(0)
+        if status == "running":
+            if job.status != "running" and job.steps_done == 0:
+                self._job_event(job, "Fine-tuning job started")
+            job.status = "running"
+            self._training_steps(job)
+        elif status != job.status:
+            self._enter_status(job, status)
+
+    def _training_steps(self, job: FakeJob) -> None:
+        job.steps_done += STEPS_PER_RUNNING_RETRIEVE
+        rounds = job.steps_done // STEPS_PER_RUNNING_RETRIEVE
+        train_loss = round(2.0 * 0.7**rounds, 4)
+        data = {"step": job.steps_done, "train_loss": train_loss, "total_steps": job.total_steps}
+        message = f"Step {job.steps_done}/{job.total_steps}: training loss={train_loss:.2f}"
+        if job.request.get("validation_file") is not None:
+            data["valid_loss"] = round(train_loss * 1.1 + 0.05, 4)
+            message += f", validation loss={data['valid_loss']:.2f}"
+        self._job_event(job, message, data=data)
+
+    def _enter_status(self, job: FakeJob, status: str) -> None:
+        job.status = status
+        if status == "queued":
+            self._job_event(job, "Files validated, moving job to queued state")
+        elif status == "succeeded":
+            suffix = job.request.get("suffix") or ""
+            job.fine_tuned_model = f"ft:{job.request.get('model')}:qagen-fake:{suffix}:{job.id.removeprefix('ftjob-')}"
+            epochs = job.hyperparameters["n_epochs"]
+            job.trained_tokens = rough_tokens(job.training_file.content.decode("utf-8", "replace")) * (
+                epochs if isinstance(epochs, int) else 3
+            )
+            job.finished_at = int(time.time())
+            self._job_event(job, f"New fine-tuned model created: {job.fine_tuned_model}")
+            self._job_event(job, "The job has successfully completed")
+        elif status == "failed":
+            job.error = dict(job.error_when_failed)
+            job.finished_at = int(time.time())
+            self._job_event(job, str(job.error.get("message")), level="error")
+        elif status == "cancelled":
+            job.finished_at = int(time.time())
+            self._job_event(job, "Fine-tuning job cancelled")
+        else:
+            self._job_event(job, f"Fine-tuning job {status.replace('_', ' ')}")
 
     def _serve_chat(self, request: RecordedRequest) -> Reply:
         model = request.model
