@@ -7,6 +7,8 @@ settings error, 3 finished with chunks that failed after every retry, 130 interr
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -75,6 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
     quality.add_argument("--judge", action="store_true", default=None, help="have the model rate every pair against its chunk (templates/judge.json)")
     quality.add_argument("--judge-threshold", type=int, help="lowest judge rating (1-5) a pair may have (default: 4)")
 
+    tune = parser.add_argument_group("fine-tune")
+    tune.add_argument("--finetune", action="store_true", help="after the run, launch a fine-tuning job on the same endpoint and follow it")
+    tune.add_argument("--base-model", help="with --finetune: the model to fine-tune (default: gpt-4o-mini-2024-07-18)")
+
     run = parser.add_argument_group("run")
     run.add_argument("--restart", action="store_true", help="discard the earlier run in the out folder and start over")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress bar or notices; the summary still prints")
@@ -114,13 +120,21 @@ def _flags(args: argparse.Namespace) -> dict:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"validate": validate_main, "eval": eval_main}
+    commands = {"validate": validate_main, "eval": eval_main, "finetune": finetune_main, "follow": follow_main}
     if argv and argv[0] in commands:
         return commands[argv[0]](argv[1:])
     args = build_parser().parse_args(argv)
     try:
         settings = resolve(args.folder, _flags(args), config_file=args.config)
-        return _generate(settings)
+        code = _generate(settings)
+        if code != 0 or not args.finetune:
+            return code
+        from qagen.finetune import FinetuneOptions
+
+        options = FinetuneOptions(out_dir=settings.out, base_url=settings.base_url, api_key=settings.api_key)
+        if args.base_model:
+            options = dataclasses.replace(options, base_model=args.base_model)
+        return _launch_job(options)
     except QagenError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -263,3 +277,80 @@ def eval_main(argv: Sequence[str]) -> int:
     print(render_eval(report))
     print(f"scores written to {path}")
     return 0 if not report.failures else EXIT_INCOMPLETE
+
+
+def finetune_main(argv: Sequence[str]) -> int:
+    """``qagen finetune OUT_DIR``: launch and follow a job on the jobs API, or train a LoRA adapter locally."""
+    from qagen import finetune, trainer
+
+    choose = argparse.ArgumentParser(add_help=False)
+    choose.add_argument("--trainer", choices=("openai", "trl"), default="openai")
+    chosen, _ = choose.parse_known_args(argv)
+    parser = argparse.ArgumentParser(
+        prog="qagen finetune",
+        description=(
+            "Fine-tune a model on a qagen run's train.jsonl/valid.jsonl: on an OpenAI-compatible jobs API (OpenAI, "
+            "Azure OpenAI), or with --trainer trl as a LoRA adapter on this machine (pip install 'qagen[train]'). "
+            "See `qagen finetune --trainer trl --help` for the local trainer's flags."
+        ),
+    )
+    parser.add_argument("out_dir", type=Path, help="the out folder of a qagen run")
+    parser.add_argument("--trainer", choices=("openai", "trl"), default="openai", help="where to train (default: openai, the jobs API)")
+    if chosen.trainer == "trl":
+        parser.add_argument("--base-model", required=True, help="local folder or Hugging Face id of the model to train")
+        parser.add_argument("--seed", type=int, default=0, help="training seed (default: 0)")
+        trainer.add_trainer_arguments(parser)
+    else:
+        finetune.add_finetune_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        if args.trainer == "trl":
+            options = trainer.options_from_args(args, out_dir=args.out_dir, base_model=args.base_model, seed=args.seed)
+            result = trainer.train(options, _say)
+            print(f"adapter   {result.adapter_dir}")
+            print(f"log       {result.log_path}")
+            print(f"loss      {result.first_loss:.4f} -> {result.last_loss:.4f} over {result.steps} steps"
+                  + (f"; validation loss {result.eval_loss:.4f}" if result.eval_loss is not None else ""))
+            print(f"try it    qagen eval {args.out_dir} --adapter {result.adapter_dir}")
+            return 0
+        return _launch_job(finetune.options_from_args(args, os.environ))
+    except QagenError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+
+
+def _launch_job(options) -> int:
+    from qagen import finetune
+
+    try:
+        outcome = finetune.launch(options, _say)
+    except KeyboardInterrupt:
+        job_id = finetune.saved_job_id(options.out_dir)
+        if job_id:
+            print(f"\nstopped following: the job keeps running; follow it again with: qagen follow {job_id}", file=sys.stderr)
+        else:
+            print(f"\ninterrupted before a job was created; run the same command again to continue.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if outcome is None:  # --dry-run
+        return 0
+    return 0 if outcome.succeeded else 1
+
+
+def follow_main(argv: Sequence[str]) -> int:
+    """``qagen follow JOB_ID``: follow any fine-tuning job until it ends."""
+    from qagen import finetune
+
+    parser = argparse.ArgumentParser(prog="qagen follow", description="Follow a fine-tuning job: status, events, losses, until it ends.")
+    parser.add_argument("job_id", help="the job id, e.g. ftjob-abc123")
+    finetune.add_follow_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        options = finetune.options_from_args(args, os.environ)
+        outcome = finetune.follow(args.job_id, options, _say)
+    except QagenError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"\nstopped following: the job keeps running; follow it again with: qagen follow {args.job_id}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return 0 if outcome.succeeded else 1

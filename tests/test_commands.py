@@ -45,3 +45,51 @@ def test_eval_needs_a_model_and_a_run(tmp_path: Path, capsys) -> None:
     assert main(["eval", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.count("error: ") == 2 and "Traceback" not in err
+
+
+def test_finetune_command_launches_follows_and_resumes(tmp_path: Path, fake_openai, capsys, monkeypatch) -> None:
+    out = _dataset(tmp_path)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-key-0000000000")
+    args = ["finetune", str(out), "--base-url", fake_openai.url, "--poll-interval", "0.01", "--suffix", "ferry"]
+    capsys.readouterr()
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "succeeded" in err and "qagen eval" in err and "sk-test-key" not in err
+    assert len(fake_openai.uploads) == 2 and len(fake_openai.job_creates) == 1
+    # Again: nothing uploaded or created twice; it just reports the finished job.
+    assert main(args) == 0
+    assert len(fake_openai.uploads) == 2 and len(fake_openai.job_creates) == 1
+
+
+def test_finetune_refusal_is_one_sentence_with_alternatives(tmp_path: Path, fake_openai, capsys, monkeypatch) -> None:
+    from fake_openai import error_reply
+
+    out = _dataset(tmp_path)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-key-0000000000")
+    fake_openai.finetune_refusal = error_reply(403, "Fine-tuning is not available for your organization.")
+    capsys.readouterr()
+    assert main(["finetune", str(out), "--base-url", fake_openai.url, "--poll-interval", "0.01"]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 or all(not line.startswith("Traceback") for line in err)
+    assert err[-1].startswith("error: ") and "--trainer trl" in err[-1] and "not available" in err[-1]
+
+
+def test_finetune_dry_run_sends_nothing(tmp_path: Path, fake_openai, capsys) -> None:
+    out = _dataset(tmp_path)
+    capsys.readouterr()
+    assert main(["finetune", str(out), "--dry-run", "--base-url", fake_openai.url]) == 0
+    assert fake_openai.requests == []
+    assert "epochs" in capsys.readouterr().err
+
+
+def test_follow_command(tmp_path: Path, fake_openai, capsys, monkeypatch) -> None:
+    out = _dataset(tmp_path)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-key-0000000000")
+    fake_openai.job_statuses = ["queued", "paused", "running", "succeeded"]
+    assert main(["finetune", str(out), "--base-url", fake_openai.url, "--poll-interval", "0.01"]) == 0
+    (job_id,) = fake_openai.jobs
+    capsys.readouterr()
+    assert main(["follow", job_id, "--base-url", fake_openai.url, "--poll-interval", "0.01"]) == 0
+    assert "succeeded" in capsys.readouterr().err
+    assert main(["follow", "ftjob-nope", "--base-url", fake_openai.url, "--poll-interval", "0.01"]) == 1
+    assert "ftjob-nope" in capsys.readouterr().err
