@@ -14,6 +14,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from qagen.errors import ModelError
 from qagen.journal import Journal, JournalEntry
 from qagen.llm import ChatModel, describe_failure, is_retryable
 from qagen.parsing import parse_reply
@@ -61,9 +62,16 @@ async def ask_all(
                 return
             await ask(request)
 
-    # One request alone first: a wrong key or model name then costs one request, not `concurrency`.
+    # One request alone first: a wrong key or model name then costs one request, not
+    # `concurrency`, and an endpoint that is down stops the run instead of failing every chunk.
     if not queue.empty():
         await ask(queue.get_nowait())
+        if failures:
+            first = failures[0]
+            raise ModelError(
+                f"the model endpoint did not answer after every retry ({first.reason}: {first.detail}); "
+                "check that the server is running and the URL is right, then run the same command again."
+            )
     workers = [asyncio.create_task(worker()) for _ in range(min(concurrency, queue.qsize()))]
     try:
         await asyncio.gather(*workers)

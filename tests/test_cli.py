@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from pathlib import Path
 
 import pytest
 
-from fake_openai import Reply, chat_reply, error_reply
+from fake_openai import Reply, chat_reply, error_reply, grounded_pairs_reply
 from helpers import CORPUS, normalise_space, output_files, read_jsonl
 from qagen.cli import main
 from qagen.idk import DEFAULT_REFUSALS
@@ -101,8 +102,9 @@ def test_transient_faults_are_retried_then_succeed(tmp_path: Path, fake_openai, 
 
 def test_a_chunk_that_keeps_failing_is_reported_and_asked_again_on_rerun(tmp_path: Path, fake_openai, capsys) -> None:
     out = tmp_path / "o"
-    args = [str(CORPUS / "fleet.txt"), "--base-url", fake_openai.url, "--model", "m", "--idk-ratio", "0", "-o", str(out), "--concurrency", "1", "--max-attempts", "2"]
-    fake_openai.queue(error_reply(503, "down"), error_reply(503, "down"))
+    args = [str(CORPUS / "fleet.txt"), "--base-url", fake_openai.url, "--model", "m", "--idk-ratio", "0", "-o", str(out),
+            "--concurrency", "1", "--max-attempts", "2", "--chunk-size", "300"]
+    fake_openai.queue(lambda request: grounded_pairs_reply(request, 3), error_reply(503, "down"), error_reply(503, "down"))
     assert main(args) == 3
     err = capsys.readouterr().err
     assert "failed after every retry" in err and "run the same command again" in err
@@ -112,6 +114,17 @@ def test_a_chunk_that_keeps_failing_is_reported_and_asked_again_on_rerun(tmp_pat
     before = len(fake_openai.chat_requests())
     assert main(args) == 0
     assert len(fake_openai.chat_requests()) == before + 1  # only the failed chunk is asked again
+
+
+def test_an_endpoint_that_is_down_stops_the_run_after_the_first_request(tmp_path: Path, capsys) -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    args = [str(CORPUS), "--base-url", f"http://127.0.0.1:{port}/v1", "--model", "m", "-o", str(tmp_path / "o"), "--max-attempts", "2"]
+    assert main(args) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: ") and "connection error" in err[-1] and "server is running" in err[-1]
+    assert not (tmp_path / "o" / "report.json").exists()
 
 
 @pytest.mark.parametrize("status, words", [
