@@ -70,15 +70,17 @@ def offline_idk(chunks: Sequence[Chunk], index: BM25Index, target: int, refusals
     outcome = IdkOutcome(target=target)
     if target <= 0:
         return outcome
+    # Three candidates per example asked leaves room for those the corpus answers; the
+    # ones left over once enough are kept are never looked at, so they are not rejects.
     for question in offline_idk_questions(chunks, target * 3, seed=seed):
+        if len(outcome.pairs) >= target:
+            break
         outcome.candidates += 1
         verdict = likely_answered(index, question)
         if verdict.answerable:
             outcome.rejections.append(_drop(question, "answered_by_corpus", verdict.reason))
-        elif len(outcome.pairs) < target:
-            outcome.pairs.append(idk_pair(question, refusals, seed))
         else:
-            outcome.rejections.append(_drop(question, "surplus", "enough I-don't-know examples were already kept"))
+            outcome.pairs.append(idk_pair(question, refusals, seed))
     return outcome
 
 
