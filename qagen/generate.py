@@ -36,8 +36,14 @@ async def ask_all(
     concurrency: int,
     on_answer: Callable[[Request, Completion], None],
     on_failure: Callable[[Request, str], None] = lambda request, reason: None,
+    stop_if_first_fails: bool = False,
 ) -> list[Failure]:
-    """Ask every request; failures come back in request order."""
+    """Ask every request; failures come back in request order.
+
+    With ``stop_if_first_fails``, a first request that fails after every retry raises
+    ModelError: an endpoint that is down then stops a run at once instead of failing
+    every request in turn.
+    """
     queue: asyncio.Queue[Request] = asyncio.Queue()
     for request in requests:
         queue.put_nowait(request)
@@ -62,11 +68,10 @@ async def ask_all(
                 return
             await ask(request)
 
-    # One request alone first: a wrong key or model name then costs one request, not
-    # `concurrency`, and an endpoint that is down stops the run instead of failing every chunk.
+    # One request alone first: a wrong key or model name then costs one request, not `concurrency`.
     if not queue.empty():
         await ask(queue.get_nowait())
-        if failures:
+        if failures and stop_if_first_fails:
             first = failures[0]
             raise ModelError(
                 f"the model endpoint did not answer after every retry ({first.reason}: {first.detail}); "
@@ -105,7 +110,7 @@ class Asker:
         self._reporter = reporter
 
     async def ask(
-        self, requests: Sequence[Request], *, show_progress: bool = False
+        self, requests: Sequence[Request], *, show_progress: bool = False, stop_if_first_fails: bool = False
     ) -> tuple[dict[str, Completion], list[Failure]]:
         """Answers by request key (from the journal or the model), and the requests that failed."""
         self.used.update(r.key for r in requests)
@@ -125,7 +130,8 @@ class Asker:
                 self._reporter.chunk_failed(request.key, reason)
 
         failures = await ask_all(
-            pending, self.model, concurrency=self._concurrency, on_answer=on_answer, on_failure=on_failure
+            pending, self.model, concurrency=self._concurrency, on_answer=on_answer, on_failure=on_failure,
+            stop_if_first_fails=stop_if_first_fails,
         )
         answers = {r.key: self.answered[r.key].completion for r in requests if r.key in self.answered}
         return answers, failures

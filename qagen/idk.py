@@ -26,10 +26,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Callable, Iterator, Sequence
 
-from qagen.jsonscan import JSON_OPENER as _OPENER
-from qagen.jsonscan import JsonNode as _Node
-from qagen.jsonscan import answer_start as _answer_start
-from qagen.jsonscan import plain_value as _plain_value
+from qagen.jsonscan import JSON_OPENER, JsonNode, answer_start, plain_value
 from qagen.names import offline_idk_questions
 from qagen.parsing import QUESTION_KEYS, PairReader as _Reader
 from qagen.records import Chunk
@@ -321,7 +318,7 @@ def parse_questions(reply: str) -> tuple[list[str], list[str]]:
     """
     if not reply.strip():
         return [], ["The model returned an empty reply."]
-    start = _answer_start(reply)
+    start = answer_start(reply)
     if start is None:
         return [], ["The reply holds only the model's reasoning and no question."]
     scan = _JsonQuestions(reply)
@@ -351,9 +348,9 @@ class _JsonQuestions:
         for node in _json_nodes(self.reader, start):
             self._take(node, listed=False)
 
-    def _take(self, node: _Node, *, listed: bool) -> None:
+    def _take(self, node: JsonNode, *, listed: bool) -> None:
         if node.error is None:
-            self._take_value(_plain_value(node), listed=listed)
+            self._take_value(plain_value(node), listed=listed)
             return
         if node.members is not None and _question_key([key for key, _ in node.members]) is not None:
             self.saw_questions = True  # a damaged question object: not read part by part
@@ -391,11 +388,11 @@ class _JsonQuestions:
                 self.problems.append(f"Skipped {_snippet(_json_text(value))}: its question is not text.")
 
 
-def _json_nodes(reader: _Reader, start: int) -> Iterator[_Node]:
+def _json_nodes(reader: _Reader, start: int) -> Iterator[JsonNode]:
     """The JSON values in the reply from ``start`` on, in order; damaged ones too."""
     text = reader.text
     pos = start
-    while (match := _OPENER.search(text, pos)) is not None:
+    while (match := JSON_OPENER.search(text, pos)) is not None:
         begin = match.start()
         if not (reader.looks_like_json(begin) or _starts_string_list(text, begin)):
             pos = begin + 1  # a bracket in prose: "see [1]", "{name}"
@@ -420,7 +417,7 @@ def _question_key(keys: Any) -> Any:
     return next((by_name[name] for name in QUESTION_KEYS if name in by_name), None)
 
 
-def _damage(text: str, node: _Node) -> str:
+def _damage(text: str, node: JsonNode) -> str:
     error = node.error
     assert error is not None
     if error.cut:
@@ -520,11 +517,11 @@ def parse_check(reply: str) -> bool | None:
     wrapping object; without such JSON, the first line of text: ``ANSWERED``/``NOT ANSWERED``,
     ``answered: no``, or a first word "Yes"/"No" (after a label such as ``Verdict:``).
     """
-    start = _answer_start(reply)
+    start = answer_start(reply)
     if start is None or not reply.strip():
         return None
     nodes = [node for node in _json_nodes(_Reader(reply), start) if node.error is None]
-    verdicts = [verdict for node in nodes for verdict in _json_verdicts(_plain_value(node))]
+    verdicts = [verdict for node in nodes for verdict in _json_verdicts(plain_value(node))]
     if verdicts:
         return verdicts[0] if all(verdict is verdicts[0] for verdict in verdicts) else None
     return _plain_verdict(reply[start:])

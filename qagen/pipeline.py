@@ -97,7 +97,7 @@ async def run_async(settings: Settings, reporter: Reporter | None = None) -> Rep
             asker = Asker(model, journal, dict(answered_before), concurrency=settings.concurrency, reporter=reporter)
             reporter.start(len(requests), sum(1 for r in requests if r.key in answered_before))
             try:
-                answers, chunk_failures = await asker.ask(requests, show_progress=True)
+                answers, chunk_failures = await asker.ask(requests, show_progress=True, stop_if_first_fails=True)
             finally:
                 reporter.finish()
 
