@@ -29,6 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="qagen",
         description="Turn a folder of documents into a question/answer dataset for fine-tuning a chat model.",
         epilog=(
+            "Other commands (each has --help): qagen validate FILE.jsonl, qagen finetune OUT_DIR, "
+            "qagen follow JOB_ID, qagen eval OUT_DIR. "
             "Environment: OPENAI_API_KEY, OPENAI_BASE_URL, and QAGEN_<SETTING> (e.g. QAGEN_CONCURRENCY=16). "
             "Flags win over the environment, which wins over --config."
         ),
