@@ -41,7 +41,7 @@ REFUSAL = DEFAULT_REFUSALS[0]
 @pytest.fixture(scope="module")
 def built_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("dataset") / "out"
-    assert main([str(CORPUS), "-o", str(out), "-q", "--valid-fraction", "0.3"]) == 0
+    assert main([str(CORPUS), "-o", str(out), "-q", "--valid-fraction", "0.3", "--model", "offline"]) == 0
     return out
 
 
