@@ -52,16 +52,32 @@ class JournalEntry:
 
 def write_atomic(path: Path, data: str) -> None:
     """Write a whole file or nothing: a crash leaves the old file (or none), never half of one."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    write_all_atomic({path: data})
+
+
+def write_all_atomic(files: dict[Path, str]) -> None:
+    """Write several files as one set: every file is complete on disk before any replaces its old version.
+
+    A full disk therefore leaves the previous set whole, never new pairs beside an old dataset.
+    """
+    written: list[tuple[Path, Path]] = []
     try:
-        with open(tmp, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        for path, data in files.items():
+            tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+            written.append((tmp, path))
+            with open(tmp, "w", encoding="utf-8", newline="\n") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+        for tmp, path in written:
+            os.replace(tmp, path)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise OutputError(f"cannot write {path}: {exc.strerror or exc}; free space or fix permissions and rerun (answered chunks are kept).") from None
+        for tmp, _ in written:
+            tmp.unlink(missing_ok=True)
+        failed = written[-1][1] if written else next(iter(files))
+        raise OutputError(
+            f"cannot write {failed}: {exc.strerror or exc}; free space or fix permissions and rerun (answered chunks are kept)."
+        ) from None
 
 
 class OutFolder:

@@ -22,7 +22,7 @@ from qagen.dataset import ExampleFormat, jsonl
 from qagen.dedupe import dedupe
 from qagen.generate import Asker, Failure
 from qagen.idk_pairs import IdkOutcome, model_idk, offline_idk
-from qagen.journal import OutFolder, write_atomic
+from qagen.journal import OutFolder, write_all_atomic
 from qagen.judging import judge_pairs
 from qagen.llm import ChatModel, OpenAIChatModel
 from qagen.parsing import parse_reply
@@ -155,10 +155,12 @@ async def run_async(settings: Settings, reporter: Reporter | None = None) -> Rep
     warnings += format_warnings + split.warnings
 
     split_of = {p.id: "train" for p in split.train} | {p.id: "valid" for p in split.valid}
-    write_atomic(out.path / "pairs.jsonl", jsonl(asdict(p) | {"split": split_of[p.id]} for p in final))
-    write_atomic(out.path / "rejects.jsonl", jsonl(asdict(r) for r in rejections))
-    write_atomic(out.path / "train.jsonl", jsonl(example_format.example(p) for p in split.train))
-    write_atomic(out.path / "valid.jsonl", jsonl(example_format.example(p) for p in split.valid))
+    outputs = {
+        out.path / "pairs.jsonl": jsonl(asdict(p) | {"split": split_of[p.id]} for p in final),
+        out.path / "rejects.jsonl": jsonl(asdict(r) for r in rejections),
+        out.path / "train.jsonl": jsonl(example_format.example(p) for p in split.train),
+        out.path / "valid.jsonl": jsonl(example_format.example(p) for p in split.valid),
+    }
 
     coverage = chunk_coverage(chunks, settings.pairs_per_chunk, answers, answered_before, chunk_failures, generated, final)
     source_of = {c.id: c.source for c in chunks}
@@ -202,7 +204,8 @@ async def run_async(settings: Settings, reporter: Reporter | None = None) -> Rep
         seconds=round(time.monotonic() - started, 3),
         coverage=coverage,
     )
-    write_atomic(out.path / "report.json", json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n")
+    outputs[out.path / "report.json"] = json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n"
+    write_all_atomic(outputs)
     return report
 
 

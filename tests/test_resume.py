@@ -128,3 +128,39 @@ def test_out_folder_with_foreign_files_is_refused(tmp_path: Path, capsys) -> Non
     assert main([str(CORPUS), "-o", str(out), "-q"]) == 1
     assert "did not write" in capsys.readouterr().err
     assert (out / "thesis.docx").read_bytes() == b"mine"
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path):
+    """A 48 KiB filesystem, so writes really fail with 'No space left on device' (needs root: skipped otherwise)."""
+    mount_point = tmp_path / "tiny"
+    mount_point.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48k", "tmpfs", str(mount_point)], capture_output=True)
+    if made.returncode != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], capture_output=True)
+
+
+def test_full_disk_is_one_error_and_a_rerun_after_freeing_space_loses_nothing(tmp_path: Path, tiny_disk: Path, capsys) -> None:
+    assert main([str(CORPUS), "-o", str(tmp_path / "whole"), "-q"]) == 0
+    out = tiny_disk / "out"
+    assert main([str(CORPUS), "-o", str(out), "-q"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: ") and "No space left on device" in err[-1] and "Traceback" not in "\n".join(err)
+    # Nothing half-written is left for a rerun to trust: no temp files, no partial set of outputs,
+    # every journal line whole.
+    assert not list(out.glob(".*.tmp-*"))
+    assert not [name for name in ("pairs.jsonl", "train.jsonl", "report.json") if (out / name).exists()]
+    journal = out / ".qagen" / "journal.jsonl"
+    if journal.exists():
+        text = journal.read_text()
+        lines = text.splitlines()
+        for line in lines[:-1]:
+            json.loads(line)
+    # Make room, run the same command again: the result equals an uninterrupted run.
+    subprocess.run(["mount", "-o", "remount,size=4m", str(tiny_disk)], check=True)
+    assert main([str(CORPUS), "-o", str(out), "-q"]) == 0
+    assert output_files(out) == output_files(tmp_path / "whole")
