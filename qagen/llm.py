@@ -7,7 +7,9 @@ through the official SDK's async client) and ``qagen.offline.OfflineModel``.
 Retries are owned here, not by the SDK (its own retries are turned off), so there is
 one policy: a bounded number of attempts with exponential backoff and jitter, the
 server's ``Retry-After`` honoured, and after a 429 every request of the run waits
-out the pause together instead of hammering the endpoint (no retry storm).
+out the pause together instead of hammering the endpoint (no retry storm). The same
+pause paces a run by the ``x-ratelimit-*`` headers, where the endpoint sends them, so a
+spent window is waited out before a 429 instead of after one.
 Errors no retry can fix (400, 401, 403, 404, 422) become one ``ModelError`` sentence.
 """
 
@@ -85,6 +87,44 @@ def retry_after_seconds(headers) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, moment.timestamp() - time.time())
+
+
+def parse_reset(value: str | None) -> float | None:
+    """Seconds in a rate-limit reset header: "1s", "6m0s", "20ms", "1h2m3.5s", or a bare number."""
+    if not value:
+        return None
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|h|m|s)", value)
+    if not parts:
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return sum(float(number) * {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}[unit] for number, unit in parts)
+
+
+def _header_int(headers, name: str) -> int | None:
+    try:
+        return int(float(headers.get(name)))
+    except (TypeError, ValueError):
+        return None
+
+
+def window_spent_for(headers, tokens_needed: int) -> float:
+    """How long to hold all sending, from the ``x-ratelimit-*`` headers of the last reply (0 when fine).
+
+    When the requests window is used up, or fewer tokens remain than a request like the
+    last one needs, waiting for the window to reset beats being answered 429.
+    """
+    if headers is None:
+        return 0.0
+    wait = 0.0
+    remaining_requests = _header_int(headers, "x-ratelimit-remaining-requests")
+    if remaining_requests is not None and remaining_requests <= 0:
+        wait = max(wait, parse_reset(headers.get("x-ratelimit-reset-requests")) or 0.0)
+    remaining_tokens = _header_int(headers, "x-ratelimit-remaining-tokens")
+    if remaining_tokens is not None and remaining_tokens < tokens_needed:
+        wait = max(wait, parse_reset(headers.get("x-ratelimit-reset-tokens")) or 0.0)
+    return min(wait, MAX_WAIT_SECONDS)
 
 
 def is_retryable(exc: BaseException) -> bool:
@@ -191,9 +231,10 @@ class OpenAIChatModel:
             ):
                 with attempt:
                     await self._pause.wait()
-                    response = await self._client.chat.completions.create(
+                    raw = await self._client.chat.completions.with_raw_response.create(
                         model=self.name, messages=messages, **params
                     )
+                    response = raw.parse()
                     if not getattr(response, "choices", None):
                         raise MalformedReply("the reply has no choices")
         except openai.APIStatusError as exc:
@@ -209,6 +250,10 @@ class OpenAIChatModel:
             prompt_tokens = sum(self._count_tokens(m["content"]) + 3 for m in messages) + 3
         if completion_tokens is None:
             completion_tokens = self._count_tokens(text)
+        # Pace the whole run by the endpoint's rate-limit headers, so it runs as fast as the
+        # limit allows without being refused. A request like this one needs about this much.
+        budget = int(prompt_tokens) + int(params.get("max_tokens") or params.get("max_completion_tokens") or 0)
+        self._pause.extend(window_spent_for(raw.headers, budget))
         return Completion(
             text=text,
             finish_reason=choice.finish_reason or "stop",

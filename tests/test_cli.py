@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import socket
@@ -287,3 +288,26 @@ def test_file_name_that_is_not_utf8_still_gives_valid_output(tmp_path: Path) -> 
     assert main([str(docs), "-o", str(tmp_path / "o"), "-q"]) == 0
     pairs = read_jsonl(tmp_path / "o" / "pairs.jsonl")
     assert pairs and pairs[0]["source"] == "caf\ufffd-notes.txt"
+
+
+def test_spent_rate_limit_window_is_waited_out_before_a_429(tmp_path: Path, fake_openai) -> None:
+    spent = {"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "1s",
+             "x-ratelimit-remaining-tokens": "90000", "x-ratelimit-reset-tokens": "6m0s"}
+    fake_openai.queue(lambda request: dataclasses.replace(grounded_pairs_reply(request, 3), headers=spent))
+    args = [str(CORPUS / "fleet.txt"), "--base-url", fake_openai.url, "--model", "m", "--idk-ratio", "0",
+            "-o", str(tmp_path / "o"), "--concurrency", "4", "--chunk-size", "300", "-q"]
+    assert main(args) == 0
+    first, *rest = fake_openai.chat_requests()
+    assert rest and all(r.time - first.time >= 0.95 for r in rest)  # nobody sent until the window reset
+    report = json.loads((tmp_path / "o" / "report.json").read_text())
+    assert report["retries"] == 0  # paced, not refused
+
+
+def test_rate_limit_reset_header_forms() -> None:
+    from qagen.llm import parse_reset, window_spent_for
+
+    assert parse_reset("1s") == 1.0 and parse_reset("20ms") == 0.02 and parse_reset("6m0s") == 360.0
+    assert parse_reset("1h2m3.5s") == 3723.5 and parse_reset("2.5") == 2.5 and parse_reset("soon") is None
+    assert window_spent_for({"x-ratelimit-remaining-requests": "5", "x-ratelimit-remaining-tokens": "100000"}, 3000) == 0.0
+    assert window_spent_for({"x-ratelimit-remaining-tokens": "1000", "x-ratelimit-reset-tokens": "2s"}, 3000) == 2.0
+    assert window_spent_for({}, 3000) == 0.0
