@@ -20,6 +20,7 @@ from qagen.config import DEFAULT_OPENAI_MODEL, Settings, public_view
 from qagen.corpus import load_corpus
 from qagen.dataset import ExampleFormat, jsonl
 from qagen.dedupe import dedupe
+from qagen.finetune_state import saved_job_id
 from qagen.generate import Asker, Failure
 from qagen.idk_pairs import IdkOutcome, model_idk, offline_idk
 from qagen.journal import OutFolder, write_all_atomic
@@ -81,6 +82,11 @@ async def run_async(settings: Settings, reporter: Reporter | None = None) -> Rep
     requests = [build_request(templates["qa"], chunk, settings.pairs_per_chunk) for chunk in chunks]
 
     out = OutFolder(settings.out)
+    if settings.restart and (job_id := saved_job_id(settings.out)):
+        reporter.note(
+            f"qagen: starting over forgets fine-tuning job {job_id} (it keeps running on the service; "
+            f"follow it with: qagen follow {job_id})"
+        )
     out.prepare(settings.fingerprint_fields(templates["qa"].digest), restart=settings.restart)
     answered_before = out.read_journal()
 

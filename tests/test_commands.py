@@ -93,3 +93,14 @@ def test_follow_command(tmp_path: Path, fake_openai, capsys, monkeypatch) -> Non
     assert "succeeded" in capsys.readouterr().err
     assert main(["follow", "ftjob-nope", "--base-url", fake_openai.url, "--poll-interval", "0.01"]) == 1
     assert "ftjob-nope" in capsys.readouterr().err
+
+
+def test_restart_names_the_fine_tuning_job_it_forgets(tmp_path: Path, fake_openai, capsys, monkeypatch) -> None:
+    out = _dataset(tmp_path)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-key-0000000000")
+    assert main(["finetune", str(out), "--base-url", fake_openai.url, "--poll-interval", "0.01"]) == 0
+    (job_id,) = fake_openai.jobs
+    capsys.readouterr()
+    monkeypatch.delenv("OPENAI_API_KEY")
+    assert main([str(CORPUS), "-o", str(out), "--valid-fraction", "0.3", "--restart"]) == 0
+    assert f"qagen follow {job_id}" in capsys.readouterr().err
