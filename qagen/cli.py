@@ -78,6 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     quality.add_argument("--grounding-threshold", type=float, help="share of an answer's terms its chunk must contain (default: 0.5)")
     quality.add_argument("--judge", action="store_true", default=None, help="have the model rate every pair against its chunk (templates/judge.json)")
     quality.add_argument("--judge-threshold", type=int, help="lowest judge rating (1-5) a pair may have (default: 4)")
+    quality.add_argument("--idk-template", type=Path, help="template that asks for I-don't-know candidates (default: built-in idk.json)")
+    quality.add_argument("--idk-check-template", type=Path, help="template that checks a candidate against passages (default: built-in idk_check.json)")
+    quality.add_argument("--judge-template", type=Path, help="template of the judge (default: built-in judge.json)")
 
     tune = parser.add_argument_group("fine-tune")
     tune.add_argument("--finetune", action="store_true", help="after the run, launch a fine-tuning job on the same endpoint and follow it")
@@ -102,6 +105,7 @@ def _flags(args: argparse.Namespace) -> dict:
         "out", "model", "base_url", "pairs_per_chunk", "template", "concurrency", "max_attempts", "timeout",
         "chunk_tokens", "overlap_tokens", "format", "system_message", "separator", "stop", "valid_fraction", "seed",
         "max_example_tokens", "idk_ratio", "dedupe_threshold", "grounding_threshold", "judge", "judge_threshold",
+        "idk_template", "idk_check_template", "judge_template",
     )
     flags = {name: getattr(args, name) for name in names}
     if args.no_system:

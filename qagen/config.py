@@ -41,6 +41,9 @@ class Settings:
     chunk_tokens: int = DEFAULT_CHUNK_TOKENS
     overlap_tokens: int = DEFAULT_OVERLAP_TOKENS
     template: Path | None = None  # None: the built-in templates/qa.json
+    idk_template: Path | None = None  # None: templates/idk.json
+    idk_check_template: Path | None = None  # None: templates/idk_check.json
+    judge_template: Path | None = None  # None: templates/judge.json
     concurrency: int = 8
     max_attempts: int = 6
     timeout: float = 120.0
@@ -111,6 +114,9 @@ _FIELDS: dict[str, Any] = {
     "chunk_tokens": int,
     "overlap_tokens": int,
     "template": Path,
+    "idk_template": Path,
+    "idk_check_template": Path,
+    "judge_template": Path,
     "concurrency": int,
     "max_attempts": int,
     "timeout": float,

@@ -13,6 +13,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
+from pathlib import Path
 
 from qagen import offline
 from qagen.chunking import split_documents
@@ -222,12 +223,16 @@ def _stats(counts: list[int]) -> dict | None:
 
 def load_templates(settings: Settings) -> dict[str, ChatTemplate]:
     """Every template the run needs, loaded up front so a broken one fails before any request."""
-    templates = {"qa": load_template(settings.template or builtin_template_path("qa"), required=frozenset({"info", "n"}))}
+
+    def load(path: Path | None, builtin: str, *variables: str) -> ChatTemplate:
+        return load_template(path or builtin_template_path(builtin), required=frozenset(variables))
+
+    templates = {"qa": load(settings.template, "qa", "info", "n")}
     if not settings.offline and settings.idk_ratio > 0:
-        templates["idk"] = load_template(builtin_template_path("idk"), required=frozenset({"excerpts", "n"}))
-        templates["idk_check"] = load_template(builtin_template_path("idk_check"), required=frozenset({"question", "passages"}))
+        templates["idk"] = load(settings.idk_template, "idk", "excerpts", "n")
+        templates["idk_check"] = load(settings.idk_check_template, "idk_check", "question", "passages")
     if settings.judge:
-        templates["judge"] = load_template(builtin_template_path("judge"), required=frozenset({"passage", "pairs"}))
+        templates["judge"] = load(settings.judge_template, "judge", "passage", "pairs")
     return templates
 
 

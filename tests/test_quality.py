@@ -245,3 +245,19 @@ def test_no_idk_examples_when_ratio_is_zero(tmp_path: Path) -> None:
     out = tmp_path / "o"
     assert main([str(CORPUS), "-o", str(out), "-q", "--idk-ratio", "0"]) == 0
     assert not [p for p in read_jsonl(out / "pairs.jsonl") if p["kind"] == "idk"]
+
+
+def test_own_judge_template_is_used_and_a_broken_one_named(tmp_path: Path, fake_openai, capsys) -> None:
+    builtin = json.loads((Path(__file__).parent.parent / "templates" / "judge.json").read_text())
+    builtin["messages"][0]["content"] = "You check question and answer pairs, strictly. " + builtin["messages"][0]["content"]
+    mine = tmp_path / "strict-judge.json"
+    mine.write_text(json.dumps(builtin))
+    fake_openai.handler = _judge_handler({})
+    out = tmp_path / "o"
+    assert main(_server_args(fake_openai, out, "--idk-ratio", "0", "--judge", "--judge-template", str(mine), "--chunk-size", "2000")) == 0
+    assert any(r.messages[0]["content"].startswith("You check question and answer pairs, strictly.") for r in fake_openai.chat_requests())
+
+    broken = tmp_path / "broken-judge.json"
+    broken.write_text('{"messages": [{"role": "user", "content": "{{ passage }}"}]}')  # never shows the pairs
+    assert main(_server_args(fake_openai, tmp_path / "o2", "--judge", "--judge-template", str(broken))) == 1
+    assert "broken-judge.json" in capsys.readouterr().err
