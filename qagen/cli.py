@@ -165,10 +165,14 @@ def _generate(settings: Settings) -> int:
 def _verdict(report: Report) -> int:
     if report.complete:
         return 0
-    reasons = sorted({f["reason"] for f in report.chunks_failed})
+    failed = []
+    if report.chunks_failed:
+        reasons = ", ".join(sorted({f["reason"] for f in report.chunks_failed}))
+        failed.append(f"{len(report.chunks_failed)} of {report.chunks} chunks ({reasons})")
+    if report.requests_failed:
+        failed.append(f"{report.requests_failed} I-don't-know or judge requests")
     print(
-        f"error: {len(report.chunks_failed)} of {report.chunks} chunks failed after every retry "
-        f"({', '.join(reasons)}); run the same command again to ask just those.",
+        f"error: {' and '.join(failed)} failed after every retry; run the same command again to ask just those.",
         file=sys.stderr,
     )
     return EXIT_INCOMPLETE

@@ -261,3 +261,29 @@ def test_own_judge_template_is_used_and_a_broken_one_named(tmp_path: Path, fake_
     broken.write_text('{"messages": [{"role": "user", "content": "{{ passage }}"}]}')  # never shows the pairs
     assert main(_server_args(fake_openai, tmp_path / "o2", "--judge", "--judge-template", str(broken))) == 1
     assert "broken-judge.json" in capsys.readouterr().err
+
+
+def test_a_judge_request_that_keeps_failing_is_reported_and_asked_again(tmp_path: Path, fake_openai, capsys) -> None:
+    from fake_openai import error_reply
+
+    healthy = _judge_handler({})
+    down = {"judge": True}
+
+    def handler(request):
+        if down["judge"] and request.messages[0]["content"].startswith("You check"):
+            return error_reply(503, "judge overloaded")
+        return healthy(request)
+
+    fake_openai.handler = handler
+    out = tmp_path / "o"
+    args = _server_args(fake_openai, out, "--idk-ratio", "0", "--judge", "--chunk-size", "2000", "--max-attempts", "2")
+    assert main(args) == 3
+    err = capsys.readouterr().err
+    assert "judge requests failed after every retry" in err and "run the same command again" in err
+    assert {r["reason"] for r in read_jsonl(out / "rejects.jsonl")} == {"judge_unrated"}
+    down["judge"] = False
+    generation_requests = sum(1 for r in fake_openai.chat_requests() if not r.messages[0]["content"].startswith("You check"))
+    assert main(args) == 0
+    again = sum(1 for r in fake_openai.chat_requests() if not r.messages[0]["content"].startswith("You check"))
+    assert again == generation_requests  # only the judge was asked again
+    assert read_jsonl(out / "pairs.jsonl")
