@@ -152,21 +152,20 @@ async def run_async(settings: Settings, reporter: Reporter | None = None) -> Rep
         stop=settings.stop,
         leading_space=settings.leading_space,
     )
-    final, dropped, format_warnings, example_tokens = check_examples(
-        combined, example_format, counter, max_tokens=settings.max_example_tokens
-    )
-    rejections += dropped
-    stages.record("validate", len(combined), len(final), dropped)
+    checked = check_examples(combined, example_format, counter, max_tokens=settings.max_example_tokens)
+    final, example_tokens = checked.kept, checked.tokens
+    rejections += checked.rejected
+    stages.record("validate", len(combined), len(final), checked.rejected)
     split = split_pairs(final, settings.valid_fraction, settings.seed)
     stages.counts["split"] = {"in": len(final), "train": len(split.train), "valid": len(split.valid)}
-    warnings += format_warnings + split.warnings
+    warnings += checked.warnings + split.warnings
 
     split_of = {p.id: "train" for p in split.train} | {p.id: "valid" for p in split.valid}
     outputs = {
         out.path / "pairs.jsonl": jsonl(asdict(p) | {"split": split_of[p.id]} for p in final),
         out.path / "rejects.jsonl": jsonl(asdict(r) for r in rejections),
-        out.path / "train.jsonl": jsonl(example_format.example(p) for p in split.train),
-        out.path / "valid.jsonl": jsonl(example_format.example(p) for p in split.valid),
+        out.path / "train.jsonl": jsonl(checked.examples[p.id] for p in split.train),
+        out.path / "valid.jsonl": jsonl(checked.examples[p.id] for p in split.valid),
     }
 
     coverage = chunk_coverage(chunks, settings.pairs_per_chunk, answers, answered_before, chunk_failures, generated, final)

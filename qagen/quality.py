@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
 
 from qagen.dataset import ExampleFormat
 from qagen.grounding import is_supported, lexical_support
@@ -51,17 +53,25 @@ def check_pairs(
     return kept, rejected
 
 
+@dataclass(frozen=True)
+class CheckedExamples:
+    kept: list[Pair]  # pairs whose example passed, in input order
+    rejected: list[Rejection]
+    warnings: list[str]  # file-level notes, such as too few examples
+    examples: dict[str, dict]  # pair id -> its example, ready to write
+    tokens: dict[str, int]  # pair id -> tokens of its example
+
+
 def check_examples(
     pairs: Sequence[Pair],
     example_format: ExampleFormat,
     count_tokens: Callable[[str], int],
     *,
     max_tokens: int,
-) -> tuple[list[Pair], list[Rejection], list[str], dict[str, int]]:
-    """Format each pair and keep those whose example passes the format's rules.
-
-    Returns kept pairs, rejections, file-level warnings and the token count of each kept example.
-    """
+) -> CheckedExamples:
+    """Format each pair once and keep those whose example passes the format's rules."""
+    # Every example repeats the system message (or separator and stop): count each text once.
+    count_tokens = lru_cache(maxsize=None)(count_tokens)
     examples = [example_format.example(pair) for pair in pairs]
     if example_format.kind == "completion":
         findings = check_completion_examples(
@@ -87,16 +97,15 @@ def check_examples(
             [f for f in check_chat_example(example, count_tokens=count_tokens, max_tokens=max_tokens) if f.is_error]
             for example in examples
         ]
-    kept: list[Pair] = []
-    rejected: list[Rejection] = []
-    tokens: dict[str, int] = {}
+    checked = CheckedExamples(kept=[], rejected=[], warnings=warnings, examples={}, tokens={})
     for pair, example, found in zip(pairs, examples, problems):
         if found:
-            rejected.append(reject(pair, "validate", found[0].code, " ".join(f.message for f in found)))
+            checked.rejected.append(reject(pair, "validate", found[0].code, " ".join(f.message for f in found)))
             continue
-        kept.append(pair)
-        tokens[pair.id] = example_tokens(example, count_tokens)
-    return kept, rejected, warnings, tokens
+        checked.kept.append(pair)
+        checked.examples[pair.id] = example
+        checked.tokens[pair.id] = example_tokens(example, count_tokens)
+    return checked
 
 
 def example_tokens(example: dict, count_tokens: Callable[[str], int]) -> int:
