@@ -125,32 +125,38 @@ def _flags(args: argparse.Namespace) -> dict:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run a command; the one place where an expected problem becomes an ``error:`` line and an exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     commands = {"validate": validate_main, "eval": eval_main, "finetune": finetune_main, "follow": follow_main}
-    if argv and argv[0] in commands:
-        return commands[argv[0]](argv[1:])
-    args = build_parser().parse_args(argv)
     try:
-        settings = resolve(args.folder, _flags(args), config_file=args.config)
-        code = _generate(settings)
-        if code != 0 or not args.finetune:
-            return code
-        from qagen.finetune import FinetuneOptions
-
-        options = FinetuneOptions(out_dir=settings.out, base_url=settings.base_url, api_key=settings.api_key)
-        if args.base_model:
-            options = dataclasses.replace(options, base_model=args.base_model)
-        return _launch_job(options)
+        if argv and argv[0] in commands:
+            return commands[argv[0]](argv[1:])
+        return generate_main(argv)
     except QagenError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
+
+
+def generate_main(argv: Sequence[str]) -> int:
+    """``qagen FOLDER``: generate a dataset (and with --finetune, launch a job on it)."""
+    args = build_parser().parse_args(argv)
+    settings = resolve(args.folder, _flags(args), config_file=args.config)
+    try:
+        code = _generate(settings)
     except KeyboardInterrupt:
-        out = _flags(args).get("out") or Path("out")
         print(
-            f"\ninterrupted: answered chunks are saved in {out}; run the same command again to continue.",
+            f"\ninterrupted: answered chunks are saved in {settings.out}; run the same command again to continue.",
             file=sys.stderr,
         )
         return EXIT_INTERRUPTED
+    if code != 0 or not args.finetune:
+        return code
+    from qagen.finetune import FinetuneOptions
+
+    options = FinetuneOptions(out_dir=settings.out, base_url=settings.base_url, api_key=settings.api_key)
+    if args.base_model:
+        options = dataclasses.replace(options, base_model=args.base_model)
+    return _launch_job(options)
 
 
 def _generate(settings: Settings) -> int:
@@ -195,18 +201,14 @@ def validate_main(argv: Sequence[str]) -> int:
     parser.add_argument("--no-leading-space", action="store_true", help="legacy format: completions need not start with a space")
     parser.add_argument("--max-lines", type=int, default=50, help="problems listed at most (default: 50)")
     args = parser.parse_args(argv)
-    try:
-        report = validate_file(
-            args.file,
-            count_tokens=counter_for(args.model),
-            max_tokens=args.max_tokens,
-            separator=args.separator,
-            stop=args.stop,
-            leading_space=not args.no_leading_space,
-        )
-    except QagenError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
+    report = validate_file(
+        args.file,
+        count_tokens=counter_for(args.model),
+        max_tokens=args.max_tokens,
+        separator=args.separator,
+        stop=args.stop,
+        leading_space=not args.no_leading_space,
+    )
     print(render_report(report, max_lines=args.max_lines))
     return 0 if report.ok else 1
 
@@ -251,39 +253,36 @@ def eval_main(argv: Sequence[str]) -> int:
     parser.add_argument("--max-attempts", type=int, default=6, help="attempts per request (default: 6)")
     parser.add_argument("--f1-threshold", type=float, default=0.5, help="token F1 at which an answer counts as correct (default: 0.5)")
     args = parser.parse_args(argv)
+    if bool(args.model) == bool(args.adapter):
+        raise ConfigError("give either --model (a model at an endpoint) or --adapter (a trained LoRA adapter).")
+    items = load_eval_items(args.out_dir, split=args.split)
+    if args.adapter:
+        from qagen.trainer import LocalModel
+
+        model = LocalModel(args.adapter, args.base_model)
+    else:
+        model = _endpoint_model(args.model, args.base_url, timeout=args.timeout, max_attempts=args.max_attempts)
+    judge = None
+    if args.judge_model:
+        judge = _endpoint_model(args.judge_model, args.base_url, timeout=args.timeout, max_attempts=args.max_attempts)
+
+    async def run() -> object:
+        try:
+            return await evaluate(
+                items, model, concurrency=args.concurrency, judge_model=judge, f1_threshold=args.f1_threshold,
+                say=_say, resume_dir=args.out_dir / "eval",
+            )
+        finally:
+            await model.aclose()
+            if judge is not None:
+                await judge.aclose()
+
     try:
-        if bool(args.model) == bool(args.adapter):
-            raise ConfigError("give either --model (a model at an endpoint) or --adapter (a trained LoRA adapter).")
-        items = load_eval_items(args.out_dir, split=args.split)
-        if args.adapter:
-            from qagen.trainer import LocalModel
-
-            model = LocalModel(args.adapter, args.base_model)
-        else:
-            model = _endpoint_model(args.model, args.base_url, timeout=args.timeout, max_attempts=args.max_attempts)
-        judge = None
-        if args.judge_model:
-            judge = _endpoint_model(args.judge_model, args.base_url, timeout=args.timeout, max_attempts=args.max_attempts)
-
-        async def run() -> object:
-            try:
-                return await evaluate(
-                    items, model, concurrency=args.concurrency, judge_model=judge, f1_threshold=args.f1_threshold,
-                    say=_say, resume_dir=args.out_dir / "eval",
-                )
-            finally:
-                await model.aclose()
-                if judge is not None:
-                    await judge.aclose()
-
         report = asyncio.run(run())
-        path = write_eval(report, args.out_dir)
-    except QagenError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
     except KeyboardInterrupt:
         print(f"\ninterrupted: answers so far are saved in {args.out_dir / 'eval'}; run the same command again to continue.", file=sys.stderr)
         return EXIT_INTERRUPTED
+    path = write_eval(report, args.out_dir)
     print(render_eval(report))
     print(f"scores written to {path}")
     return 0 if not report.failures else EXIT_INCOMPLETE
@@ -313,20 +312,16 @@ def finetune_main(argv: Sequence[str]) -> int:
     else:
         finetune.add_finetune_arguments(parser)
     args = parser.parse_args(argv)
-    try:
-        if args.trainer == "trl":
-            options = trainer.options_from_args(args, out_dir=args.out_dir, base_model=args.base_model, seed=args.seed)
-            result = trainer.train(options, _say)
-            print(f"adapter   {result.adapter_dir}")
-            print(f"log       {result.log_path}")
-            print(f"loss      {result.first_loss:.4f} -> {result.last_loss:.4f} over {result.steps} steps"
-                  + (f"; validation loss {result.eval_loss:.4f}" if result.eval_loss is not None else ""))
-            print(f"try it    qagen eval {args.out_dir} --adapter {result.adapter_dir}")
-            return 0
+    if args.trainer != "trl":
         return _launch_job(finetune.options_from_args(args, os.environ))
-    except QagenError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
+    options = trainer.options_from_args(args, out_dir=args.out_dir, base_model=args.base_model, seed=args.seed)
+    result = trainer.train(options, _say)
+    print(f"adapter   {result.adapter_dir}")
+    print(f"log       {result.log_path}")
+    print(f"loss      {result.first_loss:.4f} -> {result.last_loss:.4f} over {result.steps} steps"
+          + (f"; validation loss {result.eval_loss:.4f}" if result.eval_loss is not None else ""))
+    print(f"try it    qagen eval {args.out_dir} --adapter {result.adapter_dir}")
+    return 0
 
 
 def _launch_job(options) -> int:
@@ -339,7 +334,7 @@ def _launch_job(options) -> int:
         if job_id:
             print(f"\nstopped following: the job keeps running; follow it again with: qagen follow {job_id}", file=sys.stderr)
         else:
-            print(f"\ninterrupted before a job was created; run the same command again to continue.", file=sys.stderr)
+            print("\ninterrupted before a job was created; run the same command again to continue.", file=sys.stderr)
         return EXIT_INTERRUPTED
     if outcome is None:  # --dry-run
         return 0
@@ -354,12 +349,9 @@ def follow_main(argv: Sequence[str]) -> int:
     parser.add_argument("job_id", help="the job id, e.g. ftjob-abc123")
     finetune.add_follow_arguments(parser)
     args = parser.parse_args(argv)
+    options = finetune.options_from_args(args, os.environ)
     try:
-        options = finetune.options_from_args(args, os.environ)
         outcome = finetune.follow(args.job_id, options, _say)
-    except QagenError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
     except KeyboardInterrupt:
         print(f"\nstopped following: the job keeps running; follow it again with: qagen follow {args.job_id}", file=sys.stderr)
         return EXIT_INTERRUPTED
