@@ -38,7 +38,8 @@ def test_offline_run_writes_a_grounded_dataset(tmp_path: Path, capsys: pytest.Ca
         assert normalise_space(pair["answer"]) in source, pair
         assert pair["chunk_id"]
     idk = [p for p in pairs if p["kind"] == "idk"]
-    assert len(idk) == round(len(grounded) * 0.1) or report["stages"]["idk"]["target"] > len(idk)
+    assert report["stages"]["idk"]["target"] == round(report["stages"]["dedupe"]["out"] * 0.1)
+    assert 0 < len(idk) <= report["stages"]["idk"]["target"]
     assert all(p["answer"] in DEFAULT_REFUSALS and p["question"].endswith("?") for p in idk)
 
     train = read_jsonl(out / "train.jsonl")

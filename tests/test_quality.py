@@ -85,7 +85,6 @@ def _judge_handler(scores: dict[str, int], echo_altered: bool = False):
 
 
 def test_judge_rates_pairs_by_id_and_drops_low_ones(tmp_path: Path, fake_openai) -> None:
-    first_words = SENTENCES[0].split()[0]
     fake_openai.handler = _judge_handler({SENTENCES[1]: 2}, echo_altered=True)
     out = tmp_path / "o"
     assert main(_server_args(fake_openai, out, "--idk-ratio", "0", "--judge", "--chunk-size", "2000")) == 0
@@ -94,7 +93,6 @@ def test_judge_rates_pairs_by_id_and_drops_low_ones(tmp_path: Path, fake_openai)
     assert len(low) == 1 and "2/5" in low[0]["detail"] and SENTENCES[1] in low[0]["raw"]
     pairs = read_jsonl(out / "pairs.jsonl")
     assert pairs and all(p["question"] != "ALTERED" and p["answer"] != "ALTERED" for p in pairs)
-    assert first_words
     judge_requests = [r for r in fake_openai.chat_requests() if r.messages[0]["content"].startswith("You check")]
     assert len(judge_requests) == 1  # one request per chunk
 
