@@ -12,7 +12,6 @@ a second job.
 from __future__ import annotations
 
 import hashlib
-import random
 import re
 import secrets
 import time
@@ -29,16 +28,7 @@ from qagen.errors import ConfigError, ModelError, QagenError
 from qagen.finetune_options import DEFAULT_BASE_MODEL, FinetuneError, FinetuneOptions, FinetuneRefused, jobs_endpoint
 from qagen.finetune_plan import TRAIN_FILE, VALID_FILE, DatasetFile, Preflight
 from qagen.finetune_state import write_state
-from qagen.llm import (
-    BASE_BACKOFF_SECONDS,
-    MAX_WAIT_SECONDS,
-    NO_KEY,
-    redact,
-    server_message,
-    describe_failure,
-    is_retryable,
-    retry_after_seconds,
-)
+from qagen.llm import NO_KEY, describe_failure, is_retryable, redact, retry_wait, server_message
 
 FILE_PROCESSING_TIMEOUT = 30 * 60.0
 MAX_FILE_POLL_SECONDS = 2.0  # files are processed in seconds, jobs take minutes: poll files faster
@@ -86,11 +76,7 @@ class FinetuneService:
 
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
-        backoff = min(MAX_WAIT_SECONDS, BASE_BACKOFF_SECONDS * 2 ** (state.attempt_number - 1))
-        wait = random.uniform(backoff / 2, backoff)
-        asked = retry_after_seconds(getattr(getattr(exc, "response", None), "headers", None))
-        if asked is not None:
-            wait = min(MAX_WAIT_SECONDS, max(asked, 0.05))
+        wait = retry_wait(exc, state.attempt_number)
         # tenacity asks for the wait before it checks the stop condition: no "retrying" after the last attempt.
         if exc is not None and state.attempt_number < self.options.max_attempts:
             self.say(f"{describe_failure(exc)} from {self.where}; retrying in {wait:.1f} s")

@@ -89,6 +89,16 @@ def retry_after_seconds(headers) -> float | None:
     return max(0.0, moment.timestamp() - time.time())
 
 
+def retry_wait(exc: BaseException | None, attempt_number: int) -> float:
+    """Seconds before the next attempt: the server's Retry-After when it sent one, else
+    exponential backoff with jitter (which spreads the retries of parallel requests)."""
+    asked = retry_after_seconds(getattr(getattr(exc, "response", None), "headers", None))
+    if asked is not None:
+        return min(MAX_WAIT_SECONDS, max(asked, 0.05))
+    backoff = min(MAX_WAIT_SECONDS, BASE_BACKOFF_SECONDS * 2 ** (attempt_number - 1))
+    return random.uniform(backoff / 2, backoff)
+
+
 def parse_reset(value: str | None) -> float | None:
     """Seconds in a rate-limit reset header: "1s", "6m0s", "20ms", "1h2m3.5s", or a bare number."""
     if not value:
@@ -208,11 +218,7 @@ class OpenAIChatModel:
         if state.attempt_number >= self._max_attempts:
             return 0.0  # tenacity asks for a wait before it notices the attempts are used up: no retry follows
         exc = state.outcome.exception() if state.outcome else None
-        backoff = min(MAX_WAIT_SECONDS, BASE_BACKOFF_SECONDS * 2 ** (state.attempt_number - 1))
-        wait = random.uniform(backoff / 2, backoff)  # jitter spreads the retries of parallel requests
-        asked = retry_after_seconds(getattr(getattr(exc, "response", None), "headers", None))
-        if asked is not None:
-            wait = min(MAX_WAIT_SECONDS, max(asked, 0.05))
+        wait = retry_wait(exc, state.attempt_number)
         if isinstance(exc, openai.RateLimitError):
             self._pause.extend(wait)
         if self._on_retry and exc is not None:
