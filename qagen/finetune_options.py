@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from qagen.config import endpoint_from_env
 from qagen.errors import ConfigError, QagenError
 
 DEFAULT_BASE_MODEL = "gpt-4o-mini-2024-07-18"
@@ -135,6 +136,7 @@ def add_finetune_arguments(parser: argparse.ArgumentParser) -> None:
 
 def options_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> FinetuneOptions:
     """Options from parsed flags and the environment: --base-url > OPENAI_BASE_URL; the key from OPENAI_API_KEY."""
+    base_url, api_key = endpoint_from_env(getattr(args, "base_url", None), env)
     options = FinetuneOptions(
         out_dir=Path(getattr(args, "out_dir", None) or "."),
         base_model=getattr(args, "base_model", None) or DEFAULT_BASE_MODEL,
@@ -143,8 +145,8 @@ def options_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Finet
         learning_rate_multiplier=getattr(args, "learning_rate_multiplier", None),
         suffix=getattr(args, "suffix", None),
         seed=getattr(args, "seed", None),
-        base_url=getattr(args, "base_url", None) or env.get("OPENAI_BASE_URL") or None,
-        api_key=env.get("OPENAI_API_KEY") or None,
+        base_url=base_url,
+        api_key=api_key,
         dry_run=bool(getattr(args, "dry_run", False)),
         poll_interval=getattr(args, "poll_interval", None) or DEFAULT_POLL_INTERVAL,
     )
