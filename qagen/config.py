@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -139,10 +140,10 @@ _FIELDS: dict[str, Any] = {
 
 
 def read_config_file(path: Path) -> dict[str, Any]:
-    try:
+    if sys.version_info >= (3, 11):
         import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        raise ConfigError(f"reading {path} needs Python 3.11 or newer (TOML support); pass flags instead.") from None
+    else:  # the same parser, from PyPI (a dependency on Python 3.10 only)
+        import tomli as tomllib
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
