@@ -58,6 +58,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from qagen.jsonscan import JSON_OPENER, JsonBreak, JsonReader, answer_start
 from qagen.records import Pair
 from qagen.retrieval import tokenize
 
@@ -329,13 +330,8 @@ def render_pairs_for_judge(pairs: Sequence[Pair]) -> str:
 _ID_KEYS = ("id", "pair_id", "pairid", "pair id", "pair")
 _SCORE_KEYS = ("score", "rating")
 _REASON_KEYS = ("reason", "reasoning", "explanation", "rationale", "justification", "comment")
-_REASONING_CLOSE = re.compile(r"</think(?:ing)?>")
-_REASONING_OPEN = re.compile(r"\s*<think(?:ing)?>")
-_OPENER = re.compile(r"[\[{]")
 _TRAILING_COMMA = re.compile(r",\s*([}\]])")
 _SCORE_TEXT = re.compile(r"(\d+(?:\.0+)?)\s*(?:/\s*5|out\s+of\s+5)?", re.IGNORECASE)
-_STRICT = json.JSONDecoder()
-_LENIENT = json.JSONDecoder(strict=False)  # tolerates raw newlines and tabs inside strings
 _MAX_DEPTH = 8
 _SNIPPET = 80
 
@@ -440,22 +436,26 @@ def _read_rating(
 
 
 def _objects_in(reply: str, problems: list[str]) -> Iterator[dict[str, Any]]:
-    """Every JSON object in the reply that is a rating or lists ratings, in order."""
-    close = _REASONING_CLOSE.search(reply)
-    if close is not None:
-        text = reply[close.end() :]
-    elif _REASONING_OPEN.match(reply):
+    """Every JSON object in the reply that is a rating or lists ratings, in order.
+
+    Values are decoded whole (``JsonReader.decode_tolerant``), not walked entry by entry: a list
+    that does not decode is searched for the objects inside it, and a damaged object is reported
+    as its line.
+    """
+    begin = answer_start(reply)
+    if begin is None:
         problems.append("The judge's reply holds only its reasoning block (cut off before any rating?).")
         return
-    else:
-        text = reply
+    # Read from the end of the reasoning block on, which counts as the start of a line.
+    text = reply[begin:]
+    reader = JsonReader(text)
     pos = 0
     while True:
-        match = _OPENER.search(text, pos)
+        match = JSON_OPENER.search(text, pos)
         if match is None:
             return
         start = match.start()
-        decoded = _decode_at(text, start)
+        decoded = _decode_at(reader, start)
         if decoded is not None:
             value, end = decoded
             yield from _ratings_within(value, 0)
@@ -463,38 +463,27 @@ def _objects_in(reply: str, problems: list[str]) -> Iterator[dict[str, Any]]:
         elif text[start] == "[":
             pos = start + 1  # look for the objects inside a list that does not parse as a whole
         elif _looks_like_object(text, start):
-            line_end = text.find("\n", start)
-            line_end = len(text) if line_end < 0 else line_end
+            line_end = reader.line_end(start)
             problems.append(f"A line of the judge's reply is not valid JSON: {_snippet(text[start:line_end])}")
             pos = line_end
         else:
             pos = start + 1  # a brace in prose
 
 
-def _decode_at(text: str, start: int) -> tuple[Any, int] | None:
+def _decode_at(reader: JsonReader, start: int) -> tuple[Any, int] | None:
     """The JSON value at ``start`` and where it ends, or None when it does not parse."""
-    try:
-        return _STRICT.raw_decode(text, start)
-    except json.JSONDecodeError as exc:
-        if "control character" in exc.msg:
-            # Raw newlines or tabs inside a string; tried only after the strict read, so an
-            # unclosed string cannot swallow the next line unnoticed.
-            try:
-                return _LENIENT.raw_decode(text, start)
-            except json.JSONDecodeError:
-                pass
-    except (RecursionError, ValueError):
-        return None
+    decoded = reader.decode_tolerant(start)
+    if not isinstance(decoded, JsonBreak):
+        return decoded
+    text = reader.text
     if text[start] != "{":
         return None
     # A trailing comma before a closing bracket, on a one-line object: the object takes the line.
-    line_end = text.find("\n", start)
-    line_end = len(text) if line_end < 0 else line_end
-    try:
-        value, _ = _STRICT.raw_decode(_TRAILING_COMMA.sub(r"\1", text[start:line_end]))
-    except (json.JSONDecodeError, RecursionError, ValueError):
+    line_end = reader.line_end(start)
+    fixed = JsonReader(_TRAILING_COMMA.sub(r"\1", text[start:line_end])).decode(0)
+    if isinstance(fixed, JsonBreak):
         return None
-    return value, line_end
+    return fixed[0], line_end
 
 
 def _ratings_within(value: Any, depth: int) -> Iterator[dict[str, Any]]:

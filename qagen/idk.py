@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Callable, Iterator, Sequence
 
-from qagen.jsonscan import JSON_OPENER, JsonNode, answer_start, plain_value
+from qagen.jsonscan import JsonNode, answer_start, json_values, plain_value
 from qagen.names import offline_idk_questions
 from qagen.parsing import QUESTION_KEYS, PairReader as _Reader
 from qagen.records import Chunk
@@ -299,7 +299,7 @@ def _cut_excerpt(source: str, text: str, max_tokens: int, count_tokens: Callable
 # --------------------------------------------------------------------------- model replies
 #
 # Both readers skip a reasoning block and find JSON anywhere in the reply (code fences,
-# prose around it) with the tolerant reader of ``qagen.parsing``.
+# prose around it) with the tolerant reader and scan of ``qagen.jsonscan``.
 
 
 def parse_questions(reply: str) -> tuple[list[str], list[str]]:
@@ -389,22 +389,11 @@ class _JsonQuestions:
 
 
 def _json_nodes(reader: _Reader, start: int) -> Iterator[JsonNode]:
-    """The JSON values in the reply from ``start`` on, in order; damaged ones too."""
-    text = reader.text
-    pos = start
-    while (match := JSON_OPENER.search(text, pos)) is not None:
-        begin = match.start()
-        if not (reader.looks_like_json(begin) or _starts_string_list(text, begin)):
-            pos = begin + 1  # a bracket in prose: "see [1]", "{name}"
-            continue
-        node = reader.node(begin, 0)
-        yield node
-        if node.error is None:
-            pos = node.end
-        elif node.error.cut:
-            return  # the rest of the reply is inside the unfinished value
-        else:
-            pos = max(begin + 1, node.error.pos)  # what follows the damage may be fine
+    """The JSON values in the reply from ``start`` on, in order; damaged ones too.
+
+    A list of bare strings (``["Who ...?", ...]``) counts as JSON too: it is how questions come.
+    """
+    return json_values(reader, start, opens_value=_starts_string_list)
 
 
 def _starts_string_list(text: str, pos: int) -> bool:

@@ -10,9 +10,13 @@ candidate questions and check verdicts in ``qagen.idk``):
   and raw control characters inside the strings of an object. Where reading breaks, a
   ``JsonBreak`` says where, why, and whether the text simply ended there (a reply cut off at
   the token limit) rather than went wrong;
+- ``json_values``: every JSON value of the reply in order, damaged ones too, stepping over
+  brackets in prose and over damage;
 - ``plain_value``: the Python value of a node read without damage.
 
-What counts as an item is the caller's business: a subclass of ``JsonReader`` says which
+What counts as an item is the caller's business (pairs in ``qagen.parsing``, candidate questions
+and check verdicts in ``qagen.idk``; the judge's ratings in ``qagen.grounding`` use ``answer_start``
+and ``JsonReader.decode_tolerant`` only): a subclass of ``JsonReader`` says which
 decoded objects wrap items and are walked member by member (``JsonReader.wraps_items``).
 
 Everything here is a pure function of the reply text; nothing is read, written or printed.
@@ -23,7 +27,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable, Iterator
 
 __all__ = [
     "JSON_OPENER",
@@ -32,6 +36,7 @@ __all__ = [
     "JsonNode",
     "JsonReader",
     "answer_start",
+    "json_values",
     "plain_value",
 ]
 
@@ -177,6 +182,19 @@ class JsonReader:
                 continue
             return value, pos + used
 
+    def decode_tolerant(self, pos: int) -> tuple[Any, int] | JsonBreak:
+        """``decode``, and again leniently when a raw control character inside a string stopped it.
+
+        The lenient read comes only after the strict one failed, so an unclosed string cannot
+        swallow the next JSONL line unnoticed.
+        """
+        got = self.decode(pos)
+        if isinstance(got, JsonBreak) and "control character" in got.why:
+            lenient = self.decode(pos, _LENIENT)
+            if not isinstance(lenient, JsonBreak):
+                return lenient
+        return got
+
     def node(self, pos: int, depth: int) -> JsonNode:
         """The JSON value that starts at ``pos``, nested ``depth`` containers deep (0 for a top-level value)."""
         opener = self.text[pos]
@@ -186,11 +204,7 @@ class JsonReader:
         if opener == "[":
             return self._walk_list(pos, depth)
         if opener == "{":
-            got = self.decode(pos)
-            if isinstance(got, JsonBreak) and "control character" in got.why:
-                lenient = self.decode(pos, _LENIENT)
-                if not isinstance(lenient, JsonBreak):
-                    got = lenient
+            got = self.decode_tolerant(pos)
             if not isinstance(got, JsonBreak) and not self.wraps_items(got[0]):
                 return JsonNode(pos, got[1], value=got[0])
             return self._walk_object(pos, depth)
@@ -297,6 +311,39 @@ class JsonReader:
     def line_end(self, pos: int) -> int:
         end = self.text.find("\n", pos)
         return self.size if end < 0 else end
+
+
+def json_values(
+    reader: JsonReader,
+    start: int,
+    *,
+    opens_value: Callable[[str, int], bool] | None = None,
+    resume: Callable[[JsonNode], int] | None = None,
+) -> Iterator[JsonNode]:
+    """Every JSON value in the reader's text from ``start`` on, in order, damaged ones too.
+
+    A bracket starts a value when ``reader.looks_like_json`` says so, or ``opens_value(text, pos)``
+    does for a reader that knows more shapes; any other bracket is prose ("see [1]", "{name}").
+    After a value read whole the search goes on at its end; after a damaged one at
+    ``resume(node)``, called once the caller has handled the node (by default where reading
+    broke, since what follows the damage may be fine), and always past the value's first
+    character. A value the text ends inside is the last: everything left is inside it.
+    """
+    text = reader.text
+    pos = start
+    while (match := JSON_OPENER.search(text, pos)) is not None:
+        begin = match.start()
+        if not (reader.looks_like_json(begin) or (opens_value is not None and opens_value(text, begin))):
+            pos = begin + 1
+            continue
+        node = reader.node(begin, 0)
+        yield node
+        if node.error is None:
+            pos = node.end
+        elif node.error.cut:
+            return
+        else:
+            pos = max(begin + 1, node.error.pos if resume is None else resume(node))
 
 
 def plain_value(node: JsonNode) -> Any:

@@ -44,7 +44,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from qagen.jsonscan import JSON_OPENER, TOO_DEEP, JsonBreak, JsonNode, JsonReader, answer_start, plain_value
+from qagen.jsonscan import TOO_DEEP, JsonBreak, JsonNode, JsonReader, answer_start, json_values, plain_value
 
 __all__ = [
     "ANSWER_KEYS",
@@ -270,28 +270,19 @@ class _JsonScan:
         self._resume = 0  # where a reported damaged item ends, so the scan goes on after it
 
     def run(self, start: int) -> None:
-        reader = self.reader
-        pos = start
-        while True:
-            match = JSON_OPENER.search(self.text, pos)
-            if match is None:
-                return
-            begin = match.start()
-            if not reader.looks_like_json(begin):
-                pos = begin + 1
-                continue
-            node = reader.node(begin, 0)
+        for node in json_values(self.reader, start, resume=self._resume_after):
             self._resume = 0
             self._take(node)
-            if node.error is None:
-                pos = node.end
-            elif node.error.cut:
+            if node.error is not None and node.error.cut:
                 self.cut = True
-                return  # everything left is inside the unfinished value
-            elif node.error.why == TOO_DEEP:
-                pos = reader.line_end(node.error.pos)
-            else:
-                pos = max(begin + 1, self._resume or node.error.pos)
+
+    def _resume_after(self, node: JsonNode) -> int:
+        """Where the scan goes on after a damaged value: past a reported item, or the damage itself."""
+        error = node.error
+        assert error is not None
+        if error.why == TOO_DEEP:
+            return self.reader.line_end(error.pos)
+        return self._resume or error.pos
 
     def _take(self, node: JsonNode) -> None:
         """A value where a pair, or a container of pairs, is expected."""
