@@ -28,7 +28,7 @@ import sys
 import time
 from dataclasses import dataclass
 
-from qagen.dedupe import dedupe, normalise
+from qagen.quality.dedupe import dedupe, normalise
 from qagen.records import Pair
 
 OPENINGS = (

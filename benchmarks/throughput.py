@@ -18,12 +18,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from qagen.generate import Asker
-from qagen.journal import OutFolder
-from qagen.llm import OpenAIChatModel
+from qagen.llm.asker import Asker
+from qagen.outfolder import OutFolder
+from qagen.llm.client import OpenAIChatModel
 from qagen.progress import Reporter
 from qagen.records import Message, Request
-from qagen.tokens import counter_for
+from qagen.documents.tokens import counter_for
 
 
 def make_requests(count: int) -> list[Request]:

@@ -10,11 +10,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from qagen.config import resolve
+from qagen.settings import resolve
 from qagen.errors import QagenError
-from qagen.pipeline import run
+from qagen.pipeline.runner import run
 from qagen.progress import Reporter
-from qagen.report import summary
+from qagen.pipeline.report import summary
 
 
 class PrintNotes(Reporter):

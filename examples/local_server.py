@@ -14,10 +14,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from qagen.config import resolve
+from qagen.settings import resolve
 from qagen.errors import QagenError
-from qagen.pipeline import run
-from qagen.report import summary
+from qagen.pipeline.runner import run
+from qagen.pipeline.report import summary
 
 
 def main() -> int:

@@ -13,7 +13,7 @@ import pytest
 from fake_openai import Reply, chat_reply, error_reply, grounded_pairs_reply
 from helpers import CORPUS, normalise_space, output_files, read_jsonl
 from qagen.cli import main
-from qagen.idk import DEFAULT_REFUSALS
+from qagen.quality.idk.candidates import DEFAULT_REFUSALS
 
 
 def test_offline_run_writes_a_grounded_dataset(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -305,7 +305,7 @@ def test_spent_rate_limit_window_is_waited_out_before_a_429(tmp_path: Path, fake
 
 
 def test_rate_limit_reset_header_forms() -> None:
-    from qagen.llm import parse_reset, window_spent_for
+    from qagen.llm.client import parse_reset, window_spent_for
 
     assert parse_reset("1s") == 1.0 and parse_reset("20ms") == 0.02 and parse_reset("6m0s") == 360.0
     assert parse_reset("1h2m3.5s") == 3723.5 and parse_reset("2.5") == 2.5 and parse_reset("soon") is None

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from qagen.corpus import MAX_FILE_BYTES, BinaryFileError, LoadResult, decode_text, load_corpus
+from qagen.documents.loading import MAX_FILE_BYTES, BinaryFileError, LoadResult, decode_text, load_corpus
 from qagen.errors import CorpusError, QagenError
 
 REPO_CORPUS = Path(__file__).resolve().parents[1] / "corpus"
@@ -311,7 +311,7 @@ def test_named_pipe_is_skipped_not_read(tmp_path: Path) -> None:
 
 _SKIPS_SCRIPT = """
 import json, sys
-from qagen.corpus import load_corpus
+from qagen.documents.loading import load_corpus
 try:
     open(sys.argv[2], "rb").close()
     probe_readable = True

@@ -12,7 +12,7 @@ from itertools import combinations
 
 import pytest
 
-from qagen.dedupe import (
+from qagen.quality.dedupe import (
     Duplicate,
     NearDuplicateIndex,
     NearMatch,
@@ -355,7 +355,7 @@ def test_dedupe_and_cluster_agree_with_brute_force(threshold: float) -> None:
 
 _DETERMINISM_SCRIPT = """
 import json, random
-from qagen.dedupe import NearDuplicateIndex, cluster, dedupe
+from qagen.quality.dedupe import NearDuplicateIndex, cluster, dedupe
 from qagen.records import Pair
 rng = random.Random(7)
 vocabulary = [f"word{n}" for n in range(30)]

@@ -14,7 +14,7 @@ from fake_openai import FakeOpenAI, RecordedRequest, Reply, chat_reply, error_re
 from helpers import CORPUS, read_jsonl
 from qagen.cli import main
 from qagen.errors import ModelError, OutputError
-from qagen.evaluate import (
+from qagen.evaluate.runner import (
     EvalItem,
     EvalReport,
     evaluate,
@@ -28,9 +28,9 @@ from qagen.evaluate import (
     token_f1,
     write_eval,
 )
-from qagen.idk import DEFAULT_REFUSALS
-from qagen.llm import OpenAIChatModel
-from qagen.tokens import counter_for
+from qagen.quality.idk.candidates import DEFAULT_REFUSALS
+from qagen.llm.client import OpenAIChatModel
+from qagen.documents.tokens import counter_for
 
 REFUSAL = DEFAULT_REFUSALS[0]
 

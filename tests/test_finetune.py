@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-import qagen.finetune as finetune
+import qagen.finetune.jobs as finetune
 from fake_openai import FakeOpenAI, RecordedRequest, Reply, error_reply
 from helpers import CORPUS
 from qagen import __version__
 from qagen.cli import main
 from qagen.errors import ConfigError, ModelError, QagenError
-from qagen.finetune import (
+from qagen.finetune.jobs import (
     FinetuneError,
     cancel,
     FinetuneOptions,
@@ -32,8 +32,8 @@ from qagen.finetune import (
     saved_job_id,
     state_path,
 )
-from qagen.tokens import counter_for
-from qagen.validate import validate_file
+from qagen.documents.tokens import counter_for
+from qagen.dataset.validate import validate_file
 
 FILES = "/v1/files"
 JOBS = "/v1/fine_tuning/jobs"

@@ -10,7 +10,7 @@ import pytest
 
 from helpers import REPO
 from qagen.errors import TemplateError
-from qagen.grounding import (
+from qagen.quality.grounding import (
     Rating,
     Support,
     is_refusal,
@@ -19,7 +19,7 @@ from qagen.grounding import (
     parse_ratings,
     render_pairs_for_judge,
 )
-from qagen.prompts import load_template
+from qagen.llm.templates import load_template
 from qagen.records import Pair
 
 # Passages in the style of the Brannoch Sound corpus (corpus/), quoted so each test reads alone.

@@ -12,9 +12,7 @@ from pathlib import Path
 
 import pytest
 
-import qagen.idk
-import qagen.names
-from qagen.idk import (
+from qagen.quality.idk.candidates import (
     DEFAULT_REFUSALS,
     IdkVerdict,
     choose_excerpt_chunks,
@@ -25,11 +23,11 @@ from qagen.idk import (
     pick_refusal,
     render_excerpts,
 )
-from qagen.names import Entity, find_entities
-from qagen.prompts import builtin_template_path, load_template
+from qagen.quality.idk.names import Entity, find_entities
+from qagen.llm.templates import builtin_template_path, load_template
 from qagen.records import Chunk
-from qagen.retrieval import BM25Index
-from qagen.tokens import counter_for
+from qagen.quality.retrieval import BM25Index
+from qagen.documents.tokens import counter_for
 
 # An invented staff handbook: a few organisations, people and places, and facts about them.
 HANDBOOK = """\
@@ -230,13 +228,13 @@ def test_offline_questions_are_deterministic_and_use_the_seed(chunks: list[Chunk
 def test_offline_questions_refusals_and_excerpts_do_not_depend_on_string_hash_salt(tmp_path: Path) -> None:
     script = (
         "import json, sys\n"
-        "from qagen.idk import offline_idk_questions, pick_refusal, DEFAULT_REFUSALS\n"
+        "from qagen.quality.idk.candidates import offline_idk_questions, pick_refusal, DEFAULT_REFUSALS\n"
         "from qagen.records import Chunk\n"
         "text = sys.stdin.read()\n"
         "parts = [p.strip() for p in text.split('\\n\\n') if p.strip()]\n"
         "chunks = [Chunk(id=str(i), source='h.md', index=i, text=p, tokens=1) for i, p in enumerate(parts)]\n"
         "questions = offline_idk_questions(chunks, 40, seed=1)\n"
-        "from qagen.idk import choose_excerpt_chunks\n"
+        "from qagen.quality.idk.candidates import choose_excerpt_chunks\n"
         "more = [Chunk(id=f'{s}{i}', source=s, index=i, text='x', tokens=1) for s in 'abcdef' for i in range(4)]\n"
         "excerpts = [[c.id for c in choose_excerpt_chunks(more, 3, seed=1, round=r)] for r in range(5)]\n"
         "print(json.dumps([questions, [pick_refusal(q, DEFAULT_REFUSALS) for q in questions], excerpts]))\n"
@@ -333,13 +331,7 @@ def test_pick_refusal_is_deterministic_per_question_and_uses_the_given_phrasings
         pick_refusal("Anything?", ())
 
 
-# --------------------------------------------------------------------------- names (the split of idk.py)
-
-
-def test_idk_keeps_its_public_api_after_the_split() -> None:
-    for name in ("DEFAULT_REFUSALS", "IdkVerdict", "offline_idk_questions", "likely_answered", "pick_refusal"):
-        assert name in qagen.idk.__all__
-    assert qagen.idk.offline_idk_questions is qagen.names.offline_idk_questions
+# --------------------------------------------------------------------------- names
 
 
 def test_find_entities_gives_frozen_names_with_kinds_and_mentions(chunks: list[Chunk]) -> None:

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from qagen.offline import OfflineModel, extract_pairs
+from qagen.llm.offline.model import OfflineModel, extract_pairs
 from qagen.records import Completion, Message, Request
 
 GUIDE = """\
@@ -105,7 +105,7 @@ def test_equal_scores_are_broken_by_passage_order():
 
 def test_pairs_do_not_depend_on_the_string_hash_seed(tmp_path):
     # str hashes are salted per process: anything ordered by hash() would change between runs.
-    script = ("import json, sys; from qagen.offline import extract_pairs; "
+    script = ("import json, sys; from qagen.llm.offline.model import extract_pairs; "
               "text = sys.stdin.read(); print(json.dumps([extract_pairs(text, 2), extract_pairs(text, 7)]))")
     outputs = set()
     for seed in ("1", "2", "3", "4", "5"):

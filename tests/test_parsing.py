@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from qagen.parsing import (
+from qagen.replies.pairs import (
     FAILURE_REASONS,
     ParsedItem,
     ParseFailure,

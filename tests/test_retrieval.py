@@ -7,7 +7,7 @@ import random
 import pytest
 
 from qagen.records import Chunk
-from qagen.retrieval import BM25Index, Hit, stem, tokenize
+from qagen.quality.retrieval import BM25Index, Hit, stem, tokenize
 
 
 def make_chunks(texts: list[str], source: str = "notes.md") -> list[Chunk]:

@@ -25,7 +25,7 @@ pytest.importorskip("trl")
 from qagen import cli  # noqa: E402
 from qagen.errors import ConfigError, CorpusError, QagenError  # noqa: E402
 from qagen.records import Message, Request  # noqa: E402
-from qagen.trainer import ADAPTER_INFO, LocalModel, TrainOptions, add_trainer_arguments, options_from_args, train  # noqa: E402
+from qagen.finetune.trainer import ADAPTER_INFO, LocalModel, TrainOptions, add_trainer_arguments, options_from_args, train  # noqa: E402
 
 # peft 0.21 reads a model property that transformers 5 deprecated: their matter, not qagen's.
 pytestmark = pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning")

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from qagen.chunking import split_documents
+from qagen.documents.chunking import split_documents
 from qagen.errors import TemplateError
-from qagen.llm import retry_after_seconds
+from qagen.llm.client import retry_after_seconds
 from qagen.progress import TerminalProgress
-from qagen.prompts import builtin_template_path, load_template
+from qagen.llm.templates import builtin_template_path, load_template
 from qagen.records import Document
-from qagen.tokens import counter_for, encoding_name_for
+from qagen.documents.tokens import counter_for, encoding_name_for
 
 SAMPLE = "The Verrano Lighthouse was built in 1887. Ünïcödé ✓"
 
@@ -140,7 +140,7 @@ def test_progress_line_and_quiet_mode() -> None:
 
 
 def test_settings_precedence_flags_env_config_defaults(tmp_path: Path) -> None:
-    from qagen.config import resolve
+    from qagen.settings import resolve
     from qagen.errors import ConfigError
 
     config = tmp_path / "qagen.toml"

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from qagen.dataset import ExampleFormat
+from qagen.dataset.formats import ExampleFormat
 from qagen.errors import QagenError
 from qagen.records import Pair
-from qagen.validate import (
+from qagen.dataset.validate import (
     DatasetFileError,
     TokenStats,
     check_chat_example,

@@ -1,0 +1,1 @@
+"""The dataset files: example formats, split, file checks, validate, estimates."""

@@ -1,0 +1,1 @@
+"""Finding and decoding the corpus's files, chunking them, counting tokens."""

@@ -1,0 +1,1 @@
+"""Scoring a model on a run's held-out questions: asking, matching, refusals."""

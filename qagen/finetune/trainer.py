@@ -1,0 +1,590 @@
+"""qagen's open fine-tuning path: a LoRA adapter trained on the user's own machine.
+
+``train(options, say)`` fine-tunes a causal language model (a local folder or a Hugging
+Face hub id) on a qagen out folder's ``train.jsonl`` / ``valid.jsonl`` with TRL's
+``SFTTrainer`` and a PEFT LoRA adapter, and writes the adapter, its tokenizer, a training
+log and ``qagen_adapter.json`` to the adapter folder. ``LocalModel`` serves that adapter
+behind qagen's ``ChatModel`` interface, so ``qagen eval`` can ask it questions.
+
+The heavy libraries (torch, transformers, trl, peft, datasets) are the optional ``train``
+extra: they are imported inside functions, never when qagen itself is imported, and a
+missing one is a single ``QagenError`` sentence.
+
+What the loss is computed on: each chat example is split into a prompt (every message
+before the last assistant message) and a completion (that assistant message), and TRL's
+completion-only loss trains on the reply's tokens alone, for any chat template. (TRL's
+``assistant_only_loss`` would need ``{% generation %}`` markers in the template, which most
+models' templates lack.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import math
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from types import SimpleNamespace
+
+from qagen.errors import ConfigError, CorpusError, ModelError, QagenError
+from qagen.outfolder import write_atomic
+from qagen.records import Completion, Request
+
+TRAIN_FILE = "train.jsonl"
+VALID_FILE = "valid.jsonl"
+ADAPTER_SUBDIR = "adapter"
+TRAINING_LOG = "training_log.jsonl"
+ADAPTER_INFO = "qagen_adapter.json"
+
+CPU_TORCH_HINT = (
+    "on a machine without a GPU, install the small CPU build of torch first: "
+    "pip install torch --index-url https://download.pytorch.org/whl/cpu"
+)
+
+# About this many progress lines (and training log records) per run, whatever its length.
+LOG_POINTS = 50
+# About this many validation passes per run, when valid.jsonl has examples.
+EVAL_POINTS = 5
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    out_dir: Path  # a qagen out folder (train.jsonl, valid.jsonl)
+    base_model: str  # local folder or Hugging Face hub id
+    adapter_dir: Path | None = None  # default OUT_DIR/adapter
+    epochs: float = 3.0
+    learning_rate: float = 2e-4
+    batch_size: int = 4
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    max_length: int = 1024  # tokens per example; TRL cuts longer ones at the end
+    seed: int = 0
+    max_steps: int | None = None  # stop after this many optimizer steps (quick trials); overrides epochs
+
+    @property
+    def resolved_adapter_dir(self) -> Path:
+        return self.adapter_dir if self.adapter_dir is not None else self.out_dir / ADAPTER_SUBDIR
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    adapter_dir: Path
+    log_path: Path
+    steps: int  # optimizer steps taken
+    first_loss: float | None  # training loss at the first logged step
+    last_loss: float | None  # training loss at the last logged step
+    eval_loss: float | None  # validation loss after training; None without validation examples
+
+
+# --------------------------------------------------------------------------- flags
+
+
+def _positive(kind: type) -> Callable[[str], float | int]:
+    def parse(text: str) -> float | int:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a {kind.__name__}, got {text!r}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
+        return value
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 0 and below 1, got {text}")
+    return value
+
+
+def add_trainer_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags of the local trainer; each defaults to None so ``options_from_args`` can tell given from not given."""
+    defaults = {f.name: f.default for f in fields(TrainOptions)}
+    group = parser.add_argument_group("local LoRA training (--trainer trl)")
+    group.add_argument("--epochs", type=_positive(float), metavar="N", help=f"passes over train.jsonl (default {defaults['epochs']:g})")
+    group.add_argument("--learning-rate", type=_positive(float), metavar="LR", help=f"peak learning rate (default {defaults['learning_rate']:g})")
+    group.add_argument("--batch-size", type=_positive(int), metavar="N", help=f"examples per step (default {defaults['batch_size']})")
+    group.add_argument("--lora-r", type=_positive(int), metavar="N", help=f"LoRA rank (default {defaults['lora_r']})")
+    group.add_argument("--lora-alpha", type=_positive(int), metavar="N", help=f"LoRA scaling alpha (default {defaults['lora_alpha']})")
+    group.add_argument("--lora-dropout", type=_fraction, metavar="P", help=f"LoRA dropout (default {defaults['lora_dropout']:g})")
+    group.add_argument("--max-length", type=_positive(int), metavar="TOKENS", help=f"longest example in tokens; longer ones are cut (default {defaults['max_length']})")
+    group.add_argument("--max-steps", type=_positive(int), metavar="N", help="stop after N steps, whatever --epochs says (quick trials)")
+    group.add_argument("--adapter-dir", type=Path, metavar="DIR", help="where the adapter goes (default OUT_DIR/adapter)")
+
+
+def options_from_args(args: argparse.Namespace, *, out_dir: Path, base_model: str, seed: int = 0) -> TrainOptions:
+    """TrainOptions from flags added by ``add_trainer_arguments``; flags not given keep their defaults."""
+    names = ("epochs", "learning_rate", "batch_size", "lora_r", "lora_alpha", "lora_dropout", "max_length", "max_steps", "adapter_dir")
+    given = {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
+    return TrainOptions(out_dir=Path(out_dir), base_model=base_model, seed=seed, **given)
+
+
+# --------------------------------------------------------------------------- the optional libraries
+
+
+def _import_stack(purpose: str) -> SimpleNamespace:
+    """torch, transformers, peft, datasets and (for training) trl, or one sentence saying how to get them."""
+    try:
+        import torch
+        import transformers
+        import peft
+        import datasets
+
+        trl = None
+        if purpose == "training":
+            import trl
+    except ImportError as exc:
+        missing = exc.name or "one of its libraries"
+        raise QagenError(f"the trl trainer needs the train extra: pip install 'qagen[train]' ({missing} is missing; {CPU_TORCH_HINT}).") from None
+    return SimpleNamespace(torch=torch, transformers=transformers, peft=peft, datasets=datasets, trl=trl)
+
+
+class _SayHandler(logging.Handler):
+    """Passes the libraries' warnings on to the reporter, each once, instead of letting them print."""
+
+    def __init__(self, say: Say) -> None:
+        super().__init__(logging.WARNING)
+        self._say = say
+        self._seen: set[str] = set()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.note(record.getMessage())
+
+    def note(self, message: str) -> None:
+        message = message.strip()
+        if message and message not in self._seen:
+            self._seen.add(message)
+            self._say(f"note: {message.splitlines()[0][:300]}")
+
+    def show_warning(self, message, category, filename, lineno, file=None, line=None) -> None:
+        """Stands in for ``warnings.showwarning``: the filters still decide what is shown (or raised)."""
+        # Deprecations inside the libraries are for their developers; a user can do nothing about them.
+        if not issubclass(category, (DeprecationWarning, FutureWarning)):
+            self.note(f"{category.__name__}: {message}")
+
+
+@contextmanager
+def _library_output_to(stack: SimpleNamespace, say: Say) -> Iterator[None]:
+    """While training or loading, the libraries' progress bars stay off and their warnings go to ``say``."""
+    hf_logging = stack.transformers.utils.logging
+    bars_were_on = hf_logging.is_progress_bar_enabled()
+    dataset_bars_were_on = stack.datasets.is_progress_bar_enabled()
+    handler = _SayHandler(say)
+    loggers = [logging.getLogger(name) for name in ("transformers", "trl", "peft")]
+    hf_logging.disable_default_handler()
+    hf_logging.disable_progress_bar()
+    stack.datasets.disable_progress_bars()
+    for logger in loggers:
+        logger.addHandler(handler)
+    try:
+        with warnings.catch_warnings():
+            warnings.showwarning = handler.show_warning
+            yield
+    finally:
+        for logger in loggers:
+            logger.removeHandler(handler)
+        hf_logging.enable_default_handler()
+        if bars_were_on:
+            hf_logging.enable_progress_bar()
+        if dataset_bars_were_on:
+            stack.datasets.enable_progress_bars()
+
+
+# --------------------------------------------------------------------------- data
+
+
+def _read_chat_examples(path: Path) -> list[dict]:
+    """train/valid JSONL as TRL prompt/completion examples: the last assistant message is the completion."""
+    examples = []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                raise CorpusError(f"{path} line {number} is not JSON; rerun qagen to rewrite it.") from None
+            examples.append(_chat_example(row, path, number))
+    return examples
+
+
+def _chat_example(row: object, path: Path, number: int) -> dict:
+    if isinstance(row, dict) and "prompt" in row and "completion" in row and "messages" not in row:
+        raise ConfigError(f"{path} is in the completion format; the trl trainer trains on chat examples: rerun qagen with --format chat.")
+    messages = row.get("messages") if isinstance(row, dict) else None
+    if not isinstance(messages, list) or not all(
+        isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str) for m in messages
+    ):
+        raise CorpusError(f"{path} line {number} is not a chat example ({{\"messages\": [{{\"role\", \"content\"}}, ...]}}); rerun qagen to rewrite it.")
+    last_reply = max((i for i, m in enumerate(messages) if m["role"] == "assistant"), default=-1)
+    if last_reply < 1:
+        raise CorpusError(f"{path} line {number} has no assistant reply after a user message; rerun qagen to rewrite it.")
+    plain = [{"role": m["role"], "content": m["content"]} for m in messages]
+    return {"prompt": plain[:last_reply], "completion": [plain[last_reply]]}
+
+
+def _load_examples(out_dir: Path) -> tuple[list[dict], list[dict]]:
+    train_path = out_dir / TRAIN_FILE
+    if not out_dir.is_dir() or not train_path.is_file():
+        raise CorpusError(f"{train_path} does not exist: run qagen FOLDER -o {out_dir} first.")
+    train_examples = _read_chat_examples(train_path)
+    if not train_examples:
+        raise CorpusError(f"{train_path} has no examples to train on: run qagen on more documents (or a lower --valid-fraction) first.")
+    valid_path = out_dir / VALID_FILE
+    valid_examples = _read_chat_examples(valid_path) if valid_path.is_file() else []
+    return train_examples, valid_examples
+
+
+# --------------------------------------------------------------------------- base model
+
+
+def _check_base_model(base_model: str) -> None:
+    """A name that is plainly a path must be a folder; anything else is left to the hub client to find."""
+    path = Path(base_model).expanduser()
+    looks_like_path = base_model.startswith((".", "/", "~", "\\")) or base_model.count("/") > 1 or path.exists()
+    if looks_like_path and not path.is_dir():
+        raise ConfigError(f"base model {base_model} is not a folder: pass a local model folder (config.json, weights, tokenizer) or a Hugging Face hub id.")
+
+
+def _base_model_error(base_model: str, exc: BaseException) -> ConfigError:
+    reason = str(exc).strip().splitlines()[0][:200].rstrip(".") if str(exc).strip() else type(exc).__name__
+    return ConfigError(
+        f"cannot load base model {base_model} ({reason}): pass a local model folder, or download it first "
+        f"(hf download {base_model}) on a machine that reaches the Hugging Face hub."
+    )
+
+
+def _load_tokenizer(stack: SimpleNamespace, source: str, *, base_model: str):
+    try:
+        tokenizer = stack.transformers.AutoTokenizer.from_pretrained(source)
+    except (OSError, ValueError) as exc:  # OSError: not found, offline; ValueError: malformed hub id or files
+        raise _base_model_error(base_model, exc) from None
+    if not getattr(tokenizer, "chat_template", None):
+        raise ConfigError(f"base model {base_model} has no chat template: use a chat or instruct model (its tokenizer_config.json names a chat_template).")
+    return tokenizer
+
+
+def _precision(torch) -> tuple[object, bool, bool]:
+    """(dtype to load in, bf16 training, fp16 training): mixed precision on a GPU, plain float32 elsewhere."""
+    if torch.cuda.is_available():
+        if torch.cuda.is_bf16_supported():
+            return torch.bfloat16, True, False
+        return torch.float32, False, True
+    return torch.float32, False, False
+
+
+def _load_model(stack: SimpleNamespace, base_model: str, dtype):
+    try:
+        return stack.transformers.AutoModelForCausalLM.from_pretrained(base_model, dtype=dtype)
+    except (OSError, ValueError) as exc:
+        raise _base_model_error(base_model, exc) from None
+
+
+def _describe_base(base_model: str) -> str:
+    """What qagen_adapter.json records: an absolute folder for a local model, the hub id otherwise."""
+    path = Path(base_model).expanduser()
+    return str(path.resolve()) if path.is_dir() else base_model
+
+
+# --------------------------------------------------------------------------- training
+
+
+def _validate(options: TrainOptions) -> None:
+    for name in ("epochs", "learning_rate", "batch_size", "lora_r", "lora_alpha", "max_length"):
+        if not getattr(options, name) > 0:
+            raise ConfigError(f"{name.replace('_', ' ')} must be greater than 0, got {getattr(options, name)}.")
+    if options.max_steps is not None and options.max_steps < 1:
+        raise ConfigError(f"max steps must be at least 1, got {options.max_steps}.")
+    if not 0 <= options.lora_dropout < 1:
+        raise ConfigError(f"lora dropout must be at least 0 and below 1, got {options.lora_dropout}.")
+
+
+def _planned_steps(options: TrainOptions, train_count: int) -> int:
+    if options.max_steps is not None:
+        return options.max_steps
+    return max(1, math.ceil(options.epochs * math.ceil(train_count / options.batch_size)))
+
+
+def _clock(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+def _number(value: object) -> object:
+    """Log values as plain JSON numbers (a library may hand over tensors or numpy scalars)."""
+    if isinstance(value, (bool, str)) or value is None:
+        return value
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    return number if math.isfinite(number) else None  # JSON has no NaN; a diverged loss shows as null
+
+
+def _progress_callback(stack: SimpleNamespace, log_path: Path, say: Say):
+    """A TrainerCallback that appends each log to the training log and reports progress."""
+
+    class QagenProgress(stack.transformers.TrainerCallback):
+        def __init__(self) -> None:
+            self.records: list[dict] = []
+            self._started = time.monotonic()
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            self._started = time.monotonic()
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if not logs:
+                return
+            elapsed = time.monotonic() - self._started
+            record = {"step": state.global_step, "epoch": _number(state.epoch)}
+            record.update({key: _number(value) for key, value in logs.items()})
+            record["elapsed_s"] = round(elapsed, 3)
+            self.records.append(record)
+            with open(log_path, "a", encoding="utf-8") as handle:
+                handle.write(json.dumps(record) + "\n")
+            say(self._line(record, state.max_steps, elapsed))
+
+        @staticmethod
+        def _line(record: dict, max_steps: int, elapsed: float) -> str:
+            step = record["step"]
+            where = f"step {step}/{max_steps}"
+            if "eval_loss" in record:
+                return f"{where}  validation loss {record['eval_loss']:.4f}"
+            if "loss" in record:
+                eta = elapsed / step * (max_steps - step) if step else 0.0
+                return f"{where}  loss {record['loss']:.4f}  epoch {record['epoch'] or 0:.2f}  eta {_clock(eta)}"
+            if "train_loss" in record:
+                return f"{where}  done: mean training loss {record['train_loss']:.4f} in {_clock(record.get('train_runtime') or elapsed)}"
+            return f"{where}  " + ", ".join(f"{key} {value}" for key, value in record.items() if key not in ("step", "epoch"))
+
+    return QagenProgress()
+
+
+def _sft_config(stack: SimpleNamespace, options: TrainOptions, adapter_dir: Path, planned: int, has_eval: bool, bf16: bool, fp16: bool):
+    """SFTConfig for this run, built from the fields the installed TRL actually has."""
+    on_gpu = stack.torch.cuda.is_available()
+    eval_steps = max(1, math.ceil(planned / EVAL_POINTS))
+    wanted = {
+        "output_dir": str(adapter_dir),
+        "num_train_epochs": options.epochs,
+        "max_steps": options.max_steps if options.max_steps is not None else -1,
+        "learning_rate": options.learning_rate,
+        "per_device_train_batch_size": options.batch_size,
+        "per_device_eval_batch_size": options.batch_size,
+        "max_length": options.max_length,
+        "completion_only_loss": True,  # loss on the assistant's reply only (see the module notes)
+        "packing": False,
+        "seed": options.seed,
+        "data_seed": options.seed,
+        "bf16": bf16,
+        "fp16": fp16,
+        # Recomputing activations saves GPU memory; on a CPU it only costs time.
+        "gradient_checkpointing": on_gpu,
+        "dataloader_pin_memory": on_gpu,
+        "logging_strategy": "steps",
+        "logging_steps": max(1, math.ceil(planned / LOG_POINTS)),
+        "logging_first_step": True,
+        "eval_strategy": "steps" if has_eval else "no",
+        "eval_steps": eval_steps if has_eval else None,
+        "save_strategy": "no",  # the adapter is saved once, at the end
+        "report_to": "none",
+        "disable_tqdm": True,
+        "dataset_num_proc": None,
+    }
+    known = {f.name for f in fields(stack.trl.SFTConfig)}
+    if "max_length" not in known and "max_seq_length" in known:  # TRL before the rename
+        wanted["max_seq_length"] = wanted.pop("max_length")
+    if "activation_checkpointing" in known:  # transformers 5 renamed it and warns about the old name
+        wanted["activation_checkpointing"] = wanted.pop("gradient_checkpointing")
+    return stack.trl.SFTConfig(**{key: value for key, value in wanted.items() if key in known})
+
+
+def train(options: TrainOptions, say: Say) -> TrainResult:
+    """Fine-tune a LoRA adapter on OUT_DIR's chat examples; progress goes to ``say``."""
+    _validate(options)
+    out_dir = Path(options.out_dir)
+    train_examples, valid_examples = _load_examples(out_dir)
+    _check_base_model(options.base_model)
+    stack = _import_stack("training")
+    adapter_dir = options.resolved_adapter_dir
+    try:
+        adapter_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create adapter folder {adapter_dir}: {exc.strerror or exc}.") from None
+    log_path = adapter_dir / TRAINING_LOG
+    log_path.unlink(missing_ok=True)  # a rerun starts a new log
+
+    with _library_output_to(stack, say):
+        stack.transformers.set_seed(options.seed)
+        say(f"loading base model {options.base_model}")
+        tokenizer = _load_tokenizer(stack, options.base_model, base_model=options.base_model)
+        dtype, bf16, fp16 = _precision(stack.torch)
+        model = _load_model(stack, options.base_model, dtype)
+        planned = _planned_steps(options, len(train_examples))
+        device = "GPU" if stack.torch.cuda.is_available() else "CPU"
+        say(
+            f"training a LoRA adapter for {options.base_model} on {device}: {len(train_examples)} train and "
+            f"{len(valid_examples)} validation examples, {planned} steps"
+        )
+        lora = stack.peft.LoraConfig(
+            r=options.lora_r,
+            lora_alpha=options.lora_alpha,
+            lora_dropout=options.lora_dropout,
+            target_modules="all-linear",  # every linear layer but the output head, whatever the architecture names them
+            task_type="CAUSAL_LM",
+        )
+        progress = _progress_callback(stack, log_path, say)
+        trainer = stack.trl.SFTTrainer(
+            model=model,
+            args=_sft_config(stack, options, adapter_dir, planned, bool(valid_examples), bf16, fp16),
+            train_dataset=stack.datasets.Dataset.from_list(train_examples),
+            eval_dataset=stack.datasets.Dataset.from_list(valid_examples) if valid_examples else None,
+            processing_class=tokenizer,
+            peft_config=lora,
+            callbacks=[progress],
+        )
+        # Progress goes through `say` alone: no tqdm bar, no printed log dictionaries.
+        for console in (stack.transformers.PrinterCallback, stack.transformers.ProgressCallback):
+            trainer.remove_callback(console)
+        try:
+            trainer.train()
+        except stack.torch.cuda.OutOfMemoryError:
+            raise QagenError("the GPU ran out of memory: lower --batch-size or --max-length, or use a smaller base model.") from None
+        steps = trainer.state.global_step
+        eval_loss = None
+        if valid_examples:
+            evaluated = [r for r in progress.records if "eval_loss" in r]
+            if not evaluated or evaluated[-1]["step"] != steps:
+                trainer.evaluate()
+                evaluated = [r for r in progress.records if "eval_loss" in r]
+            eval_loss = evaluated[-1]["eval_loss"] if evaluated else None
+        trainer.save_model(str(adapter_dir))
+        tokenizer.save_pretrained(str(adapter_dir))
+
+    losses = [r["loss"] for r in progress.records if "loss" in r]
+    info = {
+        "base_model": _describe_base(options.base_model),
+        "trainer": "trl",
+        "loss_on": "assistant reply (completion-only)",
+        "train_examples": len(train_examples),
+        "valid_examples": len(valid_examples),
+        "steps": steps,
+        "eval_loss": eval_loss,
+        "options": {key: (str(value) if isinstance(value, Path) else value) for key, value in asdict(options).items()},
+        "versions": {name: getattr(stack, name).__version__ for name in ("torch", "transformers", "trl", "peft")},
+    }
+    write_atomic(adapter_dir / ADAPTER_INFO, json.dumps(info, indent=2) + "\n")
+    say(f"adapter saved to {adapter_dir}")
+    return TrainResult(
+        adapter_dir=adapter_dir,
+        log_path=log_path,
+        steps=steps,
+        first_loss=losses[0] if losses else None,
+        last_loss=losses[-1] if losses else None,
+        eval_loss=eval_loss,
+    )
+
+
+# --------------------------------------------------------------------------- the adapter as a ChatModel
+
+
+def read_adapter_info(adapter_dir: Path) -> dict:
+    path = Path(adapter_dir) / ADAPTER_INFO
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}; train the adapter again or pass --base-model.") from None
+
+
+class LocalModel:
+    """A LoRA adapter trained by ``train``, answering chat requests with greedy (repeatable) decoding.
+
+    Loading happens in the constructor (seconds on a small model, longer on a large one);
+    requests run one at a time in a worker thread so the event loop stays free.
+    ``max_new_tokens`` caps each reply unless the request's params give ``max_tokens``.
+    """
+
+    def __init__(self, adapter_dir: Path, base_model: str | None = None, max_new_tokens: int = 128) -> None:
+        self.adapter_dir = Path(adapter_dir)
+        if not (self.adapter_dir / "adapter_config.json").is_file():
+            raise ConfigError(f"{self.adapter_dir} holds no LoRA adapter (adapter_config.json): run qagen finetune --trainer trl first.")
+        base_model = base_model or read_adapter_info(self.adapter_dir).get("base_model")
+        if not base_model:
+            raise ConfigError(f"{self.adapter_dir} does not name its base model ({ADAPTER_INFO}): pass --base-model.")
+        _check_base_model(base_model)
+        self.base_model = base_model
+        self.max_new_tokens = max_new_tokens
+        self.name = f"lora:{self.adapter_dir}"
+        self._stack = _import_stack("inference")
+        self._lock = threading.Lock()
+        with _library_output_to(self._stack, lambda _message: None):
+            self._load()
+
+    def _load(self) -> None:
+        stack = self._stack
+        torch = stack.torch
+        self._device = "cuda" if torch.cuda.is_available() else "cpu"
+        dtype = torch.bfloat16 if self._device == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
+        self._tokenizer = _load_tokenizer(stack, str(self.adapter_dir), base_model=self.base_model)
+        base = _load_model(stack, self.base_model, dtype)
+        try:
+            model = stack.peft.PeftModel.from_pretrained(base, str(self.adapter_dir))
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise ModelError(f"cannot apply the adapter in {self.adapter_dir} to {self.base_model} ({str(exc).splitlines()[0][:200]}): was it trained on that base model?") from None
+        # Folding the LoRA weights into the base makes generation as fast as the plain model.
+        self._model = model.merge_and_unload().to(self._device).eval()
+        pad = self._tokenizer.pad_token_id
+        self._pad_id = pad if pad is not None else self._tokenizer.eos_token_id
+
+    async def complete(self, request: Request) -> Completion:
+        return await asyncio.to_thread(self._complete, request)
+
+    def _complete(self, request: Request) -> Completion:
+        torch = self._stack.torch
+        limit = int(request.params.get("max_tokens") or self.max_new_tokens)
+        messages = [message.as_dict() for message in request.messages]
+        with self._lock:
+            prompt = self._tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+            # The template already wrote any begin-of-text token it wants.
+            inputs = self._tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(self._device)
+            generation = self._stack.transformers.GenerationConfig(
+                do_sample=False, max_new_tokens=limit, eos_token_id=self._tokenizer.eos_token_id, pad_token_id=self._pad_id
+            )
+            with torch.inference_mode():
+                # Only these two: some tokenizers add token_type_ids, which causal models refuse.
+                output = self._model.generate(
+                    input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], generation_config=generation
+                )
+        prompt_tokens = inputs["input_ids"].shape[1]
+        new_tokens = output[0, prompt_tokens:].tolist()
+        ended = bool(new_tokens) and new_tokens[-1] == self._tokenizer.eos_token_id
+        text = self._tokenizer.decode(new_tokens, skip_special_tokens=True).strip()
+        return Completion(
+            text=text,
+            finish_reason="length" if len(new_tokens) >= limit and not ended else "stop",
+            prompt_tokens=prompt_tokens,
+            completion_tokens=len(new_tokens),
+        )
+
+    async def aclose(self) -> None:
+        self._model = None
+        self._tokenizer = None

@@ -1,0 +1,142 @@
+"""Asking the model: bounded-concurrency fan-out, recorded in the journal.
+
+A fixed pool of ``concurrency`` workers takes requests in order. Each answer is
+appended to the journal the moment it arrives, so an interruption loses at most the
+requests in flight, and a request the journal already answers is never sent again.
+A request that still fails after every retry comes back as a ``Failure`` (and stays out
+of the journal, so a rerun asks it again); an error no retry can fix (bad key, unknown
+model) stops every worker at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from qagen.errors import ModelError
+from qagen.outfolder import Journal, JournalEntry
+from qagen.llm.client import ChatModel, describe_failure, is_retryable
+from qagen.replies.pairs import parse_reply
+from qagen.progress import Reporter
+from qagen.records import Completion, Request
+
+
+@dataclass(frozen=True)
+class Failure:
+    key: str  # the request key: a chunk id, or a content hash for idk and judge requests
+    reason: str  # e.g. "HTTP 503", "timeout"
+    detail: str
+
+
+async def ask_all(
+    requests: Sequence[Request],
+    model: ChatModel,
+    *,
+    concurrency: int,
+    on_answer: Callable[[Request, Completion], None],
+    on_failure: Callable[[Request, str], None] = lambda request, reason: None,
+    stop_if_first_fails: bool = False,
+) -> list[Failure]:
+    """Ask every request; failures come back in request order.
+
+    With ``stop_if_first_fails``, a first request that fails after every retry raises
+    ModelError: an endpoint that is down then stops a run at once instead of failing
+    every request in turn.
+    """
+    queue: asyncio.Queue[Request] = asyncio.Queue()
+    for request in requests:
+        queue.put_nowait(request)
+    failures: list[Failure] = []
+
+    async def ask(request: Request) -> None:
+        try:
+            completion = await model.complete(request)
+        except Exception as exc:
+            if not is_retryable(exc):
+                raise
+            failures.append(Failure(request.key, describe_failure(exc), str(exc)[:300]))
+            on_failure(request, describe_failure(exc))
+            return
+        on_answer(request, completion)
+
+    async def worker() -> None:
+        while True:
+            try:
+                request = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            await ask(request)
+
+    # One request alone first: a wrong key or model name then costs one request, not `concurrency`.
+    if not queue.empty():
+        await ask(queue.get_nowait())
+        if failures and stop_if_first_fails:
+            first = failures[0]
+            raise ModelError(
+                f"the model endpoint did not answer after every retry ({first.reason}: {first.detail}); "
+                "check that the server is running and the URL is right, then run the same command again."
+            )
+    workers = [asyncio.create_task(worker()) for _ in range(min(concurrency, queue.qsize()))]
+    try:
+        await asyncio.gather(*workers)
+    finally:
+        # On a fatal error or Ctrl-C, stop the other workers; answered requests are already journaled.
+        for task in workers:
+            task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+    order = {r.key: i for i, r in enumerate(requests)}
+    return sorted(failures, key=lambda f: order[f.key])
+
+
+class Asker:
+    """Asks a model through the journal; knows every answer of this run and the earlier ones."""
+
+    def __init__(
+        self,
+        model: ChatModel,
+        journal: Journal,
+        answered: dict[str, JournalEntry],
+        *,
+        concurrency: int,
+        reporter: Reporter,
+    ) -> None:
+        self.model = model
+        self.answered = answered
+        self.sent = 0  # requests answered by this run (not counting retries)
+        self.used: set[str] = set()  # keys of every request this run needed, answered now or earlier
+        self._journal = journal
+        self._concurrency = concurrency
+        self._reporter = reporter
+
+    async def ask(
+        self, requests: Sequence[Request], *, show_progress: bool = False, stop_if_first_fails: bool = False
+    ) -> tuple[dict[str, Completion], list[Failure]]:
+        """Answers by request key (from the journal or the model), and the requests that failed."""
+        self.used.update(r.key for r in requests)
+        pending = [r for r in requests if r.key not in self.answered]
+
+        def on_answer(request: Request, completion: Completion) -> None:
+            entry = JournalEntry(request.key, completion)
+            self._journal.append(entry)
+            self.answered[request.key] = entry
+            self.sent += 1
+            if show_progress:
+                pairs = len(parse_reply(completion.text, truncated=completion.truncated).items)
+                self._reporter.chunk_done(pairs, completion.prompt_tokens, completion.completion_tokens)
+
+        def on_failure(request: Request, reason: str) -> None:
+            if show_progress:
+                self._reporter.chunk_failed(request.key, reason)
+
+        failures = await ask_all(
+            pending, self.model, concurrency=self._concurrency, on_answer=on_answer, on_failure=on_failure,
+            stop_if_first_fails=stop_if_first_fails,
+        )
+        answers = {r.key: self.answered[r.key].completion for r in requests if r.key in self.answered}
+        return answers, failures
+
+    def tokens(self) -> tuple[int, int]:
+        """Prompt and completion tokens of every answer this run used."""
+        entries = [self.answered[key] for key in self.used if key in self.answered]
+        return sum(e.completion.prompt_tokens for e in entries), sum(e.completion.completion_tokens for e in entries)

@@ -1,0 +1,1 @@
+"""The built-in offline generator: extractive, deterministic, grounded by construction."""

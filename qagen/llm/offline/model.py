@@ -1,0 +1,287 @@
+"""qagen's built-in offline generator: question/answer pairs taken from the passage itself.
+
+When no model endpoint is configured, qagen still runs its whole pipeline, with `OfflineModel`
+standing in for the chat model. It is deterministic (no randomness, no clock, no salted hashing),
+needs no network, and is extractive: every answer is a sentence, or a few consecutive sentences,
+copied from the passage with only its whitespace normalised, so every pair is grounded in its
+chunk by construction. When the passage supports fewer good pairs than asked, it returns fewer.
+
+How `extract_pairs` works:
+
+1. Blocks. The passage is read line by line as light Markdown or plain text. Headings (``#``
+   lines, underlined lines, ALL-CAPS lines, "2. Leave" alone on its line, short lines with no
+   sentence ending) are not answers but give their topic to the text under them. Bullet and
+   numbered items and ``Label: value`` lines are blocks of their own; other lines join into
+   paragraphs. Code (fenced or indented), tables, rules, HTML and image lines are skipped: no
+   sentence-shaped answer lives there. A question the passage asks itself (a heading, bold line or
+   ``Q:`` line ending in "?") is remembered for the block right after it.
+2. Sentences. Blocks split after ".", "!" or "?" when a space and a capital or digit follow, except
+   after abbreviations ("Dr.", "St.", "e.g.", "Jan. 5", "U.S.", initials). Decimals and times such
+   as "3.5" and "9.30" never split since no space follows their dot. Not answers: fragments (under
+   5 words, 3 for list and label lines, or starting in lower case, as a chunk cut mid-sentence
+   does), run-ons (over 60 words), unterminated prose, questions, code-like text, and template
+   syntax such as ``{{ x }}``, which qagen's pair checks would reject as a leaked prompt.
+3. Questions. Each sentence's grammatical subject is found (the words before its first verb from a
+   short list, rejected when they start with a pronoun, preposition or connective). A few patterns
+   then ask for what the rest of the sentence states: "X was founded in 1921" -> "When was X
+   founded?", "... by Y" -> "Who founded X?", "X is located in ..." -> "Where is X located?",
+   "X is a ..." -> "What is X?" (or "Who" for people and roles), "X has 14 galleries" -> "How many
+   galleries does X have?", "X costs NOK 50" -> "How much does X cost?", "X opens at 9.30" -> "When
+   does X open?", "X is 42 metres tall" -> "How tall is X?". A ``Label: value`` line under a
+   heading that names one thing asks for that property: "Length: 46.2 m" under "MV Corrie Dawn"
+   -> "What is the length of MV Corrie Dawn?". Every sentence also gets the plain question "What
+   should I know about <topic>?", the topic being its subject, its label, its longest
+   proper name or its heading, in that order. A question the passage asks itself is used as is,
+   answered by the sentences after it.
+4. Score. Information counts: years, dates, times, prices, percentages and other numbers, proper
+   names (capitalised words past the sentence start), a sensible length, and how specific the
+   question is. Sentences leaning on earlier text ("It", "This", "However", ...) and Markdown
+   markup lose points. Below a fixed bar a sentence is not used: no padding with weak pairs.
+5. Pick. Candidates are taken round-robin over the passage's blocks (each block's best first,
+   the best of each round first, ties in passage order), so pairs spread over the passage. A
+   candidate whose answer overlaps or nearly repeats a chosen one (60% of content words shared)
+   is skipped, and each pair takes the first of its questions no other pair has used, as long as
+   the question does not hold the answer. Pairs come back in passage order.
+
+Steps 1 and 2 (blocks and sentences) live in ``qagen.offline_passage``, step 3 (questions) in
+``qagen.offline_questions``; scoring, picking and ``OfflineModel`` are here.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from qagen.llm.offline.passage import DIGIT_RE, TERMINATED_RE, Block, read_blocks, split_sentences, strip_markup_edges
+from qagen.llm.offline.questions import (
+    ABOUT_QUESTION,
+    DATE_RE,
+    PRICE_RE,
+    STOPWORDS,
+    TIME_RE,
+    YEAR_RE,
+    bare_word,
+    is_capitalised,
+    known_names,
+    sentence_questions,
+)
+from qagen.records import Completion, Request
+
+# ABOUT_QUESTION belongs to qagen.offline_questions; it stays importable from here.
+__all__ = ["ABOUT_QUESTION", "OfflineModel", "extract_pairs"]
+
+MIN_WORDS = 5
+MIN_ITEM_WORDS = 3  # a list or "Label: value" line such as "Length: 46.2 m" says a lot in few words
+MAX_WORDS = 60
+MAX_CHARS = 600
+MIN_SCORE = 1.5
+NEAR_DUPLICATE = 0.6  # share of content words two answers may have in common
+
+_LEANING_START = frozenset(
+    "it this that these those they he she his her its their however but and also so then such both "
+    "otherwise instead moreover furthermore additionally".split()
+)
+_PERCENT_RE = re.compile(r"\d\s?(?:%|percent\b|per cent\b)")
+_TEMPLATE_MARK_RE = re.compile(r"\{\{|\}\}|\{%|%\}")
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    answer: str
+    questions: tuple[str, ...]  # best first
+    score: float
+    group: int
+    position: int  # order in the passage
+
+
+# --- scoring and picking ----------------------------------------------------------------------
+
+
+def _information(sentence: str, names: frozenset[str]) -> float:
+    figures = sum(1.0 for regex in (YEAR_RE, DATE_RE, TIME_RE, PRICE_RE, _PERCENT_RE)
+                  if regex.search(sentence))
+    if not figures and DIGIT_RE.search(sentence):
+        figures = 0.5
+    words = sentence.split()
+    capitalised = sum(1 for previous, word in zip(words, words[1:])
+                      if is_capitalised(word) and bare_word(word).isalpha()
+                      and not previous.endswith((":", ".")) and bare_word(word) != "i")
+    if words and bare_word(words[0]) in names:
+        capitalised += 1
+    return min(3.0, figures) + min(2.0, 0.5 * capitalised)
+
+
+def _length_points(words: int) -> float:
+    if 8 <= words <= 35:
+        return 1.0
+    return 0.5 if words <= 50 else 0.0
+
+
+def _is_answer_shaped(sentence: str, is_item: bool) -> bool:
+    words = len(sentence.split())
+    if words < (MIN_ITEM_WORDS if is_item else MIN_WORDS) or words > MAX_WORDS or len(sentence) > MAX_CHARS:
+        return False
+    if _TEMPLATE_MARK_RE.search(sentence):
+        return False  # qagen's pair checks drop template syntax as a leaked prompt; pick another
+    core = strip_markup_edges(sentence)
+    if core.endswith(("?", ":")) or core.rstrip("*_\"'”’)").endswith("?"):
+        return False
+    if not is_item and not TERMINATED_RE.search(sentence):
+        return False  # prose with no ending: a chunk cut mid-sentence, or a caption
+    first_letter = next((ch for ch in core if ch.isalpha() or ch.isdigit()), "")
+    if first_letter.islower():
+        return False  # starts mid-sentence, or a list item finishing a lead-in such as "Staff must:"
+    return _reads_as_prose(sentence)
+
+
+def _reads_as_prose(text: str) -> bool:
+    """Mostly letters and few code symbols: not code, markup or a table row."""
+    non_space = [ch for ch in text if not ch.isspace()]
+    symbols = sum(1 for ch in non_space if ch in "{}[]()<>=;\\/|`$")
+    letters = sum(1 for ch in non_space if ch.isalpha())
+    return symbols <= 0.1 * len(non_space) and letters >= 0.5 * len(non_space)
+
+
+def _penalty(sentence: str) -> float:
+    points = 0.0
+    first = sentence.split()[0] if sentence.split() else ""
+    if bare_word(first) in _LEANING_START:
+        points += 1.0
+    if "**" in sentence or "`" in sentence or "](" in sentence or "__" in sentence:
+        points += 0.5
+    if "http://" in sentence or "https://" in sentence or "www." in sentence:
+        points += 0.5
+    return points
+
+
+def _candidates(blocks: list[Block]) -> list[_Candidate]:
+    split = [(block, split_sentences(block.text)) for block in blocks]
+    names = known_names(sentence for _, sentences in split for sentence in sentences)
+    candidates: list[_Candidate] = []
+    position = 0
+    for block, sentences in split:
+        if block.asked:
+            faq = _answer_to_asked(block, names, position)
+            if faq:
+                candidates.append(faq)
+        for sentence in sentences:
+            position += 1
+            if not _is_answer_shaped(sentence, block.is_item):
+                continue
+            questions = sentence_questions(sentence, block.topic, names)
+            if not questions:
+                continue
+            score = (_information(sentence, names) + _length_points(len(sentence.split()))
+                     + questions[0][1] - _penalty(sentence))
+            if score >= MIN_SCORE:
+                candidates.append(_Candidate(sentence, tuple(q for q, _ in questions), score,
+                                             block.group, position))
+    return candidates
+
+
+def _answer_to_asked(block: Block, names: frozenset[str], position: int) -> _Candidate | None:
+    """The passage's own question, answered by the sentences right after it."""
+    answer: list[str] = []
+    for sentence in split_sentences(block.text):
+        if len(" ".join(answer + [sentence]).split()) > MAX_WORDS:
+            break
+        answer.append(sentence)
+    joined = " ".join(answer)
+    if not answer or len(joined.split()) < 2 or joined.rstrip("*_\"'”’)").endswith("?"):
+        return None
+    if not (_reads_as_prose(joined) and _reads_as_prose(block.asked)) \
+            or _TEMPLATE_MARK_RE.search(joined) or len(block.asked.split()) > MAX_WORDS:
+        return None
+    score = 2.5 + _information(joined, names) + _length_points(len(joined.split()))
+    return _Candidate(joined, (block.asked,), score, block.group, position + 1)
+
+
+def _content_words(text: str) -> frozenset[str]:
+    return frozenset(w for w in re.findall(r"\w+", text.casefold()) if w not in STOPWORDS)
+
+
+def _repeats(answer: str, chosen: list[_Candidate]) -> bool:
+    words = _content_words(answer)
+    folded = answer.casefold()
+    for other in chosen:
+        other_folded = other.answer.casefold()
+        if folded in other_folded or other_folded in folded:
+            return True
+        other_words = _content_words(other.answer)
+        union = words | other_words
+        if union and len(words & other_words) / len(union) >= NEAR_DUPLICATE:
+            return True
+    return False
+
+
+def _round_robin(candidates: list[_Candidate]) -> list[_Candidate]:
+    """Each block's best first, then each block's second best, ...; within a round, best first."""
+    by_group: dict[int, list[_Candidate]] = {}
+    for candidate in candidates:
+        by_group.setdefault(candidate.group, []).append(candidate)
+    ranked = [sorted(group, key=lambda c: (-c.score, c.position)) for group in by_group.values()]
+    order: list[_Candidate] = []
+    for depth in range(max((len(group) for group in ranked), default=0)):
+        layer = [group[depth] for group in ranked if depth < len(group)]
+        order += sorted(layer, key=lambda c: (-c.score, c.position))
+    return order
+
+
+def _is_fair(question: str, answer: str) -> bool:
+    q = question.casefold()
+    a = " ".join(answer.split()).casefold()
+    return (q.endswith("?") and len(q) > 1 and q != a and a not in q
+            and not _TEMPLATE_MARK_RE.search(question) and not _TEMPLATE_MARK_RE.search(answer))
+
+
+def extract_pairs(passage: str, n: int) -> list[tuple[str, str]]:
+    """Up to n (question, answer) pairs whose answers are sentences copied from the passage.
+
+    Deterministic; fewer than n (possibly none) when the passage does not support n good pairs.
+    """
+    if n <= 0 or not passage.strip():
+        return []
+    normalised_passage = " ".join(passage.split())
+    chosen: list[_Candidate] = []
+    asked: list[str] = []
+    used: set[str] = set()
+    for candidate in _round_robin(_candidates(read_blocks(passage))):
+        if len(chosen) >= n:
+            break
+        if candidate.answer not in normalised_passage or _repeats(candidate.answer, chosen):
+            continue
+        question = next((q for q in candidate.questions
+                         if q.casefold() not in used and _is_fair(q, candidate.answer)), None)
+        if question is None:
+            continue
+        used.add(question.casefold())
+        chosen.append(candidate)
+        asked.append(question)
+    pairs = sorted(zip(chosen, asked), key=lambda pair: pair[0].position)
+    return [(question, candidate.answer) for candidate, question in pairs]
+
+
+class OfflineModel:
+    """The built-in model used when no endpoint is configured: `extract_pairs` behind `complete`."""
+
+    name = "offline"
+
+    def __init__(self, count_tokens: Callable[[str], int]) -> None:
+        self._count_tokens = count_tokens
+
+    async def complete(self, request: Request) -> Completion:
+        pairs = extract_pairs(request.passage, request.n)
+        text = "\n".join(
+            json.dumps({"question": q, "answer": a}, ensure_ascii=False) for q, a in pairs
+        )
+        return Completion(
+            text=text,
+            finish_reason="stop",
+            prompt_tokens=sum(self._count_tokens(message.content) for message in request.messages),
+            completion_tokens=self._count_tokens(text),
+        )
+
+    async def aclose(self) -> None:
+        """Nothing to release; here so the pipeline closes every model the same way."""

@@ -1,0 +1,1 @@
+"""The generation run: stages, a thin orchestrator, the report."""

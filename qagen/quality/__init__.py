@@ -1,0 +1,1 @@
+"""Keeping only good pairs: text checks, grounding, the judge, dedupe, retrieval, "I don't know" examples."""

@@ -1,0 +1,1 @@
+""""I don't know" examples: candidate questions, their checks, refusals."""

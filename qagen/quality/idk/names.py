@@ -1,0 +1,615 @@
+"""Names in a corpus, and the offline "I don't know" questions asked about them.
+
+qagen's offline "I don't know" questions are about the documents' own names ("Who designed
+the logo of Northwind Logistics?"), so it needs to find them without a model or a tagger.
+``find_entities`` reads runs of capitalised words in prose, lists and tables, cleans them
+(titles, determiners, sentence-initial common words) and keeps those that look like names;
+the last word, and how the documents use the name, tell its kind (organisation, person,
+built place, area, vessel, event, other thing). ``offline_idk_questions`` combines each
+name with question frames suited to its kind; ``qagen.idk`` re-exports it and holds the
+checks every candidate must pass.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Literal, Sequence, cast
+
+from qagen.records import Chunk
+from qagen.quality.retrieval import STOP_WORDS, stem, tokenize
+
+__all__ = ["Entity", "EntityKind", "find_entities", "offline_idk_questions"]
+
+EntityKind = Literal["organisation", "person", "place", "area", "vessel", "event", "thing"]
+
+
+@dataclass(frozen=True)
+class Entity:
+    """A name found in the corpus and how the documents use it."""
+
+    name: str  # as written, without leading "the", titles or vessel prefixes: "Harbor Museum"
+    kind: EntityKind
+    display: str  # as a question should say it: "the Harbor Street depot", "Amara Okafor"
+    chunks: frozenset[int]  # positions (in the chunks given) of the chunks that mention it
+    count: int  # how many times it is mentioned
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+# The last word of a name tells its kind; job titles are not names.
+_HEADS: dict[str, frozenset[str]] = {
+    "organisation": _words(
+        """inc ltd llc plc corp corporation company co group holdings bank museum university college
+        school academy institute foundation trust association society council committee department
+        ministry agency authority office bureau board team club library hospital clinic centre center
+        lab labs laboratory partners services systems technologies logistics industries union federation
+        league network studio studios press airline airlines railway cooperative gallery theatre theater
+        orchestra church boatworks shipyard works fund marine shipping ferries engineering consulting
+        solutions media brothers bros sons"""
+    ),
+    "place": _words(
+        """street road avenue lane square park bridge harbour harbor port station airport quay pier slip
+        jetty steps heights gardens estate way depot terminal house hall building tower"""
+    ),
+    "area": _words(
+        """river lake bay island islands isle valley mountain mountains hill hills coast beach forest
+        point county province district region peninsula moor sound firth loch holm"""
+    ),
+    "event": _words(
+        """day festival regatta fair week games race show gala carnival parade ball marathon tournament
+        cup championship"""
+    ),
+}
+_AREA_STARTS = _words("port lake mount fort isle loch cape glen saint st")  # "Port Essary", "Lake Orta"
+_ROLE_WORDS = _words(
+    """officer manager director president chair chairman chairwoman chairperson secretary assistant
+    engineer lead head coordinator administrator representative supervisor analyst superintendent
+    master captain purser mate steward inspector clerk controller harbourmaster skipper deckhand
+    treasurer chief vice senior junior deputy acting"""
+)
+_TITLES = _words("dr mr mrs ms miss mx prof professor sir dame lord lady")
+_VESSEL_PREFIXES = _words("mv ms ss rms hms fv my ps sv rv")
+_CONNECTORS = _words("of the de du da del la le van von der den &")
+_LEADING_WORDS = _words(
+    """the a an this that these those our your their its his her my every each all some any in on
+    at to for from by with and or but if when where while after before during since dear see"""
+)
+_LOCATIVES = _words("in on at from near around across via off between towards")
+_NOT_NAMES = _words(
+    """january february march april may june july august september october november december monday
+    tuesday wednesday thursday friday saturday sunday christmas easter boxing hogmanay year i ok
+    english french german spanish italian dutch chinese japanese european american british internet
+    celsius fahrenheit"""
+)
+_SPEECH_VERBS = _words("said says wrote writes explained explains told added noted recalled")
+_NO_ARTICLE_HEADS = _words(
+    "street road avenue lane way square park hill heights gardens estate station airport city town village island bay point"
+)
+
+_TOKEN = re.compile(r"[^\W\d_]+(?:['’\-][^\W\d_]+)*|&")
+_SENTENCE_BREAK = re.compile(r"[.!?:;|\n]")
+_LIST_ITEM = re.compile(r"\s*(?:[-*+•|>]|\d+[.)])\s")
+_FIELD_LINE = re.compile(r"[^\W\d_][\w '’&/-]{0,40}:(?:\s|$)")
+_MAX_NAME_WORDS = 6
+_JOIN_AFTER = 40  # a line at least this long, not ending in ":", is wrapped prose: join the next one
+
+
+@dataclass
+class _Entity:
+    """A name being collected: counts and cues from each of its mentions."""
+
+    name: str
+    words: tuple[str, ...]
+    first_seen: int
+    count: int = 0
+    after_the: int = 0  # occurrences right after "the"
+    after_locative: int = 0  # occurrences right after "in", "on", "at", "from"...
+    person_cues: int = 0  # after Dr/Ms..., before "said", or followed by ", a ..." (apposition)
+    vessel: bool = False  # seen after MV, SS...
+    shares_place_word: bool = False  # "Orrin", next to "Orrin Bay"
+    next_words: Counter[str] = field(default_factory=Counter)  # lower-case words right after the name
+    chunks: set[int] = field(default_factory=set)
+
+    def add(self, occurrence: _Occurrence, cleaned: _CleanName) -> None:
+        self.count += 1
+        self.after_the += cleaned.after_the
+        self.after_locative += occurrence.previous in _LOCATIVES
+        self.person_cues += cleaned.titled or occurrence.apposition or occurrence.next_word.lower() in _SPEECH_VERBS
+        self.vessel |= cleaned.vessel
+        if occurrence.next_word.isalpha() and occurrence.next_word.islower():
+            self.next_words[occurrence.next_word] += 1
+        self.chunks.add(occurrence.chunk)
+
+    @property
+    def kind(self) -> EntityKind:
+        head = self.words[-1].lower()
+        for kind, heads in _HEADS.items():
+            if head in heads:
+                return cast(EntityKind, kind)
+        if "&" in self.words:
+            return "organisation"  # "Malden & Rusk": firms are named after their partners
+        if self.vessel:
+            return "vessel"
+        plain = all(word.isalpha() for word in self.words)
+        if plain and 2 <= len(self.words) <= 3 and self.person_cues:
+            return "person"
+        if self.words[0].lower() in _AREA_STARTS or self.shares_place_word or self.after_locative * 4 >= self.count:
+            return "area"
+        return "thing"
+
+    @property
+    def display(self) -> str:
+        """The name as a question should say it: "the Harbor Street depot", "the Harbor Museum"."""
+        kind = self.kind
+        if kind == "person":
+            return self.name
+        if kind == "vessel":
+            return f"the {self.name}"
+        noun = self._usual_noun(kind)
+        if noun:
+            return f"the {self.name} {noun}"
+        bare_place = kind in ("place", "area") and self.words[-1].lower() in _NO_ARTICLE_HEADS  # "Quay Street"
+        return f"the {self.name}" if self.after_the * 2 > self.count and not bare_place else self.name
+
+    def _usual_noun(self, kind: EntityKind) -> str | None:
+        # "the Harbor Street depot": the documents use the name as a modifier of one noun,
+        # at least twice and in most mentions. Verbs ending in -s/-ed/-ly are not nouns.
+        if kind not in ("place", "area", "thing") or not self.next_words:
+            return None
+        word, uses = self.next_words.most_common(1)[0]
+        verb_like = word.endswith(("ed", "ly")) or (word.endswith("s") and not word.endswith("ss"))
+        return word if word not in STOP_WORDS and not verb_like and uses >= 2 and uses * 2 > self.count else None
+
+
+@dataclass(frozen=True)
+class _Occurrence:
+    """One run of capitalised words as found in the text, before cleaning."""
+
+    words: tuple[str, ...]
+    chunk: int
+    sentence_start: bool
+    previous: str  # the word before, lower-cased, "" after a sentence break
+    next_word: str  # the word right after, when only a space separates them
+    label: bool  # followed by ":" as in "Notes: ..."
+    apposition: bool  # followed by ", a" or ", an"
+
+
+@dataclass(frozen=True)
+class _CleanName:
+    words: tuple[str, ...]
+    after_the: bool  # right after "the"
+    titled: bool  # after Dr, Ms...
+    vessel: bool  # after MV, SS...
+
+
+def find_entities(chunks: Sequence[Chunk]) -> list[Entity]:
+    """Names in the corpus, most widely mentioned first (ties: most frequent, then first seen).
+
+    A name is a run of capitalised words, possibly joined by "of", "de", "&"... (``Bank of
+    England``), in prose, lists and tables but not in headings or all-capital lines, nor
+    as a field label (``Notes:``). Leading determiners, titles (Dr, Ms), vessel prefixes (MV)
+    and a sentence-initial common word (one the corpus also writes in lower case) are removed,
+    and so is a common head before "of" (``Residents of Kellimore``). Kept are:
+    - names of two or more words, unless they start or end with a month, weekday or holiday,
+      contain a job title (``Marine Superintendent``), or, having no telling last word (Museum,
+      Street, Bay, Festival...), consist only of words the corpus also writes in lower case
+      (``Annual Leave`` is a policy, not a name);
+    - single words seen capitalised at least twice away from a sentence start, whose stem the
+      corpus never writes in lower case, not all capitals (``API``), nor camel case
+      (``HttpClient``), nor a stop word, month, weekday or language.
+    The kind (which frames fit) comes from the last word, then: a vessel prefix seen; a person
+    (two or three words seen after a title, before "said", or followed by ", a ..."); an area
+    (a quarter of its mentions or more right after "in", "on", "at", "from"...); otherwise a thing.
+    """
+    # A word is common when the corpus also writes it, in some form, in lower case.
+    common = frozenset(stem(word) for word in _lower_case_words(chunks))
+    occurrences = [occurrence for position, chunk in enumerate(chunks) for occurrence in _name_runs(chunk.text, position)]
+    # Names seen inside sentences: "Port Essary" opening a sentence keeps its "Port".
+    inside = [occurrence for occurrence in occurrences if not occurrence.sentence_start]
+    known = frozenset(" ".join(name.words) for o in inside if (name := _clean_name(o, frozenset(), frozenset())))
+    entities: dict[str, _Entity] = {}
+    for order, occurrence in enumerate(occurrences):
+        cleaned = _clean_name(occurrence, common, known)
+        if cleaned is not None:
+            name = " ".join(cleaned.words)
+            entity = entities.setdefault(name, _Entity(name=name, words=cleaned.words, first_seen=order))
+            entity.add(occurrence, cleaned)
+    kept = [entity for entity in entities.values() if _is_name(entity, common)]
+    _add_longer_name_chunks(kept, entities)
+    place_words = {word for entity in kept if entity.kind in ("place", "area") for word in entity.words}
+    for entity in kept:
+        entity.shares_place_word = any(word in place_words for word in entity.words if word[:1].isupper())
+    kept.sort(key=lambda entity: (-len(entity.chunks), -entity.count, entity.first_seen))
+    return [
+        Entity(name=entity.name, kind=entity.kind, display=entity.display, chunks=frozenset(entity.chunks), count=entity.count)
+        for entity in kept
+    ]
+
+
+def _lower_case_words(chunks: Sequence[Chunk]) -> frozenset[str]:
+    words: set[str] = set()
+    for chunk in chunks:
+        words.update(token for token in _TOKEN.findall(chunk.text) if token.islower())
+    return frozenset(words)
+
+
+def _name_runs(text: str, chunk: int) -> list[_Occurrence]:
+    """Runs of capitalised words separated only by spaces (or "Dr. ", "Founders' ")."""
+    runs: list[_Occurrence] = []
+    for passage in _passages(text):
+        tokens = list(_TOKEN.finditer(passage))
+        run: list[str] = []
+        start = 0
+
+        def close(end: int) -> None:
+            runs.append(_occurrence(run, tokens, start, end, passage, chunk))
+            run.clear()
+
+        for i, match in enumerate(tokens):
+            word = match.group()
+            if not run and not word[0].isupper():
+                continue  # most words: nothing to do
+            gap = passage[tokens[i - 1].end() : match.start()].strip(" \t") if run else ""
+            if gap:
+                joiner = _joiner_inside_name(run[-1], gap)
+                if joiner is None:
+                    close(i)
+                else:
+                    run[-1] += joiner
+            possessive = word.endswith(("'s", "’s"))
+            if possessive:
+                word = word[:-2]
+            if word[:1].isupper() or (run and word.lower() in _CONNECTORS):
+                if not run:
+                    start = i
+                run.append(word)
+            elif run:
+                close(i)
+            if possessive and run:
+                close(i + 1)
+        if run:
+            close(len(tokens))
+    return runs
+
+
+def _joiner_inside_name(previous: str, gap: str) -> str | None:
+    """What of a non-space gap stays inside a name, or None when the gap ends the name."""
+    if gap == "." and previous.lower() in _TITLES:
+        return ""  # "Dr. Maria Lopez"
+    if gap in ("'", "’") and previous.endswith("s"):
+        return gap  # "Founders' Day"
+    return None
+
+
+def _passages(text: str) -> list[str]:
+    """Paragraphs without headings or all-capital lines, wrapped prose lines joined by a space.
+
+    Short lines, field lines (``Built: 1998``), list items and table rows keep their line
+    break, which ends a name and starts a sentence.
+    """
+    passages = []
+    for block in re.split(r"\n\s*\n", text):
+        lines = [line.strip() for line in block.splitlines() if line.strip()]
+        if len(lines) == 1 and _is_title_line(lines[0]):
+            continue
+        joined = ""
+        for line in lines:
+            if _is_markup_line(line) or _is_upper_case_line(line):
+                joined += "\n"
+                continue
+            previous = joined.rsplit("\n", 1)[-1]
+            wrapped = (
+                len(previous) >= _JOIN_AFTER
+                and not previous.endswith(":")
+                and not _LIST_ITEM.match(line + " ")
+                and not _FIELD_LINE.match(line)
+            )
+            separator = " " if wrapped else "\n"
+            joined = f"{joined}{separator}{line}" if joined else line
+        if joined.strip():
+            passages.append(joined)
+    return passages
+
+
+def _occurrence(run: list[str], tokens: list[re.Match[str]], start: int, end: int, passage: str, chunk: int) -> _Occurrence:
+    before = passage[tokens[start - 1].end() : tokens[start].start()] if start else "\n"
+    breaks_sentence = bool(_SENTENCE_BREAK.search(before))
+    previous = "" if breaks_sentence else tokens[start - 1].group().lower()
+    after = passage[tokens[end - 1].end() : tokens[end].start()] if end < len(tokens) else passage[tokens[end - 1].end() :]
+    following = tokens[end].group() if end < len(tokens) else ""
+    return _Occurrence(
+        words=tuple(run),
+        chunk=chunk,
+        sentence_start=breaks_sentence,
+        previous=previous,
+        next_word=following if not after.strip(" \t") else "",
+        label=after.lstrip(" \t").startswith(":"),
+        apposition=after.strip(" \t") == "," and following.lower() in ("a", "an"),
+    )
+
+
+def _is_markup_line(line: str) -> bool:
+    return line.lstrip().startswith(("#", "```", "~~~", "|---", "| ---", "===", "---"))
+
+
+def _is_upper_case_line(line: str) -> bool:
+    words = _TOKEN.findall(line)
+    return len(words) >= 2 and all(word.isupper() or word.lower() in _CONNECTORS for word in words)
+
+
+def _is_title_line(line: str) -> bool:
+    """A short line on its own, mostly capitalised and without end punctuation: a heading."""
+    words = _TOKEN.findall(line)
+    if _is_markup_line(line) or _is_upper_case_line(line):
+        return True
+    if len(words) < 2 or len(words) > 10 or line[-1] in ".!?:;,":
+        return False
+    return sum(1 for word in words if word[:1].isupper()) >= 0.6 * len(words)
+
+
+def _clean_name(occurrence: _Occurrence, common: frozenset[str], known: frozenset[str]) -> _CleanName | None:
+    """The name in a run of capitalised words, or None when there is none.
+
+    ``known`` holds names seen away from a sentence start; a sentence-initial common word
+    is dropped (``Staff Handbook``) unless it begins one of them (``Port Essary``).
+    """
+    if occurrence.label:
+        return None
+    words = list(occurrence.words)
+    after_the = occurrence.previous == "the"
+    titled = vessel = False
+    sentence_start = occurrence.sentence_start
+    while words:
+        first = words[0].lower().rstrip(".")
+        if first in _TITLES:
+            titled = True
+        elif first in _VESSEL_PREFIXES and words[0].isupper() and len(words) > 1:
+            vessel = True
+        elif first in _LEADING_WORDS or first in _CONNECTORS:
+            after_the = after_the or first == "the"
+        elif not (sentence_start and stem(first) in common and not _begins_known_name(words, known)):
+            break
+        words.pop(0)
+        sentence_start = False
+    words = _drop_common_head(words, common)
+    while words and words[-1].lower() in _CONNECTORS:
+        words.pop()
+    if not words or (len(words) == 1 and sentence_start) or len(words) > _MAX_NAME_WORDS:
+        return None
+    return _CleanName(tuple(words), after_the, titled, vessel)
+
+
+def _begins_known_name(words: list[str], known: frozenset[str]) -> bool:
+    return any(" ".join(words[:size]) in known for size in range(2, len(words) + 1))
+
+
+def _drop_common_head(words: list[str], common: frozenset[str]) -> list[str]:
+    # "Residents of Kellimore" names Kellimore; "Bank of England" is one name.
+    if "of" not in (word.lower() for word in words):
+        return words
+    cut = [word.lower() for word in words].index("of")
+    before = [word.lower() for word in words[:cut]]
+    telling = any(before[-1] in heads for heads in _HEADS.values()) if before else False
+    if before and not telling and all(stem(word) in common for word in before):
+        return words[cut + 1 :]
+    return words
+
+
+def _is_name(entity: _Entity, common: frozenset[str]) -> bool:
+    words = entity.words
+    lowered = [word.lower().rstrip("'’") for word in words]
+    if any(_is_camel_case(word) for word in words):
+        return False
+    if _not_a_name(lowered[0]) or _not_a_name(lowered[-1]):
+        return False
+    if len(words) == 1:
+        word = lowered[0]
+        return (
+            entity.count >= 2
+            and len(word) >= 3
+            and not words[0].isupper()
+            and word not in STOP_WORDS
+            and stem(word) not in common
+        )
+    if any(word in _ROLE_WORDS for word in lowered) or all(word.isupper() for word in words):
+        return False
+    if any(len(word) < 2 and word not in _CONNECTORS for word in lowered):
+        return False  # "Station B"
+    if entity.kind == "thing" and all(stem(word) in common or word in _CONNECTORS for word in lowered):
+        return False
+    return True
+
+
+def _not_a_name(word: str) -> bool:
+    return word in _NOT_NAMES or (word.endswith("s") and word[:-1] in _NOT_NAMES)  # "Thursdays"
+
+
+def _is_camel_case(word: str) -> bool:
+    # "HttpClient" is an identifier; "McLeod", "O'Brien" and "Jean-Luc" are names.
+    if word.isupper() or word.startswith(("Mc", "Mac")):
+        return False
+    return any(a.islower() and b.isupper() for a, b in zip(word, word[1:]))
+
+
+def _add_longer_name_chunks(kept: list[_Entity], everything: dict[str, _Entity]) -> None:
+    # "Harbor Museum" is also mentioned wherever "Harbor Museum Trust" is.
+    by_name = {entity.name: entity for entity in kept}
+    for entity in everything.values():
+        words = entity.words
+        for size in range(1, len(words)):
+            for start in range(len(words) - size + 1):
+                shorter = by_name.get(" ".join(words[start : start + size]))
+                if shorter is not None:
+                    shorter.chunks |= entity.chunks
+
+
+# --------------------------------------------------------------------------- offline questions
+
+
+@dataclass(frozen=True)
+class _Frame:
+    """A question pattern; ``keys`` are the words a text answering it would have to use."""
+
+    text: str  # placeholders: {name}, {names} (possessive), {bare} (the name alone, no article)
+    keys: str
+
+    def key_terms(self) -> frozenset[str]:
+        return _terms_of_words(self.keys)
+
+
+@lru_cache(maxsize=None)
+def _terms_of_words(words: str) -> frozenset[str]:
+    return frozenset(tokenize(words))
+
+
+_F = _Frame
+_FRAMES: dict[str, tuple[_Frame, ...]] = {
+    "organisation": (
+        _F("Who designed the logo of {name}?", "logo logos"),
+        _F("What is the annual budget of {name}?", "budget budgets"),
+        _F("What is the email address of {names} head office?", "email e-mail"),
+        _F("In what year did {name} open its second office?", "second"),
+        _F("What is {names} motto?", "motto slogan"),
+        _F("Who was the first auditor of {name}?", "auditor audit audited"),
+        _F("Which bank handles {names} payroll?", "payroll bank"),
+        _F("Which charity did {name} sponsor in its first year?", "charity sponsor sponsored"),
+        _F("What is the name of {names} internal newsletter?", "newsletter"),
+        _F("How many parking spaces does {names} main building have?", "parking"),
+        _F("Which architect designed {names} headquarters?", "architect headquarters"),
+        _F("What was {names} revenue in its tenth year?", "revenue turnover"),
+        _F("Who catered {names} tenth anniversary party?", "anniversary catered catering"),
+        _F("What is the tax identification number of {name}?", "tax vat"),
+        _F("Which law firm represents {name}?", "law lawyer lawyers legal"),
+        _F("Who chairs the social committee of {name}?", "social committee"),
+        _F("Which award did {name} win in its first year?", "award awarded prize"),
+    ),
+    "person": (
+        _F("What was {names} first job?", "job jobs career"),
+        _F("Which university did {name} graduate from?", "university graduated degree"),
+        _F("What is {names} middle name?", "middle"),
+        _F("Which musical instrument does {name} play?", "instrument musical music"),
+        _F("What was {names} favourite book as a child?", "favourite favorite child childhood"),
+        _F("In which city was {name} born?", "born birth"),
+        _F("Who was {names} mentor early in their career?", "mentor mentored"),
+        _F("How many languages does {name} speak?", "languages speaks"),
+        _F("What sport did {name} play at school?", "sport sports"),
+        _F("Which award did {name} receive first?", "award awarded prize"),
+        _F("What did {name} study before starting work?", "studied study degree"),
+    ),
+    "place": (  # built places: streets, stations, buildings
+        _F("What is the postcode of {name}?", "postcode zip"),
+        _F("How many bus routes serve {name}?", "bus buses"),
+        _F("When was {name} last renovated?", "renovated renovation refurbished"),
+        _F("How many parking spaces are there at {name}?", "parking"),
+        _F("Who owned the land at {name} before 1900?", "owned owner land"),
+        _F("What was {name} called in the nineteenth century?", "century nineteenth"),
+        _F("Which architect designed the oldest building at {name}?", "architect"),
+    ),
+    "area": (  # islands, towns, bays, valleys: names mostly used after "in", "on", "at"...
+        _F("What is the average annual rainfall in {name}?", "rainfall rain"),
+        _F("Which explorer first charted {name}?", "explorer charted chart"),
+        _F("What was {name} called in the nineteenth century?", "century nineteenth"),
+        _F("Who owned the land around {name} before 1900?", "owned owner land"),
+        _F("Which rare bird species nest around {name}?", "bird birds species nest"),
+        _F("What is the highest point in {name}?", "highest"),
+    ),
+    "vessel": (
+        _F("Who was the first captain of {name}?", "captain skipper"),
+        _F("Who named {name} at her launch ceremony?", "ceremony launched launch"),
+        _F("What is {names} radio call sign?", "radio sign"),
+        _F("How much fuel does {name} burn on a typical crossing?", "fuel"),
+        _F("Which artist painted the mural in {names} passenger lounge?", "mural artist painted"),
+        _F("What colour was {names} hull when she was launched?", "colour color hull"),
+        _F("Where was {name} dry-docked for her last overhaul?", "dry-dock dry-docked drydock overhaul"),
+        _F("What is {names} IMO number?", "imo"),
+    ),
+    "event": (
+        _F("Who organised the first {bare}?", "organised organiser organized organizer"),
+        _F("How many people attended {name} in its first year?", "attended attendance visitors"),
+        _F("Which band played at {name} in its first year?", "band music"),
+        _F("Who designed the poster for {name}?", "poster posters"),
+        _F("What is the official mascot of {name}?", "mascot"),
+        _F("Which company supplies the prizes for {name}?", "prize prizes"),
+        _F("Who was the guest of honour at {name} in its first year?", "guest honour honor"),
+    ),
+    "thing": (
+        _F("Who designed the logo of {name}?", "logo logos"),
+        _F('Who chose the name "{bare}"?', "chose chosen"),
+        _F("What was the code name of {name} during its development?", "codename code"),
+        _F("At which conference was {name} first presented?", "conference presented"),
+        _F("How much did {name} cost to develop?", "cost costs"),
+        _F("In which country is {name} most popular?", "popular country"),
+        _F("Which award did {name} win in its first year?", "award awarded prize"),
+        _F("Who was the original sponsor of {name}?", "sponsor sponsored"),
+        _F("How many people worked on the first version of {name}?", "version"),
+        _F("What was the launch budget of {name}?", "budget launch"),
+        _F("Which consultancy advised on {name}?", "consultancy consultant consultants"),
+        _F("What is the trademark registration number of {name}?", "trademark"),
+    ),
+}
+
+
+def offline_idk_questions(chunks: Sequence[Chunk], count: int, *, seed: int = 0) -> list[str]:
+    """Up to ``count`` distinct questions about the corpus's names that it likely cannot answer.
+
+    Names come from ``find_entities``; each is combined with the frames of its kind. A
+    combination is skipped when one of the frame's key words (e.g. "logo" for "Who designed
+    the logo of X?") occurs in a chunk that mentions the name: such a text may well state
+    the answer. The output is a candidate list; verify each with
+    ``qagen.idk.likely_answered`` before use.
+
+    Deterministic for a given corpus, count and seed (``random.Random(seed)`` shuffles each
+    name's frames): the most widely mentioned names come first, one question per name per
+    round, each name taking the frame used least so far.
+    """
+    if count < 0:
+        raise ValueError(f"count must be >= 0, got {count}")
+    if count == 0:
+        return []
+    rng = random.Random(seed)
+    chunks_with_term: dict[str, set[int]] = {}
+    for position, chunk in enumerate(chunks):
+        for term in set(tokenize(chunk.text)):
+            chunks_with_term.setdefault(term, set()).add(position)
+    plans: list[tuple[Entity, list[_Frame]]] = []
+    for entity in find_entities(chunks):
+        frames = [frame for frame in _FRAMES[entity.kind] if _frame_allowed(frame, entity, chunks_with_term)]
+        rng.shuffle(frames)
+        if frames:
+            plans.append((entity, frames))
+
+    questions: list[str] = []
+    seen: set[str] = set()
+    frame_uses: Counter[str] = Counter()
+    while plans and len(questions) < count:
+        for entity, frames in plans:
+            frame = min(frames, key=lambda candidate: frame_uses[candidate.text])  # first of the least used
+            frames.remove(frame)
+            question = _render(frame, entity)
+            if question.lower() not in seen:
+                seen.add(question.lower())
+                frame_uses[frame.text] += 1
+                questions.append(question)
+                if len(questions) == count:
+                    break
+        plans = [(entity, frames) for entity, frames in plans if frames]
+    return questions
+
+
+def _frame_allowed(frame: _Frame, entity: Entity, chunks_with_term: dict[str, set[int]]) -> bool:
+    """False when a chunk naming the entity uses one of the frame's key words."""
+    return all(chunks_with_term.get(term, set()).isdisjoint(entity.chunks) for term in frame.key_terms())
+
+
+def _render(frame: _Frame, entity: Entity) -> str:
+    name = entity.display
+    # "Northwind Logistics' motto" but "the Brannoch Lass's hull".
+    possessive = f"{name}'" if name.endswith("s") and not name.endswith("ss") else f"{name}'s"
+    question = frame.text.format(name=name, names=possessive, bare=entity.name)
+    return question[0].upper() + question[1:]

@@ -1,0 +1,155 @@
+"""Building a run's "I don't know" pairs: candidates, verification, refusal answers.
+
+Candidates come from the model (``templates/idk.json``, shown a few excerpts of the
+corpus) or, offline, from ``idk.offline_idk_questions``. Every candidate is verified
+against the whole corpus before it is kept: first lexically (BM25 over all chunks, see
+``idk.likely_answered``), then, with a model, by asking it whether the best-matching
+passages answer the question (``templates/idk_check.json``). A candidate the corpus
+likely answers is dropped, because a wrong "I don't know" example teaches the model to
+refuse real questions. Model requests go through the journal like every other request,
+keyed by a hash of their content, so a rerun replays them instead of paying again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from qagen.llm.asker import Asker, Failure
+from qagen.quality.idk.candidates import (
+    choose_excerpt_chunks,
+    likely_answered,
+    offline_idk_questions,
+    parse_check,
+    parse_questions,
+    pick_refusal,
+    render_excerpts,
+)
+from qagen.llm.templates import ChatTemplate
+from qagen.records import Chunk, Pair, Rejection, Request
+from qagen.quality.retrieval import BM25Index
+
+MAX_ROUNDS = 4  # model rounds before settling for fewer examples than asked
+EXCERPT_CHUNKS = 3
+EXCERPT_TOKENS = 1500
+CHECK_PASSAGES = 3
+
+
+@dataclass
+class IdkOutcome:
+    pairs: list[Pair] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    candidates: int = 0
+    target: int = 0
+
+
+def idk_pair(question: str, refusals: Sequence[str], seed: int) -> Pair:
+    digest = hashlib.sha256(question.encode()).hexdigest()[:16]
+    return Pair(
+        id=f"idk-{digest}",
+        question=question,
+        answer=pick_refusal(question, refusals, seed=seed),
+        source="",
+        chunk_id="",
+        kind="idk",
+    )
+
+
+def _drop(question: str, reason: str, detail: str) -> Rejection:
+    return Rejection(stage="idk", reason=reason, detail=detail, raw=question)
+
+
+def request_key(kind: str, request_messages: Sequence) -> str:
+    text = "\x00".join(f"{m.role}\x01{m.content}" for m in request_messages)
+    return f"{kind}-{hashlib.sha256(text.encode()).hexdigest()[:16]}"
+
+
+def offline_idk(chunks: Sequence[Chunk], index: BM25Index, target: int, refusals: Sequence[str], seed: int) -> IdkOutcome:
+    outcome = IdkOutcome(target=target)
+    if target <= 0:
+        return outcome
+    # Three candidates per example asked leaves room for those the corpus answers; the
+    # ones left over once enough are kept are never looked at, so they are not rejects.
+    for question in offline_idk_questions(chunks, target * 3, seed=seed):
+        if len(outcome.pairs) >= target:
+            break
+        outcome.candidates += 1
+        verdict = likely_answered(index, question)
+        if verdict.answerable:
+            outcome.rejections.append(_drop(question, "answered_by_corpus", verdict.reason))
+        else:
+            outcome.pairs.append(idk_pair(question, refusals, seed))
+    return outcome
+
+
+async def model_idk(
+    asker: Asker,
+    chunks: Sequence[Chunk],
+    index: BM25Index,
+    target: int,
+    *,
+    generate_template: ChatTemplate,
+    check_template: ChatTemplate,
+    refusals: Sequence[str],
+    seed: int,
+    count_tokens,
+) -> IdkOutcome:
+    outcome = IdkOutcome(target=target)
+    seen: set[str] = set()
+    for round_number in range(MAX_ROUNDS):
+        missing = target - len(outcome.pairs)
+        if missing <= 0:
+            break
+        excerpts = render_excerpts(
+            choose_excerpt_chunks(chunks, EXCERPT_CHUNKS, seed=seed, round=round_number),
+            max_tokens=EXCERPT_TOKENS,
+            count_tokens=count_tokens,
+        )
+        ask_for = min(30, max(5, 2 * missing))
+        avoid = "\n".join(sorted(seen))
+        messages = generate_template.render(excerpts=excerpts, n=ask_for, avoid=avoid)
+        request = Request(key=request_key("idk", messages), messages=messages, params=dict(generate_template.params), n=ask_for)
+        answers, failures = await asker.ask([request])
+        outcome.failures += failures
+        if request.key not in answers:
+            continue
+        questions, problems = parse_questions(answers[request.key].text)
+        for problem in problems:
+            outcome.rejections.append(Rejection(stage="idk", reason="unreadable_candidate", detail=problem, raw=answers[request.key].text[:2000]))
+        fresh = [q for q in questions if q not in seen]
+        seen.update(fresh)
+        outcome.candidates += len(fresh)
+
+        survivors = []
+        for question in fresh:
+            verdict = likely_answered(index, question)
+            if verdict.answerable:
+                outcome.rejections.append(_drop(question, "answered_by_corpus", verdict.reason))
+            else:
+                survivors.append(question)
+        checks = {}
+        for question in survivors:
+            passages = "\n\n---\n\n".join(index.chunk(hit.chunk_id).text for hit in index.search(question, CHECK_PASSAGES))
+            check_messages = check_template.render(question=question, passages=passages)
+            checks[question] = Request(
+                key=request_key("idk-check", check_messages), messages=check_messages, params=dict(check_template.params)
+            )
+        answers, failures = await asker.ask(list(checks.values()))
+        outcome.failures += failures
+        for question, check in checks.items():
+            if check.key not in answers:
+                outcome.rejections.append(_drop(question, "check_failed", "the model could not be asked to check it"))
+                continue
+            answered = parse_check(answers[check.key].text)
+            if answered is None:
+                # Unreadable is treated as "answered": a wrong refusal example does more harm than a missing one.
+                outcome.rejections.append(_drop(question, "check_unreadable", f"unreadable check reply: {answers[check.key].text[:200]}"))
+            elif answered:
+                outcome.rejections.append(_drop(question, "model_says_answered", "the model found the answer in the corpus"))
+            elif len(outcome.pairs) < target:
+                outcome.pairs.append(idk_pair(question, refusals, seed))
+            else:
+                outcome.rejections.append(_drop(question, "surplus", "enough I-don't-know examples were already kept"))
+    return outcome

@@ -1,0 +1,70 @@
+"""``--judge``: a model rates every grounded pair against its chunk.
+
+One request per chunk carries the chunk and its pairs (``templates/judge.json``). Ratings
+are keyed by pair id; the pair text kept is always qagen's own, never the judge's echo.
+A pair rated below the threshold, or not rated at all, goes to the rejects with the
+rating and the judge's reason: nothing passes the judge unexamined.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from qagen.llm.asker import Asker, Failure
+from qagen.quality.grounding import parse_ratings, render_pairs_for_judge
+from qagen.quality.idk.pairs import request_key
+from qagen.llm.templates import ChatTemplate
+from qagen.quality.checks import reject
+from qagen.records import Pair, Rejection, Request
+
+
+async def judge_pairs(
+    asker: Asker,
+    pairs: Sequence[Pair],
+    chunk_texts: Mapping[str, str],
+    *,
+    template: ChatTemplate,
+    threshold: int,
+) -> tuple[list[Pair], list[Rejection], list[Failure], dict[str, int]]:
+    """Kept pairs, rejections, failed requests, and each rated pair's score."""
+    by_chunk: dict[str, list[Pair]] = {}
+    for pair in pairs:
+        if pair.kind == "grounded":
+            by_chunk.setdefault(pair.chunk_id, []).append(pair)
+    requests: dict[str, Request] = {}
+    for chunk_id, chunk_pairs in by_chunk.items():
+        messages = template.render(passage=chunk_texts[chunk_id], pairs=render_pairs_for_judge(chunk_pairs))
+        requests[chunk_id] = Request(key=request_key("judge", messages), messages=messages, params=dict(template.params))
+    answers, failures = await asker.ask(list(requests.values()))
+
+    scores: dict[str, int] = {}
+    reasons: dict[str, str] = {}
+    unrated_reason: dict[str, str] = {}
+    for chunk_id, chunk_pairs in by_chunk.items():
+        key = requests[chunk_id].key
+        if key not in answers:
+            for pair in chunk_pairs:
+                unrated_reason[pair.id] = "the judge request failed after every retry; rerun to ask again"
+            continue
+        ratings, problems = parse_ratings(answers[key].text, [p.id for p in chunk_pairs])
+        for pair in chunk_pairs:
+            if pair.id in ratings:
+                scores[pair.id] = ratings[pair.id].score
+                reasons[pair.id] = ratings[pair.id].reason
+            else:
+                unrated_reason[pair.id] = "the judge gave no rating for it" + (f" ({problems[0]})" if problems else "")
+
+    kept: list[Pair] = []
+    rejected: list[Rejection] = []
+    for pair in pairs:
+        if pair.kind != "grounded":
+            kept.append(pair)
+        elif pair.id in unrated_reason:
+            rejected.append(reject(pair, "judge", "judge_unrated", unrated_reason[pair.id]))
+        elif scores[pair.id] < threshold:
+            rejected.append(
+                reject(pair, "judge", "judge_low_score", f"rated {scores[pair.id]}/5 (threshold {threshold}): {reasons[pair.id]}")
+            )
+        else:
+            kept.append(pair)
+    return kept, rejected, failures, scores

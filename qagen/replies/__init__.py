@@ -1,0 +1,1 @@
+"""Reading model replies: JSON scanning, pairs, questions, ratings."""
