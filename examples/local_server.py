@@ -14,9 +14,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from qagen.settings import resolve
-from qagen.errors import QagenError
-from qagen.pipeline.runner import run
+import qagen
 from qagen.pipeline.report import summary
 
 
@@ -26,9 +24,8 @@ def main() -> int:
         return 2
     base_url, model = sys.argv[1], sys.argv[2]
     folder = Path(sys.argv[3] if len(sys.argv) > 3 else "corpus")
-    flags = {
+    settings = {
         "base_url": base_url,
-        "model": model,
         "out": Path("out-local"),
         "pairs_per_chunk": 4,
         # A single local GPU serves a few requests at a time well; more only queue up.
@@ -37,8 +34,8 @@ def main() -> int:
         "timeout": 300.0,
     }
     try:
-        report = run(resolve(folder, flags))
-    except QagenError as exc:
+        report = qagen.generate(folder, model=model, **settings).report
+    except qagen.QagenError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(summary(report))

@@ -1,69 +1,330 @@
-"""One frozen ``Settings``, resolved once.
+"""Every setting of every command, declared once, validated once.
 
-Precedence: command-line flags > environment (``OPENAI_API_KEY``, ``OPENAI_BASE_URL``,
-``QAGEN_*``) > config file (``--config``, TOML) > defaults. Nothing else in qagen reads
-the environment or config files; the resolved Settings object is passed down.
+One ``Option`` per setting holds its type, default, valid range and help. Its name is the
+config-file key and the flag (``chunk_size`` is ``--chunk-size`` and ``QAGEN_CHUNK_SIZE``), so
+the three can never drift apart. Each command's settings are a frozen dataclass built by
+``resolve`` (flags > environment > config file > defaults) or ``build`` (library keyword
+arguments); a bad name or value is one ``ConfigError`` sentence naming it and where it came from.
+
+This module imports no stage: ``qagen --help`` and ``qagen --version`` load it and nothing heavy.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
+import difflib
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from qagen.documents.chunking import DEFAULT_CHUNK_TOKENS, DEFAULT_OVERLAP_TOKENS, check_sizes
 from qagen.errors import ConfigError
-from qagen.quality.idk.candidates import DEFAULT_REFUSALS
-from qagen.dataset.validate import MAX_EXAMPLE_TOKENS
 
 OFFLINE_MODEL = "offline"
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
+DEFAULT_BASE_MODEL = "gpt-4o-mini-2024-07-18"
+OPENAI_URL = "https://api.openai.com/v1"
+MAX_EXAMPLE_TOKENS = 16385  # per-example limit used by OpenAI's data preparation notebook
+MAX_SUFFIX_CHARS = 64  # the jobs API's limit on a fine-tuned model's name suffix
 DEFAULT_SYSTEM_MESSAGE = (
     "You answer questions about the organisation's documents. "
     "When the documents do not cover a question, say that you don't know."
 )
+DEFAULT_REFUSALS: tuple[str, ...] = (
+    "I don't know. The documents I was trained on do not cover that.",
+    "I don't know: the documents I learned from say nothing about that.",
+    "I'm sorry, I don't know. That is not covered in the documents I was trained on.",
+    "I don't know. Nothing in the documents I was trained on answers that question.",
+)
+ENV_PREFIX = "QAGEN_"
+
+
+# --------------------------------------------------------------------------- value parsers
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    lowered = str(value).strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"not a yes/no value: {value!r}")
+
+
+def _int(value: Any) -> int:
+    # bool is an int to Python, but `chunk_size = true` in a config file is a mistake.
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise ValueError(value)
+    return int(value)
+
+
+def _float(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError(value)
+    return float(value)
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(value)
+    return value
+
+
+def _path(value: Any) -> Path:
+    if isinstance(value, Path):
+        return value
+    return Path(_text(value))
+
+
+def _texts(value: Any) -> tuple[str, ...]:
+    # In the environment several phrasings are separated by "|"; a config file gives a list.
+    items = value.split("|") if isinstance(value, str) else list(value)
+    texts = tuple(str(item).strip() for item in items if str(item).strip())
+    if not texts:
+        raise ValueError("nothing given")
+    return texts
+
+
+_PARSERS: dict[type, Callable[[Any], Any]] = {bool: _bool, int: _int, float: _float, str: _text, Path: _path, tuple: _texts}
+
+
+# --------------------------------------------------------------------------- the schema
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting. ``name`` is its key, its flag (dashes for underscores) and its QAGEN_ variable."""
+
+    name: str
+    kind: type  # bool, int, float, str, Path, or tuple (of str)
+    default: Any
+    help: str
+    low: float | None = None  # valid range; ``low_open``/``high_open`` exclude the bound itself
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    choices: tuple[str, ...] = ()
+    optional: bool = False  # None is a valid value ("not set": the service's default, no file ...)
+    field: str = ""  # the dataclass field, when it differs from the name
+    flag_only: bool = False  # not read from the environment or a config file (e.g. --restart)
+    secret: bool = False  # never in reports, reprs or error messages
+
+    @property
+    def attr(self) -> str:
+        return self.field or self.name
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def env(self) -> str:
+        return ENV_PREFIX + self.name.upper()
+
+    def valid_range(self) -> str:
+        """The valid values in words, for the README, --help and error messages."""
+        if self.choices:
+            return " or ".join(self.choices)
+        if self.low is None and self.high is None:
+            return ""
+        low = "" if self.low is None else f"{'above' if self.low_open else 'at least'} {_number(self.low)}"
+        high = "" if self.high is None else f"{'below' if self.high_open else 'at most'} {_number(self.high)}"
+        return " and ".join(filter(None, [low, high]))
+
+    def convert(self, value: Any, origin: str) -> Any:
+        """The value as the setting's type, checked against its range.
+
+        ``origin`` names the setting where it came from ("--chunk-size", "environment variable
+        QAGEN_CHUNK_SIZE", "chunk_size in config file qagen.toml"); it begins the error sentence.
+        """
+        if value is None and self.optional:
+            return None
+        shown = "(hidden)" if self.secret else repr(value)
+        try:
+            converted = _PARSERS[self.kind](value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{origin} must be {_KIND_WORDS[self.kind]} (got {shown}).") from None
+        if (self.choices and converted not in self.choices) or (self.kind in (int, float) and not self._in_range(converted)):
+            raise ConfigError(f"{origin} must be {self.valid_range()} (got {shown}).")
+        return converted
+
+    def _in_range(self, value: float) -> bool:
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return False
+        if self.high is not None and (value >= self.high if self.high_open else value > self.high):
+            return False
+        return True
+
+
+def _number(value: float) -> str:
+    return f"{int(value):,}" if float(value).is_integer() else f"{value:g}"
+
+
+_KIND_WORDS = {
+    bool: "true or false",
+    int: "a whole number",
+    float: "a number",
+    str: "text",
+    Path: "a path",
+    tuple: "one or more phrases",
+}
+
+
+def _options(*options: Option) -> dict[str, Option]:
+    return {option.name: option for option in options}
+
+
+# Shared by several commands: declared once, so a range or a help text cannot differ between them.
+_BASE_URL = Option("base_url", str, None, "OpenAI-compatible endpoint, e.g. http://localhost:11434/v1 (env OPENAI_BASE_URL; default OpenAI)", optional=True)
+_CONCURRENCY = Option("concurrency", int, 8, "requests in flight at once", low=1, high=512)
+_MAX_ATTEMPTS = Option("max_attempts", int, 6, "attempts per request before giving up on it", low=1, high=100)
+_TIMEOUT = Option("timeout", float, 120.0, "seconds to wait for one reply", low=0, low_open=True)
+_SEED = Option("seed", int, 0, "seed of the train/validation split and of the I-don't-know choices")
+
+GENERATE_OPTIONS = _options(
+    Option("out", Path, Path("out"), "output folder"),
+    Option("model", str, None, f"model name at the endpoint, or '{OFFLINE_MODEL}' for the built-in generator "
+           f"(default: {DEFAULT_OPENAI_MODEL} when OPENAI_API_KEY is set, else {OFFLINE_MODEL})", optional=True),
+    _BASE_URL,
+    Option("pairs_per_chunk", int, 5, "question/answer pairs asked per chunk (written into the prompt)", low=1, high=100),
+    Option("template", Path, None, "chat template JSON file (default: the built-in templates/qa.json)", optional=True),
+    _CONCURRENCY,
+    _MAX_ATTEMPTS,
+    _TIMEOUT,
+    Option("chunk_size", int, 800, "tokens per chunk", low=50, high=1_000_000),
+    Option("chunk_overlap", int, 80, "tokens shared by neighbouring chunks (below chunk_size)", low=0),
+    Option("format", str, "chat", "chat messages, or legacy prompt/completion for completion models", choices=("chat", "completion")),
+    Option("system", str, DEFAULT_SYSTEM_MESSAGE, "system message of every chat example ('' or --no-system for none)", field="system_message"),
+    Option("separator", str, "\n\n###\n\n", "completion format: the separator ending every prompt"),
+    Option("stop", str, " END", "completion format: the stop sequence ending every completion"),
+    Option("leading_space", bool, True, "completion format: start completions with a space (--no-leading-space turns it off)"),
+    Option("valid_fraction", float, 0.1, "share of pairs held out for validation", low=0, high=1, high_open=True),
+    _SEED,
+    Option("max_example_tokens", int, MAX_EXAMPLE_TOKENS, "per-example token limit of the target model; longer examples are rejected", low=16),
+    Option("idk_ratio", float, 0.1, "I-don't-know examples per kept grounded pair (0 for none)", low=0, high=1),
+    Option("refusal", tuple, DEFAULT_REFUSALS, "answer of the I-don't-know examples; repeat the flag for several "
+           "(a list in a config file, '|'-separated in the environment)", field="refusals"),
+    Option("dedupe_threshold", float, 0.8, "word overlap (Jaccard of word sets) at which two questions are near duplicates", low=0, high=1, low_open=True),
+    Option("grounding_threshold", float, 0.5, "share of an answer's terms its chunk must contain (numbers must all be there)", low=0, high=1),
+    Option("judge", bool, False, "also have the model rate every pair against its chunk (templates/judge.json)"),
+    Option("judge_threshold", int, 4, "lowest judge rating a pair may have", low=1, high=5),
+    Option("idk_template", Path, None, "template that asks for I-don't-know candidates (default: built-in idk.json)", optional=True),
+    Option("idk_check_template", Path, None, "template that checks a candidate against passages (default: built-in idk_check.json)", optional=True),
+    Option("judge_template", Path, None, "template of the judge (default: built-in judge.json)", optional=True),
+    Option("restart", bool, False, "discard the earlier run in the out folder and start over (keeps eval/ and adapter/)", flag_only=True),
+    Option("quiet", bool, False, "no progress bar or notices; the summary still prints"),
+)
+
+VALIDATE_OPTIONS = _options(
+    Option("model", str, DEFAULT_OPENAI_MODEL, "model whose tokenizer counts tokens"),
+    Option("max_tokens", int, MAX_EXAMPLE_TOKENS, "per-example token limit", low=16),
+    Option("separator", str, None, "legacy format: the separator every prompt must end with (default: inferred)", optional=True),
+    Option("stop", str, None, "legacy format: the stop sequence every completion must end with (default: inferred)", optional=True),
+    Option("leading_space", bool, True, "legacy format: completions start with a space (--no-leading-space: need not)"),
+    Option("max_lines", int, 50, "problems listed at most", low=1),
+)
+
+EVAL_OPTIONS = _options(
+    Option("model", str, None, "model to evaluate: a name at the endpoint (e.g. ft:gpt-4o-mini:org::id)", optional=True),
+    _BASE_URL,
+    Option("adapter", Path, None, "evaluate a LoRA adapter trained by `qagen finetune --trainer trl` instead", optional=True),
+    Option("base_model", str, None, "with --adapter: the base model (default: the one the adapter names)", optional=True),
+    Option("judge_model", str, None, "also have this model (same endpoint) rate each answer against the reference", optional=True),
+    Option("split", str, "valid", "which questions to ask", choices=("valid", "train")),
+    _CONCURRENCY,
+    _TIMEOUT,
+    _MAX_ATTEMPTS,
+    Option("f1_threshold", float, 0.5, "token F1 at which an answer counts as correct", low=0, high=1, low_open=True),
+)
+
+FINETUNE_OPTIONS = _options(
+    Option("base_model", str, DEFAULT_BASE_MODEL, "model to fine-tune; babbage-002 or davinci-002 for prompt/completion data"),
+    Option("epochs", int, None, "training epochs (default: chosen by the service); --dry-run shows its estimate", low=1, optional=True, field="n_epochs"),
+    Option("batch_size", int, None, "examples per training step (default: chosen by the service)", low=1, optional=True),
+    Option("learning_rate_multiplier", float, None, "scales the learning rate (default: chosen by the service)", low=0, low_open=True, optional=True),
+    Option("suffix", str, None, f"up to {MAX_SUFFIX_CHARS} characters added to the fine-tuned model's name", optional=True),
+    Option("seed", int, None, "seed for a reproducible job (default: chosen by the service)", optional=True),
+    _BASE_URL,
+    Option("dry_run", bool, False, "check the dataset and show the files, tokens, epochs and estimated billed tokens; sends nothing", flag_only=True),
+    Option("poll_interval", float, 10.0, "seconds between two looks at the job", low=0, low_open=True),
+    dataclasses.replace(_TIMEOUT, default=60.0),
+    _MAX_ATTEMPTS,
+)
+
+FOLLOW_OPTIONS = {name: FINETUNE_OPTIONS[name] for name in ("base_url", "poll_interval", "timeout", "max_attempts")}
+
+TRAIN_OPTIONS = _options(
+    Option("base_model", str, None, "local folder or Hugging Face id of the model to train"),
+    Option("adapter_dir", Path, None, "where the adapter goes (default: OUT_DIR/adapter)", optional=True),
+    Option("epochs", float, 3.0, "passes over train.jsonl", low=0, low_open=True),
+    Option("learning_rate", float, 2e-4, "peak learning rate", low=0, low_open=True),
+    Option("batch_size", int, 4, "examples per step", low=1),
+    Option("lora_r", int, 16, "LoRA rank", low=1),
+    Option("lora_alpha", int, 32, "LoRA scaling alpha", low=1),
+    Option("lora_dropout", float, 0.05, "LoRA dropout", low=0, high=1, high_open=True),
+    Option("max_length", int, 1024, "longest example in tokens; longer ones are cut at the end", low=1),
+    Option("seed", int, 0, "training seed"),
+    Option("max_steps", int, None, "stop after N optimizer steps, whatever --epochs says (quick trials)", low=1, optional=True),
+)
+
+
+def _defaults(options: Mapping[str, Option]) -> Callable[[str], Any]:
+    def default(name: str) -> Any:
+        value = options[name].default
+        return field(default=value) if not isinstance(value, (list, dict)) else field(default_factory=lambda: value)
+
+    return default
+
+
+# --------------------------------------------------------------------------- the settings of each command
+
+_g = _defaults(GENERATE_OPTIONS)
 
 
 @dataclass(frozen=True)
 class Settings:
+    """Settings of a generation run (``qagen FOLDER``, ``qagen.generate``)."""
+
+    def __post_init__(self) -> None:
+        _check(self)
+
+
     corpus: Path
-    out: Path = Path("out")
-    model: str = OFFLINE_MODEL
-    base_url: str | None = None
+    out: Path = _g("out")
+    model: str = OFFLINE_MODEL  # resolved: never None after ``resolve``/``build``
+    base_url: str | None = _g("base_url")
     # Never printed, logged or written: repr=False keeps it out of reprs and tracebacks.
     api_key: str | None = field(default=None, repr=False)
-    pairs_per_chunk: int = 5
-    chunk_tokens: int = DEFAULT_CHUNK_TOKENS
-    overlap_tokens: int = DEFAULT_OVERLAP_TOKENS
-    template: Path | None = None  # None: the built-in templates/qa.json
-    idk_template: Path | None = None  # None: templates/idk.json
-    idk_check_template: Path | None = None  # None: templates/idk_check.json
-    judge_template: Path | None = None  # None: templates/judge.json
-    concurrency: int = 8
-    max_attempts: int = 6
-    timeout: float = 120.0
-    format: str = "chat"  # "chat" or "completion"
-    system_message: str | None = DEFAULT_SYSTEM_MESSAGE
-    separator: str = "\n\n###\n\n"
-    stop: str = " END"
-    leading_space: bool = True
-    valid_fraction: float = 0.1
-    seed: int = 0
-    idk_ratio: float = 0.1  # "I don't know" examples per kept grounded pair
-    refusals: tuple[str, ...] = DEFAULT_REFUSALS
-    dedupe_threshold: float = 0.8  # word-set Jaccard at which two questions are near duplicates
-    grounding_threshold: float = 0.5  # share of an answer's terms its chunk must contain
-    judge: bool = False
-    judge_threshold: int = 4  # lowest judge rating (1-5) a pair may have
-    max_example_tokens: int = MAX_EXAMPLE_TOKENS
-    restart: bool = False
-    quiet: bool = False
+    pairs_per_chunk: int = _g("pairs_per_chunk")
+    chunk_size: int = _g("chunk_size")
+    chunk_overlap: int = _g("chunk_overlap")
+    template: Path | None = _g("template")
+    idk_template: Path | None = _g("idk_template")
+    idk_check_template: Path | None = _g("idk_check_template")
+    judge_template: Path | None = _g("judge_template")
+    concurrency: int = _g("concurrency")
+    max_attempts: int = _g("max_attempts")
+    timeout: float = _g("timeout")
+    format: str = _g("format")
+    system_message: str | None = _g("system")
+    separator: str = _g("separator")
+    stop: str = _g("stop")
+    leading_space: bool = _g("leading_space")
+    valid_fraction: float = _g("valid_fraction")
+    seed: int = _g("seed")
+    idk_ratio: float = _g("idk_ratio")
+    refusals: tuple[str, ...] = _g("refusal")
+    dedupe_threshold: float = _g("dedupe_threshold")
+    grounding_threshold: float = _g("grounding_threshold")
+    judge: bool = _g("judge")
+    judge_threshold: int = _g("judge_threshold")
+    max_example_tokens: int = _g("max_example_tokens")
+    restart: bool = _g("restart")
+    quiet: bool = _g("quiet")
     model_was_defaulted: bool = False  # offline because nothing was configured: say so at the start
 
     @property
@@ -75,71 +336,212 @@ class Settings:
 
         A rerun into an out folder made with different values would mix two datasets,
         so the run refuses it. Output-only settings (format, system message, split)
-        are not here: changing them just rewrites the dataset files.
+        are not here: changing them just rewrites the dataset files. The key names are
+        those of existing manifests, so out folders made before stay resumable.
         """
         return {
             "model": self.model,
             "template_sha256": template_digest,
-            "chunk_tokens": self.chunk_tokens,
-            "overlap_tokens": self.overlap_tokens,
+            "chunk_tokens": self.chunk_size,
+            "overlap_tokens": self.chunk_overlap,
             "pairs_per_chunk": self.pairs_per_chunk,
         }
 
-
-# Name in flags/config file -> (Settings field, parser). QAGEN_<NAME upper> in the environment.
-def _refusals(value: str | list | tuple) -> tuple[str, ...]:
-    # In the environment, phrasings are separated by "|".
-    items = value.split("|") if isinstance(value, str) else list(value)
-    refusals = tuple(str(item).strip() for item in items if str(item).strip())
-    if not refusals:
-        raise ValueError("no refusal phrasing given")
-    return refusals
-
-
-def _bool(value: str | bool) -> bool:
-    if isinstance(value, bool):
-        return value
-    lowered = str(value).strip().lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off", ""):
-        return False
-    raise ValueError(f"not a yes/no value: {value!r}")
+    def public_view(self) -> dict[str, Any]:
+        """Settings by their key names as plain JSON values, for the report; the key is left out."""
+        view: dict[str, Any] = {"corpus": str(self.corpus)}
+        for option in GENERATE_OPTIONS.values():
+            value = getattr(self, option.attr)
+            view[option.name] = str(value) if isinstance(value, Path) else (list(value) if isinstance(value, tuple) else value)
+        view["api_key_set"] = self.api_key is not None
+        return view
 
 
-_FIELDS: dict[str, Any] = {
-    "out": Path,
-    "model": str,
-    "base_url": str,
-    "pairs_per_chunk": int,
-    "chunk_tokens": int,
-    "overlap_tokens": int,
-    "template": Path,
-    "idk_template": Path,
-    "idk_check_template": Path,
-    "judge_template": Path,
-    "concurrency": int,
-    "max_attempts": int,
-    "timeout": float,
-    "format": str,
-    "system_message": str,
-    "separator": str,
-    "stop": str,
-    "leading_space": _bool,
-    "valid_fraction": float,
-    "seed": int,
-    "quiet": _bool,
-    "idk_ratio": float,
-    "refusals": _refusals,
-    "dedupe_threshold": float,
-    "grounding_threshold": float,
-    "judge": _bool,
-    "judge_threshold": int,
-    "max_example_tokens": int,
+def _check_generate(settings: Settings) -> None:
+    """The checks that involve more than one setting."""
+    if settings.chunk_overlap >= settings.chunk_size:
+        raise ConfigError(
+            f"--chunk-overlap must be below --chunk-size (got {settings.chunk_overlap} for a chunk size of {settings.chunk_size})."
+        )
+    if settings.format == "completion" and not settings.separator:
+        raise ConfigError("--separator must not be empty for --format completion.")
+    if settings.judge and settings.offline:
+        raise ConfigError("--judge needs a model: set OPENAI_API_KEY or pass --base-url and --model.")
+    if settings.base_url and not settings.base_url.startswith(("http://", "https://")):
+        raise ConfigError(f"--base-url must start with http:// or https:// (got {settings.base_url}).")
+
+
+_v = _defaults(VALIDATE_OPTIONS)
+
+
+@dataclass(frozen=True)
+class ValidateSettings:
+    """Settings of ``qagen validate FILE``."""
+
+    def __post_init__(self) -> None:
+        _check(self)
+
+
+    file: Path
+    model: str = _v("model")
+    max_tokens: int = _v("max_tokens")
+    separator: str | None = _v("separator")
+    stop: str | None = _v("stop")
+    leading_space: bool = _v("leading_space")
+    max_lines: int = _v("max_lines")
+
+
+_e = _defaults(EVAL_OPTIONS)
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    """Settings of ``qagen eval OUT_DIR``."""
+
+    def __post_init__(self) -> None:
+        _check(self)
+
+
+    out_dir: Path
+    model: str | None = _e("model")
+    base_url: str | None = _e("base_url")
+    api_key: str | None = field(default=None, repr=False)
+    adapter: Path | None = _e("adapter")
+    base_model: str | None = _e("base_model")
+    judge_model: str | None = _e("judge_model")
+    split: str = _e("split")
+    concurrency: int = _e("concurrency")
+    timeout: float = _e("timeout")
+    max_attempts: int = _e("max_attempts")
+    f1_threshold: float = _e("f1_threshold")
+
+
+def _check_eval(settings: EvalSettings) -> None:
+    if bool(settings.model) == bool(settings.adapter):
+        raise ConfigError("give either --model (a model at an endpoint) or --adapter (a trained LoRA adapter).")
+    if settings.model and not settings.base_url and not settings.api_key:
+        raise ConfigError(f"--model {settings.model} needs OPENAI_API_KEY for OpenAI, or --base-url for a local server.")
+
+
+_f = _defaults(FINETUNE_OPTIONS)
+
+
+@dataclass(frozen=True)
+class FinetuneSettings:
+    """Settings of ``qagen finetune OUT_DIR`` on a jobs API, and of ``qagen follow JOB_ID``."""
+
+    def __post_init__(self) -> None:
+        _check(self)
+
+
+    out_dir: Path
+    base_model: str = _f("base_model")
+    n_epochs: int | None = _f("epochs")  # None: the service's default ("auto")
+    batch_size: int | None = _f("batch_size")
+    learning_rate_multiplier: float | None = _f("learning_rate_multiplier")
+    suffix: str | None = _f("suffix")  # added to the fine-tuned model's name
+    seed: int | None = _f("seed")
+    base_url: str | None = _f("base_url")  # None: OpenAI; e.g. Azure OpenAI's https://<resource>.openai.azure.com/openai/v1
+    # Never printed, logged or written: repr=False keeps it out of reprs and tracebacks.
+    api_key: str | None = field(default=None, repr=False)
+    dry_run: bool = _f("dry_run")
+    poll_interval: float = _f("poll_interval")  # seconds between two looks at the job
+    timeout: float = _f("timeout")  # seconds per request
+    max_attempts: int = _f("max_attempts")  # per request, counting the first
+
+    @property
+    def hyperparameters(self) -> dict[str, int | float]:
+        """The hyperparameters given; the others are left to the service."""
+        chosen = {
+            "n_epochs": self.n_epochs,
+            "batch_size": self.batch_size,
+            "learning_rate_multiplier": self.learning_rate_multiplier,
+        }
+        return {name: value for name, value in chosen.items() if value is not None}
+
+    @property
+    def jobs_endpoint(self) -> str:
+        """The base URL of the jobs API, without a trailing slash."""
+        return (self.base_url or OPENAI_URL).rstrip("/")
+
+
+def _check_finetune(settings: FinetuneSettings) -> None:
+    if not settings.base_model.strip():
+        raise ConfigError("--base-model must not be empty.")
+    if settings.suffix is not None and not 0 < len(settings.suffix) <= MAX_SUFFIX_CHARS:
+        raise ConfigError(f"--suffix must be 1 to {MAX_SUFFIX_CHARS} characters (got {len(settings.suffix)}).")
+    if settings.base_url and not settings.base_url.startswith(("http://", "https://")):
+        raise ConfigError(f"--base-url must start with http:// or https:// (got {settings.base_url}).")
+
+
+_t = _defaults(TRAIN_OPTIONS)
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Settings of ``qagen finetune OUT_DIR --trainer trl``: a LoRA adapter trained on this machine."""
+
+    def __post_init__(self) -> None:
+        _check(self)
+
+
+    out_dir: Path  # a qagen out folder (train.jsonl, valid.jsonl)
+    base_model: str  # local folder or Hugging Face hub id
+    adapter_dir: Path | None = _t("adapter_dir")  # default OUT_DIR/adapter
+    epochs: float = _t("epochs")
+    learning_rate: float = _t("learning_rate")
+    batch_size: int = _t("batch_size")
+    lora_r: int = _t("lora_r")
+    lora_alpha: int = _t("lora_alpha")
+    lora_dropout: float = _t("lora_dropout")
+    max_length: int = _t("max_length")  # tokens per example; TRL cuts longer ones at the end
+    seed: int = _t("seed")
+    max_steps: int | None = _t("max_steps")  # stop after this many optimizer steps; overrides epochs
+
+    @property
+    def resolved_adapter_dir(self) -> Path:
+        return self.adapter_dir if self.adapter_dir is not None else self.out_dir / "adapter"
+
+
+def _check_train(settings: TrainSettings) -> None:
+    if not str(settings.base_model).strip():
+        raise ConfigError("--base-model must not be empty.")
+
+
+# --------------------------------------------------------------------------- building and resolving
+
+T = TypeVar("T")
+
+_SCHEMAS: dict[type, tuple[Mapping[str, Option], Callable[[Any], None]]] = {
+    Settings: (GENERATE_OPTIONS, _check_generate),
+    ValidateSettings: (VALIDATE_OPTIONS, lambda settings: None),
+    EvalSettings: (EVAL_OPTIONS, _check_eval),
+    FinetuneSettings: (FINETUNE_OPTIONS, _check_finetune),
+    TrainSettings: (TRAIN_OPTIONS, _check_train),
 }
 
 
-def read_config_file(path: Path) -> dict[str, Any]:
+def options_of(cls: type) -> Mapping[str, Option]:
+    return _SCHEMAS[cls][0]
+
+
+# Names earlier versions used; a config file or script that still says them gets told the new one.
+_RENAMED = {"chunk_tokens": "chunk_size", "overlap_tokens": "chunk_overlap", "system_message": "system", "refusals": "refusal"}
+
+
+def _unknown(name: str, known: Iterable[str], origin: str) -> ConfigError:
+    known = list(known)
+    if _RENAMED.get(name) in known:
+        hint = f" (it is called {_RENAMED[name]} now)"
+    elif close := difflib.get_close_matches(name, known, n=1):
+        hint = f" (did you mean {close[0]}?)"
+    else:
+        hint = f" (known: {', '.join(sorted(known))})"
+    return ConfigError(f"{origin}: unknown setting {name!r}{hint}.")
+
+
+def read_config_file(path: Path, options: Mapping[str, Option]) -> dict[str, Any]:
+    """The settings of a TOML file (top level, or a ``[qagen]`` table), by name."""
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # the same parser, from PyPI (a dependency on Python 3.10 only)
@@ -153,52 +555,69 @@ def read_config_file(path: Path) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}.") from None
     table = data.get("qagen", data)
-    unknown = set(table) - set(_FIELDS)
-    if unknown:
-        raise ConfigError(
-            f"config file {path} has unknown setting(s) {', '.join(sorted(unknown))} (known: {', '.join(sorted(_FIELDS))})."
-        )
-    return table
+    allowed = {name for name, option in options.items() if not option.flag_only}
+    for name in table:
+        if name not in allowed:
+            raise _unknown(name, allowed, f"config file {path}")
+    return dict(table)
 
 
-def _convert(name: str, value: Any, origin: str) -> Any:
-    try:
-        return _FIELDS[name](value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{origin} sets {name} to {value!r}, which is not a valid value for it.") from None
+def unknown_env_variables(env: Mapping[str, str]) -> list[str]:
+    """QAGEN_ variables that name no setting: most likely a typo, worth a warning."""
+    known = {option.env for option in GENERATE_OPTIONS.values() if not option.flag_only}
+    return sorted(name for name in env if name.startswith(ENV_PREFIX) and name not in known)
 
 
 def resolve(
-    corpus: Path,
-    flags: Mapping[str, Any],
+    cls: type[T],
+    given: Mapping[str, Any],
+    *,
     env: Mapping[str, str] | None = None,
     config_file: Path | None = None,
-) -> Settings:
-    """Merge flags > environment > config file > defaults into one checked Settings.
+    given_as: str = "flag",
+    **fixed: Any,
+) -> T:
+    """Merge what was given > environment > config file > defaults into one checked ``cls``.
 
-    ``flags`` holds only the flags the user actually gave (None means "not given").
+    ``given`` holds flags (``given_as="flag"``) or library keyword arguments
+    (``given_as="argument"``) by setting name; None means "not given". ``fixed`` holds the
+    fields that are not settings (the corpus, the out folder of a command). ``QAGEN_*``
+    variables and config files hold generation settings only; ``OPENAI_BASE_URL`` fills
+    ``base_url`` and ``OPENAI_API_KEY`` the key for every command that talks to an endpoint.
     """
     env = os.environ if env is None else env
-    values: dict[str, Any] = {}
+    options = options_of(cls)
+    values: dict[str, tuple[Any, str]] = {}
     if config_file is not None:
-        for name, value in read_config_file(config_file).items():
-            values[name] = _convert(name, value, f"config file {config_file}")
-    for name in _FIELDS:
-        env_name = "QAGEN_" + name.upper()
-        if env.get(env_name, "") != "":
-            values[name] = _convert(name, env[env_name], f"environment variable {env_name}")
-    if env.get("OPENAI_BASE_URL"):
-        values["base_url"] = env["OPENAI_BASE_URL"]
-    for name, value in flags.items():
+        for name, value in read_config_file(config_file, options).items():
+            values[name] = (value, f"{name} in config file {config_file}")
+    if cls is Settings:
+        for name, option in options.items():
+            if not option.flag_only and env.get(option.env, "") != "":
+                values[name] = (env[option.env], f"environment variable {option.env}")
+    if "base_url" in options and env.get("OPENAI_BASE_URL"):
+        values["base_url"] = (env["OPENAI_BASE_URL"], "environment variable OPENAI_BASE_URL")
+    for name, value in given.items():
+        if name not in options:
+            raise _unknown(name, options, "qagen.generate()" if given_as == "argument" else "command line")
         if value is not None:
-            values[name] = value
+            values[name] = (value, options[name].flag if given_as == "flag" else f"argument {name}")
+    kwargs: dict[str, Any] = dict(fixed)
+    for name, (value, origin) in values.items():
+        kwargs[options[name].attr] = options[name].convert(value, origin)
+    if any(f.name == "api_key" for f in dataclasses.fields(cls)):  # type: ignore[arg-type]
+        kwargs["api_key"] = env.get("OPENAI_API_KEY") or None
+    if cls is Settings:
+        kwargs.update(_resolve_model(kwargs.get("model"), kwargs.get("base_url"), kwargs.get("api_key")))
+    return cls(**kwargs)
 
-    api_key = env.get("OPENAI_API_KEY") or None
-    values["api_key"] = api_key
-    values.update(_resolve_model(values.get("model"), values.get("base_url"), api_key))
-    settings = Settings(corpus=corpus, **values)
-    check(settings)
-    return settings
+
+def _check(settings: Any) -> None:
+    """Every field against its option, then the checks that involve several; run on every construction."""
+    options, check_together = _SCHEMAS[type(settings)]
+    for option in options.values():
+        option.convert(getattr(settings, option.attr), f"{type(settings).__name__}.{option.attr}")
+    check_together(settings)
 
 
 def _resolve_model(model: str | None, base_url: str | None, api_key: str | None) -> dict[str, Any]:
@@ -216,62 +635,3 @@ def _resolve_model(model: str | None, base_url: str | None, api_key: str | None)
             "use --model offline to run without a model."
         )
     return {"model": model}
-
-
-def check(settings: Settings) -> None:
-    if settings.pairs_per_chunk < 1 or settings.pairs_per_chunk > 100:
-        raise ConfigError(f"-n must be between 1 and 100 pairs per chunk (got {settings.pairs_per_chunk}).")
-    check_sizes(settings.chunk_tokens, settings.overlap_tokens)
-    if not 1 <= settings.concurrency <= 512:
-        raise ConfigError(f"--concurrency must be between 1 and 512 (got {settings.concurrency}).")
-    if settings.max_attempts < 1:
-        raise ConfigError(f"--max-attempts must be at least 1 (got {settings.max_attempts}).")
-    if settings.timeout <= 0:
-        raise ConfigError(f"--timeout must be positive (got {settings.timeout}).")
-    if settings.format not in ("chat", "completion"):
-        raise ConfigError(f"--format must be chat or completion (got {settings.format}).")
-    if not 0 <= settings.valid_fraction < 1:
-        raise ConfigError(f"--valid-fraction must be at least 0 and below 1 (got {settings.valid_fraction}).")
-    if settings.format == "completion" and not settings.separator:
-        raise ConfigError("--separator must not be empty for --format completion.")
-    if settings.idk_ratio < 0 or settings.idk_ratio > 1:
-        raise ConfigError(f"--idk-ratio must be between 0 and 1 (got {settings.idk_ratio}).")
-    if not 0 < settings.dedupe_threshold <= 1:
-        raise ConfigError(f"--dedupe-threshold must be above 0 and at most 1 (got {settings.dedupe_threshold}).")
-    if not 0 <= settings.grounding_threshold <= 1:
-        raise ConfigError(f"--grounding-threshold must be between 0 and 1 (got {settings.grounding_threshold}).")
-    if not 1 <= settings.judge_threshold <= 5:
-        raise ConfigError(f"--judge-threshold must be a rating from 1 to 5 (got {settings.judge_threshold}).")
-    if settings.judge and settings.offline:
-        raise ConfigError("--judge needs a model: set OPENAI_API_KEY or pass --base-url and --model.")
-    if settings.max_example_tokens < 16:
-        raise ConfigError(f"--max-example-tokens must be at least 16 (got {settings.max_example_tokens}).")
-    if settings.base_url and not settings.base_url.startswith(("http://", "https://")):
-        raise ConfigError(f"--base-url must start with http:// or https:// (got {settings.base_url}).")
-
-
-def settings_digest(fields: Mapping[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
-
-
-def public_view(settings: Settings) -> dict[str, Any]:
-    """Settings as plain JSON values for the report, without the key."""
-    view = {}
-    for f in dataclasses.fields(settings):
-        if f.name == "api_key":
-            continue
-        value = getattr(settings, f.name)
-        view[f.name] = str(value) if isinstance(value, Path) else value
-    view["api_key_set"] = settings.api_key is not None
-    return view
-
-
-
-
-def endpoint_from_env(base_url: str | None, env: Mapping[str, str] | None = None) -> tuple[str | None, str | None]:
-    """(base URL, API key) for the commands that talk to an endpoint outside a generation run.
-
-    The flag wins over ``OPENAI_BASE_URL``; the key only ever comes from ``OPENAI_API_KEY``.
-    """
-    env = os.environ if env is None else env
-    return base_url or env.get("OPENAI_BASE_URL") or None, env.get("OPENAI_API_KEY") or None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import shlex
@@ -17,21 +16,11 @@ from helpers import CORPUS
 from qagen import __version__
 from qagen.cli import main
 from qagen.errors import ConfigError, ModelError, QagenError
-from qagen.finetune.jobs import (
-    FinetuneError,
-    cancel,
-    FinetuneOptions,
-    FinetuneRefused,
-    JobOutcome,
-    add_finetune_arguments,
-    describe_plan,
-    follow,
-    launch,
-    options_from_args,
-    preflight,
-    saved_job_id,
-    state_path,
-)
+from qagen.finetune.errors import FinetuneError, FinetuneRefused
+from qagen.finetune.jobs import JobOutcome, cancel, follow, launch
+from qagen.finetune.preflight import describe_plan, preflight
+from qagen.finetune.state import saved_job_id, state_path
+from qagen.settings import FinetuneSettings, resolve
 from qagen.documents.tokens import counter_for
 from qagen.dataset.validate import validate_file
 
@@ -70,10 +59,10 @@ class Said:
         return [line for line in self.lines if text in line]
 
 
-def options_for(server: FakeOpenAI, out: Path, **overrides: object) -> FinetuneOptions:
+def options_for(server: FakeOpenAI, out: Path, **overrides: object) -> FinetuneSettings:
     values: dict = {"out_dir": out, "base_url": server.url, "api_key": "test-key", "poll_interval": 0.02, "timeout": 5.0}
     values.update(overrides)
-    return FinetuneOptions(**values)
+    return FinetuneSettings(**values)
 
 
 def requests_to(server: FakeOpenAI, method: str, path: str) -> list[RecordedRequest]:
@@ -345,7 +334,7 @@ def test_an_out_folder_without_a_dataset_says_to_run_qagen_first(tmp_path: Path,
         (out / "train.jsonl").unlink()
 
     with pytest.raises(FinetuneError, match=rf"run qagen FOLDER -o {folder} first"):
-        preflight(FinetuneOptions(out_dir=folder))
+        preflight(FinetuneSettings(out_dir=folder))
 
 
 def test_a_429_during_upload_is_retried_after_retry_after(fake_openai: FakeOpenAI, out: Path) -> None:
@@ -392,7 +381,7 @@ def test_a_lost_reply_to_job_creation_does_not_create_a_second_job(fake_openai: 
 
 def test_service_errors_are_one_sentence(fake_openai: FakeOpenAI, out: Path) -> None:
     with pytest.raises(ConfigError, match="needs OPENAI_API_KEY"):
-        launch(FinetuneOptions(out_dir=out, poll_interval=0.02), Said())
+        launch(FinetuneSettings(out_dir=out, poll_interval=0.02), Said())
 
     fake_openai.api_key = "right-key"
     with pytest.raises(ModelError, match=r"rejected the API key \(401\): check OPENAI_API_KEY"):
@@ -452,19 +441,19 @@ def test_an_upload_that_disappeared_is_uploaded_again(fake_openai: FakeOpenAI, o
     assert [u.filename.rsplit("-", 1)[-1] for u in fake_openai.uploads] == ["train.jsonl", "valid.jsonl", "train.jsonl"]
 
 
-def test_flags_and_environment_make_the_options() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("out_dir")
-    add_finetune_arguments(parser)
+def test_flags_and_environment_make_the_settings() -> None:
     env = {"OPENAI_API_KEY": "sk-env", "OPENAI_BASE_URL": "https://env.example/v1"}
 
-    options = options_from_args(parser.parse_args(["out", "--epochs", "4", "--suffix", "hb", "--poll-interval", "2"]), env)
+    settings = resolve(FinetuneSettings, {"epochs": "4", "suffix": "hb", "poll_interval": "2"}, env=env, out_dir=Path("out"))
 
-    assert options.out_dir == Path("out") and options.n_epochs == 4 and options.suffix == "hb"
-    assert options.poll_interval == 2.0 and options.api_key == "sk-env" and options.base_url == "https://env.example/v1"
-    assert options.base_model == "gpt-4o-mini-2024-07-18" and "sk-env" not in repr(options)
-    flagged = options_from_args(parser.parse_args(["out", "--base-url", "https://flag.example/v1"]), env)
+    assert settings.out_dir == Path("out") and settings.n_epochs == 4 and settings.suffix == "hb"
+    assert settings.poll_interval == 2.0 and settings.api_key == "sk-env" and settings.base_url == "https://env.example/v1"
+    assert settings.base_model == "gpt-4o-mini-2024-07-18" and "sk-env" not in repr(settings)
+    flagged = resolve(FinetuneSettings, {"base_url": "https://flag.example/v1"}, env=env, out_dir=Path("out"))
     assert flagged.base_url == "https://flag.example/v1"
     with pytest.raises(ConfigError, match="--suffix must be 1 to 64 characters"):
-        options_from_args(parser.parse_args(["out", "--suffix", "x" * 65]), env)
-    assert "default: gpt-4o-mini-2024-07-18" in parser.format_help()
+        resolve(FinetuneSettings, {"suffix": "x" * 65}, env=env, out_dir=Path("out"))
+    with pytest.raises(ConfigError, match="--epochs must be at least 1"):
+        resolve(FinetuneSettings, {"epochs": "0"}, env=env, out_dir=Path("out"))
+    with pytest.raises(ConfigError, match="poll_interval"):
+        FinetuneSettings(out_dir=Path("out"), poll_interval=0)  # built directly, checked all the same

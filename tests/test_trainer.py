@@ -7,7 +7,6 @@ byte-level BPE tokenizer trained on the dataset's own text, saved to a folder th
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import os
@@ -25,7 +24,8 @@ pytest.importorskip("trl")
 from qagen import cli  # noqa: E402
 from qagen.errors import ConfigError, CorpusError, QagenError  # noqa: E402
 from qagen.records import Message, Request  # noqa: E402
-from qagen.finetune.trainer import ADAPTER_INFO, LocalModel, TrainOptions, add_trainer_arguments, options_from_args, train  # noqa: E402
+from qagen.finetune.trainer import ADAPTER_INFO, LocalModel, train  # noqa: E402
+from qagen.settings import TrainSettings, resolve  # noqa: E402
 
 # peft 0.21 reads a model property that transformers 5 deprecated: their matter, not qagen's.
 pytestmark = pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning")
@@ -103,7 +103,7 @@ def trained(run_out, base_model, tmp_path_factory):
     """One short, fast-learning training run shared by the tests that read its results."""
     adapter_dir = tmp_path_factory.mktemp("adapter")
     lines: list[str] = []
-    options = TrainOptions(
+    options = TrainSettings(
         out_dir=run_out,
         base_model=str(base_model),
         adapter_dir=adapter_dir,
@@ -179,7 +179,7 @@ def test_loss_is_on_the_reply_only(run_out, base_model, tmp_path):
     questions = [json.loads(line)["messages"][1]["content"] for line in (run_out / "train.jsonl").read_text(encoding="utf-8").splitlines()]
     rows = [{"messages": [{"role": "user", "content": " ".join(questions[i : i + 4])}, {"role": "assistant", "content": "I don't know."}]} for i in range(24)]
     (tmp_path / "train.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
-    options = TrainOptions(out_dir=tmp_path, base_model=str(base_model), learning_rate=1e-2, batch_size=8, lora_r=8, lora_dropout=0.0, max_steps=15)
+    options = TrainSettings(out_dir=tmp_path, base_model=str(base_model), learning_rate=1e-2, batch_size=8, lora_r=8, lora_dropout=0.0, max_steps=15)
     result = train(options, lambda _line: None)
     assert result.eval_loss is None  # no valid.jsonl: no validation
     # Trained on the whole sequence, the same run ends near 3.7: the varied questions cannot be learnt this fast.
@@ -189,7 +189,7 @@ def test_loss_is_on_the_reply_only(run_out, base_model, tmp_path):
 def test_missing_train_extra_is_one_sentence(monkeypatch, run_out, base_model):
     monkeypatch.setitem(sys.modules, "trl", None)  # `import trl` now raises ImportError
     with pytest.raises(QagenError) as caught:
-        train(TrainOptions(out_dir=run_out, base_model=str(base_model), adapter_dir=run_out.parent / "never"), lambda _line: None)
+        train(TrainSettings(out_dir=run_out, base_model=str(base_model), adapter_dir=run_out.parent / "never"), lambda _line: None)
     message = str(caught.value)
     assert message.startswith("the trl trainer needs the train extra: pip install 'qagen[train]' (trl is missing; ")
     assert "CPU build of torch first" in message and "\n" not in message
@@ -198,25 +198,25 @@ def test_missing_train_extra_is_one_sentence(monkeypatch, run_out, base_model):
 
 def test_missing_out_dir_says_to_run_qagen_first(tmp_path, base_model):
     with pytest.raises(CorpusError, match=r"does not exist: run qagen FOLDER -o .*nowhere first\.$"):
-        train(TrainOptions(out_dir=tmp_path / "nowhere", base_model=str(base_model)), lambda _line: None)
+        train(TrainSettings(out_dir=tmp_path / "nowhere", base_model=str(base_model)), lambda _line: None)
 
 
 def test_empty_train_file_is_refused(tmp_path, base_model):
     (tmp_path / "train.jsonl").write_text("", encoding="utf-8")
     with pytest.raises(CorpusError, match="has no examples to train on"):
-        train(TrainOptions(out_dir=tmp_path, base_model=str(base_model)), lambda _line: None)
+        train(TrainSettings(out_dir=tmp_path, base_model=str(base_model)), lambda _line: None)
 
 
 def test_completion_format_is_refused(tmp_path, base_model):
     (tmp_path / "train.jsonl").write_text('{"prompt": "Q?\\n\\n###\\n\\n", "completion": " A END"}\n', encoding="utf-8")
     with pytest.raises(ConfigError, match="rerun qagen with --format chat"):
-        train(TrainOptions(out_dir=tmp_path, base_model=str(base_model)), lambda _line: None)
+        train(TrainSettings(out_dir=tmp_path, base_model=str(base_model)), lambda _line: None)
 
 
 @pytest.mark.parametrize("name", ["missing-owner/missing-model", "./no/such/folder"])
 def test_unloadable_base_model_is_one_sentence(run_out, tmp_path, name):
     with pytest.raises(ConfigError) as caught:
-        train(TrainOptions(out_dir=run_out, base_model=name, adapter_dir=tmp_path / "adapter"), lambda _line: None)
+        train(TrainSettings(out_dir=run_out, base_model=name, adapter_dir=tmp_path / "adapter"), lambda _line: None)
     message = str(caught.value)
     assert message.startswith(f"base model {name} is not a folder") or message.startswith(f"cannot load base model {name}")
     assert "local model folder" in message and "\n" not in message
@@ -230,12 +230,10 @@ def test_local_model_needs_a_base_model(tmp_path):
         LocalModel(tmp_path / "elsewhere", base_model="some/model")
 
 
-def test_trainer_flags_map_to_options(tmp_path):
-    parser = argparse.ArgumentParser()
-    add_trainer_arguments(parser)
-    args = parser.parse_args(["--epochs", "1.5", "--lora-r", "4", "--max-steps", "7", "--adapter-dir", str(tmp_path / "a")])
-    options = options_from_args(args, out_dir=tmp_path, base_model="some/model")
-    assert (options.epochs, options.lora_r, options.max_steps, options.adapter_dir) == (1.5, 4, 7, tmp_path / "a")
-    assert options.learning_rate == TrainOptions.learning_rate  # not given: the default
-    with pytest.raises(SystemExit):
-        parser.parse_args(["--batch-size", "0"])
+def test_trainer_flags_map_to_settings(tmp_path):
+    given = {"epochs": "1.5", "lora_r": "4", "max_steps": "7", "adapter_dir": str(tmp_path / "a"), "base_model": "some/model"}
+    settings = resolve(TrainSettings, given, env={}, out_dir=tmp_path)
+    assert (settings.epochs, settings.lora_r, settings.max_steps, settings.adapter_dir) == (1.5, 4, 7, tmp_path / "a")
+    assert settings.learning_rate == TrainSettings.learning_rate  # not given: the default
+    with pytest.raises(ConfigError, match="batch_size"):
+        resolve(TrainSettings, {"batch_size": "0", "base_model": "some/model"}, env={}, out_dir=tmp_path)

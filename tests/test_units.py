@@ -11,7 +11,7 @@ import pytest
 from qagen.documents.chunking import split_documents
 from qagen.errors import TemplateError
 from qagen.llm.client import retry_after_seconds
-from qagen.progress import TerminalProgress
+from qagen.cli.progress import TerminalProgress
 from qagen.llm.templates import builtin_template_path, load_template
 from qagen.records import Document
 from qagen.documents.tokens import counter_for, encoding_name_for
@@ -70,9 +70,9 @@ def test_chunks_respect_the_token_budget_and_ids_are_stable() -> None:
 
 def test_chunk_ids_depend_on_file_and_text_only() -> None:
     count = counter_for("gpt-4o-mini")
-    a = split_documents([Document("a.md", "Same text here.", "utf-8")], count)
-    b = split_documents([Document("b.md", "Same text here.", "utf-8")], count)
-    moved = split_documents([Document("a.md", "Same text here.", "utf-8"), Document("0.md", "Other.", "utf-8")], count)
+    a = split_documents([Document("a.md", "Same text here.", "utf-8")], count, chunk_tokens=800, overlap_tokens=80)
+    b = split_documents([Document("b.md", "Same text here.", "utf-8")], count, chunk_tokens=800, overlap_tokens=80)
+    moved = split_documents([Document("a.md", "Same text here.", "utf-8"), Document("0.md", "Other.", "utf-8")], count, chunk_tokens=800, overlap_tokens=80)
     assert a[0].id != b[0].id
     assert moved[0].id == a[0].id
 
@@ -140,13 +140,13 @@ def test_progress_line_and_quiet_mode() -> None:
 
 
 def test_settings_precedence_flags_env_config_defaults(tmp_path: Path) -> None:
-    from qagen.settings import resolve
+    from qagen.settings import Settings, resolve
     from qagen.errors import ConfigError
 
     config = tmp_path / "qagen.toml"
-    config.write_text('concurrency = 3\npairs_per_chunk = 7\nseed = 11\nrefusals = ["No idea."]\n')
+    config.write_text('concurrency = 3\npairs_per_chunk = 7\nseed = 11\nrefusal = ["No idea."]\n')
     env = {"QAGEN_CONCURRENCY": "5", "QAGEN_SEED": "12", "OPENAI_API_KEY": "sk-test-000"}
-    settings = resolve(Path("docs"), {"seed": 13, "pairs_per_chunk": None}, env=env, config_file=config)
+    settings = resolve(Settings, {"seed": 13, "pairs_per_chunk": None}, env=env, config_file=config, corpus=Path("docs"))
     assert settings.seed == 13  # flag wins
     assert settings.concurrency == 5  # environment beats the config file
     assert settings.pairs_per_chunk == 7  # config file beats the default
@@ -156,10 +156,10 @@ def test_settings_precedence_flags_env_config_defaults(tmp_path: Path) -> None:
 
     config.write_text("concurency = 3\n")
     with pytest.raises(ConfigError, match="concurency"):
-        resolve(Path("docs"), {}, env={}, config_file=config)
+        resolve(Settings, {}, env={}, config_file=config, corpus=Path("docs"))
     with pytest.raises(ConfigError, match="QAGEN_CONCURRENCY"):
-        resolve(Path("docs"), {}, env={"QAGEN_CONCURRENCY": "many"})
+        resolve(Settings, {}, env={"QAGEN_CONCURRENCY": "many"}, corpus=Path("docs"))
     with pytest.raises(ConfigError, match="--model is required"):
-        resolve(Path("docs"), {"base_url": "http://localhost:11434/v1"}, env={})
-    offline = resolve(Path("docs"), {}, env={})
+        resolve(Settings, {"base_url": "http://localhost:11434/v1"}, env={}, corpus=Path("docs"))
+    offline = resolve(Settings, {}, env={}, corpus=Path("docs"))
     assert offline.offline and offline.model_was_defaulted

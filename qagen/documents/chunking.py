@@ -7,24 +7,11 @@ from collections.abc import Callable, Iterable
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-from qagen.errors import ConfigError
 from qagen.records import Chunk, Document
-
-DEFAULT_CHUNK_TOKENS = 800
-DEFAULT_OVERLAP_TOKENS = 80
 
 # Paragraphs first, then lines, sentences, words: a chunk boundary falls at the
 # largest natural break that keeps the chunk within its token budget.
 _SEPARATORS = ["\n\n", "\n", ". ", "? ", "! ", "; ", ", ", " ", ""]
-
-
-def check_sizes(chunk_tokens: int, overlap_tokens: int) -> None:
-    if chunk_tokens < 50:
-        raise ConfigError(f"--chunk-size must be at least 50 tokens (got {chunk_tokens}).")
-    if overlap_tokens < 0 or overlap_tokens >= chunk_tokens:
-        raise ConfigError(
-            f"--chunk-overlap must be between 0 and the chunk size minus one (got {overlap_tokens} for a chunk size of {chunk_tokens})."
-        )
 
 
 def chunk_id(source: str, text: str, occurrence: int) -> str:
@@ -37,10 +24,10 @@ def split_documents(
     documents: Iterable[Document],
     count_tokens: Callable[[str], int],
     *,
-    chunk_tokens: int = DEFAULT_CHUNK_TOKENS,
-    overlap_tokens: int = DEFAULT_OVERLAP_TOKENS,
+    chunk_tokens: int,
+    overlap_tokens: int,
 ) -> list[Chunk]:
-    check_sizes(chunk_tokens, overlap_tokens)
+    """Chunks of at most ``chunk_tokens`` tokens (sizes are checked by the settings)."""
     splitter = RecursiveCharacterTextSplitter(
         chunk_size=chunk_tokens,
         chunk_overlap=overlap_tokens,

@@ -34,46 +34,12 @@ from pathlib import Path
 from typing import Any
 
 from qagen.errors import ConfigError
-from qagen.finetune.options import (
-    DEFAULT_BASE_MODEL,
-    FinetuneError,
-    FinetuneOptions,
-    FinetuneRefused,
-    add_finetune_arguments,
-    add_follow_arguments,
-    check_options,
-    jobs_endpoint,
-    options_from_args,
-)
-from qagen.finetune.preflight import TRAIN_FILE, VALID_FILE, DatasetFile, Preflight, describe_plan, preflight
+from qagen.finetune.errors import FinetuneError, FinetuneRefused
+from qagen.finetune.preflight import TRAIN_FILE, VALID_FILE, Preflight, describe_plan, preflight
 from qagen.finetune.service import FinetuneService, FollowEvents, create_job, ensure_uploaded
-from qagen.finetune.state import read_state, saved_job_id, state_path, write_state
+from qagen.finetune.state import read_state, state_path, write_state
 from qagen.llm.client import redact
-
-__all__ = [
-    "JobOutcome",
-    "cancel",
-    "follow",
-    "launch",
-    "try_it_command",
-    # from qagen.finetune_options, finetune_plan, finetune_state and finetune_service, for the callers
-    # that import them from here
-    "DEFAULT_BASE_MODEL",
-    "DatasetFile",
-    "FinetuneError",
-    "FinetuneOptions",
-    "FinetuneRefused",
-    "FollowEvents",
-    "Preflight",
-    "add_finetune_arguments",
-    "add_follow_arguments",
-    "check_options",
-    "describe_plan",
-    "options_from_args",
-    "preflight",
-    "saved_job_id",
-    "state_path",
-]
+from qagen.settings import FinetuneSettings
 
 TERMINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled", "canceled"})
 KNOWN_STATUSES = frozenset({"validating_files", "queued", "running"}) | TERMINAL_STATUSES
@@ -106,10 +72,10 @@ class JobOutcome:
 # ---------------------------------------------------------------- launching
 
 
-def _resumable_job(state: dict, pre: Preflight, options: FinetuneOptions, say: FollowEvents) -> str:
+def _resumable_job(state: dict, pre: Preflight, options: FinetuneSettings, say: FollowEvents) -> str:
     """The saved job id, when that job was made from the same data at the same service; else a refusal."""
     job_id, path = state["job_id"], state_path(options.out_dir)
-    endpoint = jobs_endpoint(options)
+    endpoint = options.jobs_endpoint
     old = state.get("endpoint", endpoint)
     if old != endpoint:
         raise FinetuneError(
@@ -135,7 +101,7 @@ def _resumable_job(state: dict, pre: Preflight, options: FinetuneOptions, say: F
     return job_id
 
 
-def launch(options: FinetuneOptions, say: FollowEvents) -> JobOutcome | None:
+def launch(options: FinetuneSettings, say: FollowEvents) -> JobOutcome | None:
     """Check, upload, create, follow. A dry run says the plan and returns None without sending anything."""
     pre = preflight(options)
     if options.dry_run:
@@ -159,18 +125,16 @@ def launch(options: FinetuneOptions, say: FollowEvents) -> JobOutcome | None:
 # ---------------------------------------------------------------- following
 
 
-def follow(job_id: str, options: FinetuneOptions, say: FollowEvents) -> JobOutcome:
+def follow(job_id: str, options: FinetuneSettings, say: FollowEvents) -> JobOutcome:
     """Say the job's status changes and events until it succeeds, fails or is cancelled."""
     if not job_id.strip():
         raise ConfigError("give the id of a fine-tuning job to follow (such as ftjob-abc123).")
-    check_options(options)
     with FinetuneService(options, say) as service:
         return _follow(service, job_id.strip(), launched_here=False)
 
 
-def cancel(job_id: str, options: FinetuneOptions, say: FollowEvents) -> JobOutcome:
+def cancel(job_id: str, options: FinetuneSettings, say: FollowEvents) -> JobOutcome:
     """Ask the service to cancel a job; the outcome is the job as the service then reports it."""
-    check_options(options)
     with FinetuneService(options, say) as service:
         with service.explained(f"cancelling job {job_id}", not_found=f"there is no fine-tuning job {job_id}"):
             job = service.call(service.client.fine_tuning.jobs.cancel, job_id)
@@ -296,10 +260,10 @@ def _sample_request(out: Path, model: str) -> tuple[str, dict]:
     return "/chat/completions", {"model": model, "messages": [{"role": "user", "content": "What do the documents cover?"}]}
 
 
-def try_it_command(model: str, options: FinetuneOptions) -> str:
+def try_it_command(model: str, options: FinetuneSettings) -> str:
     """A ready-to-paste command that asks the fine-tuned model a question from the dataset."""
     path, body = _sample_request(options.out_dir, model)
-    url = jobs_endpoint(options) + path
+    url = options.jobs_endpoint + path
     return (
         f"curl {shlex.quote(url)} -H \"Authorization: Bearer $OPENAI_API_KEY\" -H 'Content-Type: application/json' "
         f"-d {shlex.quote(json.dumps(body, ensure_ascii=False))}"

@@ -12,7 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from qagen.finetune.options import FinetuneError, FinetuneOptions, check_options, jobs_endpoint
+from qagen.finetune.errors import FinetuneError
+from qagen.settings import FinetuneSettings
 from qagen.finetune.state import read_state
 from qagen.documents.tokens import base_model_name, counter_for
 from qagen.dataset.validate import MIN_EXAMPLES, FinetuneEstimate, ValidationReport, estimate_finetune, validate_file
@@ -106,9 +107,8 @@ def _check_format_fits(fmt: str, base_model: str, train: Path) -> None:
         )
 
 
-def preflight(options: FinetuneOptions) -> Preflight:
+def preflight(options: FinetuneSettings) -> Preflight:
     """Check the out folder's dataset as the service would, and estimate tokens and epochs. Sends nothing."""
-    check_options(options)
     out = options.out_dir
     if not out.is_dir():
         raise _not_ready(out, "does not exist")
@@ -143,7 +143,7 @@ def preflight(options: FinetuneOptions) -> Preflight:
 # ---------------------------------------------------------------- the dry-run plan
 
 
-def describe_plan(pre: Preflight, options: FinetuneOptions) -> str:
+def describe_plan(pre: Preflight, options: FinetuneSettings) -> str:
     """What a launch would do, for --dry-run; reads the out folder only, sends nothing."""
     out = options.out_dir
     train = pre.train
@@ -155,7 +155,7 @@ def describe_plan(pre: Preflight, options: FinetuneOptions) -> str:
         lines.append(f"  validation file  {pre.valid.path}: {pre.valid.examples:,} examples, {pre.valid.tokens:,} tokens")
     else:
         lines.append(f"  validation file  none ({VALID_FILE} is missing or empty: the job reports no validation loss)")
-    lines.append(f"  base model       {options.base_model} at {jobs_endpoint(options)}")
+    lines.append(f"  base model       {options.base_model} at {options.jobs_endpoint}")
     lines.append(f"  token counts     {pre.token_counter}")
     if options.n_epochs:
         epochs = f"{options.n_epochs} (--epochs)"
@@ -176,7 +176,7 @@ def describe_plan(pre: Preflight, options: FinetuneOptions) -> str:
     state = read_state(out)
     for name, saved in sorted(state.get("files", {}).items()):
         current = {TRAIN_FILE: pre.train, VALID_FILE: pre.valid}.get(name)
-        if current is not None and saved.get("sha256") == current.sha256 and saved.get("endpoint") == jobs_endpoint(options):
+        if current is not None and saved.get("sha256") == current.sha256 and saved.get("endpoint") == options.jobs_endpoint:
             lines.append(f"  already uploaded {name} as {saved.get('file_id')}: it would be reused")
     if state.get("job_id"):
         lines.append(f"  existing job     {state['job_id']}: a launch would follow it instead of creating another")

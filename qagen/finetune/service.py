@@ -25,7 +25,8 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 
 from qagen import __version__
 from qagen.errors import ConfigError, ModelError, QagenError
-from qagen.finetune.options import DEFAULT_BASE_MODEL, FinetuneError, FinetuneOptions, FinetuneRefused, jobs_endpoint
+from qagen.finetune.errors import FinetuneError, FinetuneRefused
+from qagen.settings import DEFAULT_BASE_MODEL, FinetuneSettings
 from qagen.finetune.preflight import TRAIN_FILE, VALID_FILE, DatasetFile, Preflight
 from qagen.finetune.state import write_state
 from qagen.llm.client import NO_KEY, describe_failure, is_retryable, redact, retry_wait, server_message
@@ -54,7 +55,7 @@ class FollowEvents(Protocol):
 class FinetuneService:
     """One client, qagen's retry policy, and the service's errors as one sentence each."""
 
-    def __init__(self, options: FinetuneOptions, say: FollowEvents) -> None:
+    def __init__(self, options: FinetuneSettings, say: FollowEvents) -> None:
         if options.base_url is None and not options.api_key:
             raise ConfigError(
                 "fine-tuning on OpenAI needs OPENAI_API_KEY; set it, or pass --base-url for another "
@@ -194,7 +195,7 @@ def _wait_processed(service: FinetuneService, file_id: str, name: str) -> bool:
 
 def ensure_uploaded(service: FinetuneService, state: dict, checked: DatasetFile) -> str:
     """The id of an uploaded, processed copy of ``checked``: reused when the same bytes went to the same service."""
-    out, endpoint = service.options.out_dir, jobs_endpoint(service.options)
+    out, endpoint = service.options.out_dir, service.options.jobs_endpoint
     files = state.setdefault("files", {})
     saved = files.get(checked.name) or {}
     if saved.get("file_id") and saved.get("endpoint") == endpoint:
@@ -269,7 +270,7 @@ def create_job(service: FinetuneService, state: dict, pre: Preflight, train_id: 
         job = service.call(create)
     state.update(
         job_id=job.id,
-        endpoint=jobs_endpoint(options),
+        endpoint=options.jobs_endpoint,
         job_files={TRAIN_FILE: pre.train.sha256, VALID_FILE: pre.valid.sha256 if pre.valid else None},
         base_model=options.base_model,
         hyperparameters=options.hyperparameters,

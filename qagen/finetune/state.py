@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from qagen.finetune.options import FinetuneError
+from qagen.finetune.errors import FinetuneError
 from qagen.outfolder import STATE_DIR, write_atomic
 
 STATE_FILE = "finetune.json"

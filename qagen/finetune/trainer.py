@@ -19,7 +19,6 @@ models' templates lack.)
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import logging
@@ -36,10 +35,10 @@ from types import SimpleNamespace
 from qagen.errors import ConfigError, CorpusError, ModelError, QagenError
 from qagen.outfolder import write_atomic
 from qagen.records import Completion, Request
+from qagen.settings import TrainSettings
 
 TRAIN_FILE = "train.jsonl"
 VALID_FILE = "valid.jsonl"
-ADAPTER_SUBDIR = "adapter"
 TRAINING_LOG = "training_log.jsonl"
 ADAPTER_INFO = "qagen_adapter.json"
 
@@ -57,26 +56,6 @@ Say = Callable[[str], None]
 
 
 @dataclass(frozen=True)
-class TrainOptions:
-    out_dir: Path  # a qagen out folder (train.jsonl, valid.jsonl)
-    base_model: str  # local folder or Hugging Face hub id
-    adapter_dir: Path | None = None  # default OUT_DIR/adapter
-    epochs: float = 3.0
-    learning_rate: float = 2e-4
-    batch_size: int = 4
-    lora_r: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.05
-    max_length: int = 1024  # tokens per example; TRL cuts longer ones at the end
-    seed: int = 0
-    max_steps: int | None = None  # stop after this many optimizer steps (quick trials); overrides epochs
-
-    @property
-    def resolved_adapter_dir(self) -> Path:
-        return self.adapter_dir if self.adapter_dir is not None else self.out_dir / ADAPTER_SUBDIR
-
-
-@dataclass(frozen=True)
 class TrainResult:
     adapter_dir: Path
     log_path: Path
@@ -84,55 +63,6 @@ class TrainResult:
     first_loss: float | None  # training loss at the first logged step
     last_loss: float | None  # training loss at the last logged step
     eval_loss: float | None  # validation loss after training; None without validation examples
-
-
-# --------------------------------------------------------------------------- flags
-
-
-def _positive(kind: type) -> Callable[[str], float | int]:
-    def parse(text: str) -> float | int:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a {kind.__name__}, got {text!r}") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
-        return value
-
-    parse.__name__ = kind.__name__
-    return parse
-
-
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 0 and below 1, got {text}")
-    return value
-
-
-def add_trainer_arguments(parser: argparse.ArgumentParser) -> None:
-    """Flags of the local trainer; each defaults to None so ``options_from_args`` can tell given from not given."""
-    defaults = {f.name: f.default for f in fields(TrainOptions)}
-    group = parser.add_argument_group("local LoRA training (--trainer trl)")
-    group.add_argument("--epochs", type=_positive(float), metavar="N", help=f"passes over train.jsonl (default {defaults['epochs']:g})")
-    group.add_argument("--learning-rate", type=_positive(float), metavar="LR", help=f"peak learning rate (default {defaults['learning_rate']:g})")
-    group.add_argument("--batch-size", type=_positive(int), metavar="N", help=f"examples per step (default {defaults['batch_size']})")
-    group.add_argument("--lora-r", type=_positive(int), metavar="N", help=f"LoRA rank (default {defaults['lora_r']})")
-    group.add_argument("--lora-alpha", type=_positive(int), metavar="N", help=f"LoRA scaling alpha (default {defaults['lora_alpha']})")
-    group.add_argument("--lora-dropout", type=_fraction, metavar="P", help=f"LoRA dropout (default {defaults['lora_dropout']:g})")
-    group.add_argument("--max-length", type=_positive(int), metavar="TOKENS", help=f"longest example in tokens; longer ones are cut (default {defaults['max_length']})")
-    group.add_argument("--max-steps", type=_positive(int), metavar="N", help="stop after N steps, whatever --epochs says (quick trials)")
-    group.add_argument("--adapter-dir", type=Path, metavar="DIR", help="where the adapter goes (default OUT_DIR/adapter)")
-
-
-def options_from_args(args: argparse.Namespace, *, out_dir: Path, base_model: str, seed: int = 0) -> TrainOptions:
-    """TrainOptions from flags added by ``add_trainer_arguments``; flags not given keep their defaults."""
-    names = ("epochs", "learning_rate", "batch_size", "lora_r", "lora_alpha", "lora_dropout", "max_length", "max_steps", "adapter_dir")
-    given = {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
-    return TrainOptions(out_dir=Path(out_dir), base_model=base_model, seed=seed, **given)
 
 
 # --------------------------------------------------------------------------- the optional libraries
@@ -305,17 +235,7 @@ def _describe_base(base_model: str) -> str:
 # --------------------------------------------------------------------------- training
 
 
-def _validate(options: TrainOptions) -> None:
-    for name in ("epochs", "learning_rate", "batch_size", "lora_r", "lora_alpha", "max_length"):
-        if not getattr(options, name) > 0:
-            raise ConfigError(f"{name.replace('_', ' ')} must be greater than 0, got {getattr(options, name)}.")
-    if options.max_steps is not None and options.max_steps < 1:
-        raise ConfigError(f"max steps must be at least 1, got {options.max_steps}.")
-    if not 0 <= options.lora_dropout < 1:
-        raise ConfigError(f"lora dropout must be at least 0 and below 1, got {options.lora_dropout}.")
-
-
-def _planned_steps(options: TrainOptions, train_count: int) -> int:
+def _planned_steps(options: TrainSettings, train_count: int) -> int:
     if options.max_steps is not None:
         return options.max_steps
     return max(1, math.ceil(options.epochs * math.ceil(train_count / options.batch_size)))
@@ -377,7 +297,7 @@ def _progress_callback(stack: SimpleNamespace, log_path: Path, say: Say):
     return QagenProgress()
 
 
-def _sft_config(stack: SimpleNamespace, options: TrainOptions, adapter_dir: Path, planned: int, has_eval: bool, bf16: bool, fp16: bool):
+def _sft_config(stack: SimpleNamespace, options: TrainSettings, adapter_dir: Path, planned: int, has_eval: bool, bf16: bool, fp16: bool):
     """SFTConfig for this run, built from the fields the installed TRL actually has."""
     on_gpu = stack.torch.cuda.is_available()
     eval_steps = max(1, math.ceil(planned / EVAL_POINTS))
@@ -416,9 +336,8 @@ def _sft_config(stack: SimpleNamespace, options: TrainOptions, adapter_dir: Path
     return stack.trl.SFTConfig(**{key: value for key, value in wanted.items() if key in known})
 
 
-def train(options: TrainOptions, say: Say) -> TrainResult:
+def train(options: TrainSettings, say: Say) -> TrainResult:
     """Fine-tune a LoRA adapter on OUT_DIR's chat examples; progress goes to ``say``."""
-    _validate(options)
     out_dir = Path(options.out_dir)
     train_examples, valid_examples = _load_examples(out_dir)
     _check_base_model(options.base_model)

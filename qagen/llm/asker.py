@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from qagen.errors import ModelError
 from qagen.outfolder import Journal, JournalEntry
 from qagen.llm.client import ChatModel, describe_failure, is_retryable
-from qagen.replies.pairs import parse_reply
-from qagen.progress import Reporter
 from qagen.records import Completion, Request
 
 
@@ -99,7 +97,6 @@ class Asker:
         answered: dict[str, JournalEntry],
         *,
         concurrency: int,
-        reporter: Reporter,
     ) -> None:
         self.model = model
         self.answered = answered
@@ -107,31 +104,33 @@ class Asker:
         self.used: set[str] = set()  # keys of every request this run needed, answered now or earlier
         self._journal = journal
         self._concurrency = concurrency
-        self._reporter = reporter
 
     async def ask(
-        self, requests: Sequence[Request], *, show_progress: bool = False, stop_if_first_fails: bool = False
+        self,
+        requests: Sequence[Request],
+        *,
+        on_answer: Callable[[Request, Completion], None] | None = None,
+        on_failure: Callable[[Request, str], None] | None = None,
+        stop_if_first_fails: bool = False,
     ) -> tuple[dict[str, Completion], list[Failure]]:
-        """Answers by request key (from the journal or the model), and the requests that failed."""
+        """Answers by request key (from the journal or the model), and the requests that failed.
+
+        ``on_answer`` hears of each answer as it arrives (not of those the journal already had).
+        """
         self.used.update(r.key for r in requests)
         pending = [r for r in requests if r.key not in self.answered]
 
-        def on_answer(request: Request, completion: Completion) -> None:
+        def answered(request: Request, completion: Completion) -> None:
             entry = JournalEntry(request.key, completion)
             self._journal.append(entry)
             self.answered[request.key] = entry
             self.sent += 1
-            if show_progress:
-                pairs = len(parse_reply(completion.text, truncated=completion.truncated).items)
-                self._reporter.chunk_done(pairs, completion.prompt_tokens, completion.completion_tokens)
-
-        def on_failure(request: Request, reason: str) -> None:
-            if show_progress:
-                self._reporter.chunk_failed(request.key, reason)
+            if on_answer is not None:
+                on_answer(request, completion)
 
         failures = await ask_all(
-            pending, self.model, concurrency=self._concurrency, on_answer=on_answer, on_failure=on_failure,
-            stop_if_first_fails=stop_if_first_fails,
+            pending, self.model, concurrency=self._concurrency, on_answer=answered,
+            on_failure=on_failure or (lambda request, reason: None), stop_if_first_fails=stop_if_first_fails,
         )
         answers = {r.key: self.answered[r.key].completion for r in requests if r.key in self.answered}
         return answers, failures

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
+
+from qagen.dataset.estimate import TokenStats, estimate_finetune
+from qagen.outfolder import JournalEntry
+from qagen.records import Pair
+
+if TYPE_CHECKING:
+    from qagen.pipeline.stages import Dataset, Generated, Run
 
 
 @dataclass(frozen=True)
@@ -56,6 +66,98 @@ class Report:
     @property
     def complete(self) -> bool:
         return not self.chunks_failed and not self.requests_failed
+
+
+def build_report(
+    run: Run,
+    generated: Generated,
+    dataset: Dataset,
+    answered_before: dict[str, JournalEntry],
+    *,
+    requests: int,
+    retries: int,
+    tokens: tuple[int, int],
+    failed_requests: int,
+    seconds: float,
+) -> Report:
+    """The report of a run, assembled here and only here from what the stages recorded."""
+    settings, chunks = run.settings, run.chunks
+    final = dataset.checked.kept
+    split, example_tokens = dataset.split, dataset.checked.tokens
+    coverage = chunk_coverage(run, generated, answered_before, final)
+    source_of = {c.id: c.source for c in chunks}
+    train_tokens = [example_tokens[p.id] for p in split.train]
+    return Report(
+        model=settings.model,
+        endpoint="offline" if settings.offline else (settings.base_url or "https://api.openai.com/v1"),
+        offline=settings.offline,
+        token_encoding=run.counter.describe(),
+        settings=settings.public_view(),
+        files_read=len(run.loaded.documents),
+        files_skipped=[{"source": s.source, "reason": s.reason} for s in run.loaded.skipped],
+        files=file_coverage(coverage),
+        warnings=run.warnings,
+        chunks=len(chunks),
+        chunks_resumed=sum(1 for c in chunks if c.id in answered_before),
+        chunks_failed=[
+            {"chunk_id": f.key, "source": source_of[f.key], "reason": f.reason, "detail": f.detail} for f in generated.failures
+        ],
+        requests_failed=failed_requests,
+        requests=requests,
+        retries=retries,
+        tokens_in=tokens[0],
+        tokens_out=tokens[1],
+        stages=run.counts.counts,
+        pairs_generated=len(generated.pairs),
+        pairs_kept=len(final),
+        idk_kept=sum(1 for p in final if p.kind == "idk"),
+        dropped=dict(Counter(r.reason for r in run.rejections)),
+        train_examples=len(split.train),
+        valid_examples=len(split.valid),
+        format=settings.format,
+        example_tokens={"train": _stats(train_tokens), "valid": _stats([example_tokens[p.id] for p in split.valid])},
+        finetune_estimate=asdict(estimate_finetune(train_tokens, limit=settings.max_example_tokens)),
+        out=str(settings.out),
+        seconds=seconds,
+        coverage=coverage,
+    )
+
+
+def _stats(counts: list[int]) -> dict | None:
+    stats = TokenStats.of(counts)
+    return asdict(stats) if stats else None
+
+
+def chunk_coverage(
+    run: Run, generated: Generated, answered_before: dict[str, JournalEntry], final: Sequence[Pair]
+) -> list[ChunkCoverage]:
+    kept = Counter(p.chunk_id for p in final if p.kind == "grounded")
+    failed = {f.key for f in generated.failures}
+    answers = generated.answers
+    return [
+        ChunkCoverage(
+            chunk_id=c.id,
+            source=c.source,
+            tokens=c.tokens,
+            asked=run.settings.pairs_per_chunk,
+            generated=generated.parsed_count.get(c.id, 0),
+            kept=kept.get(c.id, 0),
+            truncated=c.id in answers and answers[c.id].truncated,
+            status="failed" if c.id in failed else ("resumed" if c.id in answered_before else "answered"),
+        )
+        for c in run.chunks
+    ]
+
+
+def file_coverage(coverage: Sequence[ChunkCoverage]) -> list[dict]:
+    files: dict[str, dict] = {}
+    for c in coverage:
+        row = files.setdefault(c.source, {"source": c.source, "chunks": 0, "asked": 0, "generated": 0, "kept": 0})
+        row["chunks"] += 1
+        row["asked"] += c.asked
+        row["generated"] += c.generated
+        row["kept"] += c.kept
+    return list(files.values())
 
 
 def summary(report: Report) -> str:

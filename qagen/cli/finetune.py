@@ -1,0 +1,62 @@
+"""``qagen finetune OUT_DIR``: launch and follow a job on the jobs API, or train a LoRA adapter locally."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from qagen.cli import EXIT_INTERRUPTED
+from qagen.cli.options import add_options, given, say
+from qagen.settings import FINETUNE_OPTIONS, TRAIN_OPTIONS, FinetuneSettings, TrainSettings, resolve
+
+
+def run(argv: Sequence[str]) -> int:
+    choose = argparse.ArgumentParser(add_help=False)
+    choose.add_argument("--trainer", choices=("openai", "trl"), default="openai")
+    chosen, _ = choose.parse_known_args(argv)
+    parser = argparse.ArgumentParser(
+        prog="qagen finetune",
+        description=(
+            "Fine-tune a model on a qagen run's train.jsonl/valid.jsonl: on an OpenAI-compatible jobs API (OpenAI, "
+            "Azure OpenAI), or with --trainer trl as a LoRA adapter on this machine (pip install 'qagen[train]'). "
+            "See `qagen finetune --trainer trl --help` for the local trainer's flags."
+        ),
+    )
+    parser.add_argument("out_dir", type=Path, help="the out folder of a qagen run")
+    parser.add_argument("--trainer", choices=("openai", "trl"), default="openai", help="where to train (default: openai, the jobs API)")
+    options = TRAIN_OPTIONS if chosen.trainer == "trl" else FINETUNE_OPTIONS
+    add_options(parser, options)
+    args = parser.parse_args(argv)
+    if args.trainer != "trl":
+        return launch_job(resolve(FinetuneSettings, given(args, options), out_dir=args.out_dir))
+    if args.base_model is None:
+        parser.error("--trainer trl needs --base-model (a local folder or Hugging Face id)")
+    from qagen.finetune.trainer import train
+
+    result = train(resolve(TrainSettings, given(args, options), out_dir=args.out_dir), say)
+    print(f"adapter   {result.adapter_dir}")
+    print(f"log       {result.log_path}")
+    print(f"loss      {result.first_loss:.4f} -> {result.last_loss:.4f} over {result.steps} steps"
+          + (f"; validation loss {result.eval_loss:.4f}" if result.eval_loss is not None else ""))
+    print(f"try it    qagen eval {args.out_dir} --adapter {result.adapter_dir}")
+    return 0
+
+
+def launch_job(settings: FinetuneSettings) -> int:
+    from qagen.finetune.jobs import launch
+    from qagen.finetune.state import saved_job_id
+
+    try:
+        outcome = launch(settings, say)
+    except KeyboardInterrupt:
+        job_id = saved_job_id(settings.out_dir)
+        if job_id:
+            print(f"\nstopped following: the job keeps running; follow it again with: qagen follow {job_id}", file=sys.stderr)
+        else:
+            print("\ninterrupted before a job was created; run the same command again to continue.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if outcome is None:  # --dry-run
+        return 0
+    return 0 if outcome.succeeded else 1

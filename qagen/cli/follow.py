@@ -1,0 +1,29 @@
+"""``qagen follow JOB_ID``: follow any fine-tuning job until it ends."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from qagen.cli import EXIT_INTERRUPTED
+from qagen.cli.options import add_options, given, say
+from qagen.settings import FOLLOW_OPTIONS, FinetuneSettings, resolve
+
+
+def run(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(prog="qagen follow", description="Follow a fine-tuning job: status, events, losses, until it ends.")
+    parser.add_argument("job_id", help="the job id, e.g. ftjob-abc123")
+    add_options(parser, FOLLOW_OPTIONS)
+    args = parser.parse_args(argv)
+    settings = resolve(FinetuneSettings, given(args, FOLLOW_OPTIONS), out_dir=Path("."))
+
+    from qagen.finetune.jobs import follow
+
+    try:
+        outcome = follow(args.job_id, settings, say)
+    except KeyboardInterrupt:
+        print(f"\nstopped following: the job keeps running; follow it again with: qagen follow {args.job_id}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return 0 if outcome.succeeded else 1

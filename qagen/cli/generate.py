@@ -1,0 +1,113 @@
+"""``qagen FOLDER``: generate a dataset (and with --finetune, launch a job on it)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from qagen import __version__
+from qagen.cli import EXIT_INCOMPLETE, EXIT_INTERRUPTED
+from qagen.cli.options import add_options, given, unescape
+from qagen.cli.progress import TerminalProgress
+from qagen.settings import DEFAULT_BASE_MODEL, GENERATE_OPTIONS, FinetuneSettings, Settings, resolve, unknown_env_variables
+
+if TYPE_CHECKING:
+    from qagen.pipeline.report import Report
+
+_GROUPS = {
+    "model": ("model", "base_url", "pairs_per_chunk", "template", "concurrency", "max_attempts", "timeout"),
+    "chunking": ("chunk_size", "chunk_overlap"),
+    "dataset": ("format", "system", "separator", "stop", "leading_space", "valid_fraction", "seed", "max_example_tokens"),
+    "quality": ("idk_ratio", "refusal", "dedupe_threshold", "grounding_threshold", "judge", "judge_threshold",
+                "idk_template", "idk_check_template", "judge_template"),
+    "run": ("restart", "quiet"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="qagen",
+        description="Turn a folder of documents into a question/answer dataset for fine-tuning a chat model.",
+        epilog=(
+            "Other commands (each has --help): qagen validate FILE.jsonl, qagen finetune OUT_DIR, "
+            "qagen follow JOB_ID, qagen eval OUT_DIR. "
+            "Environment: OPENAI_API_KEY, OPENAI_BASE_URL, and QAGEN_<SETTING> named like the flag "
+            "(QAGEN_CHUNK_SIZE=400). Flags win over the environment, which wins over --config."
+        ),
+    )
+    parser.add_argument("folder", type=Path, help="folder of documents (searched recursively), or one file")
+    add_options(parser, GENERATE_OPTIONS, ["out"])
+    parser.add_argument("--version", action="version", version=f"qagen {__version__}")
+    parser.add_argument("--config", type=Path, help="TOML file of settings, keys named like the flags (chunk_size = 400)")
+    for title, names in _GROUPS.items():
+        group = parser.add_argument_group(title)
+        add_options(group, GENERATE_OPTIONS, names)
+        if title == "dataset":
+            group.add_argument("--no-system", action="store_true", help="write chat examples without a system message")
+    tune = parser.add_argument_group("fine-tune")
+    tune.add_argument("--finetune", action="store_true", help="after the run, launch a fine-tuning job on the same endpoint and follow it")
+    tune.add_argument("--base-model", help=f"with --finetune: the model to fine-tune (default: {DEFAULT_BASE_MODEL})")
+    return parser
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    flags = given(args, GENERATE_OPTIONS)
+    if args.no_system:
+        flags["system"] = ""
+    for name in ("separator", "stop"):
+        if flags[name] is not None:
+            flags[name] = unescape(flags[name])
+    return resolve(Settings, flags, config_file=args.config, corpus=args.folder)
+
+
+def run(argv: Sequence[str]) -> int:
+    args = build_parser().parse_args(argv)
+    settings = settings_from_args(args)
+    if not settings.quiet:
+        for name in unknown_env_variables(os.environ):
+            print(f"warning: {name} names no qagen setting and is ignored (see qagen --help)", file=sys.stderr)
+    try:
+        code = _generate(settings)
+    except KeyboardInterrupt:
+        print(
+            f"\ninterrupted: answered chunks are saved in {settings.out}; run the same command again to continue.",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    if code != 0 or not args.finetune:
+        return code
+    from qagen.cli.finetune import launch_job
+
+    job = FinetuneSettings(out_dir=settings.out, base_url=settings.base_url, api_key=settings.api_key,
+                           base_model=args.base_model or DEFAULT_BASE_MODEL)
+    return launch_job(job)
+
+
+def _generate(settings: Settings) -> int:
+    from qagen.pipeline.report import summary
+    from qagen.pipeline.runner import run as run_pipeline
+
+    progress = TerminalProgress(sys.stderr, draw_bar=sys.stderr.isatty() and not settings.quiet, show_notes=not settings.quiet)
+    report = run_pipeline(settings, progress).report
+    print(summary(report))
+    return verdict(report)
+
+
+def verdict(report: Report) -> int:
+    if report.complete:
+        return 0
+    failed = []
+    if report.chunks_failed:
+        reasons = ", ".join(sorted({f["reason"] for f in report.chunks_failed}))
+        failed.append(f"{len(report.chunks_failed)} of {report.chunks} chunks ({reasons})")
+    if report.requests_failed:
+        failed.append(f"{report.requests_failed} I-don't-know or judge requests")
+    print(
+        f"error: {' and '.join(failed)} failed after every retry; run the same command again to ask just those.",
+        file=sys.stderr,
+    )
+    return EXIT_INCOMPLETE

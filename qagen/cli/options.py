@@ -1,0 +1,74 @@
+"""Flags made from the settings schema, so a flag, its help and its valid range never drift from the setting."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from qagen.settings import Option
+
+# The few settings with a one-letter flag too.
+SHORT_FLAGS = {"out": "-o", "pairs_per_chunk": "-n", "quiet": "-q"}
+# Booleans that are on by default are turned off by a --no-NAME flag.
+_NEGATIVE = {"leading_space"}
+
+
+def describe(option: Option) -> str:
+    """The help text: what it does, its default and its valid values."""
+    parts = [option.help]
+    shown = option.default
+    if isinstance(shown, tuple):
+        shown = None  # several phrasings: the help says what they are
+    if isinstance(shown, str):
+        shown = shown.encode("unicode_escape").decode() if shown else "none"
+        shown = f"'{shown}'" if len(shown) < 40 else None
+    if shown is not None and shown is not False and "default:" not in option.help:
+        parts.append(f"default: {shown}")
+    if option.valid_range() and not option.choices:
+        parts.append(option.valid_range())
+    return "; ".join(parts)
+
+
+def add_options(parser: argparse.ArgumentParser | Any, options: Mapping[str, Option], names: Iterable[str] | None = None) -> None:
+    """One flag per setting, defaulting to None so that "not given" can be told from a value.
+
+    Values arrive as text and are converted by the schema, so a bad value gets the same one
+    sentence whether it came from a flag, a variable or a config file.
+    """
+    for name in names if names is not None else options:
+        option = options[name]
+        flags = [SHORT_FLAGS[name], option.flag] if name in SHORT_FLAGS else [option.flag]
+        if option.kind is bool and name in _NEGATIVE:
+            parser.add_argument("--no-" + option.flag[2:], dest=name, action="store_const", const=False, help=describe(option))
+        elif option.kind is bool:
+            parser.add_argument(*flags, dest=name, action="store_const", const=True, help=describe(option))
+        elif option.kind is tuple:
+            parser.add_argument(*flags, dest=name, action="append", metavar="TEXT", help=describe(option))
+        else:
+            metavar = "|".join(option.choices) if option.choices else _METAVARS.get(option.kind, "TEXT")
+            parser.add_argument(*flags, dest=name, metavar=metavar, help=describe(option))
+
+
+_METAVARS: dict[type, str] = {int: "N", float: "X", Path: "PATH", str: "TEXT"}
+
+
+def given(args: argparse.Namespace, options: Mapping[str, Option]) -> dict[str, Any]:
+    """The settings named on the command line (None for the rest)."""
+    return {name: getattr(args, name, None) for name in options}
+
+
+def unescape(text: str) -> str:
+    """``\\n``, ``\\t``, ``\\r`` and ``\\\\`` typed in a shell become the characters they name.
+
+    A separator or stop sequence such as ``\\n\\n###\\n\\n`` cannot otherwise be typed on one line.
+    """
+    return re.sub(r"\\([ntr\\])", lambda m: {"n": "\n", "t": "\t", "r": "\r", "\\": "\\"}[m.group(1)], text)
+
+
+def say(line: str) -> None:
+    """A line for the person at the terminal, on stderr."""
+    print(line, file=sys.stderr, flush=True)

@@ -1,0 +1,260 @@
+"""The stages of a generation run, in data-flow order, and the one record of what each kept and dropped.
+
+Each stage takes the ``Run`` (settings, reporter, token counter, templates, the chunks and the
+asker), does one step and records its counts in ``Run.counts``: in, out, and dropped by
+reason. Every dropped item lands in ``Run.rejections``, so nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from qagen.dataset.formats import ExampleFormat
+from qagen.documents.chunking import split_documents
+from qagen.documents.loading import LoadResult, load_corpus
+from qagen.documents.tokens import TokenCounter
+from qagen.llm.asker import Asker, Failure
+from qagen.llm.templates import ChatTemplate, builtin_template_path, load_template
+from qagen.outfolder import JournalEntry
+from qagen.progress import Reporter
+from qagen.quality.checks import CheckedExamples, check_examples, check_pairs
+from qagen.quality.dedupe import dedupe
+from qagen.quality.idk.pairs import IdkOutcome, model_idk, offline_idk
+from qagen.quality.judge import judge_pairs
+from qagen.quality.retrieval import BM25Index
+from qagen.records import Chunk, Completion, Pair, Rejection, Request
+from qagen.replies.pairs import ParseResult, parse_reply
+from qagen.settings import Settings
+from qagen.dataset.split import Split, split_pairs
+
+OFFLINE_NOTICE = (
+    "qagen: no model configured, so the built-in offline generator is writing pairs "
+    "(extractive: questions about sentences, answered with the sentence itself). "
+    "For a real model set OPENAI_API_KEY, or pass --base-url URL --model NAME."
+)
+
+
+class StageCounts:
+    """Counts in and out of every stage, with the reasons for what was dropped."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, dict[str, Any]] = {}
+
+    def record(self, name: str, taken: int, kept: int, dropped: Sequence[Rejection] = (), **extra: Any) -> None:
+        self.counts[name] = {"in": taken, "out": kept, **extra, "dropped": dict(Counter(r.reason for r in dropped))}
+
+
+@dataclass
+class Run:
+    """What the stages of one run share."""
+
+    settings: Settings
+    reporter: Reporter
+    counter: TokenCounter
+    templates: dict[str, ChatTemplate]
+    loaded: LoadResult
+    chunks: list[Chunk]
+    warnings: list[str]
+    counts: StageCounts = field(default_factory=StageCounts)
+    rejections: list[Rejection] = field(default_factory=list)
+
+    @property
+    def chunk_texts(self) -> dict[str, str]:
+        return {c.id: c.text for c in self.chunks}
+
+    def drop(self, stage: str, taken: int, kept: Sequence[Pair], dropped: Sequence[Rejection]) -> None:
+        self.rejections += dropped
+        self.counts.record(stage, taken, len(kept), dropped)
+
+
+# --------------------------------------------------------------------------- documents
+
+
+def load_templates(settings: Settings) -> dict[str, ChatTemplate]:
+    """Every template the run needs, loaded up front so a broken one fails before any request."""
+
+    def load(path: Path | None, builtin: str, *variables: str) -> ChatTemplate:
+        return load_template(path or builtin_template_path(builtin), required=frozenset(variables))
+
+    templates = {"qa": load(settings.template, "qa", "info", "n")}
+    if not settings.offline and settings.idk_ratio > 0:
+        templates["idk"] = load(settings.idk_template, "idk", "excerpts", "n")
+        templates["idk_check"] = load(settings.idk_check_template, "idk_check", "question", "passages")
+    if settings.judge:
+        templates["judge"] = load(settings.judge_template, "judge", "passage", "pairs")
+    return templates
+
+
+def read_documents(settings: Settings, reporter: Reporter, counter: TokenCounter) -> Run:
+    """Load and chunk the corpus; the Run that the later stages share."""
+    templates = load_templates(settings)
+    loaded = load_corpus(settings.corpus, exclude=[settings.out])
+    if settings.model_was_defaulted:
+        reporter.note(OFFLINE_NOTICE)
+    warnings = [f"{d.source}: {d.warning}" for d in loaded.documents if d.warning]
+    for warning in warnings:
+        reporter.note(f"warning: {warning}")
+    if not counter.exact:
+        warnings.append(f"token counts use {counter.encoding_name}, an estimate for {settings.model}")
+    chunks = split_documents(loaded.documents, counter, chunk_tokens=settings.chunk_size, overlap_tokens=settings.chunk_overlap)
+    return Run(settings, reporter, counter, templates, loaded, chunks, warnings)
+
+
+# --------------------------------------------------------------------------- generation
+
+
+def build_request(template: ChatTemplate, chunk: Chunk, n: int) -> Request:
+    messages = template.render(info=chunk.text, n=n, source=chunk.source)
+    return Request(key=chunk.id, messages=messages, params=dict(template.params), n=n, passage=chunk.text)
+
+
+@dataclass(frozen=True)
+class Generated:
+    """What generation gave: the pairs, and what the coverage report needs to know."""
+
+    pairs: list[Pair]
+    answers: dict[str, Completion]
+    failures: list[Failure]
+    parsed_count: dict[str, int]  # chunk id -> pairs read from its reply
+
+
+async def generate(run: Run, asker: Asker, answered_before: dict[str, JournalEntry]) -> Generated:
+    """Ask for pairs about every chunk; each reply is parsed once, as it arrives or from the journal."""
+    settings, reporter = run.settings, run.reporter
+    requests = [build_request(run.templates["qa"], chunk, settings.pairs_per_chunk) for chunk in run.chunks]
+    parsed: dict[str, ParseResult] = {}
+
+    def parse(key: str, completion: Completion) -> ParseResult:
+        if key not in parsed:
+            parsed[key] = parse_reply(completion.text, truncated=completion.truncated)
+        return parsed[key]
+
+    def on_answer(request: Request, completion: Completion) -> None:
+        reporter.chunk_done(len(parse(request.key, completion).items), completion.prompt_tokens, completion.completion_tokens)
+
+    reporter.start(len(requests), sum(1 for r in requests if r.key in answered_before))
+    try:
+        answers, failures = await asker.ask(
+            requests, on_answer=on_answer, on_failure=lambda request, reason: reporter.chunk_failed(request.key, reason),
+            stop_if_first_fails=True,
+        )
+    finally:
+        reporter.finish()
+
+    pairs: list[Pair] = []
+    rejections: list[Rejection] = []
+    parsed_count: dict[str, int] = {}
+    failed = {f.key: f for f in failures}
+    for chunk in run.chunks:  # chunk order, whatever order the replies came in
+        if chunk.id in failed:
+            f = failed[chunk.id]
+            rejections.append(Rejection(
+                stage="generate", reason="request_failed",
+                detail=f"the request failed after every retry ({f.reason}): {f.detail}; rerun to ask it again",
+                source=chunk.source, chunk_id=chunk.id,
+            ))
+            continue
+        result = parse(chunk.id, answers[chunk.id])
+        parsed_count[chunk.id] = len(result.items)
+        for index, item in enumerate(result.items):
+            pairs.append(Pair(id=f"{chunk.id}-{index}", question=item.question, answer=item.answer,
+                              source=chunk.source, chunk_id=chunk.id, kind="grounded"))
+        for failure in result.failures:
+            rejections.append(Rejection(stage="parse", reason=failure.reason, detail=failure.detail, raw=failure.raw,
+                                        source=chunk.source, chunk_id=chunk.id))
+    run.drop("generate", len(run.chunks), pairs, rejections)
+    return Generated(pairs, answers, failures, parsed_count)
+
+
+# --------------------------------------------------------------------------- quality
+
+
+def drop_duplicates(pairs: Sequence[Pair], threshold: float) -> tuple[list[Pair], list[Rejection]]:
+    kept, duplicates = dedupe(pairs, threshold=threshold)
+    by_id = {p.id: p for p in pairs}
+    return kept, [d.rejection(by_id[d.pair_id]) for d in duplicates]
+
+
+@dataclass(frozen=True)
+class Kept:
+    pairs: list[Pair]
+    failed_requests: int  # idk and judge requests that failed after every retry
+
+
+async def keep_good_pairs(run: Run, asker: Asker, pairs: list[Pair]) -> Kept:
+    """Text and grounding checks, the judge, dedupe, then the "I don't know" pairs and dedupe again."""
+    settings, chunk_texts = run.settings, run.chunk_texts
+    kept, dropped = check_pairs(pairs, chunk_texts, grounding_threshold=settings.grounding_threshold)
+    run.drop("check", len(pairs), kept, dropped)
+
+    judge_failures: list[Failure] = []
+    if settings.judge:
+        run.reporter.note(f"qagen: judging {len(kept)} pairs with {settings.model}")
+        before = len(kept)
+        kept, dropped, judge_failures, _scores = await judge_pairs(
+            asker, kept, chunk_texts, template=run.templates["judge"], threshold=settings.judge_threshold
+        )
+        run.drop("judge", before, kept, dropped)
+
+    before = len(kept)
+    kept, dropped = drop_duplicates(kept, settings.dedupe_threshold)
+    run.drop("dedupe", before, kept, dropped)
+
+    idk = await make_idk(run, asker, target=round(len(kept) * settings.idk_ratio))
+    idk_checked, dropped = check_pairs(idk.pairs, chunk_texts, grounding_threshold=settings.grounding_threshold)
+    run.rejections += idk.rejections + dropped
+    run.counts.counts["idk"] = {
+        "target": idk.target,
+        "candidates": idk.candidates,
+        "out": len(idk_checked),
+        "dropped": dict(Counter(r.reason for r in idk.rejections + dropped)),
+    }
+    combined, dropped = drop_duplicates(kept + idk_checked, settings.dedupe_threshold)
+    run.drop("dedupe_idk", len(kept) + len(idk_checked), combined, dropped)
+    return Kept(combined, len(idk.failures) + len(judge_failures))
+
+
+async def make_idk(run: Run, asker: Asker, *, target: int) -> IdkOutcome:
+    settings, chunks = run.settings, run.chunks
+    if target <= 0 or not chunks:
+        return IdkOutcome(target=max(0, target))
+    index = BM25Index(chunks)
+    if settings.offline:
+        return offline_idk(chunks, index, target, settings.refusals, settings.seed)
+    run.reporter.note(f"qagen: writing and checking {target} I-don't-know examples with {settings.model}")
+    return await model_idk(
+        asker, chunks, index, target,
+        generate_template=run.templates["idk"], check_template=run.templates["idk_check"],
+        refusals=settings.refusals, seed=settings.seed, count_tokens=run.counter,
+    )
+
+
+# --------------------------------------------------------------------------- dataset
+
+
+@dataclass(frozen=True)
+class Dataset:
+    checked: CheckedExamples
+    split: Split
+
+
+def make_dataset(run: Run, pairs: list[Pair]) -> Dataset:
+    """Format and check every example, then split train/validation."""
+    settings = run.settings
+    example_format = ExampleFormat(
+        kind=settings.format,
+        system_message=settings.system_message,
+        separator=settings.separator,
+        stop=settings.stop,
+        leading_space=settings.leading_space,
+    )
+    checked = check_examples(pairs, example_format, run.counter, max_tokens=settings.max_example_tokens)
+    run.drop("validate", len(pairs), checked.kept, checked.rejected)
+    split = split_pairs(checked.kept, settings.valid_fraction, settings.seed)
+    run.counts.counts["split"] = {"in": len(checked.kept), "train": len(split.train), "valid": len(split.valid)}
+    run.warnings += checked.warnings + split.warnings
+    return Dataset(checked, split)
