@@ -28,7 +28,8 @@ import sys
 import time
 from dataclasses import dataclass
 
-from qagen.quality.dedupe import dedupe, normalise
+from qagen.quality.dedupe import dedupe
+from qagen.quality.nearindex import normalise
 from qagen.records import Pair
 
 OPENINGS = (

@@ -12,17 +12,8 @@ from itertools import combinations
 
 import pytest
 
-from qagen.quality.dedupe import (
-    Duplicate,
-    NearDuplicateIndex,
-    NearMatch,
-    cluster,
-    count_words,
-    dedupe,
-    normalise,
-    similarity,
-    words,
-)
+from qagen.quality.dedupe import Duplicate, cluster, dedupe
+from qagen.quality.nearindex import NearDuplicateIndex, NearMatch, count_words, normalise, similarity, words
 from qagen.errors import ConfigError, QagenError
 from qagen.records import Pair
 
@@ -355,7 +346,8 @@ def test_dedupe_and_cluster_agree_with_brute_force(threshold: float) -> None:
 
 _DETERMINISM_SCRIPT = """
 import json, random
-from qagen.quality.dedupe import NearDuplicateIndex, cluster, dedupe
+from qagen.quality.dedupe import cluster, dedupe
+from qagen.quality.nearindex import NearDuplicateIndex
 from qagen.records import Pair
 rng = random.Random(7)
 vocabulary = [f"word{n}" for n in range(30)]

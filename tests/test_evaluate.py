@@ -14,21 +14,11 @@ from fake_openai import FakeOpenAI, RecordedRequest, Reply, chat_reply, error_re
 from helpers import CORPUS, read_jsonl
 from qagen.cli import main
 from qagen.errors import ModelError, OutputError
-from qagen.evaluate.runner import (
-    EvalItem,
-    EvalReport,
-    evaluate,
-    exact_match,
-    load_eval_items,
-    looks_like_refusal,
-    normalise_answer,
-    render_eval,
-    safe_model_name,
-    strip_reasoning,
-    token_f1,
-    write_eval,
-)
-from qagen.quality.idk.candidates import DEFAULT_REFUSALS
+from qagen.evaluate.matching import exact_match, normalise_answer, token_f1
+from qagen.evaluate.refusals import looks_like_refusal
+from qagen.evaluate.runner import EvalItem, EvalReport, evaluate, load_eval_items, render_eval, safe_model_name, write_eval
+from qagen.replies.reasoning import strip_reasoning
+from qagen.settings import DEFAULT_REFUSALS
 from qagen.llm.client import OpenAIChatModel
 from qagen.documents.tokens import counter_for
 

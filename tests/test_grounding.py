@@ -10,15 +10,9 @@ import pytest
 
 from helpers import REPO
 from qagen.errors import TemplateError
-from qagen.quality.grounding import (
-    Rating,
-    Support,
-    is_refusal,
-    is_supported,
-    lexical_support,
-    parse_ratings,
-    render_pairs_for_judge,
-)
+from qagen.quality.grounding import Support, is_refusal, is_supported, lexical_support
+from qagen.quality.judge import render_pairs_for_judge
+from qagen.replies.ratings import Rating, parse_ratings
 from qagen.llm.templates import load_template
 from qagen.records import Pair
 

@@ -11,7 +11,7 @@ import pytest
 from fake_openai import chat_reply, grounded_pairs_reply
 from helpers import CORPUS, read_jsonl
 from qagen.cli import main
-from qagen.quality.dedupe import similarity
+from qagen.quality.nearindex import similarity
 
 
 def _server_args(server, out: Path, *extra: str) -> list[str]:

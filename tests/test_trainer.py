@@ -235,5 +235,5 @@ def test_trainer_flags_map_to_settings(tmp_path):
     settings = resolve(TrainSettings, given, env={}, out_dir=tmp_path)
     assert (settings.epochs, settings.lora_r, settings.max_steps, settings.adapter_dir) == (1.5, 4, 7, tmp_path / "a")
     assert settings.learning_rate == TrainSettings.learning_rate  # not given: the default
-    with pytest.raises(ConfigError, match="batch_size"):
+    with pytest.raises(ConfigError, match="--batch-size must be at least 1"):
         resolve(TrainSettings, {"batch_size": "0", "base_model": "some/model"}, env={}, out_dir=tmp_path)

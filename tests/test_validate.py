@@ -11,18 +11,10 @@ import pytest
 from qagen.dataset.formats import ExampleFormat
 from qagen.errors import QagenError
 from qagen.records import Pair
-from qagen.dataset.validate import (
-    DatasetFileError,
-    TokenStats,
-    check_chat_example,
-    check_completion_examples,
-    check_pair_text,
-    count_chat_tokens,
-    estimate_finetune,
-    infer_common_suffix,
-    render_report,
-    validate_file,
-)
+from qagen.dataset.checks import check_chat_example, check_completion_examples, check_pair_text, infer_common_suffix
+from qagen.dataset.estimate import TokenStats, estimate_finetune
+from qagen.dataset.validate import DatasetFileError, render_report, validate_file
+from qagen.documents.tokens import count_chat_tokens
 
 GOOD_EXAMPLES = 12
 PLANTED_LINE = 5

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from qagen.settings import Option
+from qagen.schema import Option
 
 # The few settings with a one-letter flag too.
 SHORT_FLAGS = {"out": "-o", "pairs_per_chunk": "-n", "quiet": "-q"}

@@ -25,20 +25,17 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from qagen.documents.tokens import count_chat_tokens
+from qagen.settings import MAX_EXAMPLE_TOKENS
+from qagen.quality.text import fold
+
 TokenCount = Callable[[str], int]
 
 ERROR = "error"
 WARNING = "warning"
 
-MAX_EXAMPLE_TOKENS = 16385  # per-example limit used by OpenAI's data preparation notebook
 MIN_EXAMPLES = 10  # the service refuses a training file with fewer examples
 LONG_EXAMPLE_CHARS = 10_000  # the legacy tool's threshold for a long prompt + completion
-
-# Chat framing, as in OpenAI's token counting recipe: every message costs 3 tokens
-# around its values (role, content, name), a name 1 more, and the reply is primed with 3.
-TOKENS_PER_MESSAGE = 3
-TOKENS_PER_NAME = 1
-REPLY_PRIMING_TOKENS = 3
 
 CHAT_ROLES = frozenset({"system", "user", "assistant", "function", "tool"})
 MESSAGE_KEYS = frozenset({"role", "content", "name", "function_call", "weight"})
@@ -150,7 +147,8 @@ def looks_like_question(text: str) -> bool:
 
 
 def _normalised(text: str) -> str:
-    return " ".join(_WORDS.findall(text.casefold()))
+    # Words only: an answer that repeats its question with other punctuation still repeats it.
+    return " ".join(_WORDS.findall(fold(text)))
 
 
 def _leftover_findings(text: str, role: str, line: int | None) -> list[Finding]:
@@ -213,27 +211,6 @@ def check_example_count(count: int) -> list[Finding]:
 
 
 # ---------------------------------------------------------------- chat examples
-
-
-def count_chat_tokens(messages: Sequence[object], count_tokens: TokenCount) -> int:
-    """Tokens of one chat example: role, content and name of every message plus the framing.
-
-    Every message adds TOKENS_PER_MESSAGE, a name TOKENS_PER_NAME more, and the example
-    REPLY_PRIMING_TOKENS once; a ``function_call`` is counted as its JSON text.
-    """
-    total = REPLY_PRIMING_TOKENS
-    for message in messages:
-        if not isinstance(message, Mapping):
-            continue
-        total += TOKENS_PER_MESSAGE
-        for key in ("role", "content", "name"):
-            if isinstance(message.get(key), str):
-                total += count_tokens(message[key])
-        if isinstance(message.get("name"), str):
-            total += TOKENS_PER_NAME
-        if message.get("function_call") is not None:
-            total += count_tokens(json.dumps(message["function_call"], ensure_ascii=False, default=str))
-    return total
 
 
 def _json_type(value: object) -> str:

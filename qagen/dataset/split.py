@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from qagen.records import Pair
-from qagen.dataset.validate import MIN_EXAMPLES
+from qagen.dataset.checks import MIN_EXAMPLES
 
 @dataclass(frozen=True)
 class Split:

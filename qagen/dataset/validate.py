@@ -37,25 +37,6 @@ from qagen.dataset.checks import (
 )
 from qagen.dataset.estimate import FinetuneEstimate, TokenStats, estimate_finetune
 
-__all__ = [
-    "DatasetFileError",
-    "ValidationReport",
-    "detect_format",
-    "render_report",
-    "validate_file",
-    # from qagen.example_checks and qagen.finetune_estimate, for the callers that import them from here
-    "MAX_EXAMPLE_TOKENS",
-    "MIN_EXAMPLES",
-    "FinetuneEstimate",
-    "TokenStats",
-    "check_chat_example",
-    "check_completion_examples",
-    "check_pair_text",
-    "count_chat_tokens",
-    "estimate_finetune",
-    "infer_common_suffix",
-    "pair_text_findings",
-]
 
 
 class DatasetFileError(QagenError):

@@ -1,15 +1,22 @@
-"""Exact, offline token counts for a model name.
+"""Exact, offline token counts for a model name, and the token cost of a chat request.
 
 The rank files for OpenAI's encodings ship inside the ``bpe-openai`` package, so
 counting never downloads anything. For models that are not OpenAI's (Llama, Qwen,
 ...) an OpenAI encoding is only an estimate, and ``TokenCounter.exact`` says so.
+
+``count_chat_tokens`` adds the framing of chat messages to the counts of their texts, the
+one recipe for a training example (``qagen.dataset.checks``) and for a request whose server
+sent no usage (``qagen.llm.client``).
 """
 
 from __future__ import annotations
 
+import json
 import warnings
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 # Longest prefix wins. Order does not matter: lookup sorts by length.
 _ENCODING_BY_PREFIX = {
@@ -57,7 +64,7 @@ def encoding_name_for(model: str) -> tuple[str, bool]:
 
 
 @lru_cache(maxsize=None)
-def _encoding(name: str):
+def _encoding(name: str) -> Any:  # bpe_openai ships no type hints
     # bpe-openai reads its rank files through a deprecated importlib.resources call;
     # that is the package's business, not a warning for qagen's users.
     # It also loads them at import, so the import happens here, on first use, not when qagen loads.
@@ -81,10 +88,6 @@ class TokenCounter:
         # documents may contain anything.
         return len(_encoding(self.encoding_name).encode(text, disallowed_special=()))
 
-    def messages(self, contents: list[str]) -> int:
-        """Prompt tokens of a chat request: content tokens plus the per-message framing."""
-        return sum(self(c) + 3 for c in contents) + 3
-
     def describe(self) -> str:
         if self.exact:
             return f"{self.encoding_name} (exact for {self.model})"
@@ -94,3 +97,33 @@ class TokenCounter:
 def counter_for(model: str) -> TokenCounter:
     encoding_name, exact = encoding_name_for(model)
     return TokenCounter(model=model, encoding_name=encoding_name, exact=exact)
+
+
+# Chat framing, as in OpenAI's token counting recipe: every message costs 3 tokens
+# around its values (role, content, name), a name 1 more, and the reply is primed with 3.
+TOKENS_PER_MESSAGE = 3
+TOKENS_PER_NAME = 1
+REPLY_PRIMING_TOKENS = 3
+
+
+def count_chat_tokens(messages: Iterable[object], count_tokens: Callable[[str], int]) -> int:
+    """Tokens of a chat request or example: role, content and name of every message plus the framing.
+
+    Every message adds TOKENS_PER_MESSAGE, a name TOKENS_PER_NAME more, and the whole
+    REPLY_PRIMING_TOKENS once; a ``function_call`` is counted as its JSON text. Entries that
+    are not mappings (a damaged example line) are skipped: they carry no text to count.
+    """
+    total = REPLY_PRIMING_TOKENS
+    for message in messages:
+        if not isinstance(message, Mapping):
+            continue
+        total += TOKENS_PER_MESSAGE
+        for key in ("role", "content", "name"):
+            value = message.get(key)
+            if isinstance(value, str):
+                total += count_tokens(value)
+        if isinstance(message.get("name"), str):
+            total += TOKENS_PER_NAME
+        if message.get("function_call") is not None:
+            total += count_tokens(json.dumps(message["function_call"], ensure_ascii=False, default=str))
+    return total

@@ -1,8 +1,8 @@
 """Answer matching for ``qagen eval``: normalised text, exact match and token F1.
 
-An answer is compared with its reference after ``normalise_answer``: lower case, without
-punctuation, symbols or articles, with typographic quotes folded to ASCII (``APOSTROPHES``,
-which refusal detection in ``qagen.refusals`` folds the same way).
+An answer is compared with its reference after ``normalise_answer``: ``qagen.quality.text.fold``
+(NFKC, typographic quotes as ASCII, case folded), then without punctuation, symbols or
+articles.
 """
 
 from __future__ import annotations
@@ -10,19 +10,24 @@ from __future__ import annotations
 import unicodedata
 from collections import Counter
 
-APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "ʼ": "'", "`": "'", "“": '"', "”": '"'})
+from qagen.quality.text import fold
+
 _ARTICLES = frozenset({"a", "an", "the"})
 
 
 def normalise_answer(text: str) -> str:
-    """Lower case, no punctuation, symbols or articles, single spaces.
+    """Case folded, no punctuation, symbols or articles, single spaces.
+
+    SQuAD-style on purpose, unlike the other normalisations built on ``fold``: an answer
+    is scored on its words, so "The fare: £9.40." and "fare 9.40" are the same answer,
+    while a question (dedupe) or a span (grounding) keeps its punctuation and articles.
 
     Apostrophes vanish ("don't" -> "dont"); other punctuation and symbols become spaces
     ("Port Essary-Kellimore" -> "port essary kellimore", "£9.40." -> "9.40"). Between two
     digits a comma is a thousands separator and vanishes ("1,912" -> "1912"), while a
     point or colon stays, so "9.40" and "940" remain different amounts and "06:15" a time.
     """
-    text = unicodedata.normalize("NFKC", text).translate(APOSTROPHES).lower()
+    text = fold(text)
     out: list[str] = []
     for i, char in enumerate(text):
         if char == "'":

@@ -1,40 +1,27 @@
-"""Whether a model's reply declines to answer: ``looks_like_refusal`` and ``strip_reasoning``.
+"""Whether a model's reply declines to answer: ``looks_like_refusal``.
 
 Used by ``qagen eval`` to score replies.
 
 ``looks_like_refusal`` reads only the opening of a reply: courtesy words ("Sorry,",
 "Unfortunately,", "Good question!", "According to the documents,") are skipped, then the
 first clause of the first sentence decides (a clause ends at ";" or before "but",
-"however", "although"), checked with ``qagen.grounding.is_refusal`` and a wider set of
+"however", "although"), checked with ``qagen.quality.grounding.is_refusal`` and a wider set of
 phrasings that free model output uses ("I do not have that information", "The documents
 I was trained on do not cover that", curly apostrophes, markdown emphasis). So an answer
 that states something first and adds a caveat ("The fare is £9.40, but the documents do
 not say whether...") is an answer, and a hedge that opens by declining ("I don't know,
 but it may be £9") is a refusal. A reasoning block (``<think>...</think>``) is removed
-before anything is read.
+first (``qagen.replies.reasoning.strip_reasoning``), and the text unified
+(``qagen.quality.text.unify``: NFKC, curly quotes as ASCII).
 """
 
 from __future__ import annotations
 
 import re
-import unicodedata
 
-from qagen.evaluate.matching import APOSTROPHES
 from qagen.quality.grounding import is_refusal
-
-_REASONING = re.compile(r"^\s*<(think|thinking|reasoning)>.*?</\1>", re.S | re.I)
-_REASONING_OPEN = re.compile(r"^\s*<(?:think|thinking|reasoning)>", re.I)
-
-
-def strip_reasoning(reply: str) -> str:
-    """The reply without a leading reasoning block; "" when the reply is only an unfinished one."""
-    match = _REASONING.match(reply)
-    if match:
-        return reply[match.end() :].strip()
-    if _REASONING_OPEN.match(reply):
-        return ""  # cut off while thinking: no answer was given
-    return reply.strip()
-
+from qagen.quality.text import unify
+from qagen.replies.reasoning import strip_reasoning
 
 # Where an answer would come from; "information" and "data" are left out on purpose, since
 # real answers say "the timetable information does not include Sundays".
@@ -88,7 +75,8 @@ _EMPHASIS = re.compile(r"[*_#>`]+")
 
 
 def _opening(reply: str) -> str:
-    text = unicodedata.normalize("NFKC", strip_reasoning(reply)).translate(APOSTROPHES)
+    # Case is kept: every pattern here ignores it.
+    text = unify(strip_reasoning(reply))
     text = _EMPHASIS.sub("", text).strip()
     for _ in range(3):  # "Sorry, unfortunately, ..." chains a few
         match = _COURTESY.match(text)

@@ -23,10 +23,10 @@ Scores
 Refusals
 --------
 
-Whether a reply declines to answer is decided by ``qagen.refusals.looks_like_refusal``
+Whether a reply declines to answer is decided by ``qagen.evaluate.refusals.looks_like_refusal``
 (its rules are in that module's docstring), after a reasoning block (``<think>...</think>``)
-is removed by ``qagen.refusals.strip_reasoning``. Answers are matched against their
-reference by ``qagen.answer_match``. The names callers import from here stay importable.
+is removed by ``qagen.replies.reasoning.strip_reasoning``. Answers are matched against their
+reference by ``qagen.evaluate.matching``.
 
 Resuming
 --------
@@ -47,15 +47,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from qagen.evaluate.matching import exact_match, normalise_answer, token_f1
+from qagen.evaluate.matching import exact_match, token_f1
 from qagen.errors import ConfigError, OutputError
 from qagen.llm.asker import Failure, ask_all
-from qagen.quality.grounding import parse_ratings, short_id
 from qagen.outfolder import Journal, JournalEntry, OutFolder, write_atomic
-from qagen.llm.client import ChatModel
+from qagen.llm.model import ChatModel
+from qagen.llm.keys import message_parts, request_key
 from qagen.llm.templates import ChatTemplate, builtin_template_path, load_template
 from qagen.records import Completion, Message, Request
-from qagen.evaluate.refusals import looks_like_refusal, strip_reasoning
+from qagen.evaluate.refusals import looks_like_refusal
+from qagen.replies.ratings import parse_ratings, short_id
+from qagen.replies.reasoning import strip_reasoning
 
 __all__ = [
     "ANSWER_PARAMS",
@@ -71,12 +73,6 @@ __all__ = [
     "render_eval",
     "safe_model_name",
     "write_eval",
-    # from qagen.answer_match and qagen.refusals, for the callers that import them from here
-    "exact_match",
-    "looks_like_refusal",
-    "normalise_answer",
-    "strip_reasoning",
-    "token_f1",
 ]
 
 EVAL_DIR = "eval"
@@ -206,12 +202,7 @@ def answer_request(item: EvalItem, model_name: str) -> Request:
     if item.system:
         messages.append(Message("system", item.system))
     messages.append(Message("user", item.question))
-    return Request(key=_request_key("eval", model_name, messages), messages=tuple(messages), params=dict(ANSWER_PARAMS), n=1)
-
-
-def _request_key(kind: str, model_name: str, messages: Sequence[Message]) -> str:
-    text = "\x00".join([model_name, *(f"{m.role}\x01{m.content}" for m in messages)])
-    return f"{kind}-{hashlib.sha256(text.encode('utf-8')).hexdigest()[:16]}"
+    return Request(key=request_key("eval", model_name, *message_parts(messages)), messages=tuple(messages), params=dict(ANSWER_PARAMS), n=1)
 
 
 class _Answers:
@@ -361,7 +352,7 @@ async def _judge(
     for group in batches:
         messages = template.render(items=_render_items(group))
         requests.append(
-            Request(key=_request_key("evaljudge", judge_model.name, messages), messages=messages, params=dict(template.params))
+            Request(key=request_key("evaljudge", judge_model.name, *message_parts(messages)), messages=messages, params=dict(template.params))
         )
     say(f"judge {judge_model.name} rating {len(scores)} answers in {len(requests)} requests")
     replies, failures = await answers.ask(requests, judge_model, concurrency=concurrency)

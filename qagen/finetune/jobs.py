@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from qagen.errors import ConfigError
-from qagen.finetune.errors import FinetuneError, FinetuneRefused
+from qagen.finetune.errors import FinetuneError
 from qagen.finetune.preflight import TRAIN_FILE, VALID_FILE, Preflight, describe_plan, preflight
 from qagen.finetune.service import FinetuneService, FollowEvents, create_job, ensure_uploaded
 from qagen.finetune.state import read_state, state_path, write_state

@@ -16,7 +16,9 @@ from qagen.finetune.errors import FinetuneError
 from qagen.settings import FinetuneSettings
 from qagen.finetune.state import read_state
 from qagen.documents.tokens import base_model_name, counter_for
-from qagen.dataset.validate import MIN_EXAMPLES, FinetuneEstimate, ValidationReport, estimate_finetune, validate_file
+from qagen.dataset.checks import MIN_EXAMPLES
+from qagen.dataset.estimate import FinetuneEstimate, estimate_finetune
+from qagen.dataset.validate import ValidationReport, validate_file
 
 TRAIN_FILE = "train.jsonl"
 VALID_FILE = "valid.jsonl"

@@ -21,13 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import math
 import threading
 import time
-import warnings
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from types import SimpleNamespace
@@ -35,6 +31,7 @@ from types import SimpleNamespace
 from qagen.errors import ConfigError, CorpusError, ModelError, QagenError
 from qagen.outfolder import write_atomic
 from qagen.records import Completion, Request
+from qagen.finetune.libraries import Say, check_base_model, describe_base, import_stack, library_output_to, load_model, load_tokenizer, precision
 from qagen.settings import TrainSettings
 
 TRAIN_FILE = "train.jsonl"
@@ -42,17 +39,12 @@ VALID_FILE = "valid.jsonl"
 TRAINING_LOG = "training_log.jsonl"
 ADAPTER_INFO = "qagen_adapter.json"
 
-CPU_TORCH_HINT = (
-    "on a machine without a GPU, install the small CPU build of torch first: "
-    "pip install torch --index-url https://download.pytorch.org/whl/cpu"
-)
 
 # About this many progress lines (and training log records) per run, whatever its length.
 LOG_POINTS = 50
 # About this many validation passes per run, when valid.jsonl has examples.
 EVAL_POINTS = 5
 
-Say = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -63,77 +55,6 @@ class TrainResult:
     first_loss: float | None  # training loss at the first logged step
     last_loss: float | None  # training loss at the last logged step
     eval_loss: float | None  # validation loss after training; None without validation examples
-
-
-# --------------------------------------------------------------------------- the optional libraries
-
-
-def _import_stack(purpose: str) -> SimpleNamespace:
-    """torch, transformers, peft, datasets and (for training) trl, or one sentence saying how to get them."""
-    try:
-        import torch
-        import transformers
-        import peft
-        import datasets
-
-        trl = None
-        if purpose == "training":
-            import trl
-    except ImportError as exc:
-        missing = exc.name or "one of its libraries"
-        raise QagenError(f"the trl trainer needs the train extra: pip install 'qagen[train]' ({missing} is missing; {CPU_TORCH_HINT}).") from None
-    return SimpleNamespace(torch=torch, transformers=transformers, peft=peft, datasets=datasets, trl=trl)
-
-
-class _SayHandler(logging.Handler):
-    """Passes the libraries' warnings on to the reporter, each once, instead of letting them print."""
-
-    def __init__(self, say: Say) -> None:
-        super().__init__(logging.WARNING)
-        self._say = say
-        self._seen: set[str] = set()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.note(record.getMessage())
-
-    def note(self, message: str) -> None:
-        message = message.strip()
-        if message and message not in self._seen:
-            self._seen.add(message)
-            self._say(f"note: {message.splitlines()[0][:300]}")
-
-    def show_warning(self, message, category, filename, lineno, file=None, line=None) -> None:
-        """Stands in for ``warnings.showwarning``: the filters still decide what is shown (or raised)."""
-        # Deprecations inside the libraries are for their developers; a user can do nothing about them.
-        if not issubclass(category, (DeprecationWarning, FutureWarning)):
-            self.note(f"{category.__name__}: {message}")
-
-
-@contextmanager
-def _library_output_to(stack: SimpleNamespace, say: Say) -> Iterator[None]:
-    """While training or loading, the libraries' progress bars stay off and their warnings go to ``say``."""
-    hf_logging = stack.transformers.utils.logging
-    bars_were_on = hf_logging.is_progress_bar_enabled()
-    dataset_bars_were_on = stack.datasets.is_progress_bar_enabled()
-    handler = _SayHandler(say)
-    loggers = [logging.getLogger(name) for name in ("transformers", "trl", "peft")]
-    hf_logging.disable_default_handler()
-    hf_logging.disable_progress_bar()
-    stack.datasets.disable_progress_bars()
-    for logger in loggers:
-        logger.addHandler(handler)
-    try:
-        with warnings.catch_warnings():
-            warnings.showwarning = handler.show_warning
-            yield
-    finally:
-        for logger in loggers:
-            logger.removeHandler(handler)
-        hf_logging.enable_default_handler()
-        if bars_were_on:
-            hf_logging.enable_progress_bar()
-        if dataset_bars_were_on:
-            stack.datasets.enable_progress_bars()
 
 
 # --------------------------------------------------------------------------- data
@@ -179,57 +100,6 @@ def _load_examples(out_dir: Path) -> tuple[list[dict], list[dict]]:
     valid_path = out_dir / VALID_FILE
     valid_examples = _read_chat_examples(valid_path) if valid_path.is_file() else []
     return train_examples, valid_examples
-
-
-# --------------------------------------------------------------------------- base model
-
-
-def _check_base_model(base_model: str) -> None:
-    """A name that is plainly a path must be a folder; anything else is left to the hub client to find."""
-    path = Path(base_model).expanduser()
-    looks_like_path = base_model.startswith((".", "/", "~", "\\")) or base_model.count("/") > 1 or path.exists()
-    if looks_like_path and not path.is_dir():
-        raise ConfigError(f"base model {base_model} is not a folder: pass a local model folder (config.json, weights, tokenizer) or a Hugging Face hub id.")
-
-
-def _base_model_error(base_model: str, exc: BaseException) -> ConfigError:
-    reason = str(exc).strip().splitlines()[0][:200].rstrip(".") if str(exc).strip() else type(exc).__name__
-    return ConfigError(
-        f"cannot load base model {base_model} ({reason}): pass a local model folder, or download it first "
-        f"(hf download {base_model}) on a machine that reaches the Hugging Face hub."
-    )
-
-
-def _load_tokenizer(stack: SimpleNamespace, source: str, *, base_model: str):
-    try:
-        tokenizer = stack.transformers.AutoTokenizer.from_pretrained(source)
-    except (OSError, ValueError) as exc:  # OSError: not found, offline; ValueError: malformed hub id or files
-        raise _base_model_error(base_model, exc) from None
-    if not getattr(tokenizer, "chat_template", None):
-        raise ConfigError(f"base model {base_model} has no chat template: use a chat or instruct model (its tokenizer_config.json names a chat_template).")
-    return tokenizer
-
-
-def _precision(torch) -> tuple[object, bool, bool]:
-    """(dtype to load in, bf16 training, fp16 training): mixed precision on a GPU, plain float32 elsewhere."""
-    if torch.cuda.is_available():
-        if torch.cuda.is_bf16_supported():
-            return torch.bfloat16, True, False
-        return torch.float32, False, True
-    return torch.float32, False, False
-
-
-def _load_model(stack: SimpleNamespace, base_model: str, dtype):
-    try:
-        return stack.transformers.AutoModelForCausalLM.from_pretrained(base_model, dtype=dtype)
-    except (OSError, ValueError) as exc:
-        raise _base_model_error(base_model, exc) from None
-
-
-def _describe_base(base_model: str) -> str:
-    """What qagen_adapter.json records: an absolute folder for a local model, the hub id otherwise."""
-    path = Path(base_model).expanduser()
-    return str(path.resolve()) if path.is_dir() else base_model
 
 
 # --------------------------------------------------------------------------- training
@@ -340,8 +210,8 @@ def train(options: TrainSettings, say: Say) -> TrainResult:
     """Fine-tune a LoRA adapter on OUT_DIR's chat examples; progress goes to ``say``."""
     out_dir = Path(options.out_dir)
     train_examples, valid_examples = _load_examples(out_dir)
-    _check_base_model(options.base_model)
-    stack = _import_stack("training")
+    check_base_model(options.base_model)
+    stack = import_stack("training")
     adapter_dir = options.resolved_adapter_dir
     try:
         adapter_dir.mkdir(parents=True, exist_ok=True)
@@ -350,12 +220,12 @@ def train(options: TrainSettings, say: Say) -> TrainResult:
     log_path = adapter_dir / TRAINING_LOG
     log_path.unlink(missing_ok=True)  # a rerun starts a new log
 
-    with _library_output_to(stack, say):
+    with library_output_to(stack, say):
         stack.transformers.set_seed(options.seed)
         say(f"loading base model {options.base_model}")
-        tokenizer = _load_tokenizer(stack, options.base_model, base_model=options.base_model)
-        dtype, bf16, fp16 = _precision(stack.torch)
-        model = _load_model(stack, options.base_model, dtype)
+        tokenizer = load_tokenizer(stack, options.base_model, base_model=options.base_model)
+        dtype, bf16, fp16 = precision(stack.torch)
+        model = load_model(stack, options.base_model, dtype)
         planned = _planned_steps(options, len(train_examples))
         device = "GPU" if stack.torch.cuda.is_available() else "CPU"
         say(
@@ -399,7 +269,7 @@ def train(options: TrainSettings, say: Say) -> TrainResult:
 
     losses = [r["loss"] for r in progress.records if "loss" in r]
     info = {
-        "base_model": _describe_base(options.base_model),
+        "base_model": describe_base(options.base_model),
         "trainer": "trl",
         "loss_on": "assistant reply (completion-only)",
         "train_examples": len(train_examples),
@@ -449,13 +319,13 @@ class LocalModel:
         base_model = base_model or read_adapter_info(self.adapter_dir).get("base_model")
         if not base_model:
             raise ConfigError(f"{self.adapter_dir} does not name its base model ({ADAPTER_INFO}): pass --base-model.")
-        _check_base_model(base_model)
+        check_base_model(base_model)
         self.base_model = base_model
         self.max_new_tokens = max_new_tokens
         self.name = f"lora:{self.adapter_dir}"
-        self._stack = _import_stack("inference")
+        self._stack = import_stack("inference")
         self._lock = threading.Lock()
-        with _library_output_to(self._stack, lambda _message: None):
+        with library_output_to(self._stack, lambda _message: None):
             self._load()
 
     def _load(self) -> None:
@@ -463,8 +333,8 @@ class LocalModel:
         torch = stack.torch
         self._device = "cuda" if torch.cuda.is_available() else "cpu"
         dtype = torch.bfloat16 if self._device == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
-        self._tokenizer = _load_tokenizer(stack, str(self.adapter_dir), base_model=self.base_model)
-        base = _load_model(stack, self.base_model, dtype)
+        self._tokenizer = load_tokenizer(stack, str(self.adapter_dir), base_model=self.base_model)
+        base = load_model(stack, self.base_model, dtype)
         try:
             model = stack.peft.PeftModel.from_pretrained(base, str(self.adapter_dir))
         except (OSError, ValueError, RuntimeError) as exc:

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 from qagen.errors import ModelError
 from qagen.outfolder import Journal, JournalEntry
-from qagen.llm.client import ChatModel, describe_failure, is_retryable
+from qagen.llm.client import describe_failure, is_retryable
+from qagen.llm.model import ChatModel
 from qagen.records import Completion, Request
 
 

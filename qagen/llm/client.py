@@ -22,12 +22,15 @@ import random
 import re
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import Protocol, cast
 
 import openai
+from openai.types.chat import ChatCompletionMessageParam
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
+from qagen.documents.tokens import count_chat_tokens
 from qagen.errors import ModelError
+from qagen.llm.model import RetryListener
 from qagen.records import Completion, Request
 
 # Upper bound on one wait, whatever the server asks: a run should say it is stuck rather than sleep for an hour.
@@ -38,17 +41,6 @@ BASE_BACKOFF_SECONDS = 1.0
 NO_KEY = "no-key-needed"
 
 _FATAL_STATUSES = {400, 401, 403, 404, 422}
-
-
-class ChatModel(Protocol):
-    name: str
-
-    async def complete(self, request: Request) -> Completion: ...
-
-    async def aclose(self) -> None: ...
-
-
-RetryListener = Callable[[str, float], None]  # (what went wrong, seconds until the next attempt)
 
 
 class RateLimitPause:
@@ -226,7 +218,9 @@ class OpenAIChatModel:
         return wait
 
     async def complete(self, request: Request) -> Completion:
-        messages = [m.as_dict() for m in request.messages]
+        # The SDK types each message by its role; templates are checked to use only the roles
+        # it knows (qagen.llm.templates.ROLES) when they load, which the types cannot see.
+        messages = cast(list[ChatCompletionMessageParam], [m.as_dict() for m in request.messages])
         params = self._params(request)
         try:
             async for attempt in AsyncRetrying(
@@ -253,7 +247,7 @@ class OpenAIChatModel:
         prompt_tokens = getattr(usage, "prompt_tokens", None)
         completion_tokens = getattr(usage, "completion_tokens", None)
         if prompt_tokens is None:  # some local servers send no usage: count ourselves
-            prompt_tokens = sum(self._count_tokens(m["content"]) + 3 for m in messages) + 3
+            prompt_tokens = count_chat_tokens(messages, self._count_tokens)
         if completion_tokens is None:
             completion_tokens = self._count_tokens(text)
         # Pace the whole run by the endpoint's rate-limit headers, so it runs as fast as the

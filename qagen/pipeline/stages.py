@@ -21,7 +21,7 @@ from qagen.llm.asker import Asker, Failure
 from qagen.llm.templates import ChatTemplate, builtin_template_path, load_template
 from qagen.outfolder import JournalEntry
 from qagen.progress import Reporter
-from qagen.quality.checks import CheckedExamples, check_examples, check_pairs
+from qagen.dataset.examples import CheckedExamples, check_examples, check_pairs
 from qagen.quality.dedupe import dedupe
 from qagen.quality.idk.pairs import IdkOutcome, model_idk, offline_idk
 from qagen.quality.judge import judge_pairs

@@ -1,21 +1,14 @@
-"""The checks every pair passes before it is written.
+"""A dropped pair as a Rejection: ``reject``, for every check that drops pairs.
 
-Pairs first (usable text; a grounded answer supported by its chunk), then the examples
-they become (the chat or legacy format rules, the per-example token limit). Each drop is
-a Rejection naming the check, so the report can count them by reason.
+The checks themselves live with what they check: ``qagen.quality.judge`` (the judge's
+ratings), ``qagen.dataset.examples`` (usable text, grounding, the example format rules).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from functools import lru_cache
 
-from qagen.dataset.formats import ExampleFormat
-from qagen.quality.grounding import is_supported, lexical_support
 from qagen.records import Pair, Rejection
-from qagen.dataset.validate import check_chat_example, check_completion_examples, count_chat_tokens, pair_text_findings
 
 
 def pair_raw(pair: Pair) -> str:
@@ -26,89 +19,3 @@ def reject(pair: Pair, stage: str, reason: str, detail: str) -> Rejection:
     return Rejection(
         stage=stage, reason=reason, detail=detail, raw=pair_raw(pair), source=pair.source, chunk_id=pair.chunk_id, pair_id=pair.id
     )
-
-
-def check_pairs(
-    pairs: Sequence[Pair], chunk_texts: Mapping[str, str], *, grounding_threshold: float
-) -> tuple[list[Pair], list[Rejection]]:
-    """Keep pairs whose text is usable and whose grounded answers their chunk supports."""
-    kept: list[Pair] = []
-    rejected: list[Rejection] = []
-    for pair in pairs:
-        findings = pair_text_findings(pair.question, pair.answer)
-        if findings:
-            rejected.append(reject(pair, "check", findings[0].code, " ".join(f.message for f in findings)))
-            continue
-        if pair.kind == "grounded":
-            support = lexical_support(pair.answer, chunk_texts[pair.chunk_id])
-            if not is_supported(support, grounding_threshold):
-                if support.missing_numbers:
-                    detail = f"The answer states {', '.join(support.missing_numbers[:5])}, which its chunk does not contain."
-                else:
-                    missing = ", ".join(support.missing[:8]) or "its key terms"
-                    detail = f"Only {support.score:.0%} of the answer's terms are in its chunk (missing: {missing})."
-                rejected.append(reject(pair, "grounding", "not_grounded", detail))
-                continue
-        kept.append(pair)
-    return kept, rejected
-
-
-@dataclass(frozen=True)
-class CheckedExamples:
-    kept: list[Pair]  # pairs whose example passed, in input order
-    rejected: list[Rejection]
-    warnings: list[str]  # file-level notes, such as too few examples
-    examples: dict[str, dict]  # pair id -> its example, ready to write
-    tokens: dict[str, int]  # pair id -> tokens of its example
-
-
-def check_examples(
-    pairs: Sequence[Pair],
-    example_format: ExampleFormat,
-    count_tokens: Callable[[str], int],
-    *,
-    max_tokens: int,
-) -> CheckedExamples:
-    """Format each pair once and keep those whose example passes the format's rules."""
-    # Every example repeats the system message (or separator and stop): count each text once.
-    count_tokens = lru_cache(maxsize=None)(count_tokens)
-    examples = [example_format.example(pair) for pair in pairs]
-    if example_format.kind == "completion":
-        findings = check_completion_examples(
-            examples,
-            separator=example_format.separator,
-            stop=example_format.stop,
-            leading_space=example_format.leading_space,
-            count_tokens=count_tokens,
-            max_tokens=max_tokens,
-        )
-        by_line: dict[int, list] = {}
-        warnings = []
-        for finding in findings:
-            if finding.line is None:
-                # File-level notes (such as too few examples) concern the whole dataset, not one pair.
-                warnings.append(finding.message)
-            elif finding.is_error:
-                by_line.setdefault(finding.line, []).append(finding)
-        problems = [by_line.get(line, []) for line in range(1, len(examples) + 1)]
-    else:
-        warnings = []
-        problems = [
-            [f for f in check_chat_example(example, count_tokens=count_tokens, max_tokens=max_tokens) if f.is_error]
-            for example in examples
-        ]
-    checked = CheckedExamples(kept=[], rejected=[], warnings=warnings, examples={}, tokens={})
-    for pair, example, found in zip(pairs, examples, problems):
-        if found:
-            checked.rejected.append(reject(pair, "validate", found[0].code, " ".join(f.message for f in found)))
-            continue
-        checked.kept.append(pair)
-        checked.examples[pair.id] = example
-        checked.tokens[pair.id] = example_tokens(example, count_tokens)
-    return checked
-
-
-def example_tokens(example: dict, count_tokens: Callable[[str], int]) -> int:
-    if "messages" in example:
-        return count_chat_tokens(example["messages"], count_tokens)
-    return count_tokens(example["prompt"]) + count_tokens(example["completion"])

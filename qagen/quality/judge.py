@@ -8,14 +8,26 @@ rating and the judge's reason: nothing passes the judge unexamined.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 
 from qagen.llm.asker import Asker, Failure
-from qagen.quality.grounding import parse_ratings, render_pairs_for_judge
-from qagen.quality.idk.pairs import request_key
+from qagen.llm.keys import message_parts, request_key
 from qagen.llm.templates import ChatTemplate
 from qagen.quality.checks import reject
 from qagen.records import Pair, Rejection, Request
+from qagen.replies.ratings import parse_ratings, short_id
+
+
+def render_pairs_for_judge(pairs: Sequence[Pair]) -> str:
+    """The pairs as JSON lines ``{"id": "p1", "question": ..., "answer": ...}``, in order.
+
+    Short ids (``short_id``), not the pairs' own: ``parse_ratings`` maps them back.
+    """
+    return "\n".join(
+        json.dumps({"id": short_id(i), "question": pair.question, "answer": pair.answer}, ensure_ascii=False)
+        for i, pair in enumerate(pairs)
+    )
 
 
 async def judge_pairs(
@@ -34,7 +46,7 @@ async def judge_pairs(
     requests: dict[str, Request] = {}
     for chunk_id, chunk_pairs in by_chunk.items():
         messages = template.render(passage=chunk_texts[chunk_id], pairs=render_pairs_for_judge(chunk_pairs))
-        requests[chunk_id] = Request(key=request_key("judge", messages), messages=messages, params=dict(template.params))
+        requests[chunk_id] = Request(key=request_key("judge", *message_parts(messages)), messages=messages, params=dict(template.params))
     answers, failures = await asker.ask(list(requests.values()))
 
     scores: dict[str, int] = {}

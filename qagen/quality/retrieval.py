@@ -1,7 +1,7 @@
 """Lexical retrieval over the whole corpus: a small BM25 index (stdlib only).
 
 qagen uses it to decide whether a question is answered somewhere in the documents
-(see ``qagen.idk``), so it favours predictable behaviour over clever ranking:
+(see ``qagen.quality.idk``), so it favours predictable behaviour over clever ranking:
 
 - ``tokenize`` lower-cases the text, splits it into word tokens, drops a short list of
   English function words and applies a light, rule-based stemmer (below). Documents and

@@ -1,9 +1,10 @@
 """Finding the JSON values in a model's reply, tolerantly, and where they are damaged or cut off.
 
-The low-level reading every reply reader shares (question/answer pairs in ``qagen.parsing``,
-candidate questions and check verdicts in ``qagen.idk``):
+The low-level reading every reply reader shares (question/answer pairs in ``qagen.replies.pairs``,
+candidate questions and check verdicts in ``qagen.replies.questions``, judge ratings in
+``qagen.replies.ratings``); where the answer starts after a reasoning block is
+``qagen.replies.reasoning``'s business:
 
-- ``answer_start``: where the answer begins after a reasoning block (``<think>...</think>``);
 - ``JSON_OPENER``: where a JSON value may start (``[`` or ``{``);
 - ``JsonReader``: reads the JSON value at an offset into a ``JsonNode``, decoded whole or walked
   entry by entry so that each entry keeps its own source span; trailing commas are accepted,
@@ -14,9 +15,8 @@ candidate questions and check verdicts in ``qagen.idk``):
   brackets in prose and over damage;
 - ``plain_value``: the Python value of a node read without damage.
 
-What counts as an item is the caller's business (pairs in ``qagen.parsing``, candidate questions
-and check verdicts in ``qagen.idk``; the judge's ratings in ``qagen.grounding`` use ``answer_start``
-and ``JsonReader.decode_tolerant`` only): a subclass of ``JsonReader`` says which
+What counts as an item is the caller's business (the judge's ratings use
+``JsonReader.decode_tolerant`` only): a subclass of ``JsonReader`` says which
 decoded objects wrap items and are walked member by member (``JsonReader.wraps_items``).
 
 Everything here is a pure function of the reply text; nothing is read, written or printed.
@@ -35,25 +35,9 @@ __all__ = [
     "JsonBreak",
     "JsonNode",
     "JsonReader",
-    "answer_start",
     "json_values",
     "plain_value",
 ]
-
-_REASONING_CLOSE = re.compile(r"</think(?:ing)?>")
-_REASONING_OPEN = re.compile(r"\s*<think(?:ing)?>")
-
-
-def answer_start(text: str) -> int | None:
-    """Where the answer begins after a reasoning block; None when the reply is only reasoning."""
-    close = _REASONING_CLOSE.search(text)
-    if close is not None:
-        # Some servers drop the opening tag but keep the closing one, so the close alone counts.
-        return close.end()
-    if _REASONING_OPEN.match(text):
-        return None
-    return 0
-
 
 # --------------------------------------------------------------------------- JSON values
 

@@ -33,7 +33,7 @@ that looks like JSON but is not is a failure. Failure reasons:
 ``ParseResult.truncated`` is true when the caller says the reply was cut off
 (``finish_reason == "length"``) or when the text itself ends inside a JSON value.
 
-The JSON values are found by ``qagen.jsonscan``; this module decides which of them are pairs.
+The JSON values are found by ``qagen.replies.jsonscan``; this module decides which of them are pairs.
 Everything here is a pure function of the reply text; nothing is read, written or printed.
 """
 
@@ -44,7 +44,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from qagen.replies.jsonscan import TOO_DEEP, JsonBreak, JsonNode, JsonReader, answer_start, json_values, plain_value
+from qagen.replies.jsonscan import TOO_DEEP, JsonBreak, JsonNode, JsonReader, json_values, plain_value
+from qagen.replies.reasoning import answer_start
 
 __all__ = [
     "ANSWER_KEYS",
@@ -198,9 +199,13 @@ def _kind_of(value: Any) -> str:
     return type(value).__name__
 
 
+def _not_an_object(obj: Any, raw: str) -> ParseFailure:
+    return ParseFailure(raw, NOT_AN_OBJECT, f"Expected a question/answer object, got {_kind_of(obj)}.")
+
+
 def _pair_from_object(obj: Any, raw: str) -> ParsedItem | ParseFailure:
     if not isinstance(obj, dict):
-        return ParseFailure(raw, NOT_AN_OBJECT, f"Expected a question/answer object, got {_kind_of(obj)}.")
+        return _not_an_object(obj, raw)
     fields: dict[str, Any] = {}
     for key, value in obj.items():
         fields.setdefault(key.strip().lower(), value)
@@ -293,8 +298,7 @@ class _JsonScan:
         elif node.error is not None:
             self._take_tail(node)
         else:
-            raw = self.text[node.start : node.end]
-            self.failures.append(_pair_from_object(node.value, raw))  # a not_an_object failure
+            self.failures.append(_not_an_object(node.value, self.text[node.start : node.end]))
 
     def _take_object(self, node: JsonNode) -> None:
         raw_end = node.end

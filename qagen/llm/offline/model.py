@@ -55,22 +55,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from qagen.llm.offline.passage import DIGIT_RE, TERMINATED_RE, Block, read_blocks, split_sentences, strip_markup_edges
-from qagen.llm.offline.questions import (
-    ABOUT_QUESTION,
-    DATE_RE,
-    PRICE_RE,
-    STOPWORDS,
-    TIME_RE,
-    YEAR_RE,
-    bare_word,
-    is_capitalised,
-    known_names,
-    sentence_questions,
-)
+from qagen.llm.offline.questions import bare_word, is_capitalised, known_names, sentence_questions
+from qagen.llm.offline.vocabulary import DATE_RE, PRICE_RE, STOPWORDS, TIME_RE, YEAR_RE
 from qagen.records import Completion, Request
 
-# ABOUT_QUESTION belongs to qagen.offline_questions; it stays importable from here.
-__all__ = ["ABOUT_QUESTION", "OfflineModel", "extract_pairs"]
+__all__ = ["OfflineModel", "extract_pairs"]
 
 MIN_WORDS = 5
 MIN_ITEM_WORDS = 3  # a list or "Label: value" line such as "Length: 46.2 m" says a lot in few words

@@ -1,10 +1,10 @@
-"""How the offline generator (``qagen.offline``) reads a passage: blocks of text, and sentences.
+"""How the offline generator (``qagen.llm.offline.model``) reads a passage: blocks of text, and sentences.
 
 ``read_blocks`` reads a passage as light Markdown or plain text and returns its ``Block``s: a
 paragraph, a list item or a ``Label: value`` line, each with the topic of the heading above it
 and the question the passage asked right before it; code, tables, rules, HTML and image lines
 are skipped. ``split_sentences`` splits a block into sentences without breaking after
-abbreviations. Steps 1 and 2 of the method described in ``qagen.offline``.
+abbreviations. Steps 1 and 2 of the method described in ``qagen.llm.offline.model``.
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
-"""How the offline generator (``qagen.offline``) asks about one sentence of a passage.
+"""How the offline generator (``qagen.llm.offline.model``) asks about one sentence of a passage.
 
 ``sentence_questions`` finds the sentence's grammatical subject and, with a few patterns, asks
 for what the rest of the sentence states ("X was founded in 1921" -> "When was X founded?"), or
 for the property a ``Label: value`` line gives under a heading that names one thing; every
 sentence with a clear topic also gets the plain ``ABOUT_QUESTION``. Step 3 of the method
-described in ``qagen.offline``. The word lists and patterns this takes (verbs, names, dates,
-times, prices) live here too; the scoring in ``qagen.offline`` reuses a few of them.
+described in ``qagen.llm.offline.model``. The word lists and patterns this takes (verbs,
+names, dates, times, prices) are in ``qagen.llm.offline.vocabulary``.
 """
 
 from __future__ import annotations
@@ -14,182 +14,48 @@ import re
 from collections.abc import Iterable
 
 from qagen.llm.offline.passage import DIGIT_RE, LABEL_RE, TITLES, clean_phrase
+from qagen.llm.offline.vocabulary import (
+    ADVERBS,
+    BAD_SUBJECT_START,
+    COPULAS,
+    COST_VERBS,
+    COUNT_VERBS,
+    DATED_PARTICIPLES,
+    DATE_RE,
+    DETERMINERS,
+    DURATION_RE,
+    IRREGULAR_PAST,
+    IRREGULAR_PAST_FORMS,
+    IRREGULAR_PLURALS,
+    LOCATIVE,
+    MEASURE_RE,
+    MODALS,
+    NAME_JOINERS,
+    NOT_A_NAME_RE,
+    NO_AGENT,
+    OPENING_TIME_RE,
+    PAST_FORMS,
+    PLACED,
+    PREPOSITIONS,
+    PRICED,
+    PRICE_RE,
+    QUANTITY_RE,
+    QUESTION_WORDS,
+    ROLES,
+    SCHEDULE_VERBS,
+    STARTS_WITH_TIME_RE,
+    STOPWORDS,
+    TAKE_VERBS,
+    TIME_RE,
+    TIME_WORDS_RE,
+    VERB_TRIGGERS,
+    YEAR_RE,
+)
 
-__all__ = [
-    "ABOUT_QUESTION",
-    "DATE_RE",
-    "PRICE_RE",
-    "STOPWORDS",
-    "TIME_RE",
-    "YEAR_RE",
-    "bare_word",
-    "is_capitalised",
-    "known_names",
-    "sentence_questions",
-]
 
 # The question every sentence with a clear topic can answer, when no sharper pattern fits.
 # A fine-tuned model is asked without any passage in view, so the question must stand alone.
 ABOUT_QUESTION = "What should I know about {phrase}?"
-
-
-# --- word lists -------------------------------------------------------------------------------
-
-_COPULAS = frozenset({"is", "are", "was", "were"})
-_MODALS = frozenset(
-    "will can cannot can't may must should would could might shall do does did don't doesn't didn't "
-    "won't isn't aren't wasn't weren't".split()
-)
-_DETERMINERS = frozenset("the a an our your each every all most many some both any no".split())
-_BAD_SUBJECT_START = frozenset(
-    # pronouns and words pointing back at earlier text
-    "it this that these those they he she we you i there here its their his her my such which who "
-    "what when where why how one "
-    # prepositions and subordinators: the sentence opens with a clause, not its subject
-    "in on at after before since during for from to with by as if because while although though "
-    "unlike like until once upon under over between within without through throughout across about "
-    "despite near "
-    # connectives and adverbs
-    "and but or so yet however also then thus therefore moreover furthermore meanwhile today now "
-    "currently finally first second third additionally instead otherwise still only just even "
-    "perhaps usually often sometimes please note".split()
-)
-_ADVERBS = frozenset(
-    "also usually now still only always often currently normally generally typically recently then "
-    "already never even just mainly mostly newly first originally later officially formally "
-    "finally partly fully".split()
-)
-_PREPOSITIONS = frozenset(
-    "of in at on for from with by to near and behind under over inside outside across along beside "
-    "between above below around into onto through within without about after before during since "
-    "opposite per via".split()
-)
-STOPWORDS = _DETERMINERS | _PREPOSITIONS | _COPULAS | frozenset(
-    "it its this that these those they he she we you i or but as be been has have had not are "
-    "there their which who what when where how also than then so".split()
-)
-_ROLES = frozenset(
-    "director founder manager curator head chair chairman chairwoman chairperson president ceo "
-    "owner author architect editor captain mayor principal leader secretary treasurer coordinator "
-    "officer supervisor chief minister king queen artist painter designer engineer inventor creator "
-    "composer writer poet scientist professor teacher doctor".split()
-)
-_IRREGULAR_PLURALS = frozenset("people children staff men women persons personnel crew".split())
-_DATED_PARTICIPLES = frozenset(
-    "founded built established opened reopened completed created launched introduced born published "
-    "released designed started formed renovated restored rebuilt inaugurated constructed signed held "
-    "discovered invented added installed appointed elected closed demolished destroyed acquired "
-    "painted written made drawn begun finished extended expanded moved renamed donated bought sold "
-    "named granted awarded issued adopted approved updated merged".split()
-)
-# For "Who <past> X?" from "X was <participle> by Y"; regular verbs use the participle itself.
-_IRREGULAR_PAST = {"built": "built", "written": "wrote", "drawn": "drew", "made": "made",
-                   "held": "held", "begun": "began", "bought": "bought", "sold": "sold"}
-_NO_AGENT = frozenset({"born", "closed", "demolished", "destroyed", "moved"})
-_QUESTION_WORDS = frozenset("what which who whom whose when where why how".split())
-_NAME_JOINERS = frozenset("of de da van von der den la le du del".split())  # "Museum of Art"
-_PRICED = frozenset("reimbursed paid charged priced valued taxed fined refunded billed insured".split())
-_PLACED = frozenset({"located", "situated", "based", "housed"})
-_LOCATIVE = frozenset("in at on near inside next beside opposite behind along outside".split())
-
-
-def _verb_forms(*rows: str) -> dict[str, str]:
-    """Map every form of each verb ("base third-person past") to its base form."""
-    forms: dict[str, str] = {}
-    for row in rows:
-        base, *others = row.split()
-        for form in (base, *others):
-            forms[form] = base
-    return forms
-
-
-_COUNT_VERBS = _verb_forms(
-    "have has had", "employ employs employed", "contain contains contained",
-    "include includes included", "hold holds held", "house houses housed", "offer offers offered",
-    "seat seats seated", "attract attracts attracted", "receive receives received",
-    "welcome welcomes welcomed", "sell sells sold", "serve serves served", "own owns owned",
-    "feature features featured", "display displays displayed",
-)
-_SCHEDULE_VERBS = _verb_forms(
-    "open opens opened", "close closes closed", "start starts started", "begin begins began",
-    "end ends ended", "run runs ran", "depart departs departed", "leave leaves left",
-    "arrive arrives arrived", "reopen reopens reopened", "finish finishes finished",
-    "launch launches launched", "return returns returned",
-)
-_COST_VERBS = frozenset({"cost", "costs"})
-_IRREGULAR_PAST_FORMS = frozenset("made kept gave became lay stood meant led told built".split())
-_TAKE_VERBS = _verb_forms("take takes took", "last lasts lasted")
-_PAST_FORMS = frozenset(
-    "had employed contained included held housed offered seated attracted received welcomed sold "
-    "served owned featured displayed opened closed started began ended ran departed left arrived "
-    "reopened finished launched returned took lasted".split()
-)
-# Other common verbs: they only mark where the subject ends, for the plain "about" question.
-_OTHER_VERBS = frozenset(
-    "provides provide provided allows allow allowed requires require required needs need needed "
-    "uses use used shows show showed describes describe described explains explain explained "
-    "covers cover covered lists accepts accept accepted supports support supported gives give gave "
-    "makes make made lets helps help helped keeps keep kept remains remain remained becomes become "
-    "became lies lie lay stands stand stood consists consist consisted belongs belong belonged "
-    "depends depend depended means mean meant applies apply applied leads lead led connects "
-    "connect connected operates operate operated manages manage managed hosts host hosted "
-    "organises organise organised organizes organize organized tells tell told founded built "
-    "designed created donated established introduced".split()
-)
-_VERB_TRIGGERS = (_COPULAS | _MODALS | _COST_VERBS | _OTHER_VERBS
-                  | frozenset(_COUNT_VERBS) | frozenset(_SCHEDULE_VERBS) | frozenset(_TAKE_VERBS))
-
-
-# --- patterns ---------------------------------------------------------------------------------
-
-_MONTH = (r"(?:January|February|March|April|May|June|July|August|September|October|November"
-          r"|December|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept|Sep|Oct|Nov|Dec)\b")
-_WEEKDAY = r"\b(?:Mon|Tue|Tues|Wed|Wednes|Thu|Thurs|Fri|Sat|Satur|Sun)(?:day)?s?\b"
-YEAR_RE = re.compile(r"\b(?:1[5-9]\d\d|20\d\d)s?\b")
-DATE_RE = re.compile(
-    rf"\b\d{{1,2}}(?:st|nd|rd|th)?\s+{_MONTH}|\b{_MONTH}\.?\s+\d{{1,2}}\b"
-    r"|\b\d{4}-\d\d-\d\d\b|\b\d{1,2}/\d{1,2}/\d{2,4}\b"
-)
-TIME_RE = re.compile(r"\b\d{1,2}[:.][0-5]\d\b(?![.,]?\d)|\b\d{1,2}\s?[ap]\.?m\b|\b(?:noon|midnight)\b")
-_CURRENCY = r"(?:USD|EUR|GBP|NOK|SEK|DKK|CHF|JPY|INR|AUD|CAD)"
-PRICE_RE = re.compile(
-    rf"[$€£¥₹]\s?\d|\b{_CURRENCY}\s?\d|\b\d[\d,.]*\s?(?:{_CURRENCY}|dollars?|euros?|pounds?|kroner"
-    r"|kronor|francs?|cents?|pence|yen|rupees?)\b"
-)
-_DURATION_RE = re.compile(
-    r"\b(?:\d[\d.,]*|an?|one|two|three|four|five|six|seven|eight|nine|ten|twelve|twenty|thirty|"
-    r"forty|fifty|half an?)\s?(?:seconds?|minutes?|mins?|hours?|hrs?|days?|weeks?|months?|years?)\b"
-)
-_TIME_WORDS_RE = re.compile(
-    rf"{_WEEKDAY}|\b{_MONTH}|\b(?:daily|weekly|weekdays?|weekends?|morning|afternoon|evening"
-    r"|noon|midnight|every)\b"
-)
-_STARTS_WITH_TIME_RE = re.compile(
-    rf"(?:(?:at|from|between|on|in|until|till|by|before|after|every|each|during)\s+)?(?:\d{{1,2}}[:.][0-5]\d\b|\d{{1,2}}\s?[ap]\.?m\b|{_WEEKDAY}"
-    rf"|{_MONTH}|\d{{1,2}}(?:st|nd|rd|th)?\s+{_MONTH})"
-)
-_NOT_A_NAME_RE = re.compile(rf"{_MONTH}\.?|{_WEEKDAY}|{_CURRENCY}|I")
-_QUANTITY_RE = re.compile(
-    r"(?:(?:over|about|around|nearly|almost|approximately|roughly|some|more than|fewer than|"
-    r"less than|up to|at least|just over|just under)\s+)?"
-    r"(\d[\d,.]*|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|"
-    r"thirty|forty|fifty|hundreds of|thousands of|dozens of|several)\s+",
-    re.IGNORECASE,
-)
-_MEASURE_RE = re.compile(
-    r"(?:about|around|over|nearly|almost|approximately|roughly|some|just over|just under)?\s*"
-    r"\d[\d,.]*\s*(?:m|km|cm|mm|ft|metres?|meters?|feet|kilometres?|kilometers?|miles?|years?|"
-    r"storeys?|stories|floors?)?\s+(tall|high|long|wide|deep|old)\b",
-    re.IGNORECASE,
-)
-
-# "In 2019, ...", "Every Tuesday ...", "On 17 May 1905 ...": a time before the sentence's subject.
-_OPENING_TIME_RE = re.compile(
-    r"^(?:In|On|Since|During|From|Until|After|Before|By|At|Every|Each)\s+"
-    r"(?:(?:early|late|mid|the|spring|summer|autumn|fall|winter|of)\s+)*"
-    rf"(?:\d{{1,2}}(?:st|nd|rd|th)?\s+)?(?:{_MONTH}\.?\s+)?(?:\d{{1,2}},?\s+)?"
-    rf"(?:(?:1[5-9]\d\d|20\d\d)s?|{_WEEKDAY}|{_MONTH}|\d{{1,2}}[:.]\d\d)\b,?\s+(?=\S)"
-)
 
 
 # --- questions --------------------------------------------------------------------------------
@@ -226,24 +92,24 @@ def _subject(words: list[str], names: frozenset[str]) -> tuple[str, int] | None:
     """The sentence's subject, ready for a question, and where its verb is; None when unclear."""
     for at, word in enumerate(words[:10]):
         bare = bare_word(word)
-        if at > 0 and bare in _VERB_TRIGGERS and _can_be_verb(bare, words[at - 1], words[at + 1:]):
+        if at > 0 and bare in VERB_TRIGGERS and _can_be_verb(bare, words[at - 1], words[at + 1:]):
             break
         if word.endswith((",", ";", ":")) or "(" in word:
             return None  # an opening clause or an aside: the subject is not simply the first words
     else:
         return None
     subject = list(words[:at])
-    while subject and bare_word(subject[-1]) in _ADVERBS:
+    while subject and bare_word(subject[-1]) in ADVERBS:
         subject.pop()
-    bare = [bare_word(word) for word in subject]
-    if not subject or len(subject) > 7 or bare[0] in _BAD_SUBJECT_START:
+    bare_subject = [bare_word(word) for word in subject]
+    if not subject or len(subject) > 7 or bare_subject[0] in BAD_SUBJECT_START:
         return None
-    if all(word in _DETERMINERS for word in bare):
+    if all(word in DETERMINERS for word in bare_subject):
         return None
-    for previous, word, raw in zip(bare, bare[1:], subject):
-        if word in {"the", "a", "an"} and previous not in _PREPOSITIONS:
+    for previous, word, raw in zip(bare_subject, bare_subject[1:], subject):
+        if word in {"the", "a", "an"} and previous not in PREPOSITIONS:
             return None  # "Every Tuesday the café ...": two noun phrases, not one subject
-        if _looks_plural(previous) and not is_capitalised(raw) and word not in _PREPOSITIONS \
+        if _looks_plural(previous) and not is_capitalised(raw) and word not in PREPOSITIONS \
                 and word not in {"or", "who", "that", "which"}:
             return None  # "The company reimburses travel ...": a verb we do not know
     phrase = clean_phrase(" ".join(subject))
@@ -252,14 +118,14 @@ def _subject(words: list[str], names: frozenset[str]) -> tuple[str, int] | None:
 
 def _can_be_verb(bare: str, previous: str, following: list[str]) -> bool:
     """"The house is", "on a lead", "the museum's displays": a noun that looks like a verb."""
-    if bare in _COPULAS or bare in _MODALS:
+    if bare in COPULAS or bare in MODALS:
         return True
     if bare == "cost" and PRICE_RE.match(" ".join(following[:2])):
         return True  # "The refit cost NOK 2 million"
     before = bare_word(previous)
-    if before in _DETERMINERS or before in _PREPOSITIONS or before.endswith(("'s", "’s")):
+    if before in DETERMINERS or before in PREPOSITIONS or before.endswith(("'s", "’s")):
         return False
-    if bare.endswith(("s", "ed")) or bare in _PAST_FORMS or bare in _IRREGULAR_PAST_FORMS:
+    if bare.endswith(("s", "ed")) or bare in PAST_FORMS or bare in IRREGULAR_PAST_FORMS:
         return True
     # A plain form such as "leave" or "open" is a verb after a plural ("Tickets cost", "Staff
     # leave"), a noun otherwise ("Unused leave of ...").
@@ -267,7 +133,7 @@ def _can_be_verb(bare: str, previous: str, following: list[str]) -> bool:
 
 
 def _looks_plural(bare: str) -> bool:
-    return bare in _IRREGULAR_PLURALS or (
+    return bare in IRREGULAR_PLURALS or (
         bare.endswith("s") and not bare.endswith(("ss", "us", "is", "'s", "’s"))
     )
 
@@ -280,7 +146,7 @@ def _lower_first(phrase: str, names: frozenset[str]) -> str:
 
 
 def _keeps_capital(first: str, rest: str, names: frozenset[str]) -> bool:
-    if first.lower() in _DETERMINERS:
+    if first.lower() in DETERMINERS:
         return False
     if first.lower().rstrip(".") in TITLES or (first.isupper() and len(first) > 1):
         return True
@@ -288,7 +154,7 @@ def _keeps_capital(first: str, rest: str, names: frozenset[str]) -> bool:
 
 
 def _aux(verb: str, subject: str) -> str:
-    if verb in _PAST_FORMS:
+    if verb in PAST_FORMS:
         return "did"
     if verb == "cost":  # "Tickets cost" now, "The refit cost" then
         return "do" if _looks_plural(bare_word(subject.split()[-1])) else "did"
@@ -304,57 +170,57 @@ def _specific_questions(subject: str, rest: list[str], timed: bool) -> list[str]
     after = rest[1:]
     bare_after = [bare_word(word) for word in after]
     tail = " ".join(after)
-    if verb in _COPULAS:
+    if verb in COPULAS:
         return _copula_questions(subject, verb, after, bare_after, timed)
-    if verb in _COUNT_VERBS:
+    if verb in COUNT_VERBS:
         noun = _counted_noun(tail)
         if noun:
-            return [f"How many {noun} {_aux(verb, subject)} {subject} {_COUNT_VERBS[verb]}?"]
-    if verb in _COST_VERBS and PRICE_RE.search(tail):
+            return [f"How many {noun} {_aux(verb, subject)} {subject} {COUNT_VERBS[verb]}?"]
+    if verb in COST_VERBS and PRICE_RE.search(tail):
         return [f"How much {_aux(verb, subject)} {subject} cost?"]
-    if verb in _TAKE_VERBS and _DURATION_RE.search(tail):
-        return [f"How long {_aux(verb, subject)} {subject} {_TAKE_VERBS[verb]}?"]
-    if verb in _SCHEDULE_VERBS and (timed or _STARTS_WITH_TIME_RE.match(tail)):
-        return [f"When {_aux(verb, subject)} {subject} {_SCHEDULE_VERBS[verb]}?"]
+    if verb in TAKE_VERBS and DURATION_RE.search(tail):
+        return [f"How long {_aux(verb, subject)} {subject} {TAKE_VERBS[verb]}?"]
+    if verb in SCHEDULE_VERBS and (timed or STARTS_WITH_TIME_RE.match(tail)):
+        return [f"When {_aux(verb, subject)} {subject} {SCHEDULE_VERBS[verb]}?"]
     return []
 
 
 def _copula_questions(
     subject: str, verb: str, after: list[str], bare_after: list[str], timed: bool
 ) -> list[str]:
-    skip = 1 if bare_after and (bare_after[0] in _ADVERBS or bare_after[0].endswith("ly")) else 0
+    skip = 1 if bare_after and (bare_after[0] in ADVERBS or bare_after[0].endswith("ly")) else 0
     if len(after) <= skip:
         return []
     head = bare_after[skip]
     following = after[skip + 1:]
     complement = " ".join(after[skip:])
     questions: list[str] = []
-    if head in _DATED_PARTICIPLES:
+    if head in DATED_PARTICIPLES:
         clause = _first_clause(following)  # "designed by Per Lund and was completed in 1924"
         if timed or _mentions_time(" ".join(clause)):
             questions.append(f"When {verb} {subject} {head}?")
-        if head not in _NO_AGENT and _has_named_agent(clause):
-            questions.append(f"Who {_IRREGULAR_PAST.get(head, head)} {subject}?")
-    elif head in _PLACED and following and bare_word(following[0]) in _LOCATIVE:
+        if head not in NO_AGENT and _has_named_agent(clause):
+            questions.append(f"Who {IRREGULAR_PAST.get(head, head)} {subject}?")
+    elif head in PLACED and following and bare_word(following[0]) in LOCATIVE:
         questions.append(f"Where {verb} {subject} {head}?")
     elif head in {"in", "at", "near", "opposite", "beside"} and _names_a_place(following):
         questions.append(f"Where {verb} {subject}?")  # "The shop is at Strandkaien 12."
     elif head == "free" or PRICE_RE.match(complement):
         questions.append(f"How much {verb} {subject}?")
-    elif head in _PRICED and PRICE_RE.search(" ".join(following[:4])):
+    elif head in PRICED and PRICE_RE.search(" ".join(following[:4])):
         questions.append(f"How much {verb} {subject} {head}?")
     elif head == "entitled" and following and bare_word(following[0]) == "to" \
             and (noun := _counted_noun(" ".join(following[1:]))):
         questions.append(f"How many {noun} {verb} {subject} entitled to?")
-    elif _STARTS_WITH_TIME_RE.match(complement):
+    elif STARTS_WITH_TIME_RE.match(complement):
         questions.append(f"When {verb} {subject}?")  # "Core hours are 10:00 to 15:00."
     elif head in {"open", "closed", "available", "staffed"} \
-            and (timed or _STARTS_WITH_TIME_RE.match(" ".join(following))):
+            and (timed or STARTS_WITH_TIME_RE.match(" ".join(following))):
         questions.append(f"When {verb} {subject} {head}?")
-    elif match := _MEASURE_RE.match(complement):
+    elif match := MEASURE_RE.match(complement):
         questions.append(f"How {match.group(1).lower()} {verb} {subject}?")
     elif head in {"a", "an", "the", "one"} and len(following) >= 2:
-        who = _is_person(subject) or any(bare_word(w) in _ROLES for w in following[:4])
+        who = _is_person(subject) or any(bare_word(w) in ROLES for w in following[:4])
         questions.append(f"{'Who' if who else 'What'} {verb} {subject}?")
     elif _is_person(subject) and is_capitalised(after[skip]):
         questions.append(f"Who {verb} {subject}?")  # "The director is Anna Berg."
@@ -364,7 +230,7 @@ def _copula_questions(
 def _names_a_place(words: list[str]) -> bool:
     if words and bare_word(words[0]) == "the":
         words = words[1:]
-    if not words or _STARTS_WITH_TIME_RE.match(" ".join(words[:2])):
+    if not words or STARTS_WITH_TIME_RE.match(" ".join(words[:2])):
         return False  # "in November" says when, not where
     return is_capitalised(words[0]) or words[0][:1].isdigit()
 
@@ -382,7 +248,7 @@ def _first_clause(words: list[str]) -> list[str]:
 
 def _is_person(subject: str) -> bool:
     words = subject.split()
-    return words[0].lower().rstrip(".") in TITLES or bare_word(words[-1]) in _ROLES
+    return words[0].lower().rstrip(".") in TITLES or bare_word(words[-1]) in ROLES
 
 
 def _has_named_agent(words: list[str]) -> bool:
@@ -394,12 +260,12 @@ def _has_named_agent(words: list[str]) -> bool:
 
 
 def _mentions_time(text: str) -> bool:
-    return any(regex.search(text) for regex in (YEAR_RE, DATE_RE, TIME_RE, _TIME_WORDS_RE))
+    return any(regex.search(text) for regex in (YEAR_RE, DATE_RE, TIME_RE, TIME_WORDS_RE))
 
 
 def _counted_noun(tail: str) -> str:
     """"over 3,000 ship models from ..." -> "ship models"; "" when no plural noun follows a number."""
-    match = _QUANTITY_RE.match(tail)
+    match = QUANTITY_RE.match(tail)
     if not match or match.group(1).lower() in {"1", "one"}:
         return ""
     noun: list[str] = []
@@ -408,7 +274,7 @@ def _counted_noun(tail: str) -> str:
         if not bare.isalpha() or not word[:1].islower() or bare in STOPWORDS:
             break
         noun.append(bare)
-        if bare.endswith("s") or bare in _IRREGULAR_PLURALS:
+        if bare.endswith("s") or bare in IRREGULAR_PLURALS:
             return " ".join(noun)
         if word != word.rstrip(".,;:!?"):
             break
@@ -423,12 +289,12 @@ def _longest_name(words: list[str], names: frozenset[str]) -> str:
         bare = bare_word(word)
         capital = is_capitalised(word) and bare.replace(".", "").replace("-", "").isalpha()
         opener = at > 0 or bare in names or bare.rstrip(".") in TITLES
-        if capital and opener and not _NOT_A_NAME_RE.fullmatch(word.strip(".,;:!?()\"'“”‘’*_")):
+        if capital and opener and not NOT_A_NAME_RE.fullmatch(word.strip(".,;:!?()\"'“”‘’*_")):
             run.append(word)
             if word.endswith((",", ";", ":", "!", "?")) or (word.endswith(".") and bare not in TITLES):
                 best, run = _longer(best, run), []
             continue
-        if run and bare in _NAME_JOINERS:
+        if run and bare in NAME_JOINERS:
             run.append(word)
             continue
         if run and re.fullmatch(r"\d{1,4}[,.;:]?|[A-Z][,.;:]?", word):
@@ -441,7 +307,7 @@ def _longest_name(words: list[str], names: frozenset[str]) -> str:
 
 
 def _longer(best: list[str], run: list[str]) -> list[str]:
-    while run and bare_word(run[-1]) in _NAME_JOINERS:
+    while run and bare_word(run[-1]) in NAME_JOINERS:
         run = run[:-1]
     return run if len(run) > len(best) else best
 
@@ -449,8 +315,8 @@ def _longer(best: list[str], run: list[str]) -> list[str]:
 def _is_topic_label(label: str) -> bool:
     """"Opening hours: ..." names a topic; "A: ...", "Note: ..." or "What happened: ..." do not."""
     words = label.split()
-    return (len(label) > 1 and len(words) <= 4 and bare_word(words[0]) not in _QUESTION_WORDS
-            and bare_word(words[0]) not in _PREPOSITIONS
+    return (len(label) > 1 and len(words) <= 4 and bare_word(words[0]) not in QUESTION_WORDS
+            and bare_word(words[0]) not in PREPOSITIONS
             and label.strip().lower() not in {"q", "a", "question", "answer", "note", "notes", "tip",
                                               "warning", "important", "nb", "example", "see"})
 
@@ -460,7 +326,7 @@ def _label_questions(label: str, value: str, topic: str, names: frozenset[str]) 
     if not _is_named(topic, names):
         return []
     lowered = _lower_first(label, names)
-    if lowered.lower() in _DATED_PARTICIPLES:
+    if lowered.lower() in DATED_PARTICIPLES:
         return [f"When was {topic} {lowered.lower()}?"] if _mentions_time(value) else []
     if any(bare_word(word).endswith("ed") for word in label.split()):
         return []  # "Entered service": a verb, not a property
@@ -487,7 +353,7 @@ def sentence_questions(sentence: str, topic: str, names: frozenset[str]) -> list
     if (match := LABEL_RE.match(sentence)) and _is_topic_label(match.group(1)):
         label = clean_phrase(match.group(1))
         sentence = sentence[match.end():]
-    opening = _OPENING_TIME_RE.match(sentence)
+    opening = OPENING_TIME_RE.match(sentence)
     words = sentence[opening.end():].split() if opening else sentence.split()
     if subject := _subject(words, names):
         phrase, verb_at = subject

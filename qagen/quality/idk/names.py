@@ -5,24 +5,21 @@ the logo of Northwind Logistics?"), so it needs to find them without a model or 
 ``find_entities`` reads runs of capitalised words in prose, lists and tables, cleans them
 (titles, determiners, sentence-initial common words) and keeps those that look like names;
 the last word, and how the documents use the name, tell its kind (organisation, person,
-built place, area, vessel, event, other thing). ``offline_idk_questions`` combines each
-name with question frames suited to its kind; ``qagen.idk`` re-exports it and holds the
-checks every candidate must pass.
+built place, area, vessel, event, other thing). ``qagen.quality.idk.offline`` asks
+questions about them; ``qagen.quality.idk.candidates`` holds the checks every candidate
+must pass.
 """
 
 from __future__ import annotations
 
-import random
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
-from typing import Literal, Sequence, cast
+from typing import Literal, cast
 
+from qagen.quality.retrieval import STOP_WORDS, stem
 from qagen.records import Chunk
-from qagen.quality.retrieval import STOP_WORDS, stem, tokenize
-
-__all__ = ["Entity", "EntityKind", "find_entities", "offline_idk_questions"]
 
 EntityKind = Literal["organisation", "person", "place", "area", "vessel", "event", "thing"]
 
@@ -217,8 +214,8 @@ def find_entities(chunks: Sequence[Chunk]) -> list[Entity]:
     for order, occurrence in enumerate(occurrences):
         cleaned = _clean_name(occurrence, common, known)
         if cleaned is not None:
-            name = " ".join(cleaned.words)
-            entity = entities.setdefault(name, _Entity(name=name, words=cleaned.words, first_seen=order))
+            text = " ".join(cleaned.words)
+            entity = entities.setdefault(text, _Entity(name=text, words=cleaned.words, first_seen=order))
             entity.add(occurrence, cleaned)
     kept = [entity for entity in entities.values() if _is_name(entity, common)]
     _add_longer_name_chunks(kept, entities)
@@ -447,169 +444,3 @@ def _add_longer_name_chunks(kept: list[_Entity], everything: dict[str, _Entity])
                 shorter = by_name.get(" ".join(words[start : start + size]))
                 if shorter is not None:
                     shorter.chunks |= entity.chunks
-
-
-# --------------------------------------------------------------------------- offline questions
-
-
-@dataclass(frozen=True)
-class _Frame:
-    """A question pattern; ``keys`` are the words a text answering it would have to use."""
-
-    text: str  # placeholders: {name}, {names} (possessive), {bare} (the name alone, no article)
-    keys: str
-
-    def key_terms(self) -> frozenset[str]:
-        return _terms_of_words(self.keys)
-
-
-@lru_cache(maxsize=None)
-def _terms_of_words(words: str) -> frozenset[str]:
-    return frozenset(tokenize(words))
-
-
-_F = _Frame
-_FRAMES: dict[str, tuple[_Frame, ...]] = {
-    "organisation": (
-        _F("Who designed the logo of {name}?", "logo logos"),
-        _F("What is the annual budget of {name}?", "budget budgets"),
-        _F("What is the email address of {names} head office?", "email e-mail"),
-        _F("In what year did {name} open its second office?", "second"),
-        _F("What is {names} motto?", "motto slogan"),
-        _F("Who was the first auditor of {name}?", "auditor audit audited"),
-        _F("Which bank handles {names} payroll?", "payroll bank"),
-        _F("Which charity did {name} sponsor in its first year?", "charity sponsor sponsored"),
-        _F("What is the name of {names} internal newsletter?", "newsletter"),
-        _F("How many parking spaces does {names} main building have?", "parking"),
-        _F("Which architect designed {names} headquarters?", "architect headquarters"),
-        _F("What was {names} revenue in its tenth year?", "revenue turnover"),
-        _F("Who catered {names} tenth anniversary party?", "anniversary catered catering"),
-        _F("What is the tax identification number of {name}?", "tax vat"),
-        _F("Which law firm represents {name}?", "law lawyer lawyers legal"),
-        _F("Who chairs the social committee of {name}?", "social committee"),
-        _F("Which award did {name} win in its first year?", "award awarded prize"),
-    ),
-    "person": (
-        _F("What was {names} first job?", "job jobs career"),
-        _F("Which university did {name} graduate from?", "university graduated degree"),
-        _F("What is {names} middle name?", "middle"),
-        _F("Which musical instrument does {name} play?", "instrument musical music"),
-        _F("What was {names} favourite book as a child?", "favourite favorite child childhood"),
-        _F("In which city was {name} born?", "born birth"),
-        _F("Who was {names} mentor early in their career?", "mentor mentored"),
-        _F("How many languages does {name} speak?", "languages speaks"),
-        _F("What sport did {name} play at school?", "sport sports"),
-        _F("Which award did {name} receive first?", "award awarded prize"),
-        _F("What did {name} study before starting work?", "studied study degree"),
-    ),
-    "place": (  # built places: streets, stations, buildings
-        _F("What is the postcode of {name}?", "postcode zip"),
-        _F("How many bus routes serve {name}?", "bus buses"),
-        _F("When was {name} last renovated?", "renovated renovation refurbished"),
-        _F("How many parking spaces are there at {name}?", "parking"),
-        _F("Who owned the land at {name} before 1900?", "owned owner land"),
-        _F("What was {name} called in the nineteenth century?", "century nineteenth"),
-        _F("Which architect designed the oldest building at {name}?", "architect"),
-    ),
-    "area": (  # islands, towns, bays, valleys: names mostly used after "in", "on", "at"...
-        _F("What is the average annual rainfall in {name}?", "rainfall rain"),
-        _F("Which explorer first charted {name}?", "explorer charted chart"),
-        _F("What was {name} called in the nineteenth century?", "century nineteenth"),
-        _F("Who owned the land around {name} before 1900?", "owned owner land"),
-        _F("Which rare bird species nest around {name}?", "bird birds species nest"),
-        _F("What is the highest point in {name}?", "highest"),
-    ),
-    "vessel": (
-        _F("Who was the first captain of {name}?", "captain skipper"),
-        _F("Who named {name} at her launch ceremony?", "ceremony launched launch"),
-        _F("What is {names} radio call sign?", "radio sign"),
-        _F("How much fuel does {name} burn on a typical crossing?", "fuel"),
-        _F("Which artist painted the mural in {names} passenger lounge?", "mural artist painted"),
-        _F("What colour was {names} hull when she was launched?", "colour color hull"),
-        _F("Where was {name} dry-docked for her last overhaul?", "dry-dock dry-docked drydock overhaul"),
-        _F("What is {names} IMO number?", "imo"),
-    ),
-    "event": (
-        _F("Who organised the first {bare}?", "organised organiser organized organizer"),
-        _F("How many people attended {name} in its first year?", "attended attendance visitors"),
-        _F("Which band played at {name} in its first year?", "band music"),
-        _F("Who designed the poster for {name}?", "poster posters"),
-        _F("What is the official mascot of {name}?", "mascot"),
-        _F("Which company supplies the prizes for {name}?", "prize prizes"),
-        _F("Who was the guest of honour at {name} in its first year?", "guest honour honor"),
-    ),
-    "thing": (
-        _F("Who designed the logo of {name}?", "logo logos"),
-        _F('Who chose the name "{bare}"?', "chose chosen"),
-        _F("What was the code name of {name} during its development?", "codename code"),
-        _F("At which conference was {name} first presented?", "conference presented"),
-        _F("How much did {name} cost to develop?", "cost costs"),
-        _F("In which country is {name} most popular?", "popular country"),
-        _F("Which award did {name} win in its first year?", "award awarded prize"),
-        _F("Who was the original sponsor of {name}?", "sponsor sponsored"),
-        _F("How many people worked on the first version of {name}?", "version"),
-        _F("What was the launch budget of {name}?", "budget launch"),
-        _F("Which consultancy advised on {name}?", "consultancy consultant consultants"),
-        _F("What is the trademark registration number of {name}?", "trademark"),
-    ),
-}
-
-
-def offline_idk_questions(chunks: Sequence[Chunk], count: int, *, seed: int = 0) -> list[str]:
-    """Up to ``count`` distinct questions about the corpus's names that it likely cannot answer.
-
-    Names come from ``find_entities``; each is combined with the frames of its kind. A
-    combination is skipped when one of the frame's key words (e.g. "logo" for "Who designed
-    the logo of X?") occurs in a chunk that mentions the name: such a text may well state
-    the answer. The output is a candidate list; verify each with
-    ``qagen.idk.likely_answered`` before use.
-
-    Deterministic for a given corpus, count and seed (``random.Random(seed)`` shuffles each
-    name's frames): the most widely mentioned names come first, one question per name per
-    round, each name taking the frame used least so far.
-    """
-    if count < 0:
-        raise ValueError(f"count must be >= 0, got {count}")
-    if count == 0:
-        return []
-    rng = random.Random(seed)
-    chunks_with_term: dict[str, set[int]] = {}
-    for position, chunk in enumerate(chunks):
-        for term in set(tokenize(chunk.text)):
-            chunks_with_term.setdefault(term, set()).add(position)
-    plans: list[tuple[Entity, list[_Frame]]] = []
-    for entity in find_entities(chunks):
-        frames = [frame for frame in _FRAMES[entity.kind] if _frame_allowed(frame, entity, chunks_with_term)]
-        rng.shuffle(frames)
-        if frames:
-            plans.append((entity, frames))
-
-    questions: list[str] = []
-    seen: set[str] = set()
-    frame_uses: Counter[str] = Counter()
-    while plans and len(questions) < count:
-        for entity, frames in plans:
-            frame = min(frames, key=lambda candidate: frame_uses[candidate.text])  # first of the least used
-            frames.remove(frame)
-            question = _render(frame, entity)
-            if question.lower() not in seen:
-                seen.add(question.lower())
-                frame_uses[frame.text] += 1
-                questions.append(question)
-                if len(questions) == count:
-                    break
-        plans = [(entity, frames) for entity, frames in plans if frames]
-    return questions
-
-
-def _frame_allowed(frame: _Frame, entity: Entity, chunks_with_term: dict[str, set[int]]) -> bool:
-    """False when a chunk naming the entity uses one of the frame's key words."""
-    return all(chunks_with_term.get(term, set()).isdisjoint(entity.chunks) for term in frame.key_terms())
-
-
-def _render(frame: _Frame, entity: Entity) -> str:
-    name = entity.display
-    # "Northwind Logistics' motto" but "the Brannoch Lass's hull".
-    possessive = f"{name}'" if name.endswith("s") and not name.endswith("ss") else f"{name}'s"
-    question = frame.text.format(name=name, names=possessive, bare=entity.name)
-    return question[0].upper() + question[1:]

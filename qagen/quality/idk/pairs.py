@@ -1,34 +1,29 @@
 """Building a run's "I don't know" pairs: candidates, verification, refusal answers.
 
 Candidates come from the model (``templates/idk.json``, shown a few excerpts of the
-corpus) or, offline, from ``idk.offline_idk_questions``. Every candidate is verified
+corpus, its reply read by ``qagen.replies.questions``) or, offline, from
+``qagen.quality.idk.offline.offline_idk_questions``. Every candidate is verified
 against the whole corpus before it is kept: first lexically (BM25 over all chunks, see
-``idk.likely_answered``), then, with a model, by asking it whether the best-matching
+``candidates.likely_answered``), then, with a model, by asking it whether the best-matching
 passages answer the question (``templates/idk_check.json``). A candidate the corpus
 likely answers is dropped, because a wrong "I don't know" example teaches the model to
 refuse real questions. Model requests go through the journal like every other request,
-keyed by a hash of their content, so a rerun replays them instead of paying again.
+keyed by a hash of their content (``qagen.llm.keys``), so a rerun replays them instead of paying again.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from qagen.llm.asker import Asker, Failure
-from qagen.quality.idk.candidates import (
-    choose_excerpt_chunks,
-    likely_answered,
-    offline_idk_questions,
-    parse_check,
-    parse_questions,
-    pick_refusal,
-    render_excerpts,
-)
+from qagen.llm.keys import message_parts, request_key
 from qagen.llm.templates import ChatTemplate
-from qagen.records import Chunk, Pair, Rejection, Request
+from qagen.quality.idk.candidates import choose_excerpt_chunks, likely_answered, pick_refusal, render_excerpts
+from qagen.quality.idk.offline import offline_idk_questions
 from qagen.quality.retrieval import BM25Index
+from qagen.records import Chunk, Pair, Rejection, Request
+from qagen.replies.questions import parse_check, parse_questions
 
 MAX_ROUNDS = 4  # model rounds before settling for fewer examples than asked
 EXCERPT_CHUNKS = 3
@@ -46,9 +41,9 @@ class IdkOutcome:
 
 
 def idk_pair(question: str, refusals: Sequence[str], seed: int) -> Pair:
-    digest = hashlib.sha256(question.encode()).hexdigest()[:16]
     return Pair(
-        id=f"idk-{digest}",
+        # Keyed by the question alone, so a rerun names the same pair the same way.
+        id=request_key("idk", question),
         question=question,
         answer=pick_refusal(question, refusals, seed=seed),
         source="",
@@ -59,11 +54,6 @@ def idk_pair(question: str, refusals: Sequence[str], seed: int) -> Pair:
 
 def _drop(question: str, reason: str, detail: str) -> Rejection:
     return Rejection(stage="idk", reason=reason, detail=detail, raw=question)
-
-
-def request_key(kind: str, request_messages: Sequence) -> str:
-    text = "\x00".join(f"{m.role}\x01{m.content}" for m in request_messages)
-    return f"{kind}-{hashlib.sha256(text.encode()).hexdigest()[:16]}"
 
 
 def offline_idk(chunks: Sequence[Chunk], index: BM25Index, target: int, refusals: Sequence[str], seed: int) -> IdkOutcome:
@@ -110,7 +100,7 @@ async def model_idk(
         ask_for = min(30, max(5, 2 * missing))
         avoid = "\n".join(sorted(seen))
         messages = generate_template.render(excerpts=excerpts, n=ask_for, avoid=avoid)
-        request = Request(key=request_key("idk", messages), messages=messages, params=dict(generate_template.params), n=ask_for)
+        request = Request(key=request_key("idk", *message_parts(messages)), messages=messages, params=dict(generate_template.params), n=ask_for)
         answers, failures = await asker.ask([request])
         outcome.failures += failures
         if request.key not in answers:
@@ -134,7 +124,7 @@ async def model_idk(
             passages = "\n\n---\n\n".join(index.chunk(hit.chunk_id).text for hit in index.search(question, CHECK_PASSAGES))
             check_messages = check_template.render(question=question, passages=passages)
             checks[question] = Request(
-                key=request_key("idk-check", check_messages), messages=check_messages, params=dict(check_template.params)
+                key=request_key("idk-check", *message_parts(check_messages)), messages=check_messages, params=dict(check_template.params)
             )
         answers, failures = await asker.ask(list(checks.values()))
         outcome.failures += failures
