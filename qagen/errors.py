@@ -32,9 +32,3 @@ class ModelError(QagenError):
 
 class OutputError(QagenError):
     """The out folder cannot be used or written (foreign files, different settings, full disk)."""
-
-
-class IncompleteRun(QagenError):
-    """Some chunks could not be asked after every retry; rerunning retries just those."""
-
-    exit_code = 3

@@ -11,7 +11,7 @@ import pytest
 from qagen.dataset.formats import ExampleFormat
 from qagen.errors import QagenError
 from qagen.records import Pair
-from qagen.dataset.checks import check_chat_example, check_completion_examples, check_pair_text, infer_common_suffix
+from qagen.dataset.checks import check_chat_example, check_completion_examples, infer_common_suffix, pair_text_findings
 from qagen.dataset.estimate import TokenStats, estimate_finetune
 from qagen.dataset.validate import DatasetFileError, render_report, validate_file
 from qagen.documents.tokens import count_chat_tokens
@@ -372,7 +372,7 @@ def test_infer_common_suffix(texts, expected):
     ],
 )
 def test_usable_pairs_pass(question, answer):
-    assert check_pair_text(question, answer) == []
+    assert [finding.code for finding in pair_text_findings(question, answer)] == []
 
 
 @pytest.mark.parametrize(
@@ -389,7 +389,7 @@ def test_usable_pairs_pass(question, answer):
     ],
 )
 def test_unusable_pairs_give_their_reasons(question, answer, reasons):
-    assert check_pair_text(question, answer) == reasons
+    assert [finding.code for finding in pair_text_findings(question, answer)] == reasons
 
 
 def test_examples_written_by_dataset_formats_pass():

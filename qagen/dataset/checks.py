@@ -193,15 +193,6 @@ def pair_text_findings(question: str, answer: str, *, line: int | None = None) -
     return _question_findings(question, line) + _answer_findings(answer, question, line)
 
 
-def check_pair_text(question: str, answer: str) -> list[str]:
-    """Codes of the reasons a question/answer pair is not a usable example; empty when it is fine.
-
-    ``SEVERITY[code]`` says how sure the check is (``not_a_question`` is a heuristic);
-    ``pair_text_findings`` gives the same reasons with a sentence each.
-    """
-    return [finding.code for finding in pair_text_findings(question, answer)]
-
-
 def check_example_count(count: int) -> list[Finding]:
     """The file-level rule on the number of examples."""
     if count >= MIN_EXAMPLES:

@@ -20,20 +20,13 @@ from qagen.errors import QagenError
 from qagen.dataset.checks import (
     ERROR,
     MAX_EXAMPLE_TOKENS,
-    MIN_EXAMPLES,
     WARNING,
     Finding,
     TokenCount,
     check_chat,
-    check_chat_example,
-    check_completion_examples,
     check_example_count,
     check_legacy,
-    check_pair_text,
-    count_chat_tokens,
-    infer_common_suffix,
     make_finding,
-    pair_text_findings,
 )
 from qagen.dataset.estimate import FinetuneEstimate, TokenStats, estimate_finetune
 
@@ -261,8 +254,8 @@ def render_report(report: ValidationReport, *, max_lines: int = 50) -> str:
     if report.findings:
         out.append("first problems:" if len(report.findings) > max_lines else "problems:")
         for finding in report.findings[:max_lines]:
-            where = f"line {finding.line}" if finding.line is not None else "file"
-            out.append(f"  {where}: {finding.severity}: {finding.message}")
+            place = f"line {finding.line}" if finding.line is not None else "file"
+            out.append(f"  {place}: {finding.severity}: {finding.message}")
         if len(report.findings) > max_lines:
             out.append(f"  ... and {len(report.findings) - max_lines} more")
     if report.ok:

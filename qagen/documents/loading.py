@@ -110,7 +110,7 @@ def decode_text(data: bytes) -> tuple[str, str, str | None]:
     then cp1252, then latin-1, with a warning for the fallbacks. Line endings become
     ``\\n``. Raises BinaryFileError when the bytes are not text.
     """
-    decoded = _decode_with_bom(data)
+    decoded: tuple[str, str, str | None] | None = _decode_with_bom(data)
     if decoded is None:
         body = data[len(codecs.BOM_UTF8) :] if data.startswith(codecs.BOM_UTF8) else data
         _reject_binary_bytes(body)

@@ -6,6 +6,7 @@ library or an unloadable base model is one ``QagenError`` sentence.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import warnings
 from collections.abc import Callable, Iterator
@@ -34,9 +35,8 @@ def import_stack(purpose: str) -> SimpleNamespace:
         import peft
         import datasets
 
-        trl = None
-        if purpose == "training":
-            import trl
+        # trl is needed for training only; serving an adapter works without it.
+        trl = importlib.import_module("trl") if purpose == "training" else None
     except ImportError as exc:
         missing = exc.name or "one of its libraries"
         raise QagenError(f"the trl trainer needs the train extra: pip install 'qagen[train]' ({missing} is missing; {CPU_TORCH_HINT}).") from None

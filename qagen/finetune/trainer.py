@@ -122,7 +122,7 @@ def _number(value: object) -> object:
     if isinstance(value, (bool, str)) or value is None:
         return value
     try:
-        number = float(value)
+        number = float(value)  # type: ignore[arg-type]  # tensors and numpy scalars convert; others raise
     except (TypeError, ValueError):
         return str(value)
     return number if math.isfinite(number) else None  # JSON has no NaN; a diverged loss shows as null
@@ -131,7 +131,7 @@ def _number(value: object) -> object:
 def _progress_callback(stack: SimpleNamespace, log_path: Path, say: Say):
     """A TrainerCallback that appends each log to the training log and reports progress."""
 
-    class QagenProgress(stack.transformers.TrainerCallback):
+    class QagenProgress(stack.transformers.TrainerCallback):  # type: ignore[name-defined]  # a class of the optional library, known only at run time
         def __init__(self) -> None:
             self.records: list[dict] = []
             self._started = time.monotonic()

@@ -22,7 +22,7 @@ import random
 import re
 import time
 from collections.abc import Callable
-from typing import Protocol, cast
+from typing import cast
 
 import openai
 from openai.types.chat import ChatCompletionMessageParam
