@@ -16,8 +16,6 @@ Nothing heavy loads at import: the pipeline, the SDK and the text splitter load 
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import dataclasses
 import os
 from pathlib import Path
@@ -73,6 +71,9 @@ def generate(
     prints nothing. Called inside a running event loop (Jupyter), the run goes to a worker
     thread with its own loop; ``await agenerate(...)`` avoids that.
     """
+    import asyncio  # here, not at the top: `qagen --version` should not pay for it
+    import concurrent.futures
+
     work = agenerate(corpus, model=model, reporter=reporter, **settings)
     try:
         asyncio.get_running_loop()
