@@ -138,11 +138,8 @@ TRAIN_OPTIONS = _options(
 
 
 def _defaults(options: Mapping[str, Option]) -> Callable[[str], Any]:
-    def default(name: str) -> Any:
-        value = options[name].default
-        return field(default=value) if not isinstance(value, (list, dict)) else field(default_factory=lambda: value)
-
-    return default
+    """``default("chunk_size")``: a field's default, read from its option so it is written once."""
+    return lambda name: options[name].default
 
 
 # --------------------------------------------------------------------------- the settings of each command

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -86,12 +86,39 @@ class TokenCounter:
     def __call__(self, text: str) -> int:
         # Text that looks like a special token ("<|endoftext|>") is counted as plain text:
         # documents may contain anything.
-        return len(_encoding(self.encoding_name).encode(text, disallowed_special=()))
+        encoding = _encoding(self.encoding_name)
+        return sum(len(encoding.encode(piece, disallowed_special=())) for piece in _pieces(text))
 
     def describe(self) -> str:
         if self.exact:
             return f"{self.encoding_name} (exact for {self.model})"
         return f"{self.encoding_name} (an estimate: {self.model} is not an OpenAI model)"
+
+
+# The encoder refuses one call of 1,000,000 characters or more, or of more than 200,000 tokens.
+# A piece of at most 100,000 characters is under both (a token is at least one character).
+_PIECE_CHARS = 100_000
+
+
+def _pieces(text: str) -> Iterator[str]:
+    """``text`` in pieces the encoder takes, cut where no token can span the cut.
+
+    A cut goes just before a single space between two non-space characters: no pre-token
+    of the o200k or cl100k pattern runs across it (words take a leading space, never a
+    trailing one), so the counts of the pieces add up to the count of the whole. Only a run
+    of 100,000 characters without such a space (no real prose) is cut anywhere, which can
+    make its count differ by a token at the cut.
+    """
+    start, end = 0, len(text)
+    while end - start > _PIECE_CHARS:
+        cut = text.rfind(" ", start + 1, start + _PIECE_CHARS)
+        while cut > start and (text[cut - 1].isspace() or cut + 1 >= end or text[cut + 1].isspace()):
+            cut = text.rfind(" ", start + 1, cut)
+        if cut <= start:
+            cut = start + _PIECE_CHARS
+        yield text[start:cut]
+        start = cut
+    yield text[start:]
 
 
 def counter_for(model: str) -> TokenCounter:
