@@ -1,0 +1,168 @@
+"""Chat templates that fail at run time, their request parameters, include/import, the
+template-leftover check on documents about templating, and blank system/refusal settings."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from helpers import CORPUS
+from qagen.cli import main
+from qagen.errors import TemplateError
+from qagen.llm.templates import MAX_RENDERED_CHARS, load_template
+
+GOOD_USER = "Passage: {{ info }}\nWrite {{ n }} pairs."
+
+
+def write_template(folder: Path, content: str = GOOD_USER, *, params: dict | None = None, name: str = "mine.json") -> Path:
+    path = folder / name
+    body: dict = {"messages": [{"role": "user", "content": content}]}
+    if params is not None:
+        body["params"] = params
+    path.write_text(json.dumps(body), encoding="utf-8")
+    return path
+
+
+def run_with_server(tmp_path: Path, fake_openai, *extra: str) -> int:
+    return main([str(CORPUS / "fleet.txt"), "--base-url", fake_openai.url, "--model", "m", "-o", str(tmp_path / "o"), "-q", *extra])
+
+
+def one_error_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: ") and "Traceback" not in err
+    return lines[0]
+
+
+# --------------------------------------------------------------------------- 7: errors while rendering
+
+
+@pytest.mark.parametrize(
+    "body, problem",
+    [
+        ("{{ 1/0 }}", "division by zero"),
+        ('{{ n + "a" }}', "unsupported operand"),
+        ("{% for i in range(10**9) %}x{% endfor %}", "range"),
+        ("{{ 2 ** 1000000 }}", "power"),
+        ('{{ "ab" * 100000000 }}', "characters"),
+        ("{{ info.startswith(1) }}", "startswith"),
+    ],
+)
+def test_a_template_that_fails_to_render_is_one_sentence_and_spends_no_request(
+    tmp_path: Path, fake_openai, capsys, body: str, problem: str
+) -> None:
+    template = write_template(tmp_path, GOOD_USER + body)
+    assert run_with_server(tmp_path, fake_openai, "--template", str(template)) == 1
+    line = one_error_line(capsys.readouterr().err)
+    assert str(template) in line and problem in line
+    assert fake_openai.chat_requests() == []
+
+
+def test_a_judge_template_that_fails_on_the_first_chunk_stops_the_run_before_any_request(tmp_path: Path, fake_openai, capsys) -> None:
+    judge = write_template(tmp_path, "{{ passage }} {{ pairs }} {{ 1/0 }}", name="judge.json")
+    assert run_with_server(tmp_path, fake_openai, "--judge", "--judge-template", str(judge), "--idk-ratio", "0") == 1
+    line = one_error_line(capsys.readouterr().err)
+    assert str(judge) in line and "division by zero" in line
+    assert fake_openai.chat_requests() == []
+
+
+def test_an_idk_template_that_fails_on_the_first_chunk_stops_the_run_before_any_request(tmp_path: Path, fake_openai, capsys) -> None:
+    idk = write_template(tmp_path, "{{ excerpts }} {{ n }} {{ avoid.nope() }}", name="idk.json")
+    assert run_with_server(tmp_path, fake_openai, "--idk-template", str(idk)) == 1
+    line = one_error_line(capsys.readouterr().err)
+    assert str(idk) in line and "nope" in line
+    assert fake_openai.chat_requests() == []
+
+
+def test_the_sandbox_limits_are_hit_at_once_and_named(tmp_path: Path) -> None:
+    template = load_template(write_template(tmp_path, GOOD_USER + "{{ 'x' * limit }}"))
+    assert len(template.render(info="a", n=1, limit=100)[0].content) > 100  # small repeats are fine
+    with pytest.raises(TemplateError, match="characters"):
+        template.render(info="a", n=1, limit=MAX_RENDERED_CHARS + 1)
+    looping = load_template(write_template(tmp_path, GOOD_USER + "{% for i in range(99999) %}{{ info }}{% endfor %}"))
+    with pytest.raises(TemplateError, match="characters"):
+        looping.render(info="y" * 1000, n=1)  # 100 MB of output: stopped once past the limit
+
+
+def test_a_render_error_names_the_message_and_line(tmp_path: Path) -> None:
+    template = load_template(write_template(tmp_path, "Passage: {{ info }}\n\nWrite {{ n }} pairs.\n{{ 1/0 }}"))
+    with pytest.raises(TemplateError) as caught:
+        template.render(info="a", n=1)
+    assert "message 1" in str(caught.value) and "line 4" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "params, words",
+    [
+        ({"temperature": "hot"}, ["temperature", "number from 0 to 2", '(got "hot")']),
+        ({"temperature": 2.5}, ["temperature", "number from 0 to 2"]),
+        ({"temperature": True}, ["temperature", "number"]),
+        ({"top_p": 1.5}, ["top_p", "number from 0 to 1"]),
+        ({"max_tokens": 0}, ["max_tokens", "whole number of at least 1"]),
+        ({"max_tokens": 1.5}, ["max_tokens", "whole number"]),
+        ({"max_tokens": True}, ["max_tokens", "whole number"]),
+        ({"max_completion_tokens": "100"}, ["max_completion_tokens", "whole number"]),
+        ({"presence_penalty": -3}, ["presence_penalty", "number from -2 to 2"]),
+        ({"frequency_penalty": "x"}, ["frequency_penalty", "number from -2 to 2"]),
+        ({"seed": 1.5}, ["seed", "whole number"]),
+        ({"stop": 5}, ["stop", "text or a list of up to 4 texts"]),
+        ({"stop": ["a", 1]}, ["stop", "text or a list"]),
+        ({"stop": ["a", "b", "c", "d", "e"]}, ["stop", "up to 4"]),
+        ({"response_format": "json"}, ["response_format", "object"]),
+        ({"response_format": {"type": "yaml"}}, ["response_format", "json_object"]),
+        ({"response_format": {"type": "json_schema"}}, ["response_format", "json_schema"]),
+    ],
+)
+def test_template_params_of_the_wrong_type_or_range_are_refused(tmp_path: Path, fake_openai, capsys, params: dict, words: list[str]) -> None:
+    template = write_template(tmp_path, params=params)
+    assert run_with_server(tmp_path, fake_openai, "--template", str(template)) == 1
+    line = one_error_line(capsys.readouterr().err)
+    assert str(template) in line
+    for word in words:
+        assert word in line
+    assert fake_openai.chat_requests() == []
+
+
+def test_json_nan_is_not_a_temperature(tmp_path: Path) -> None:
+    path = tmp_path / "nan.json"
+    path.write_text('{"params": {"temperature": NaN}, "messages": [{"role": "user", "content": "{{ info }} {{ n }}"}]}')
+    with pytest.raises(TemplateError, match="temperature"):
+        load_template(path)
+
+
+def test_valid_template_params_are_sent_as_written(tmp_path: Path, fake_openai) -> None:
+    params = {
+        "temperature": 0, "top_p": 1, "max_tokens": 300, "presence_penalty": -2, "frequency_penalty": 1.5, "seed": -7,
+        "stop": ["\n\n\n", "END"], "response_format": {"type": "json_object"},
+    }
+    template = write_template(tmp_path, params=params)
+    assert run_with_server(tmp_path, fake_openai, "--template", str(template), "--idk-ratio", "0") == 0
+    body = fake_openai.chat_requests()[0].json
+    assert {key: body[key] for key in params} == params
+
+
+# --------------------------------------------------------------------------- 26: include, import, extends
+
+
+@pytest.mark.parametrize(
+    "tag, word",
+    [
+        ('{% include "other.txt" %}', "include"),
+        ('{% import "macros.txt" as m %}', "import"),
+        ('{% from "macros.txt" import box %}', "import"),
+        ('{% extends "base.txt" %}', "extends"),
+    ],
+)
+def test_include_import_and_extends_are_refused_when_the_template_loads(
+    tmp_path: Path, fake_openai, capsys, tag: str, word: str
+) -> None:
+    (tmp_path / "other.txt").write_text("more")
+    template = write_template(tmp_path, GOOD_USER + tag)
+    assert run_with_server(tmp_path, fake_openai, "--template", str(template)) == 1
+    line = one_error_line(capsys.readouterr().err)
+    assert str(template) in line and word in line and "one file" in line
+    assert fake_openai.chat_requests() == []
+    with pytest.raises(TemplateError, match=word):
+        load_template(template)
