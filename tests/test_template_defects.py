@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from helpers import CORPUS
+from fake_openai import chat_reply
+from helpers import CORPUS, read_jsonl
 from qagen.cli import main
+from qagen.dataset.checks import check_chat_example, check_completion_examples, pair_text_findings
 from qagen.errors import TemplateError
 from qagen.llm.templates import MAX_RENDERED_CHARS, load_template
 
@@ -166,3 +168,52 @@ def test_include_import_and_extends_are_refused_when_the_template_loads(
     assert fake_openai.chat_requests() == []
     with pytest.raises(TemplateError, match=word):
         load_template(template)
+
+
+# --------------------------------------------------------------------------- 8: template syntax quoted from the chunk
+
+JINJA_DOC = (
+    "Jinja prints a variable with double braces, as in {{ user.name }}, and runs statements such as "
+    "{% for item in items %} between brace-percent marks. The harbour office uses it for its notices."
+)
+
+
+def test_quoting_template_syntax_that_the_chunk_holds_is_not_a_leftover() -> None:
+    answer = "Write {{ user.name }} to print the user's name."
+    assert pair_text_findings("How does Jinja print a variable?", answer, source=JINJA_DOC) == []
+    assert pair_text_findings("What does {% for item in items %} do?", "It loops over items.", source=JINJA_DOC) == []
+    assert pair_text_findings("How is it written?", "With {{user.name}}, spaces aside.", source=JINJA_DOC) == []
+
+
+def test_template_syntax_the_chunk_does_not_hold_is_still_a_leftover() -> None:
+    codes = [f.code for f in pair_text_findings("When was it installed?", "In {{ year }}.", source=JINJA_DOC)]
+    assert codes == ["template_leftover"]
+    assert [f.code for f in pair_text_findings("When was it installed?", "In {{ year }}.")] == ["template_leftover"]
+    assert [f.code for f in pair_text_findings("What is it?", "It is <|im_end|>", source=JINJA_DOC)] == ["template_leftover"]
+
+
+def test_example_checks_accept_syntax_from_the_source_but_not_in_the_system_message() -> None:
+    example = {"messages": [
+        {"role": "system", "content": "Answer {{ user.name }}."},
+        {"role": "user", "content": "How does Jinja print a variable?"},
+        {"role": "assistant", "content": "Write {{ user.name }} to print it."},
+    ]}
+    codes = [f.code for f in check_chat_example(example, count_tokens=len, source=JINJA_DOC)]
+    assert codes.count("template_leftover") == 1  # the system message's, which no document explains
+    completions = [{"prompt": "How does Jinja print a variable?\n\n###\n\n", "completion": " Write {{ user.name }}. END"}] * 10
+    found = check_completion_examples(completions, separator="\n\n###\n\n", stop=" END", sources=[JINJA_DOC] * 10)
+    assert [f.code for f in found] == ["duplicate_example"] * 9
+    assert "template_leftover" in [f.code for f in check_completion_examples(completions, separator="\n\n###\n\n", stop=" END")]
+
+
+def test_a_pair_quoting_the_template_syntax_of_its_chunk_is_kept(tmp_path: Path, fake_openai) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "jinja.md").write_text(JINJA_DOC, encoding="utf-8")
+    line = {"question": "How does Jinja print a variable such as the user's name?",
+            "answer": "Jinja prints a variable with double braces, as in {{ user.name }}."}
+    fake_openai.queue(chat_reply(json.dumps(line)))
+    code = main([str(docs), "--base-url", fake_openai.url, "--model", "m", "--idk-ratio", "0", "-o", str(tmp_path / "o"), "-q"])
+    assert code == 0
+    assert [p["answer"] for p in read_jsonl(tmp_path / "o" / "pairs.jsonl")] == [line["answer"]]
+    assert read_jsonl(tmp_path / "o" / "rejects.jsonl") == []

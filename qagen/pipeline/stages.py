@@ -273,7 +273,7 @@ def make_dataset(run: Run, pairs: list[Pair]) -> Dataset:
         stop=settings.stop,
         leading_space=settings.leading_space,
     )
-    checked = check_examples(pairs, example_format, run.counter, max_tokens=settings.max_example_tokens)
+    checked = check_examples(pairs, example_format, run.counter, max_tokens=settings.max_example_tokens, chunk_texts=run.chunk_texts)
     run.drop("validate", len(pairs), checked.kept, checked.rejected)
     split = split_pairs(checked.kept, settings.valid_fraction, settings.seed)
     run.counts.counts["split"] = {"in": len(checked.kept), "train": len(split.train), "valid": len(split.valid)}
