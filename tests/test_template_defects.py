@@ -8,12 +8,14 @@ from pathlib import Path
 
 import pytest
 
+import qagen
 from fake_openai import chat_reply
 from helpers import CORPUS, read_jsonl
 from qagen.cli import main
 from qagen.dataset.checks import check_chat_example, check_completion_examples, pair_text_findings
-from qagen.errors import TemplateError
+from qagen.errors import ConfigError, TemplateError
 from qagen.llm.templates import MAX_RENDERED_CHARS, load_template
+from qagen.settings import Settings
 
 GOOD_USER = "Passage: {{ info }}\nWrite {{ n }} pairs."
 
@@ -217,3 +219,80 @@ def test_a_pair_quoting_the_template_syntax_of_its_chunk_is_kept(tmp_path: Path,
     assert code == 0
     assert [p["answer"] for p in read_jsonl(tmp_path / "o" / "pairs.jsonl")] == [line["answer"]]
     assert read_jsonl(tmp_path / "o" / "rejects.jsonl") == []
+
+
+# --------------------------------------------------------------------------- 14: blank system message and refusals
+
+
+@pytest.mark.parametrize("value", ["", "   ", "\n\t"])
+def test_a_blank_system_message_flag_is_refused_with_the_way_to_have_none(tmp_path: Path, capsys, value: str) -> None:
+    assert main([str(CORPUS), "-o", str(tmp_path / "o"), "-q", "--system", value]) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert "--system" in line and "--no-system" in line
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("values", [[""], ["  "], ["I don't know.", ""], ["I don't know.", " \t "]])
+def test_a_blank_refusal_flag_is_refused_with_the_way_to_have_no_idk_examples(tmp_path: Path, capsys, values: list[str]) -> None:
+    flags = [part for value in values for part in ("--refusal", value)]
+    assert main([str(CORPUS), "-o", str(tmp_path / "o"), "-q", *flags]) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert "--refusal" in line and "--idk-ratio 0" in line
+
+
+@pytest.mark.parametrize(
+    "name, value, words",
+    [
+        ("QAGEN_SYSTEM", "", ["QAGEN_SYSTEM", "no_system"]),
+        ("QAGEN_SYSTEM", "  ", ["QAGEN_SYSTEM", "no_system"]),
+        ("QAGEN_REFUSAL", "I don't know.||Not covered.", ["QAGEN_REFUSAL", "idk_ratio"]),
+        ("QAGEN_REFUSAL", " | ", ["QAGEN_REFUSAL", "idk_ratio"]),
+        ("QAGEN_REFUSAL", "", ["QAGEN_REFUSAL", "idk_ratio"]),
+    ],
+)
+def test_blank_values_in_the_environment_are_refused(tmp_path: Path, capsys, monkeypatch, name: str, value: str, words: list[str]) -> None:
+    monkeypatch.setenv(name, value)
+    assert main([str(CORPUS), "-o", str(tmp_path / "o"), "-q"]) == 2
+    line = one_error_line(capsys.readouterr().err)
+    for word in words:
+        assert word in line
+
+
+@pytest.mark.parametrize("text", ['system = ""', 'system = "  "', 'refusal = ["Not covered.", ""]', 'refusal = " "'])
+def test_blank_values_in_a_config_file_are_refused(tmp_path: Path, capsys, text: str) -> None:
+    config = tmp_path / "qagen.toml"
+    config.write_text(text + "\n")
+    assert main([str(CORPUS), "-o", str(tmp_path / "o"), "-q", "--config", str(config)]) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert str(config) in line and ("no_system" in line or "idk_ratio" in line)
+
+
+def test_blank_values_given_to_the_library_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no_system"):
+        qagen.generate(CORPUS, out=tmp_path / "o", system="")
+    with pytest.raises(ConfigError, match="idk_ratio"):
+        qagen.generate(CORPUS, out=tmp_path / "o", refusal=["Not covered.", ""])
+    with pytest.raises(ConfigError, match="refusals"):
+        Settings(corpus=CORPUS, refusals=("Not covered.", " "))
+    with pytest.raises(ConfigError, match="system"):
+        Settings(corpus=CORPUS, system_message=" ")
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("how", ["flag", "environment", "config", "library"])
+def test_no_system_is_the_way_to_write_examples_without_a_system_message(tmp_path: Path, monkeypatch, how: str) -> None:
+    out = tmp_path / "o"
+    argv = [str(CORPUS), "-o", str(out), "-q"]
+    if how == "flag":
+        assert main(argv + ["--no-system"]) == 0
+    elif how == "environment":
+        monkeypatch.setenv("QAGEN_NO_SYSTEM", "1")
+        assert main(argv) == 0
+    elif how == "config":
+        (tmp_path / "qagen.toml").write_text("no_system = true\n")
+        assert main(argv + ["--config", str(tmp_path / "qagen.toml")]) == 0
+    else:
+        qagen.generate(CORPUS, out=out, no_system=True)
+    rows = read_jsonl(out / "train.jsonl")
+    assert rows and all([m["role"] for m in row["messages"]] == ["user", "assistant"] for row in rows)
+    assert json.loads((out / "report.json").read_text())["settings"]["no_system"] is True

@@ -268,7 +268,7 @@ def make_dataset(run: Run, pairs: list[Pair]) -> Dataset:
     settings = run.settings
     example_format = ExampleFormat(
         kind=settings.format,
-        system_message=settings.system_message,
+        system_message=settings.example_system_message,
         separator=settings.separator,
         stop=settings.stop,
         leading_space=settings.leading_space,
