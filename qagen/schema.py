@@ -59,11 +59,11 @@ def _path(value: Any) -> Path:
 
 def _texts(value: Any) -> tuple[str, ...]:
     # In the environment several phrasings are separated by "|"; a config file gives a list.
+    # Blank items are kept, so that an option that refuses them (``Option.not_blank``) sees them.
     items = value.split("|") if isinstance(value, str) else list(value)
-    texts = tuple(str(item).strip() for item in items if str(item).strip())
-    if not texts:
+    if not items:
         raise ValueError("nothing given")
-    return texts
+    return tuple(str(item).strip() for item in items)
 
 
 PARSERS: dict[type, Callable[[Any], Any]] = {bool: _bool, int: _int, float: _float, str: _text, Path: _path, tuple: _texts}
@@ -89,6 +89,9 @@ class Option:
     field: str = ""  # the dataclass field, when it differs from the name
     flag_only: bool = False  # not read from the environment or a config file (e.g. --restart)
     secret: bool = False  # never in reports, reprs or error messages
+    # Text (or, for a tuple, any of its phrases) that is empty or only spaces is refused, and this
+    # says what to do instead: a blank value almost always means a variable that expanded to nothing.
+    not_blank: str = ""
 
     @property
     def attr(self) -> str:
@@ -124,9 +127,14 @@ class Option:
         try:
             converted = PARSERS[self.kind](value)
         except (TypeError, ValueError):
-            raise ConfigError(f"{origin} must be {_KIND_WORDS[self.kind]} (got {shown}).") from None
+            # An empty list of phrases is the blank value of a tuple setting: say what to do instead.
+            hint = f"; {self.not_blank}" if self.not_blank and self.kind is tuple else ""
+            raise ConfigError(f"{origin} must be {_KIND_WORDS[self.kind]} (got {shown}){hint}.") from None
         if (self.choices and converted not in self.choices) or (self.kind in (int, float) and not self._in_range(converted)):
             raise ConfigError(f"{origin} must be {self.valid_range()} (got {shown}).")
+        if self.not_blank and self.kind in (str, tuple) and _has_blank(converted):
+            what = "hold an empty or blank phrase" if self.kind is tuple else "be empty or blank"
+            raise ConfigError(f"{origin} must not {what} (got {shown}); {self.not_blank}.")
         return converted
 
     def _in_range(self, value: float) -> bool:
@@ -135,6 +143,10 @@ class Option:
         if self.high is not None and (value >= self.high if self.high_open else value > self.high):
             return False
         return True
+
+
+def _has_blank(value: str | tuple[str, ...]) -> bool:
+    return any(not text.strip() for text in ((value,) if isinstance(value, str) else value))
 
 
 def _number(value: float) -> str:

@@ -63,7 +63,9 @@ GENERATE_OPTIONS = _options(
     Option("chunk_size", int, 800, "tokens per chunk", low=50, high=1_000_000),
     Option("chunk_overlap", int, 80, "tokens shared by neighbouring chunks (below chunk_size)", low=0),
     Option("format", str, "chat", "chat messages, or legacy prompt/completion for completion models", choices=("chat", "completion")),
-    Option("system", str, DEFAULT_SYSTEM_MESSAGE, "system message of every chat example ('' or --no-system for none)", field="system_message"),
+    Option("system", str, DEFAULT_SYSTEM_MESSAGE, "system message of every chat example (--no-system for none)", field="system_message",
+           not_blank="for chat examples without a system message, use --no-system (no_system = true in a config file, QAGEN_NO_SYSTEM=1)"),
+    Option("no_system", bool, False, "write chat examples without a system message (whatever --system says)"),
     Option("separator", str, "\n\n###\n\n", "completion format: the separator ending every prompt"),
     Option("stop", str, " END", "completion format: the stop sequence ending every completion"),
     Option("leading_space", bool, True, "completion format: start completions with a space (--no-leading-space turns it off)"),
@@ -72,7 +74,8 @@ GENERATE_OPTIONS = _options(
     Option("max_example_tokens", int, MAX_EXAMPLE_TOKENS, "per-example token limit of the target model; longer examples are rejected", low=16),
     Option("idk_ratio", float, 0.1, "I-don't-know examples per kept grounded pair (0 for none)", low=0, high=1),
     Option("refusal", tuple, DEFAULT_REFUSALS, "answer of the I-don't-know examples; repeat the flag for several "
-           "(a list in a config file, '|'-separated in the environment)", field="refusals"),
+           "(a list in a config file, '|'-separated in the environment)", field="refusals",
+           not_blank="to make no I-don't-know examples, use --idk-ratio 0 (idk_ratio = 0 in a config file, QAGEN_IDK_RATIO=0)"),
     Option("dedupe_threshold", float, 0.8, "word overlap (Jaccard of word sets) at which two questions are near duplicates", low=0, high=1, low_open=True),
     Option("grounding_threshold", float, 0.5, "share of an answer's terms its chunk must contain (numbers must all be there)", low=0, high=1),
     Option("judge", bool, False, "also have the model rate every pair against its chunk (templates/judge.json)"),
@@ -172,7 +175,8 @@ class Settings:
     max_attempts: int = _g("max_attempts")
     timeout: float = _g("timeout")
     format: str = _g("format")
-    system_message: str | None = _g("system")
+    system_message: str = _g("system")
+    no_system: bool = _g("no_system")
     separator: str = _g("separator")
     stop: str = _g("stop")
     leading_space: bool = _g("leading_space")
@@ -192,6 +196,11 @@ class Settings:
     @property
     def offline(self) -> bool:
         return self.model == OFFLINE_MODEL
+
+    @property
+    def example_system_message(self) -> str | None:
+        """The system message the chat examples carry; None with ``no_system``."""
+        return None if self.no_system else self.system_message
 
     def fingerprint_fields(self, template_digest: str) -> dict[str, Any]:
         """The settings that change what the model is asked or what it replies.
@@ -418,7 +427,9 @@ def resolve(
             values[name] = (value, f"{name} in config file {config_file}")
     if cls is Settings:
         for name, option in options.items():
-            if not option.flag_only and env.get(option.env, "") != "":
+            # An empty variable means "not set", except where a blank value is refused: QAGEN_SYSTEM=
+            # is most likely meant as "no system message", and is told how to say that.
+            if not option.flag_only and (env.get(option.env, "") != "" or (option.env in env and option.not_blank)):
                 values[name] = (env[option.env], f"environment variable {option.env}")
     if "base_url" in options and env.get("OPENAI_BASE_URL"):
         values["base_url"] = (env["OPENAI_BASE_URL"], "environment variable OPENAI_BASE_URL")

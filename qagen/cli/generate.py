@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 _GROUPS = {
     "model": ("model", "base_url", "pairs_per_chunk", "template", "concurrency", "max_attempts", "timeout"),
     "chunking": ("chunk_size", "chunk_overlap"),
-    "dataset": ("format", "system", "separator", "stop", "leading_space", "valid_fraction", "seed", "max_example_tokens"),
+    "dataset": ("format", "system", "no_system", "separator", "stop", "leading_space", "valid_fraction", "seed", "max_example_tokens"),
     "quality": ("idk_ratio", "refusal", "dedupe_threshold", "grounding_threshold", "judge", "judge_threshold",
                 "idk_template", "idk_check_template", "judge_template"),
     "run": ("restart", "quiet"),
@@ -46,8 +46,6 @@ def build_parser() -> argparse.ArgumentParser:
     for title, names in _GROUPS.items():
         group = parser.add_argument_group(title)
         add_options(group, GENERATE_OPTIONS, names)
-        if title == "dataset":
-            group.add_argument("--no-system", action="store_true", help="write chat examples without a system message")
     tune = parser.add_argument_group("fine-tune")
     tune.add_argument("--finetune", action="store_true", help="after the run, launch a fine-tuning job on the same endpoint and follow it")
     tune.add_argument("--base-model", help=f"with --finetune: the model to fine-tune (default: {DEFAULT_BASE_MODEL})")
@@ -56,8 +54,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
     flags = given(args, GENERATE_OPTIONS)
-    if args.no_system:
-        flags["system"] = ""
     for name in ("separator", "stop"):
         if flags[name] is not None:
             flags[name] = unescape(flags[name])

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 from qagen.documents.tokens import count_chat_tokens
 from qagen.settings import MAX_EXAMPLE_TOKENS
+from qagen.quality.leftovers import json_leftover, template_leftover
 from qagen.quality.text import fold
 
 TokenCount = Callable[[str], int]
@@ -119,25 +120,6 @@ QUESTION_OPENERS = frozenset(
 _FIRST_WORD = re.compile(r"[^\W\d_]+")
 _WORDS = re.compile(r"\w+")
 
-# Unrendered Jinja, chat-template special tokens and str.format placeholders: any of these in
-# a question or answer means a template leaked into the data. Documents *about* templating
-# trip this too; such pairs are rare and better dropped than trained on.
-_TEMPLATE_LEFTOVER = re.compile(
-    r"\{\{|\}\}|\{%|%\}"
-    r"|<\|[A-Za-z0-9_]+\|>"
-    r"|\[/?INST\]|<</?SYS>>|<(?:start|end)_of_turn>"
-    r"|\{(?:question|answer|context|passage|chunk|document|source|info|text|n)\}"
-)
-# Pieces of the model's JSON reply that the parser should have removed.
-_JSON_LEFTOVER = (
-    re.compile(r'^\s*[\[{]\s*"'),  # opens like a JSON object or array
-    re.compile(r'^\s*"\w+"\s*:'),  # opens with a key: "answer": ...
-    re.compile(r'"(?:question|answer)"\s*:'),  # a question/answer key anywhere
-    re.compile(r'"\s*[,}\]][\s,}\]]*$'),  # ends like a JSON string value: ", or "} or "]
-    re.compile(r"^\s*```\s*json", re.IGNORECASE),  # a code fence around the reply
-)
-
-
 def looks_like_question(text: str) -> bool:
     """True when the text holds a question mark or opens with a question word or an imperative."""
     if any(mark in text for mark in _QUESTION_MARKS):
@@ -151,19 +133,20 @@ def _normalised(text: str) -> str:
     return " ".join(_WORDS.findall(fold(text)))
 
 
-def _leftover_findings(text: str, role: str, line: int | None) -> list[Finding]:
+def _leftover_findings(text: str, role: str, line: int | None, source: str | None = None) -> list[Finding]:
     found = []
-    template = _TEMPLATE_LEFTOVER.search(text)
+    template = template_leftover(text, source)
     if template:
-        message = f"the {role} holds template text {_excerpt(template.group())}."
+        where = " that its source text does not hold" if source is not None else ""
+        message = f"the {role} holds template text {_excerpt(template)}{where}."
         found.append(make_finding("template_leftover", message, line))
-    if any(pattern.search(text) for pattern in _JSON_LEFTOVER):
+    if json_leftover(text):
         message = f"the {role} looks like leftover JSON: {_excerpt(text.strip())}."
         found.append(make_finding("json_leftover", message, line))
     return found
 
 
-def _question_findings(question: str, line: int | None, role: str = "question") -> list[Finding]:
+def _question_findings(question: str, line: int | None, role: str = "question", source: str | None = None) -> list[Finding]:
     if not question.strip():
         return [make_finding("empty_text", f"the {role} is empty.", line)]
     found = []
@@ -176,21 +159,27 @@ def _question_findings(question: str, line: int | None, role: str = "question") 
                 line,
             )
         )
-    return found + _leftover_findings(question, role, line)
+    return found + _leftover_findings(question, role, line, source)
 
 
-def _answer_findings(answer: str, question: str | None, line: int | None, role: str = "answer") -> list[Finding]:
+def _answer_findings(
+    answer: str, question: str | None, line: int | None, role: str = "answer", source: str | None = None
+) -> list[Finding]:
     if not answer.strip():
         return [make_finding("empty_answer", f"the {role} is empty.", line)]
     found = []
     if question is not None and question.strip() and _normalised(answer) == _normalised(question):
         found.append(make_finding("answer_repeats_question", f"the {role} only repeats the question.", line))
-    return found + _leftover_findings(answer, role, line)
+    return found + _leftover_findings(answer, role, line, source)
 
 
-def pair_text_findings(question: str, answer: str, *, line: int | None = None) -> list[Finding]:
-    """Why a question/answer pair is not a usable example, as findings with a sentence each."""
-    return _question_findings(question, line) + _answer_findings(answer, question, line)
+def pair_text_findings(question: str, answer: str, *, line: int | None = None, source: str | None = None) -> list[Finding]:
+    """Why a question/answer pair is not a usable example, as findings with a sentence each.
+
+    ``source`` is the text the pair was written from (its chunk): template syntax quoted from
+    it is not a leftover. Without it (a file checked on its own) any template syntax is.
+    """
+    return _question_findings(question, line, source=source) + _answer_findings(answer, question, line, source=source)
 
 
 def check_example_count(count: int) -> list[Finding]:
@@ -234,7 +223,7 @@ def _message_findings(position: int, message: object, line: int | None) -> list[
     return found
 
 
-def _chat_text_findings(messages: Sequence[object], line: int | None) -> list[Finding]:
+def _chat_text_findings(messages: Sequence[object], line: int | None, source: str | None) -> list[Finding]:
     found: list[Finding] = []
     question: str | None = None
     for message in messages:
@@ -243,18 +232,21 @@ def _chat_text_findings(messages: Sequence[object], line: int | None) -> list[Fi
         role, content = message.get("role"), message["content"]
         if role == "user":
             question = content
-            found += _question_findings(content, line, role="user message")
+            found += _question_findings(content, line, role="user message", source=source)
         elif role == "assistant":
-            found += _answer_findings(content, question, line, role="assistant message")
-        elif role == "system":
+            found += _answer_findings(content, question, line, role="assistant message", source=source)
+        elif role == "system":  # written by qagen's settings, never from a document: no source excuses it
             found += [f for f in _leftover_findings(content, "system message", line) if f.code == "template_leftover"]
     return found
 
 
 def check_chat(
-    example: object, count_tokens: TokenCount, max_tokens: int, line: int | None
+    example: object, count_tokens: TokenCount, max_tokens: int, line: int | None, source: str | None = None
 ) -> tuple[list[Finding], int | None]:
-    """Everything wrong with one chat example, and its tokens (None when it has no messages to count)."""
+    """Everything wrong with one chat example, and its tokens (None when it has no messages to count).
+
+    ``source``: the text the example's question and answer were written from (see ``pair_text_findings``).
+    """
     if not isinstance(example, Mapping):
         return [make_finding("data_type", f"the line is a JSON {_json_type(example)}, not an object.", line)], None
     messages = example.get("messages")
@@ -275,16 +267,21 @@ def check_chat(
         found.append(make_finding("example_missing_user_message", "the example has no user message.", line))
     if "system" not in roles:
         found.append(make_finding("example_missing_system_message", "the example has no system message.", line))
-    found += _chat_text_findings(messages, line)
+    found += _chat_text_findings(messages, line, source)
     tokens = count_chat_tokens(messages, count_tokens)
     return found + _too_many_tokens(tokens, max_tokens, line), tokens
 
 
 def check_chat_example(
-    example: object, *, count_tokens: TokenCount, max_tokens: int = MAX_EXAMPLE_TOKENS, line: int | None = None
+    example: object,
+    *,
+    count_tokens: TokenCount,
+    max_tokens: int = MAX_EXAMPLE_TOKENS,
+    line: int | None = None,
+    source: str | None = None,
 ) -> list[Finding]:
     """Everything wrong with one chat example (``{"messages": [...]}``)."""
-    return check_chat(example, count_tokens, max_tokens, line)[0]
+    return check_chat(example, count_tokens, max_tokens, line, source)[0]
 
 
 # ---------------------------------------------------------------- legacy prompt/completion
@@ -418,12 +415,15 @@ def check_legacy(
     leading_space: bool,
     count_tokens: TokenCount | None,
     max_tokens: int,
+    sources: Sequence[str | None] | None = None,
 ) -> LegacyResult:
     """Everything wrong with legacy examples meant as one file, and what they were checked with.
 
     The result also holds the separator and stop sequence used (given, or inferred) and the
-    token counts of the examples (none without ``count_tokens``).
+    token counts of the examples (none without ``count_tokens``). ``sources[i]`` is the text
+    ``examples[i]`` was written from (see ``pair_text_findings``).
     """
+    source_of = dict(zip(lines, sources)) if sources is not None else {}
     found, rows = _legacy_rows(examples, lines)
     if separator is None and rows:
         separator = infer_common_suffix([prompt for _, prompt, _ in rows]) or None
@@ -438,8 +438,8 @@ def check_legacy(
         found += problems
         answer, problems = _without_space_and_stop(completion, stop, leading_space, line)
         found += problems
-        found += _question_findings(question, line, role="prompt")
-        found += _answer_findings(answer, question, line, role="completion")
+        found += _question_findings(question, line, role="prompt", source=source_of.get(line))
+        found += _answer_findings(answer, question, line, role="completion", source=source_of.get(line))
         size = len(prompt) + len(completion)
         if size > LONG_EXAMPLE_CHARS:
             message = f"prompt and completion hold {size} characters, over {LONG_EXAMPLE_CHARS}."
@@ -462,16 +462,17 @@ def check_completion_examples(
     count_tokens: TokenCount | None = None,
     max_tokens: int = MAX_EXAMPLE_TOKENS,
     line_numbers: Sequence[int] | None = None,
+    sources: Sequence[str | None] | None = None,
 ) -> list[Finding]:
     """Everything wrong with a set of legacy prompt/completion examples, meant as one file.
 
     Separator and stop are inferred when not given (see ``infer_common_suffix``). Findings
     carry ``line_numbers[i]`` for ``examples[i]`` (by default i + 1). Token limits are only
-    checked when ``count_tokens`` is given.
+    checked when ``count_tokens`` is given. ``sources[i]``: the text ``examples[i]`` was written from.
     """
     lines = list(line_numbers) if line_numbers is not None else list(range(1, len(examples) + 1))
     result = check_legacy(
         examples, lines, separator=separator, stop=stop, leading_space=leading_space,
-        count_tokens=count_tokens, max_tokens=max_tokens,
+        count_tokens=count_tokens, max_tokens=max_tokens, sources=sources,
     )
     return check_example_count(len(examples)) + result.findings

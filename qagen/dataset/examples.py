@@ -29,7 +29,7 @@ def check_pairs(
     kept: list[Pair] = []
     rejected: list[Rejection] = []
     for pair in pairs:
-        findings = pair_text_findings(pair.question, pair.answer)
+        findings = pair_text_findings(pair.question, pair.answer, source=chunk_texts.get(pair.chunk_id))
         if findings:
             rejected.append(reject(pair, "check", findings[0].code, " ".join(f.message for f in findings)))
             continue
@@ -62,11 +62,16 @@ def check_examples(
     count_tokens: Callable[[str], int],
     *,
     max_tokens: int,
+    chunk_texts: Mapping[str, str] | None = None,
 ) -> CheckedExamples:
-    """Format each pair once and keep those whose example passes the format's rules."""
+    """Format each pair once and keep those whose example passes the format's rules.
+
+    ``chunk_texts`` (chunk id -> text) lets a pair quote template syntax that its chunk holds.
+    """
     # Every example repeats the system message (or separator and stop): count each text once.
     count_tokens = lru_cache(maxsize=None)(count_tokens)
     examples = [example_format.example(pair) for pair in pairs]
+    sources = [(chunk_texts or {}).get(pair.chunk_id) for pair in pairs]
     if example_format.kind == "completion":
         findings = check_completion_examples(
             examples,
@@ -75,6 +80,7 @@ def check_examples(
             leading_space=example_format.leading_space,
             count_tokens=count_tokens,
             max_tokens=max_tokens,
+            sources=sources,
         )
         by_line: dict[int, list[Finding]] = {}
         warnings = []
@@ -88,8 +94,8 @@ def check_examples(
     else:
         warnings = []
         problems = [
-            [f for f in check_chat_example(example, count_tokens=count_tokens, max_tokens=max_tokens) if f.is_error]
-            for example in examples
+            [f for f in check_chat_example(example, count_tokens=count_tokens, max_tokens=max_tokens, source=source) if f.is_error]
+            for example, source in zip(examples, sources)
         ]
     checked = CheckedExamples(kept=[], rejected=[], warnings=warnings, examples={}, tokens={})
     for pair, example, found in zip(pairs, examples, problems):

@@ -24,7 +24,7 @@ from qagen.progress import Reporter
 from qagen.dataset.examples import CheckedExamples, check_examples, check_pairs
 from qagen.quality.dedupe import dedupe
 from qagen.quality.idk.pairs import IdkOutcome, model_idk, offline_idk
-from qagen.quality.judge import judge_pairs
+from qagen.quality.judge import judge_pairs, render_pairs_for_judge
 from qagen.quality.retrieval import BM25Index
 from qagen.records import Chunk, Completion, Pair, Rejection, Request
 from qagen.replies.pairs import ParseResult, parse_reply
@@ -101,7 +101,28 @@ def read_documents(settings: Settings, reporter: Reporter, counter: TokenCounter
     if not counter.exact:
         warnings.append(f"token counts use {counter.encoding_name}, an estimate for {settings.model}")
     chunks = split_documents(loaded.documents, counter, chunk_tokens=settings.chunk_size, overlap_tokens=settings.chunk_overlap)
+    if chunks:
+        try_templates(templates, chunks[0], settings.pairs_per_chunk)
     return Run(settings, reporter, counter, templates, loaded, chunks, warnings)
+
+
+def try_templates(templates: dict[str, ChatTemplate], chunk: Chunk, n: int) -> None:
+    """Render every template once with the first chunk, as its stage will, before any request is paid for.
+
+    The I-don't-know and judge templates render only after generation; a template that
+    fails there would otherwise fail after every chunk had been asked.
+    """
+    sample = Pair(id="sample", question="What does this passage say?", answer=chunk.text[:200], source=chunk.source, chunk_id=chunk.id)
+    variables: dict[str, list[dict[str, object]]] = {
+        "qa": [{"info": chunk.text, "n": n, "source": chunk.source}],
+        # The first round asks with nothing to avoid, later rounds with the questions seen so far.
+        "idk": [{"excerpts": chunk.text, "n": 5, "avoid": ""}, {"excerpts": chunk.text, "n": 5, "avoid": sample.question}],
+        "idk_check": [{"question": sample.question, "passages": chunk.text}],
+        "judge": [{"passage": chunk.text, "pairs": render_pairs_for_judge([sample])}],
+    }
+    for name, template in templates.items():
+        for values in variables[name]:
+            template.render(**values)
 
 
 # --------------------------------------------------------------------------- generation
@@ -247,12 +268,12 @@ def make_dataset(run: Run, pairs: list[Pair]) -> Dataset:
     settings = run.settings
     example_format = ExampleFormat(
         kind=settings.format,
-        system_message=settings.system_message,
+        system_message=settings.example_system_message,
         separator=settings.separator,
         stop=settings.stop,
         leading_space=settings.leading_space,
     )
-    checked = check_examples(pairs, example_format, run.counter, max_tokens=settings.max_example_tokens)
+    checked = check_examples(pairs, example_format, run.counter, max_tokens=settings.max_example_tokens, chunk_texts=run.chunk_texts)
     run.drop("validate", len(pairs), checked.kept, checked.rejected)
     split = split_pairs(checked.kept, settings.valid_fraction, settings.seed)
     run.counts.counts["split"] = {"in": len(checked.kept), "train": len(split.train), "valid": len(split.valid)}
