@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from qagen.documents.loading import MAX_FILE_BYTES, BinaryFileError, LoadResult, decode_text, load_corpus
+from qagen.documents.decoding import BinaryFileError, decode_text
+from qagen.documents.loading import MAX_FILE_BYTES, LoadResult, load_corpus
 from qagen.errors import CorpusError, QagenError
 
 REPO_CORPUS = Path(__file__).resolve().parents[1] / "corpus"

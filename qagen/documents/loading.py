@@ -3,66 +3,25 @@
 Every file the walk meets either becomes a ``Document`` or a ``SkippedFile`` with a
 reason a user understands; nothing is dropped silently, except what the user asked
 us not to look at (hidden folders such as ``.git`` and the ``exclude`` paths).
+Turning bytes into text is ``qagen.documents.decoding``'s part.
 """
 
 from __future__ import annotations
 
-import codecs
 import os
 import stat
-import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from qagen.documents.decoding import BinaryFileError, decode_text
 from qagen.errors import CorpusError
 from qagen.records import Document, SkippedFile
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
-# How much of a file the binary checks look at: enough to see a header and a fair
-# sample of the content without scanning gigabytes.
-SNIFF_BYTES = 8 * 1024
-# Real text has almost no control characters besides tab and newlines (ANSI colour codes
-# in a log stay well below this); binary data decoded as latin-1 has about a quarter.
-CONTROL_SHARE_LIMIT = 0.10
-ALLOWED_CONTROLS = frozenset("\t\n\r\f\v")
-
-# Longest BOM first: the UTF-32 LE BOM begins with the UTF-16 LE one.
-_BOMS: tuple[tuple[bytes, str], ...] = (
-    (codecs.BOM_UTF32_LE, "utf-32-le"),
-    (codecs.BOM_UTF32_BE, "utf-32-be"),
-    (codecs.BOM_UTF8, "utf-8-sig"),
-    (codecs.BOM_UTF16_LE, "utf-16-le"),
-    (codecs.BOM_UTF16_BE, "utf-16-be"),
-)
-
-_MAGIC: tuple[tuple[bytes, str], ...] = (
-    (b"%PDF-", "PDF"),
-    (b"PK\x03\x04", "ZIP"),
-    (b"PK\x05\x06", "ZIP"),
-    (b"\x89PNG\r\n\x1a\n", "PNG"),
-    (b"\xff\xd8\xff", "JPEG"),
-    (b"GIF87a", "GIF"),
-    (b"GIF89a", "GIF"),
-    (b"\x1f\x8b", "GZIP"),
-    (b"7z\xbc\xaf\x27\x1c", "7Z"),
-    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "old Office document"),
-    (b"\x7fELF", "program"),
-)
 # Office and e-book formats are ZIP archives; naming the format helps more than "ZIP".
 _ZIP_FORMATS = frozenset({"docx", "xlsx", "pptx", "odt", "ods", "odp", "epub"})
-
-
-class BinaryFileError(CorpusError):
-    """The bytes are not text; the message is the skip reason shown to the user."""
-
-    def __init__(self, kind: str | None = None) -> None:
-        self.kind = kind  # "PDF", "ZIP", ... when a file signature says what it is
-        if kind is None:
-            super().__init__("binary file")
-        else:
-            super().__init__(f"binary file ({kind}): convert it to text first")
 
 
 @dataclass(frozen=True)
@@ -101,24 +60,6 @@ def load_corpus(root: Path | str, *, exclude: Iterable[Path | str] = ()) -> Load
     if not documents:
         raise CorpusError(_nothing_usable_message(root, skips))
     return LoadResult(tuple(documents), tuple(s.file for s in skips))
-
-
-def decode_text(data: bytes) -> tuple[str, str, str | None]:
-    """Decode file bytes to text: (text, encoding used, warning or None).
-
-    BOMs (UTF-8, UTF-16, UTF-32) are honoured and stripped; otherwise strict UTF-8,
-    then cp1252, then latin-1, with a warning for the fallbacks. Line endings become
-    ``\\n``. Raises BinaryFileError when the bytes are not text.
-    """
-    decoded: tuple[str, str, str | None] | None = _decode_with_bom(data)
-    if decoded is None:
-        body = data[len(codecs.BOM_UTF8) :] if data.startswith(codecs.BOM_UTF8) else data
-        _reject_binary_bytes(body)
-        decoded = _decode_without_bom(body)
-    text, encoding, warning = decoded
-    if _control_share(text[:SNIFF_BYTES]) > CONTROL_SHARE_LIMIT:
-        raise BinaryFileError()
-    return _normalise_newlines(text), encoding, warning
 
 
 # -- walking ---------------------------------------------------------------------------
@@ -264,56 +205,6 @@ def _binary_reason(exc: BinaryFileError, source: str) -> str:
 
 def _strerror(exc: OSError) -> str:
     return exc.strerror or str(exc)
-
-
-# -- decoding --------------------------------------------------------------------------
-
-
-def _decode_with_bom(data: bytes) -> tuple[str, str, None] | None:
-    for bom, encoding in _BOMS:
-        if data.startswith(bom):
-            try:
-                return data[len(bom) :].decode(encoding), encoding, None
-            except UnicodeDecodeError:
-                # UTF-8 with a BOM but bad bytes goes down the fallback chain like any
-                # UTF-8; bytes after a UTF-16/32 BOM that do not decode are more likely
-                # binary data that happens to start like a BOM: the binary checks judge.
-                return None
-    return None
-
-
-def _reject_binary_bytes(data: bytes) -> None:
-    head = data[:SNIFF_BYTES]
-    for magic, kind in _MAGIC:
-        if head.startswith(magic):
-            raise BinaryFileError(kind)
-    if b"\x00" in head:
-        raise BinaryFileError()
-
-
-def _decode_without_bom(data: bytes) -> tuple[str, str, str | None]:
-    try:
-        return data.decode("utf-8"), "utf-8", None
-    except UnicodeDecodeError:
-        pass
-    try:
-        return data.decode("cp1252"), "cp1252", "not valid UTF-8; read as cp1252"
-    except UnicodeDecodeError:
-        # cp1252 leaves five bytes undefined; latin-1 maps every byte.
-        return data.decode("latin-1"), "latin-1", "not valid UTF-8 or cp1252; read as latin-1"
-
-
-def _control_share(sample: str) -> float:
-    if not sample:
-        return 0.0
-    controls = sum(
-        1 for ch in sample if ch not in ALLOWED_CONTROLS and unicodedata.category(ch) == "Cc"
-    )
-    return controls / len(sample)
-
-
-def _normalise_newlines(text: str) -> str:
-    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 # -- the error when nothing is usable --------------------------------------------------

@@ -1,0 +1,146 @@
+"""Reading the corpus: stray bytes, UTF-16 without BOM, earlier out folders, the size limit, file names on the terminal."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from helpers import CORPUS, read_jsonl
+from qagen.cli import main
+from qagen.documents.decoding import decode_text
+from qagen.documents.loading import load_corpus
+from qagen.errors import CorpusError
+
+MB = 1024 * 1024
+
+
+def write(path: Path, data: bytes | str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
+    return path
+
+
+def small_corpus(where: Path) -> Path:
+    """One real document of the sample corpus: enough for a quick offline run."""
+    where.mkdir(parents=True, exist_ok=True)
+    shutil.copy(CORPUS / "fleet.txt", where / "fleet.txt")
+    return where
+
+
+# Every line holds a £ or an é; the third line holds one cp1252 apostrophe (0x92), which is not UTF-8.
+FARES = (
+    "The Kellimore café opened in 1998 and sells tea for £1.80 a cup.\n"
+    "A return ticket from Port Essary to Kellimore costs £9.40 for adults.\n"
+    "The cooperative\x92s winter timetable starts on 3 November each year.\n"
+    "Children under five travel free, and the crème brûlée at the café costs £4.50.\n"
+    "Season tickets cost £310 and are sold at the Port Essary office from 1 March.\n"
+)
+STRAY_UTF8 = FARES.replace("\x92", "\0").encode("utf-8").replace(b"\0", b"\x92")
+
+
+# -- 2: one stray byte in a UTF-8 file ---------------------------------------------------------
+
+
+def test_a_stray_byte_in_a_utf8_file_is_replaced_instead_of_reading_the_file_as_cp1252(tmp_path: Path) -> None:
+    write(tmp_path / "fares.txt", STRAY_UTF8)
+
+    document = load_corpus(tmp_path).documents[0]
+
+    assert document.encoding == "utf-8"
+    assert "£9.40" in document.text and "crème brûlée" in document.text
+    assert "Â" not in document.text and "Ã" not in document.text
+    assert document.text.count("\ufffd") == 1
+    assert "cooperative\ufffds winter" in document.text
+    # The count and the first position, so the user can find and fix the byte.
+    first = STRAY_UTF8.index(b"\x92")
+    assert document.warning == (
+        f"not valid UTF-8 in 1 place (first at line 3, byte offset {first}); read as UTF-8 with U+FFFD in its place"
+    )
+
+
+def test_several_stray_bytes_are_counted_and_the_first_is_located() -> None:
+    data = "Price £9.40\n".encode("utf-8") * 5 + b"bad \xff here\n" + b"and \xfe\xfd here\n"
+
+    text, encoding, warning = decode_text(data)
+
+    assert encoding == "utf-8"
+    assert text.count("£") == 5 and text.count("\ufffd") == 3
+    assert warning is not None
+    first = data.index(b"\xff")
+    assert warning.startswith(f"not valid UTF-8 in 3 places (first at line 6, byte offset {first})")
+
+
+def test_a_file_that_is_not_mostly_utf8_still_falls_back_to_cp1252() -> None:
+    # cp1252 throughout; "Ã©" is two cp1252 characters whose bytes happen to be valid UTF-8.
+    data = ("Café crème, déjà vu, résumé, naïve. " * 5 + "Logo: Ã©.").encode("cp1252")
+
+    text, encoding, warning = decode_text(data)
+
+    assert encoding == "cp1252"
+    assert text.startswith("Café crème, déjà vu")
+    assert text.endswith("Logo: Ã©.")
+    assert warning == "not valid UTF-8; read as cp1252"
+
+
+def test_a_genuine_replacement_character_is_not_counted_as_a_stray_byte() -> None:
+    data = "Unknown glyph: \ufffd, price £2.\n".encode("utf-8") + b"stray \x81\n"
+
+    _, encoding, warning = decode_text(data)
+
+    assert encoding == "utf-8"
+    assert warning is not None and "in 1 place" in warning
+
+
+def test_the_stray_byte_warning_reaches_the_terminal_the_summary_and_the_report(tmp_path: Path, capsys) -> None:
+    write(tmp_path / "docs" / "fares.txt", STRAY_UTF8)
+    out = tmp_path / "out"
+
+    assert main([str(tmp_path / "docs"), "-o", str(out)]) == 0
+
+    captured = capsys.readouterr()
+    expected = "fares.txt: not valid UTF-8 in 1 place (first at line 3"
+    assert f"warning: {expected}" in captured.err  # the notice as the run starts
+    assert f"warning   {expected}" in captured.out  # the summary at the end
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert any(w.startswith(expected) for w in report["warnings"])
+    answers = " ".join(p["answer"] for p in read_jsonl(out / "pairs.jsonl"))
+    assert "£9.40" in answers
+    assert "Â£" not in answers and "Ã©" not in answers
+
+
+def test_the_stray_byte_warning_is_in_the_summary_with_quiet(tmp_path: Path, capsys) -> None:
+    write(tmp_path / "docs" / "fares.txt", STRAY_UTF8)
+
+    assert main([str(tmp_path / "docs"), "-o", str(tmp_path / "out"), "-q"]) == 0
+
+    captured = capsys.readouterr()
+    assert "warning   fares.txt: not valid UTF-8 in 1 place" in captured.out
+
+
+# -- 2: UTF-16 without a BOM -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+def test_utf16_without_a_bom_is_read_as_utf16_not_skipped_as_binary(tmp_path: Path, codec: str) -> None:
+    text = "The Harbour Board meets on the first Monday of each month in Calder Hall.\r\nFare: £9.40 — ☂\r\n"
+    write(tmp_path / "minutes.txt", text.encode(codec))
+
+    result = load_corpus(tmp_path)
+
+    assert result.skipped == ()
+    assert result.documents[0].encoding == codec
+    assert result.documents[0].text == text.replace("\r\n", "\n")
+
+
+def test_binary_data_with_nul_bytes_in_every_other_position_is_still_binary(tmp_path: Path) -> None:
+    # 16-bit little-endian numbers below 256: the NUL pattern of UTF-16, but mostly control characters.
+    write(tmp_path / "samples.dat", b"".join(bytes([n, 0]) for n in range(256)) * 8)
+    write(tmp_path / "odd.dat", "Calder Hall".encode("utf-16-le") + b"\x00")  # odd length: not UTF-16
+    write(tmp_path / "doc.txt", "text")
+
+    result = load_corpus(tmp_path)
+
+    assert {s.source: s.reason for s in result.skipped} == {"odd.dat": "binary file", "samples.dat": "binary file"}
