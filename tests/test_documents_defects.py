@@ -120,6 +120,39 @@ def test_the_stray_byte_warning_is_in_the_summary_with_quiet(tmp_path: Path, cap
     assert "warning   fares.txt: not valid UTF-8 in 1 place" in captured.out
 
 
+def chat_line(question: str, answer: str) -> str:
+    messages = [
+        {"role": "system", "content": "You answer questions about the ferry."},
+        {"role": "user", "content": question},
+        {"role": "assistant", "content": answer},
+    ]
+    return json.dumps({"messages": messages}) + "\n"
+
+
+def test_validate_warns_about_text_that_looks_wrongly_decoded(tmp_path: Path, capsys) -> None:
+    lines = [chat_line(f"What does ticket {n} cost?", f"Ticket {n} costs {n} pounds.") for n in range(10)]
+    lines[3] = chat_line("What does the café sell?", "The cafÃ© sells tea for Â£1.80.")  # UTF-8 read as cp1252
+    lines[6] = chat_line("When does it open?", "The cooperative\ufffds office opens at 9.")  # a replaced byte
+    path = write(tmp_path / "train.jsonl", "".join(lines))
+
+    assert main(["validate", str(path)]) == 0  # a warning: the service would accept the file
+
+    out = capsys.readouterr().out
+    assert "garbled_text" in out
+    assert "lines 4, 7" in out
+    assert "verdict: OK, ready to upload (10 examples, no errors, 2 warnings)." in out
+
+
+def test_validate_does_not_call_ordinary_accented_text_garbled(tmp_path: Path, capsys) -> None:
+    answers = ["Crème brûlée costs £4.50.", "Ça coûte 5 €.", "Größe: 46,2 m.", "Ãgua é Água in old spelling?", "Â la carte."]
+    lines = [chat_line(f"Question {n}?", answers[n % len(answers)]) for n in range(10)]
+    path = write(tmp_path / "train.jsonl", "".join(lines))
+
+    assert main(["validate", str(path)]) == 0
+
+    assert "garbled_text" not in capsys.readouterr().out
+
+
 # -- 2: UTF-16 without a BOM -------------------------------------------------------------------
 
 
