@@ -231,6 +231,13 @@ def _check_generate(settings: Settings) -> None:
         raise ConfigError("--judge needs a model: set OPENAI_API_KEY or pass --base-url and --model.")
     if settings.base_url and not settings.base_url.startswith(("http://", "https://")):
         raise ConfigError(f"--base-url must start with http:// or https:// (got {settings.base_url}).")
+    if os.path.realpath(settings.out) == os.path.realpath(settings.corpus):
+        # The out folder is never read as input, so the corpus would be empty; and the
+        # dataset files would land among the user's documents.
+        raise ConfigError(
+            f"the out folder {settings.out} is the corpus folder itself; choose another folder with -o "
+            "(one inside the corpus is fine: it is not read)."
+        )
 
 
 _v = _defaults(VALIDATE_OPTIONS)

@@ -177,3 +177,77 @@ def test_binary_data_with_nul_bytes_in_every_other_position_is_still_binary(tmp_
     result = load_corpus(tmp_path)
 
     assert {s.source: s.reason for s in result.skipped} == {"odd.dat": "binary file", "samples.dat": "binary file"}
+
+
+# -- 5: earlier out folders inside the corpus ---------------------------------------------------
+
+
+def test_an_earlier_out_folder_inside_the_corpus_is_skipped_with_its_reason(tmp_path: Path, capsys) -> None:
+    corpus = small_corpus(tmp_path / "corpus")
+    assert main([str(corpus), "-o", str(corpus / "first-run"), "-q"]) == 0
+    first = json.loads((corpus / "first-run" / "report.json").read_text(encoding="utf-8"))
+    capsys.readouterr()
+
+    assert main([str(corpus), "-o", str(tmp_path / "second-run")]) == 0
+
+    report = json.loads((tmp_path / "second-run" / "report.json").read_text(encoding="utf-8"))
+    assert report["files_read"] == first["files_read"] == 1
+    assert report["chunks"] == first["chunks"]
+    assert report["files_skipped"] == [
+        {"source": "first-run/", "reason": "an earlier qagen out folder (it holds .qagen/manifest.json)"}
+    ]
+    assert "skipped first-run/: an earlier qagen out folder" in capsys.readouterr().out
+
+
+def test_a_qagen_out_folder_given_as_the_corpus_is_refused(tmp_path: Path, capsys) -> None:
+    corpus = small_corpus(tmp_path / "corpus")
+    assert main([str(corpus), "-o", str(tmp_path / "run"), "-q"]) == 0
+    capsys.readouterr()
+
+    assert main([str(tmp_path / "run"), "-o", str(tmp_path / "again")]) == 1
+
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        f"error: {tmp_path / 'run'} is a qagen out folder (it holds .qagen/manifest.json), not a folder of "
+        "documents; give the folder your documents are in."
+    ]
+
+
+@pytest.mark.parametrize("spelling", ["same", "trailing dot", "relative"])
+def test_the_corpus_folder_as_out_folder_is_refused(tmp_path: Path, capsys, monkeypatch, spelling: str) -> None:
+    corpus = small_corpus(tmp_path / "corpus")
+    monkeypatch.chdir(tmp_path)
+    out = {"same": str(corpus), "trailing dot": f"{corpus}/.", "relative": "corpus"}[spelling]
+
+    assert main([str(corpus), "-o", out]) == 2
+
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert err[0].startswith(f"error: the out folder {Path(out)} is the corpus folder itself; choose another folder with -o")
+    assert sorted(p.name for p in corpus.iterdir()) == ["fleet.txt"]  # nothing written into the corpus
+
+
+def test_the_library_refuses_the_corpus_folder_as_out_folder(tmp_path: Path) -> None:
+    import qagen
+
+    corpus = small_corpus(tmp_path / "corpus")
+    with pytest.raises(qagen.QagenError, match="is the corpus folder itself"):
+        qagen.generate(corpus, out=corpus)
+
+
+# -- 17: the current out folder is never read ---------------------------------------------------
+
+
+def test_the_out_folder_inside_the_corpus_is_not_read_on_a_rerun(tmp_path: Path) -> None:
+    corpus = small_corpus(tmp_path / "corpus")
+    out = corpus / "out"
+    assert main([str(corpus), "-o", str(out), "-q"]) == 0
+    first = json.loads((out / "report.json").read_text(encoding="utf-8"))
+
+    assert main([str(corpus), "-o", str(out), "-q"]) == 0  # out/ now holds pairs.jsonl, report.json, ...
+
+    again = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert again["files_read"] == first["files_read"] == 1
+    assert again["files_skipped"] == []  # excluded, not even listed as an earlier out folder
+    assert again["chunks_resumed"] == again["chunks"] == first["chunks"]
+    assert {p["source"] for p in read_jsonl(out / "pairs.jsonl") if p["kind"] == "grounded"} == {"fleet.txt"}

@@ -17,11 +17,14 @@ from pathlib import Path
 
 from qagen.documents.decoding import BinaryFileError, decode_text
 from qagen.errors import CorpusError
+from qagen.outfolder import MANIFEST, STATE_DIR
 from qagen.records import Document, SkippedFile
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
 # Office and e-book formats are ZIP archives; naming the format helps more than "ZIP".
 _ZIP_FORMATS = frozenset({"docx", "xlsx", "pptx", "odt", "ods", "odp", "epub"})
+_MANIFEST = f"{STATE_DIR}/{MANIFEST}"
+_OUT_FOLDER_REASON = f"an earlier qagen out folder (it holds {_MANIFEST})"
 
 
 @dataclass(frozen=True)
@@ -40,7 +43,8 @@ def load_corpus(root: Path | str, *, exclude: Iterable[Path | str] = ()) -> Load
     """Read every usable text file under ``root`` (a folder, walked recursively, or one file).
 
     ``exclude`` names folders (or files) not to read, e.g. the out folder when it sits
-    inside the corpus; relative paths are taken from the current directory.
+    inside the corpus; relative paths are taken from the current directory. A folder
+    holding a qagen manifest is an earlier run's out folder and is skipped.
     Raises CorpusError when ``root`` is missing or holds no usable document.
     """
     root = Path(root)
@@ -51,6 +55,11 @@ def load_corpus(root: Path | str, *, exclude: Iterable[Path | str] = ()) -> Load
 
     excluded = _ExcludedPaths(exclude)
     if root.is_dir():
+        if _is_out_folder(str(root)):
+            raise CorpusError(
+                f"{root} is a qagen out folder (it holds {_MANIFEST}), not a folder of documents; "
+                "give the folder your documents are in."
+            )
         documents, skips = _load_folder(root, excluded)
     else:
         documents, skips = _load_single(root)
@@ -121,6 +130,10 @@ def _walk(
         if entry.is_dir(follow_symlinks=False):
             if entry.name.startswith("."):
                 continue  # .git and friends: not the user's documents
+            if _is_out_folder(entry.path):
+                # Its pairs, rejects and report would be chunked and asked about, at the user's cost.
+                skips.append(_skip("qagen out folder", source + "/", _OUT_FOLDER_REASON))
+                continue
             try:
                 yield from _walk(entry.path, source + "/", excluded, skips)
             except OSError as exc:
@@ -135,6 +148,10 @@ def _walk(
                 skips.append(_skip(problem[0], source, problem[1]))
                 continue
         yield entry.path, source
+
+
+def _is_out_folder(folder: str) -> bool:
+    return os.path.isfile(os.path.join(folder, STATE_DIR, MANIFEST))
 
 
 def _link_problem(path: str) -> tuple[str, str] | None:
