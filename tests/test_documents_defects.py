@@ -251,3 +251,82 @@ def test_the_out_folder_inside_the_corpus_is_not_read_on_a_rerun(tmp_path: Path)
     assert again["files_skipped"] == []  # excluded, not even listed as an earlier out folder
     assert again["chunks_resumed"] == again["chunks"] == first["chunks"]
     assert {p["source"] for p in read_jsonl(out / "pairs.jsonl") if p["kind"] == "grounded"} == {"fleet.txt"}
+
+
+# -- 16: the file-size limit --------------------------------------------------------------------
+
+
+def sparse(path: Path, size: int) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as handle:  # no bytes written to disk
+        handle.truncate(size)
+    return path
+
+
+def test_max_file_size_lowers_and_raises_the_limit(tmp_path: Path) -> None:
+    corpus = small_corpus(tmp_path / "corpus")
+    write(corpus / "log.txt", "Sailing 07:00 left Port Essary on time.\n" * (3 * MB // 40))  # about 3 MB
+
+    assert main([str(corpus), "-o", str(tmp_path / "low"), "-q", "--max-file-size", "2"]) == 0
+    low = json.loads((tmp_path / "low" / "report.json").read_text(encoding="utf-8"))
+    assert low["files_read"] == 1
+    assert low["files_skipped"] == [
+        {"source": "log.txt", "reason": "too large (3.0 MB, over the 2 MB limit; --max-file-size raises it)"}
+    ]
+    assert low["settings"]["max_file_size"] == 2.0
+
+    assert load_corpus(corpus, max_file_bytes=4 * MB).skipped == ()
+
+
+def test_max_file_size_is_read_from_the_environment_and_checked(tmp_path: Path, capsys, monkeypatch) -> None:
+    corpus = small_corpus(tmp_path / "corpus")
+    monkeypatch.setenv("QAGEN_MAX_FILE_SIZE", "0.001")  # about 1 KB: fleet.txt is larger
+
+    assert main([str(corpus), "-o", str(tmp_path / "o")]) == 1
+    assert "over the 0.001 MB limit; --max-file-size raises it" in capsys.readouterr().err
+
+    assert main([str(corpus), "-o", str(tmp_path / "o"), "--max-file-size", "0"]) == 2
+    assert "error: --max-file-size must be above 0 (got '0')." in capsys.readouterr().err
+
+
+def test_a_folder_holding_only_a_too_large_file_names_the_limit_and_the_flag(tmp_path: Path, capsys) -> None:
+    sparse(tmp_path / "corpus" / "dump.txt", 51 * MB)
+
+    assert main([str(tmp_path / "corpus"), "-o", str(tmp_path / "o")]) == 1
+
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        f"error: no usable text files in {tmp_path / 'corpus'}/; skipped: "
+        "1 too large (over the 50 MB limit; --max-file-size raises it)."
+    ]
+
+
+def test_the_nothing_usable_message_says_why_each_kind_was_skipped(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    write(corpus / "a.pdf", b"%PDF-1.4\n")
+    write(corpus / "b.bin", b"\x00\x01\x02")
+    write(corpus / "c.txt", "   \n")
+    write(corpus / ".env", "KEY=1\n")
+    write(corpus / "d.txt", "x" * 2048)
+    (corpus / "gone.txt").symlink_to(tmp_path / "nowhere.txt")
+
+    with pytest.raises(CorpusError) as info:
+        load_corpus(corpus, max_file_bytes=1024)
+
+    assert str(info.value) == (
+        f"no usable text files in {corpus}/; skipped: "
+        "2 binary (not text: convert them to text first), "
+        "1 broken link (its target is missing), "
+        "1 empty (nothing but whitespace), "
+        "1 hidden (the name starts with a dot), "
+        "1 too large (over the 0.001 MB limit; --max-file-size raises it)."
+    )
+
+
+def test_a_single_too_large_file_names_the_limit_and_the_flag(tmp_path: Path) -> None:
+    big = sparse(tmp_path / "dump.txt", 51 * MB)
+
+    with pytest.raises(CorpusError) as info:
+        load_corpus(big)
+
+    assert str(info.value) == f"cannot use {big}: too large (51.0 MB, over the 50 MB limit; --max-file-size raises it)."

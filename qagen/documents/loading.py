@@ -19,12 +19,25 @@ from qagen.documents.decoding import BinaryFileError, decode_text
 from qagen.errors import CorpusError
 from qagen.outfolder import MANIFEST, STATE_DIR
 from qagen.records import Document, SkippedFile
+from qagen.settings import MAX_FILE_MB
 
-MAX_FILE_BYTES = 50 * 1024 * 1024
+MEGABYTE = 1024 * 1024
+MAX_FILE_BYTES = MAX_FILE_MB * MEGABYTE
 # Office and e-book formats are ZIP archives; naming the format helps more than "ZIP".
 _ZIP_FORMATS = frozenset({"docx", "xlsx", "pptx", "odt", "ods", "odp", "epub"})
 _MANIFEST = f"{STATE_DIR}/{MANIFEST}"
 _OUT_FOLDER_REASON = f"an earlier qagen out folder (it holds {_MANIFEST})"
+# Why each kind of skip happens, for the error that says a folder has nothing usable;
+# "too large" and "unreadable" are worded from the limit and the system's reasons.
+_WHY = {
+    "binary": "not text: convert them to text first",
+    "empty": "nothing but whitespace",
+    "hidden": "the name starts with a dot",
+    "broken link": "its target is missing",
+    "link to a folder": "links to folders are not followed",
+    "not a regular file": "a pipe, socket or device",
+    "qagen out folder": f"qagen's own output, holding {_MANIFEST}",
+}
 
 
 @dataclass(frozen=True)
@@ -39,12 +52,15 @@ class _Skip:
     file: SkippedFile
 
 
-def load_corpus(root: Path | str, *, exclude: Iterable[Path | str] = ()) -> LoadResult:
+def load_corpus(
+    root: Path | str, *, exclude: Iterable[Path | str] = (), max_file_bytes: int = MAX_FILE_BYTES
+) -> LoadResult:
     """Read every usable text file under ``root`` (a folder, walked recursively, or one file).
 
     ``exclude`` names folders (or files) not to read, e.g. the out folder when it sits
     inside the corpus; relative paths are taken from the current directory. A folder
-    holding a qagen manifest is an earlier run's out folder and is skipped.
+    holding a qagen manifest is an earlier run's out folder and is skipped. Files over
+    ``max_file_bytes`` are skipped unread.
     Raises CorpusError when ``root`` is missing or holds no usable document.
     """
     root = Path(root)
@@ -60,14 +76,14 @@ def load_corpus(root: Path | str, *, exclude: Iterable[Path | str] = ()) -> Load
                 f"{root} is a qagen out folder (it holds {_MANIFEST}), not a folder of documents; "
                 "give the folder your documents are in."
             )
-        documents, skips = _load_folder(root, excluded)
+        documents, skips = _load_folder(root, excluded, max_file_bytes)
     else:
-        documents, skips = _load_single(root)
+        documents, skips = _load_single(root, max_file_bytes)
 
     documents.sort(key=lambda d: d.source)
     skips.sort(key=lambda s: s.file.source)
     if not documents:
-        raise CorpusError(_nothing_usable_message(root, skips))
+        raise CorpusError(_nothing_usable_message(root, skips, max_file_bytes))
     return LoadResult(tuple(documents), tuple(s.file for s in skips))
 
 
@@ -89,7 +105,7 @@ class _ExcludedPaths:
         return os.path.abspath(path) in self._keys or os.path.realpath(path) in self._keys
 
 
-def _load_folder(root: Path, excluded: _ExcludedPaths) -> tuple[list[Document], list[_Skip]]:
+def _load_folder(root: Path, excluded: _ExcludedPaths, limit: int) -> tuple[list[Document], list[_Skip]]:
     if str(root) in excluded:
         return [], []
     documents: list[Document] = []
@@ -99,7 +115,7 @@ def _load_folder(root: Path, excluded: _ExcludedPaths) -> tuple[list[Document], 
     except OSError as exc:
         raise CorpusError(f"cannot read the folder {root}: {_strerror(exc)}.") from exc
     for path, source in entries:
-        outcome = _load_file(path, source)
+        outcome = _load_file(path, source, limit)
         if isinstance(outcome, Document):
             documents.append(outcome)
         else:
@@ -168,8 +184,8 @@ def _link_problem(path: str) -> tuple[str, str] | None:
     return None
 
 
-def _load_single(root: Path) -> tuple[list[Document], list[_Skip]]:
-    outcome = _load_file(str(root), root.name)
+def _load_single(root: Path, limit: int) -> tuple[list[Document], list[_Skip]]:
+    outcome = _load_file(str(root), root.name, limit)
     if isinstance(outcome, Document):
         return [outcome], []
     return [], [outcome]
@@ -178,7 +194,7 @@ def _load_single(root: Path) -> tuple[list[Document], list[_Skip]]:
 # -- one file --------------------------------------------------------------------------
 
 
-def _load_file(path: str, source: str) -> Document | _Skip:
+def _load_file(path: str, source: str, limit: int) -> Document | _Skip:
     try:
         info = os.stat(path)
     except OSError as exc:
@@ -186,15 +202,15 @@ def _load_file(path: str, source: str) -> Document | _Skip:
     if not stat.S_ISREG(info.st_mode):
         # Reading a FIFO or a device could block forever or never end.
         return _skip("not a regular file", source, "not a regular file")
-    if info.st_size > MAX_FILE_BYTES:
-        return _skip("too large", source, _too_large_reason(info.st_size))
+    if info.st_size > limit:
+        return _skip("too large", source, _too_large_reason(info.st_size, limit))
     try:
         with open(path, "rb") as handle:
-            data = handle.read(MAX_FILE_BYTES + 1)
+            data = handle.read(limit + 1)
     except OSError as exc:
         return _skip("unreadable", source, f"unreadable: {_strerror(exc)}")
-    if len(data) > MAX_FILE_BYTES:  # grew since stat
-        return _skip("too large", source, _too_large_reason(len(data)))
+    if len(data) > limit:  # grew since stat
+        return _skip("too large", source, _too_large_reason(len(data), limit))
     try:
         text, encoding, warning = decode_text(data)
     except BinaryFileError as exc:
@@ -208,8 +224,14 @@ def _skip(kind: str, source: str, reason: str) -> _Skip:
     return _Skip(kind, SkippedFile(source=source, reason=reason))
 
 
-def _too_large_reason(size: int) -> str:
-    return f"too large ({size / 2**20:.1f} MB, over the {MAX_FILE_BYTES // 2**20} MB limit)"
+def _too_large_reason(size: int, limit: int) -> str:
+    shown = f"{size / MEGABYTE:.1f} MB" if size >= MEGABYTE / 10 else f"{size / 1024:.1f} KB"
+    return f"too large ({shown}, {_over_the_limit(limit)})"
+
+
+def _over_the_limit(limit: int) -> str:
+    megabytes = f"{limit / MEGABYTE:.3f}".rstrip("0").rstrip(".")
+    return f"over the {megabytes} MB limit; --max-file-size raises it"
 
 
 def _binary_reason(exc: BinaryFileError, source: str) -> str:
@@ -227,7 +249,7 @@ def _strerror(exc: OSError) -> str:
 # -- the error when nothing is usable --------------------------------------------------
 
 
-def _nothing_usable_message(root: Path, skips: list[_Skip]) -> str:
+def _nothing_usable_message(root: Path, skips: list[_Skip], limit: int) -> str:
     if root.is_dir():
         where = str(root) if str(root).endswith(("/", os.sep)) else f"{root}/"
     else:
@@ -238,5 +260,14 @@ def _nothing_usable_message(root: Path, skips: list[_Skip]) -> str:
         return f"cannot use {where}: {skips[0].file.reason}."
     counts = Counter(s.kind for s in skips)
     by_count = sorted(counts.items(), key=lambda kind_count: (-kind_count[1], kind_count[0]))
-    parts = ", ".join(f"{n} {kind}" for kind, n in by_count)
-    return f"no usable text files in {where} ({len(skips)} skipped: {parts})."
+    parts = ", ".join(f"{n} {kind} ({_why(kind, skips, limit)})" for kind, n in by_count)
+    return f"no usable text files in {where}; skipped: {parts}."
+
+
+def _why(kind: str, skips: list[_Skip], limit: int) -> str:
+    if kind == "too large":
+        return _over_the_limit(limit)
+    if kind == "unreadable":
+        reasons = {s.file.reason.removeprefix("unreadable: ") for s in skips if s.kind == kind}
+        return ", ".join(sorted(reasons))
+    return _WHY.get(kind, kind)
