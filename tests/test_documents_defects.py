@@ -330,3 +330,50 @@ def test_a_single_too_large_file_names_the_limit_and_the_flag(tmp_path: Path) ->
         load_corpus(big)
 
     assert str(info.value) == f"cannot use {big}: too large (51.0 MB, over the 50 MB limit; --max-file-size raises it)."
+
+
+# -- 26: file names on the terminal --------------------------------------------------------------
+
+
+def test_terminal_safe_shows_control_characters_as_escapes() -> None:
+    from qagen.progress import terminal_safe
+
+    assert terminal_safe("\x1b[31mred\x1b[0m.txt") == "\\x1b[31mred\\x1b[0m.txt"
+    assert terminal_safe("\x1b]0;title\x07.txt") == "\\x1b]0;title\\x07.txt"
+    assert terminal_safe("a\nb\rc\td\x7f\x9b") == "a\\nb\\rc\\td\\x7f\\x9b"
+    assert terminal_safe("evil\u202etxt.exe") == "evil\\u202etxt.exe"
+    assert terminal_safe("café £9.40 — ☂ 東京.txt") == "café £9.40 — ☂ 東京.txt"
+    assert terminal_safe("one\ntwo\x1b", keep_newlines=True) == "one\ntwo\\x1b"
+
+
+def test_control_characters_in_file_names_are_escaped_in_every_line_printed(tmp_path: Path, capsys) -> None:
+    corpus = small_corpus(tmp_path / "corpus")
+    titled = "\x1b]0;owned\x07notes.txt"
+    red = "\x1b[31mred.bin"
+    write(corpus / titled, STRAY_UTF8)  # read, with a warning naming it
+    write(corpus / red, b"\x00\x01\x02" * 10)  # skipped, and listed in the summary
+    write(corpus / "line\nbreak.bin", b"\x00\x01\x02" * 10)
+
+    assert main([str(corpus), "-o", str(tmp_path / "out")]) == 0
+
+    captured = capsys.readouterr()
+    printed = captured.out + captured.err
+    assert "\x1b" not in printed and "\x07" not in printed
+    assert "warning: \\x1b]0;owned\\x07notes.txt: not valid UTF-8" in captured.err
+    assert "warning   \\x1b]0;owned\\x07notes.txt: not valid UTF-8" in captured.out
+    assert "skipped \\x1b[31mred.bin: binary file" in captured.out
+    assert "skipped line\\nbreak.bin: binary file" in captured.out
+    # The files qagen writes keep the real names.
+    report = json.loads((tmp_path / "out" / "report.json").read_text(encoding="utf-8"))
+    assert {s["source"] for s in report["files_skipped"]} == {red, "line\nbreak.bin"}
+    assert any(w.startswith(titled) for w in report["warnings"])
+
+
+def test_control_characters_in_the_path_of_an_error_are_escaped(tmp_path: Path, capsys) -> None:
+    blob = write(tmp_path / "\x1b[2Jwipe.bin", b"\x00\x01\x02" * 10)
+
+    assert main([str(blob), "-o", str(tmp_path / "out")]) == 1
+
+    err = capsys.readouterr().err
+    assert "\x1b" not in err
+    assert err == f"error: cannot use {tmp_path}/\\x1b[2Jwipe.bin: binary file.\n"

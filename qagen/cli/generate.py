@@ -13,6 +13,7 @@ from qagen import __version__
 from qagen.cli import EXIT_INCOMPLETE, EXIT_INTERRUPTED
 from qagen.cli.options import add_options, given, unescape
 from qagen.cli.progress import TerminalProgress
+from qagen.progress import terminal_safe
 from qagen.settings import DEFAULT_BASE_MODEL, GENERATE_OPTIONS, FinetuneSettings, Settings, resolve, unknown_env_variables
 
 if TYPE_CHECKING:
@@ -70,12 +71,12 @@ def run(argv: Sequence[str]) -> int:
     settings = settings_from_args(args)
     if not settings.quiet:
         for name in unknown_env_variables(os.environ):
-            print(f"warning: {name} names no qagen setting and is ignored (see qagen --help)", file=sys.stderr)
+            print(terminal_safe(f"warning: {name} names no qagen setting and is ignored (see qagen --help)"), file=sys.stderr)
     try:
         code = _generate(settings)
     except KeyboardInterrupt:
         print(
-            f"\ninterrupted: answered chunks are saved in {settings.out}; run the same command again to continue.",
+            "\n" + terminal_safe(f"interrupted: answered chunks are saved in {settings.out}; run the same command again to continue."),
             file=sys.stderr,
         )
         return EXIT_INTERRUPTED
