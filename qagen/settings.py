@@ -27,6 +27,7 @@ DEFAULT_BASE_MODEL = "gpt-4o-mini-2024-07-18"
 OPENAI_URL = "https://api.openai.com/v1"
 MAX_EXAMPLE_TOKENS = 16385  # per-example limit used by OpenAI's data preparation notebook
 MAX_SUFFIX_CHARS = 64  # the jobs API's limit on a fine-tuned model's name suffix
+MAX_FILE_MB = 50  # larger files are skipped unread (--max-file-size): one file should not eat a run's budget
 DEFAULT_SYSTEM_MESSAGE = (
     "You answer questions about the organisation's documents. "
     "When the documents do not cover a question, say that you don't know."
@@ -60,6 +61,7 @@ GENERATE_OPTIONS = _options(
     _CONCURRENCY,
     _MAX_ATTEMPTS,
     _TIMEOUT,
+    Option("max_file_size", float, MAX_FILE_MB, "largest file read, in MB (2**20 bytes); larger files are skipped", low=0, low_open=True),
     Option("chunk_size", int, 800, "tokens per chunk", low=50, high=1_000_000),
     Option("chunk_overlap", int, 80, "tokens shared by neighbouring chunks (below chunk_size)", low=0),
     Option("format", str, "chat", "chat messages, or legacy prompt/completion for completion models", choices=("chat", "completion")),
@@ -165,6 +167,7 @@ class Settings:
     # Never printed, logged or written: repr=False keeps it out of reprs and tracebacks.
     api_key: str | None = field(default=None, repr=False)
     pairs_per_chunk: int = _g("pairs_per_chunk")
+    max_file_size: float = _g("max_file_size")
     chunk_size: int = _g("chunk_size")
     chunk_overlap: int = _g("chunk_overlap")
     template: Path | None = _g("template")
@@ -240,6 +243,13 @@ def _check_generate(settings: Settings) -> None:
         raise ConfigError("--judge needs a model: set OPENAI_API_KEY or pass --base-url and --model.")
     if settings.base_url and not settings.base_url.startswith(("http://", "https://")):
         raise ConfigError(f"--base-url must start with http:// or https:// (got {settings.base_url}).")
+    if os.path.realpath(settings.out) == os.path.realpath(settings.corpus):
+        # The out folder is never read as input, so the corpus would be empty; and the
+        # dataset files would land among the user's documents.
+        raise ConfigError(
+            f"the out folder {settings.out} is the corpus folder itself; choose another folder with -o "
+            "(one inside the corpus is fine: it is not read)."
+        )
 
 
 _v = _defaults(VALIDATE_OPTIONS)

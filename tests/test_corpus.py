@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from qagen.documents.loading import MAX_FILE_BYTES, BinaryFileError, LoadResult, decode_text, load_corpus
+from qagen.documents.decoding import BinaryFileError, decode_text
+from qagen.documents.loading import MAX_FILE_BYTES, LoadResult, load_corpus
 from qagen.errors import CorpusError, QagenError
 
 REPO_CORPUS = Path(__file__).resolve().parents[1] / "corpus"
@@ -280,7 +281,7 @@ def test_file_over_the_size_limit_is_skipped_without_reading_it(tmp_path: Path) 
     result = load_corpus(tmp_path)
 
     assert [d.source for d in result.documents] == ["small.txt"]
-    assert reasons(result) == {"dump.txt": "too large (51.0 MB, over the 50 MB limit)"}
+    assert reasons(result) == {"dump.txt": "too large (51.0 MB, over the 50 MB limit; --max-file-size raises it)"}
 
 
 def test_file_at_the_size_limit_is_read(tmp_path: Path) -> None:
@@ -498,7 +499,10 @@ def test_folder_with_nothing_usable_summarises_the_skips(tmp_path: Path) -> None
     with pytest.raises(CorpusError) as info:
         load_corpus(corpus)
 
-    assert str(info.value) == f"no usable text files in {corpus}/ (3 skipped: 2 binary, 1 empty)."
+    assert str(info.value) == (
+        f"no usable text files in {corpus}/; skipped: "
+        "2 binary (not text: convert them to text first), 1 empty (nothing but whitespace)."
+    )
 
 
 def test_empty_folder_error_says_there_are_no_files(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from qagen.errors import QagenError
+from qagen.progress import terminal_safe
 
 EXIT_INCOMPLETE = 3
 EXIT_INTERRUPTED = 130
@@ -32,5 +33,5 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return generate.run(argv)
     except QagenError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {terminal_safe(str(exc))}", file=sys.stderr)
         return exc.exit_code

@@ -11,6 +11,7 @@ from typing import Any
 
 from qagen.cli import EXIT_INCOMPLETE, EXIT_INTERRUPTED
 from qagen.cli.options import add_options, given, say
+from qagen.progress import terminal_safe
 from qagen.settings import EVAL_OPTIONS, EvalSettings, resolve
 
 
@@ -51,11 +52,11 @@ def run(argv: Sequence[str]) -> int:
     try:
         report = asyncio.run(ask_and_score())
     except KeyboardInterrupt:
-        print(f"\ninterrupted: answers so far are saved in {settings.out_dir / 'eval'}; run the same command again to continue.", file=sys.stderr)
+        print("\n" + terminal_safe(f"interrupted: answers so far are saved in {settings.out_dir / 'eval'}; run the same command again to continue."), file=sys.stderr)
         return EXIT_INTERRUPTED
     path = write_eval(report, settings.out_dir)
-    print(render_eval(report))
-    print(f"scores written to {path}")
+    print(terminal_safe(render_eval(report), keep_newlines=True))
+    print(terminal_safe(f"scores written to {path}"))
     return 0 if not report.failures else EXIT_INCOMPLETE
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from qagen.cli import EXIT_INTERRUPTED
 from qagen.cli.options import add_options, given, say
+from qagen.progress import terminal_safe
 from qagen.settings import FINETUNE_OPTIONS, TRAIN_OPTIONS, FinetuneSettings, TrainSettings, resolve
 
 
@@ -36,11 +37,11 @@ def run(argv: Sequence[str]) -> int:
     from qagen.finetune.trainer import train
 
     result = train(resolve(TrainSettings, given(args, options), out_dir=args.out_dir), say)
-    print(f"adapter   {result.adapter_dir}")
-    print(f"log       {result.log_path}")
+    print(terminal_safe(f"adapter   {result.adapter_dir}"))
+    print(terminal_safe(f"log       {result.log_path}"))
     print(f"loss      {result.first_loss:.4f} -> {result.last_loss:.4f} over {result.steps} steps"
           + (f"; validation loss {result.eval_loss:.4f}" if result.eval_loss is not None else ""))
-    print(f"try it    qagen eval {args.out_dir} --adapter {result.adapter_dir}")
+    print(terminal_safe(f"try it    qagen eval {args.out_dir} --adapter {result.adapter_dir}"))
     return 0
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from qagen.cli import EXIT_INTERRUPTED
 from qagen.cli.options import add_options, given, say
+from qagen.progress import terminal_safe
 from qagen.settings import FOLLOW_OPTIONS, FinetuneSettings, resolve
 
 
@@ -24,6 +25,6 @@ def run(argv: Sequence[str]) -> int:
     try:
         outcome = follow(args.job_id, settings, say)
     except KeyboardInterrupt:
-        print(f"\nstopped following: the job keeps running; follow it again with: qagen follow {args.job_id}", file=sys.stderr)
+        print("\n" + terminal_safe(f"stopped following: the job keeps running; follow it again with: qagen follow {args.job_id}"), file=sys.stderr)
         return EXIT_INTERRUPTED
     return 0 if outcome.succeeded else 1

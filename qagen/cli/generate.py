@@ -13,6 +13,7 @@ from qagen import __version__
 from qagen.cli import EXIT_INCOMPLETE, EXIT_INTERRUPTED
 from qagen.cli.options import add_options, given, unescape
 from qagen.cli.progress import TerminalProgress
+from qagen.progress import terminal_safe
 from qagen.settings import DEFAULT_BASE_MODEL, GENERATE_OPTIONS, FinetuneSettings, Settings, resolve, unknown_env_variables
 
 if TYPE_CHECKING:
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 
 _GROUPS = {
     "model": ("model", "base_url", "pairs_per_chunk", "template", "concurrency", "max_attempts", "timeout"),
+    "documents": ("max_file_size",),
     "chunking": ("chunk_size", "chunk_overlap"),
     "dataset": ("format", "system", "no_system", "separator", "stop", "leading_space", "valid_fraction", "seed", "max_example_tokens"),
     "quality": ("idk_ratio", "refusal", "dedupe_threshold", "grounding_threshold", "judge", "judge_threshold",
@@ -65,12 +67,12 @@ def run(argv: Sequence[str]) -> int:
     settings = settings_from_args(args)
     if not settings.quiet:
         for name in unknown_env_variables(os.environ):
-            print(f"warning: {name} names no qagen setting and is ignored (see qagen --help)", file=sys.stderr)
+            print(terminal_safe(f"warning: {name} names no qagen setting and is ignored (see qagen --help)"), file=sys.stderr)
     try:
         code = _generate(settings)
     except KeyboardInterrupt:
         print(
-            f"\ninterrupted: answered chunks are saved in {settings.out}; run the same command again to continue.",
+            "\n" + terminal_safe(f"interrupted: answered chunks are saved in {settings.out}; run the same command again to continue."),
             file=sys.stderr,
         )
         return EXIT_INTERRUPTED

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from qagen.progress import terminal_safe
 from qagen.schema import Option
 
 # The few settings with a one-letter flag too.
@@ -71,4 +72,4 @@ def unescape(text: str) -> str:
 
 def say(line: str) -> None:
     """A line for the person at the terminal, on stderr."""
-    print(line, file=sys.stderr, flush=True)
+    print(terminal_safe(line), file=sys.stderr, flush=True)

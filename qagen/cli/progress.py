@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import TextIO
 
-from qagen.progress import Reporter
+from qagen.progress import Reporter, terminal_safe
 
 
 class TerminalProgress(Reporter):
@@ -24,7 +24,7 @@ class TerminalProgress(Reporter):
     def note(self, message: str) -> None:
         if self._show_notes:
             self._clear()
-            self._stream.write(message + "\n")
+            self._stream.write(terminal_safe(message) + "\n")
             self._stream.flush()
 
     def start(self, total: int, already_done: int) -> None:

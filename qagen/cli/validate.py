@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from qagen.cli.options import add_options, given, unescape
+from qagen.progress import terminal_safe
 from qagen.settings import VALIDATE_OPTIONS, ValidateSettings, resolve
 
 
@@ -35,5 +36,5 @@ def run(argv: Sequence[str]) -> int:
         stop=settings.stop,
         leading_space=settings.leading_space,
     )
-    print(render_report(report, max_lines=settings.max_lines))
+    print(terminal_safe(render_report(report, max_lines=settings.max_lines), keep_newlines=True))
     return 0 if report.ok else 1

@@ -52,6 +52,7 @@ SEVERITY: dict[str, str] = {
     "too_few_examples": ERROR,
     "blank_line": WARNING,
     "duplicate_example": WARNING,
+    "garbled_text": WARNING,  # U+FFFD or mojibake: the source was decoded with the wrong encoding
     # chat structure (the notebook's categories, plus weight)
     "data_type": ERROR,
     "missing_messages_list": ERROR,

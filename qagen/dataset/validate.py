@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain
@@ -82,10 +83,36 @@ class _JsonlLines:
                 continue
             self.examples += 1
             try:
-                yield number, json.loads(text, parse_constant=_reject_constant)
+                example = json.loads(text, parse_constant=_reject_constant)
             except (ValueError, RecursionError) as exc:
                 message = f"the line is not valid JSON ({_json_error(exc)})."
                 self.findings.append(make_finding("invalid_json", message, number))
+                continue
+            if (garbled := _garbled(example)) is not None:
+                message = (
+                    f"the text holds {json.dumps(garbled, ensure_ascii=False)}, a sign that its source was decoded "
+                    "with the wrong encoding (U+FFFD for bytes that were not UTF-8, or UTF-8 read as cp1252)."
+                )
+                self.findings.append(make_finding("garbled_text", message, number))
+            yield number, example
+
+
+# Bytes 0x80-0xBF, which continue a UTF-8 sequence, as cp1252 shows them (latin-1 for the
+# five it leaves undefined): "é" read that way is "Ã©", "£" is "Â£", "’" is "â€™".
+_CONTINUATION = "".join(bytes([b]).decode("cp1252", "ignore") or chr(b) for b in range(0x80, 0xC0))
+_GARBLED = re.compile(f"\ufffd|[ÃÂ][{re.escape(_CONTINUATION)}]|â€")
+
+
+def _garbled(value: object) -> str | None:
+    """The first piece of text in a parsed line that looks wrongly decoded, or None."""
+    if isinstance(value, str):
+        found = _GARBLED.search(value)
+        return found.group() if found else None
+    items = value.values() if isinstance(value, Mapping) else value if isinstance(value, list) else ()
+    for item in items:
+        if (garbled := _garbled(item)) is not None:
+            return garbled
+    return None
 
 
 def _json_error(exc: Exception) -> str:

@@ -3,66 +3,41 @@
 Every file the walk meets either becomes a ``Document`` or a ``SkippedFile`` with a
 reason a user understands; nothing is dropped silently, except what the user asked
 us not to look at (hidden folders such as ``.git`` and the ``exclude`` paths).
+Turning bytes into text is ``qagen.documents.decoding``'s part.
 """
 
 from __future__ import annotations
 
-import codecs
 import os
 import stat
-import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from qagen.documents.decoding import BinaryFileError, decode_text
 from qagen.errors import CorpusError
+from qagen.outfolder import MANIFEST, STATE_DIR
 from qagen.records import Document, SkippedFile
+from qagen.settings import MAX_FILE_MB
 
-MAX_FILE_BYTES = 50 * 1024 * 1024
-# How much of a file the binary checks look at: enough to see a header and a fair
-# sample of the content without scanning gigabytes.
-SNIFF_BYTES = 8 * 1024
-# Real text has almost no control characters besides tab and newlines (ANSI colour codes
-# in a log stay well below this); binary data decoded as latin-1 has about a quarter.
-CONTROL_SHARE_LIMIT = 0.10
-ALLOWED_CONTROLS = frozenset("\t\n\r\f\v")
-
-# Longest BOM first: the UTF-32 LE BOM begins with the UTF-16 LE one.
-_BOMS: tuple[tuple[bytes, str], ...] = (
-    (codecs.BOM_UTF32_LE, "utf-32-le"),
-    (codecs.BOM_UTF32_BE, "utf-32-be"),
-    (codecs.BOM_UTF8, "utf-8-sig"),
-    (codecs.BOM_UTF16_LE, "utf-16-le"),
-    (codecs.BOM_UTF16_BE, "utf-16-be"),
-)
-
-_MAGIC: tuple[tuple[bytes, str], ...] = (
-    (b"%PDF-", "PDF"),
-    (b"PK\x03\x04", "ZIP"),
-    (b"PK\x05\x06", "ZIP"),
-    (b"\x89PNG\r\n\x1a\n", "PNG"),
-    (b"\xff\xd8\xff", "JPEG"),
-    (b"GIF87a", "GIF"),
-    (b"GIF89a", "GIF"),
-    (b"\x1f\x8b", "GZIP"),
-    (b"7z\xbc\xaf\x27\x1c", "7Z"),
-    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "old Office document"),
-    (b"\x7fELF", "program"),
-)
+MEGABYTE = 1024 * 1024
+MAX_FILE_BYTES = MAX_FILE_MB * MEGABYTE
 # Office and e-book formats are ZIP archives; naming the format helps more than "ZIP".
 _ZIP_FORMATS = frozenset({"docx", "xlsx", "pptx", "odt", "ods", "odp", "epub"})
-
-
-class BinaryFileError(CorpusError):
-    """The bytes are not text; the message is the skip reason shown to the user."""
-
-    def __init__(self, kind: str | None = None) -> None:
-        self.kind = kind  # "PDF", "ZIP", ... when a file signature says what it is
-        if kind is None:
-            super().__init__("binary file")
-        else:
-            super().__init__(f"binary file ({kind}): convert it to text first")
+_MANIFEST = f"{STATE_DIR}/{MANIFEST}"
+_OUT_FOLDER_REASON = f"an earlier qagen out folder (it holds {_MANIFEST})"
+# Why each kind of skip happens, for the error that says a folder has nothing usable;
+# "too large" and "unreadable" are worded from the limit and the system's reasons.
+_WHY = {
+    "binary": "not text: convert them to text first",
+    "empty": "nothing but whitespace",
+    "hidden": "the name starts with a dot",
+    "broken link": "its target is missing",
+    "link to a folder": "links to folders are not followed",
+    "not a regular file": "a pipe, socket or device",
+    "qagen out folder": f"qagen's own output, holding {_MANIFEST}",
+}
 
 
 @dataclass(frozen=True)
@@ -77,11 +52,15 @@ class _Skip:
     file: SkippedFile
 
 
-def load_corpus(root: Path | str, *, exclude: Iterable[Path | str] = ()) -> LoadResult:
+def load_corpus(
+    root: Path | str, *, exclude: Iterable[Path | str] = (), max_file_bytes: int = MAX_FILE_BYTES
+) -> LoadResult:
     """Read every usable text file under ``root`` (a folder, walked recursively, or one file).
 
     ``exclude`` names folders (or files) not to read, e.g. the out folder when it sits
-    inside the corpus; relative paths are taken from the current directory.
+    inside the corpus; relative paths are taken from the current directory. A folder
+    holding a qagen manifest is an earlier run's out folder and is skipped. Files over
+    ``max_file_bytes`` are skipped unread.
     Raises CorpusError when ``root`` is missing or holds no usable document.
     """
     root = Path(root)
@@ -92,33 +71,20 @@ def load_corpus(root: Path | str, *, exclude: Iterable[Path | str] = ()) -> Load
 
     excluded = _ExcludedPaths(exclude)
     if root.is_dir():
-        documents, skips = _load_folder(root, excluded)
+        if _is_out_folder(str(root)):
+            raise CorpusError(
+                f"{root} is a qagen out folder (it holds {_MANIFEST}), not a folder of documents; "
+                "give the folder your documents are in."
+            )
+        documents, skips = _load_folder(root, excluded, max_file_bytes)
     else:
-        documents, skips = _load_single(root)
+        documents, skips = _load_single(root, max_file_bytes)
 
     documents.sort(key=lambda d: d.source)
     skips.sort(key=lambda s: s.file.source)
     if not documents:
-        raise CorpusError(_nothing_usable_message(root, skips))
+        raise CorpusError(_nothing_usable_message(root, skips, max_file_bytes))
     return LoadResult(tuple(documents), tuple(s.file for s in skips))
-
-
-def decode_text(data: bytes) -> tuple[str, str, str | None]:
-    """Decode file bytes to text: (text, encoding used, warning or None).
-
-    BOMs (UTF-8, UTF-16, UTF-32) are honoured and stripped; otherwise strict UTF-8,
-    then cp1252, then latin-1, with a warning for the fallbacks. Line endings become
-    ``\\n``. Raises BinaryFileError when the bytes are not text.
-    """
-    decoded: tuple[str, str, str | None] | None = _decode_with_bom(data)
-    if decoded is None:
-        body = data[len(codecs.BOM_UTF8) :] if data.startswith(codecs.BOM_UTF8) else data
-        _reject_binary_bytes(body)
-        decoded = _decode_without_bom(body)
-    text, encoding, warning = decoded
-    if _control_share(text[:SNIFF_BYTES]) > CONTROL_SHARE_LIMIT:
-        raise BinaryFileError()
-    return _normalise_newlines(text), encoding, warning
 
 
 # -- walking ---------------------------------------------------------------------------
@@ -139,7 +105,7 @@ class _ExcludedPaths:
         return os.path.abspath(path) in self._keys or os.path.realpath(path) in self._keys
 
 
-def _load_folder(root: Path, excluded: _ExcludedPaths) -> tuple[list[Document], list[_Skip]]:
+def _load_folder(root: Path, excluded: _ExcludedPaths, limit: int) -> tuple[list[Document], list[_Skip]]:
     if str(root) in excluded:
         return [], []
     documents: list[Document] = []
@@ -149,7 +115,7 @@ def _load_folder(root: Path, excluded: _ExcludedPaths) -> tuple[list[Document], 
     except OSError as exc:
         raise CorpusError(f"cannot read the folder {root}: {_strerror(exc)}.") from exc
     for path, source in entries:
-        outcome = _load_file(path, source)
+        outcome = _load_file(path, source, limit)
         if isinstance(outcome, Document):
             documents.append(outcome)
         else:
@@ -180,6 +146,10 @@ def _walk(
         if entry.is_dir(follow_symlinks=False):
             if entry.name.startswith("."):
                 continue  # .git and friends: not the user's documents
+            if _is_out_folder(entry.path):
+                # Its pairs, rejects and report would be chunked and asked about, at the user's cost.
+                skips.append(_skip("qagen out folder", source + "/", _OUT_FOLDER_REASON))
+                continue
             try:
                 yield from _walk(entry.path, source + "/", excluded, skips)
             except OSError as exc:
@@ -196,6 +166,10 @@ def _walk(
         yield entry.path, source
 
 
+def _is_out_folder(folder: str) -> bool:
+    return os.path.isfile(os.path.join(folder, STATE_DIR, MANIFEST))
+
+
 def _link_problem(path: str) -> tuple[str, str] | None:
     """Why a symbolic link is not read, or None for a link to a file (which is followed)."""
     try:
@@ -210,8 +184,8 @@ def _link_problem(path: str) -> tuple[str, str] | None:
     return None
 
 
-def _load_single(root: Path) -> tuple[list[Document], list[_Skip]]:
-    outcome = _load_file(str(root), root.name)
+def _load_single(root: Path, limit: int) -> tuple[list[Document], list[_Skip]]:
+    outcome = _load_file(str(root), root.name, limit)
     if isinstance(outcome, Document):
         return [outcome], []
     return [], [outcome]
@@ -220,7 +194,7 @@ def _load_single(root: Path) -> tuple[list[Document], list[_Skip]]:
 # -- one file --------------------------------------------------------------------------
 
 
-def _load_file(path: str, source: str) -> Document | _Skip:
+def _load_file(path: str, source: str, limit: int) -> Document | _Skip:
     try:
         info = os.stat(path)
     except OSError as exc:
@@ -228,15 +202,15 @@ def _load_file(path: str, source: str) -> Document | _Skip:
     if not stat.S_ISREG(info.st_mode):
         # Reading a FIFO or a device could block forever or never end.
         return _skip("not a regular file", source, "not a regular file")
-    if info.st_size > MAX_FILE_BYTES:
-        return _skip("too large", source, _too_large_reason(info.st_size))
+    if info.st_size > limit:
+        return _skip("too large", source, _too_large_reason(info.st_size, limit))
     try:
         with open(path, "rb") as handle:
-            data = handle.read(MAX_FILE_BYTES + 1)
+            data = handle.read(limit + 1)
     except OSError as exc:
         return _skip("unreadable", source, f"unreadable: {_strerror(exc)}")
-    if len(data) > MAX_FILE_BYTES:  # grew since stat
-        return _skip("too large", source, _too_large_reason(len(data)))
+    if len(data) > limit:  # grew since stat
+        return _skip("too large", source, _too_large_reason(len(data), limit))
     try:
         text, encoding, warning = decode_text(data)
     except BinaryFileError as exc:
@@ -250,8 +224,14 @@ def _skip(kind: str, source: str, reason: str) -> _Skip:
     return _Skip(kind, SkippedFile(source=source, reason=reason))
 
 
-def _too_large_reason(size: int) -> str:
-    return f"too large ({size / 2**20:.1f} MB, over the {MAX_FILE_BYTES // 2**20} MB limit)"
+def _too_large_reason(size: int, limit: int) -> str:
+    shown = f"{size / MEGABYTE:.1f} MB" if size >= MEGABYTE / 10 else f"{size / 1024:.1f} KB"
+    return f"too large ({shown}, {_over_the_limit(limit)})"
+
+
+def _over_the_limit(limit: int) -> str:
+    megabytes = f"{limit / MEGABYTE:.3f}".rstrip("0").rstrip(".")
+    return f"over the {megabytes} MB limit; --max-file-size raises it"
 
 
 def _binary_reason(exc: BinaryFileError, source: str) -> str:
@@ -266,60 +246,10 @@ def _strerror(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
-# -- decoding --------------------------------------------------------------------------
-
-
-def _decode_with_bom(data: bytes) -> tuple[str, str, None] | None:
-    for bom, encoding in _BOMS:
-        if data.startswith(bom):
-            try:
-                return data[len(bom) :].decode(encoding), encoding, None
-            except UnicodeDecodeError:
-                # UTF-8 with a BOM but bad bytes goes down the fallback chain like any
-                # UTF-8; bytes after a UTF-16/32 BOM that do not decode are more likely
-                # binary data that happens to start like a BOM: the binary checks judge.
-                return None
-    return None
-
-
-def _reject_binary_bytes(data: bytes) -> None:
-    head = data[:SNIFF_BYTES]
-    for magic, kind in _MAGIC:
-        if head.startswith(magic):
-            raise BinaryFileError(kind)
-    if b"\x00" in head:
-        raise BinaryFileError()
-
-
-def _decode_without_bom(data: bytes) -> tuple[str, str, str | None]:
-    try:
-        return data.decode("utf-8"), "utf-8", None
-    except UnicodeDecodeError:
-        pass
-    try:
-        return data.decode("cp1252"), "cp1252", "not valid UTF-8; read as cp1252"
-    except UnicodeDecodeError:
-        # cp1252 leaves five bytes undefined; latin-1 maps every byte.
-        return data.decode("latin-1"), "latin-1", "not valid UTF-8 or cp1252; read as latin-1"
-
-
-def _control_share(sample: str) -> float:
-    if not sample:
-        return 0.0
-    controls = sum(
-        1 for ch in sample if ch not in ALLOWED_CONTROLS and unicodedata.category(ch) == "Cc"
-    )
-    return controls / len(sample)
-
-
-def _normalise_newlines(text: str) -> str:
-    return text.replace("\r\n", "\n").replace("\r", "\n")
-
-
 # -- the error when nothing is usable --------------------------------------------------
 
 
-def _nothing_usable_message(root: Path, skips: list[_Skip]) -> str:
+def _nothing_usable_message(root: Path, skips: list[_Skip], limit: int) -> str:
     if root.is_dir():
         where = str(root) if str(root).endswith(("/", os.sep)) else f"{root}/"
     else:
@@ -330,5 +260,14 @@ def _nothing_usable_message(root: Path, skips: list[_Skip]) -> str:
         return f"cannot use {where}: {skips[0].file.reason}."
     counts = Counter(s.kind for s in skips)
     by_count = sorted(counts.items(), key=lambda kind_count: (-kind_count[1], kind_count[0]))
-    parts = ", ".join(f"{n} {kind}" for kind, n in by_count)
-    return f"no usable text files in {where} ({len(skips)} skipped: {parts})."
+    parts = ", ".join(f"{n} {kind} ({_why(kind, skips, limit)})" for kind, n in by_count)
+    return f"no usable text files in {where}; skipped: {parts}."
+
+
+def _why(kind: str, skips: list[_Skip], limit: int) -> str:
+    if kind == "too large":
+        return _over_the_limit(limit)
+    if kind == "unreadable":
+        reasons = {s.file.reason.removeprefix("unreadable: ") for s in skips if s.kind == kind}
+        return ", ".join(sorted(reasons))
+    return _WHY.get(kind, kind)

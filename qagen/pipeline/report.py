@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from qagen.dataset.estimate import TokenStats, estimate_finetune
 from qagen.outfolder import JournalEntry
+from qagen.progress import terminal_safe
 from qagen.records import Pair
 
 if TYPE_CHECKING:
@@ -161,7 +162,7 @@ def file_coverage(coverage: Sequence[ChunkCoverage]) -> list[dict]:
 
 
 def summary(report: Report) -> str:
-    """A few lines a person reads at the end of a run."""
+    """A few lines a person reads at the end of a run, each safe to print (file names are escaped)."""
     lines = []
     skipped = f", {len(report.files_skipped)} skipped" if report.files_skipped else ""
     lines.append(f"files     {report.files_read} read{skipped}")
@@ -189,4 +190,4 @@ def summary(report: Report) -> str:
     for warning in report.warnings:
         lines.append(f"warning   {warning}")
     lines.append(f"time      {report.seconds:.1f} s")
-    return "\n".join(lines)
+    return "\n".join(terminal_safe(line) for line in lines)

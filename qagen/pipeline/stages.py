@@ -15,7 +15,7 @@ from typing import Any
 
 from qagen.dataset.formats import ExampleFormat
 from qagen.documents.chunking import split_documents
-from qagen.documents.loading import LoadResult, load_corpus
+from qagen.documents.loading import MEGABYTE, LoadResult, load_corpus
 from qagen.documents.tokens import TokenCounter
 from qagen.llm.asker import Asker, Failure
 from qagen.llm.templates import ChatTemplate, builtin_template_path, load_template
@@ -92,7 +92,7 @@ def load_templates(settings: Settings) -> dict[str, ChatTemplate]:
 def read_documents(settings: Settings, reporter: Reporter, counter: TokenCounter) -> Run:
     """Load and chunk the corpus; the Run that the later stages share."""
     templates = load_templates(settings)
-    loaded = load_corpus(settings.corpus, exclude=[settings.out])
+    loaded = load_corpus(settings.corpus, exclude=[settings.out], max_file_bytes=round(settings.max_file_size * MEGABYTE))
     if settings.model_was_defaulted:
         reporter.note(OFFLINE_NOTICE)
     warnings = [f"{d.source}: {d.warning}" for d in loaded.documents if d.warning]
