@@ -42,7 +42,9 @@ from qagen.llm.client import redact
 from qagen.settings import FinetuneSettings
 
 TERMINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled", "canceled"})
-KNOWN_STATUSES = frozenset({"validating_files", "queued", "running"}) | TERMINAL_STATUSES
+# The statuses a job leaves by itself. Any other one (paused, expired, one added later) may
+# never change without someone acting, so following stops there instead of waiting forever.
+MOVING_STATUSES = ("validating_files", "queued", "running")
 EVENTS_PER_PAGE = 100
 MAX_EVENT_PAGES = 50  # following an old job: its most recent 5,000 events are enough history
 
@@ -67,6 +69,11 @@ class JobOutcome:
     @property
     def succeeded(self) -> bool:
         return self.status == "succeeded"
+
+    @property
+    def ended(self) -> bool:
+        """False when following stopped at a status the job may stay in (paused, expired, unknown)."""
+        return self.status in TERMINAL_STATUSES
 
 
 # ---------------------------------------------------------------- launching
@@ -214,8 +221,6 @@ def _new_events(service: FinetuneService, job_id: str, seen: set[str]) -> list[A
 
 def _status_line(job_id: str, job: Any) -> str:
     status = str(job.status)
-    if status not in KNOWN_STATUSES:
-        return f"job {job_id}: {status} (a status qagen does not know; still following)"
     line = f"job {job_id}: {status.replace('_', ' ')}"
     finish = getattr(job, "estimated_finish", None)
     if status == "running" and finish:
@@ -301,6 +306,12 @@ def _outcome_lines(outcome: JobOutcome, service: FinetuneService, launched_here:
             if options.base_url and "azure" in options.base_url:
                 lines.append("on Azure OpenAI, deploy the fine-tuned model first and use the deployment name as the model")
         return lines
+    if not outcome.ended:
+        act = "resume it at the service" if outcome.status == "paused" else "see what it needs at the service"
+        return [
+            f"job {outcome.job_id} is {outcome.status}, a status it may stay in, so qagen stopped following it "
+            f"(it follows only {', '.join(MOVING_STATUSES)}): {act}, then follow it again with: qagen follow {outcome.job_id}"
+        ]
     restart = f"; to launch a new job, delete {state_path(options.out_dir)} and run qagen finetune again" if launched_here else ""
     if outcome.status == "failed":
         return [f"job {outcome.job_id} failed: {outcome.error}{restart}"]
@@ -321,7 +332,7 @@ def _follow(service: FinetuneService, job_id: str, *, launched_here: bool) -> Jo
                 last_status = job.status
             for event in _new_events(service, job_id, seen):
                 say(_event_line(event, losses))
-        if job.status in TERMINAL_STATUSES:
+        if job.status not in MOVING_STATUSES:
             break
         time.sleep(options.poll_interval)
     outcome = _outcome(job, losses, options.api_key)
