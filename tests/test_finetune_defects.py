@@ -54,9 +54,8 @@ def route(server: FakeOpenAI, method: str, path: str):
 
 
 def ours(server: FakeOpenAI) -> list:
-    """Jobs made from this folder's uploads (a test may create others, as another user of the account would)."""
-    uploaded = {u.id for u in server.uploads}
-    return [job for job in server.jobs.values() if job.request.get("training_file") in uploaded]
+    """Jobs qagen created (a test creates others, with no metadata, as another user of the same files would)."""
+    return [job for job in server.jobs.values() if (job.request.get("metadata") or {}).get("qagen_launch")]
 
 
 # --------------------------------------------------------------------------- 21: one launch, one upload per file, one job
@@ -90,7 +89,7 @@ def test_two_launches_at_once_make_one_job_and_the_second_names_the_first(fake_o
 
 
 def test_the_lock_is_free_again_after_a_launch(fake_openai: FakeOpenAI, out: Path) -> None:
-    from qagen.finetune.state import finetune_lock
+    from qagen.finetune.lock import finetune_lock
 
     launch(options_for(fake_openai, out), lambda line: None)
     with finetune_lock(out, "checking"):  # would raise if the launch had kept it

@@ -35,6 +35,7 @@ from typing import Any
 
 from qagen.errors import ConfigError
 from qagen.finetune.errors import FinetuneError
+from qagen.finetune.lock import finetune_lock
 from qagen.finetune.preflight import TRAIN_FILE, VALID_FILE, Preflight, describe_plan, preflight
 from qagen.finetune.service import FinetuneService, FollowEvents, create_job, ensure_uploaded
 from qagen.finetune.state import read_state, state_path, write_state
@@ -115,17 +116,17 @@ def launch(options: FinetuneSettings, say: FollowEvents) -> JobOutcome | None:
         for line in describe_plan(pre, options).splitlines():
             say(line)
         return None
-    out = options.out_dir
-    state = read_state(out)
-    if state.get("job_id"):
-        job_id = _resumable_job(state, pre, options, say)
-        with FinetuneService(options, say) as service:
-            return _follow(service, job_id, launched_here=True)
     with FinetuneService(options, say) as service:
-        train_id = ensure_uploaded(service, state, pre.train)
-        valid_id = ensure_uploaded(service, state, pre.valid) if pre.valid else None
-        job_id = create_job(service, state, pre, train_id, valid_id)
-        say(f"following job {job_id} (Ctrl-C stops following, not the job)")
+        # From reading the state to saving the job's id in it, this is the only launch in the folder.
+        with finetune_lock(options.out_dir):
+            state = read_state(options.out_dir)
+            if state.get("job_id"):
+                job_id = _resumable_job(state, pre, options, say)
+            else:
+                train_id = ensure_uploaded(service, state, pre.train)
+                valid_id = ensure_uploaded(service, state, pre.valid) if pre.valid else None
+                job_id = create_job(service, state, pre, train_id, valid_id)
+                say(f"following job {job_id} (Ctrl-C stops following, not the job)")
         return _follow(service, job_id, launched_here=True)
 
 
