@@ -278,6 +278,20 @@ def test_finetune_of_a_chat_model_on_completion_data_is_refused_before_generatio
     assert fake_openai.chat_requests() == []
 
 
+def test_finetune_with_everything_in_place_checks_first_then_generates_and_launches(
+    fake_openai: FakeOpenAI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    fake_openai.job_statuses = ["succeeded"]  # done at the first look: the main command polls every 10 s
+
+    code = main([str(CORPUS), "-o", str(tmp_path / "out"), "-q", "--base-url", fake_openai.url, "--model", "m", "--finetune"])
+
+    assert code == 0 and len(fake_openai.jobs) == 1
+    first = fake_openai.requests[0]
+    assert (first.method, first.path, first.query.get("limit")) == ("GET", JOBS, ["1"])
+    assert fake_openai.chat_requests()
+
+
 # --------------------------------------------------------------------------- 9: eval answers belong to one model identity
 
 

@@ -36,7 +36,7 @@ from typing import Any
 from qagen.errors import ConfigError
 from qagen.finetune.errors import FinetuneError
 from qagen.finetune.lock import finetune_lock
-from qagen.finetune.preflight import TRAIN_FILE, VALID_FILE, Preflight, describe_plan, preflight
+from qagen.finetune.preflight import TRAIN_FILE, VALID_FILE, Preflight, check_format_fits, describe_plan, preflight
 from qagen.finetune.service import FinetuneService, FollowEvents, create_job, ensure_uploaded
 from qagen.finetune.state import read_state, state_path, write_state
 from qagen.llm.client import redact
@@ -128,6 +128,14 @@ def launch(options: FinetuneSettings, say: FollowEvents) -> JobOutcome | None:
                 job_id = create_job(service, state, pre, train_id, valid_id)
                 say(f"following job {job_id} (Ctrl-C stops following, not the job)")
         return _follow(service, job_id, launched_here=True)
+
+
+def check_before_generating(options: FinetuneSettings, data_format: str, say: FollowEvents) -> None:
+    """What a launch after a generation run needs and can be checked before it: a key, a jobs API that
+    takes it, and a base model that trains on the format the run will write. Sends one listing request."""
+    check_format_fits(data_format, options.base_model, f"--format {data_format} writes", again="use")
+    with FinetuneService(options, say) as service:
+        service.check_access()
 
 
 # ---------------------------------------------------------------- following

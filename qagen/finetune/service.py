@@ -120,6 +120,11 @@ class FinetuneService:
                 raise self._gave_up(doing, exc, later) from None
             raise
 
+    def check_access(self) -> None:
+        """One cheap request that the jobs API is there and takes the key, before anything is spent."""
+        with self.explained("checking access to the fine-tuning jobs API", not_found="there is no fine-tuning jobs API"):
+            self.call(self.client.fine_tuning.jobs.list, limit=1)
+
     def _detail(self, exc: openai.APIStatusError) -> str:
         return server_message(exc, self.options.api_key) or "no reason given"
 
