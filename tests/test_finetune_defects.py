@@ -408,3 +408,38 @@ def test_an_adapter_retrained_in_place_is_asked_again(out: Path, monkeypatch: py
     report = json.loads(next((out / "eval").glob("lora_*.json")).read_text(encoding="utf-8"))
     assert report["accuracy"] == 1.0
     assert "not reused" in capsys.readouterr().err
+
+
+
+def test_a_server_that_tells_nothing_of_its_models_matches_by_name_and_says_so(fake_openai: FakeOpenAI, out: Path, capsys) -> None:
+    fake_openai.routes = [r for r in fake_openai.routes if "models" not in r.pattern.pattern]  # no /models at all
+    fake_openai.handler = lambda request: chat_reply("Blue.")
+    assert main(eval_args(fake_openai, out)) == 0
+    asked = len(fake_openai.chat_requests())
+    capsys.readouterr()
+
+    assert main(eval_args(fake_openai, out)) == 0
+
+    assert len(fake_openai.chat_requests()) == asked
+    (reused,) = [line for line in capsys.readouterr().err.splitlines() if "answers reused" in line]
+    assert "matched by the name alone" in reused and "--fresh" in reused
+    assert set(summary(out)["model_identity"]) == {"digest"}
+
+
+def test_answers_saved_before_identities_were_noted_are_asked_again(fake_openai: FakeOpenAI, out: Path, capsys) -> None:
+    from qagen.evaluate.runner import answer_request, load_eval_items
+    from qagen.outfolder import JournalEntry, OutFolder
+    from qagen.records import Completion
+
+    folder = OutFolder(out / "eval")
+    folder.state.mkdir(parents=True)
+    with folder.open_journal() as journal:  # as an earlier qagen wrote them: keyed by the name alone
+        for item in load_eval_items(out):
+            journal.append(JournalEntry(answer_request(item, "house-model").key, Completion("Blue.", "stop", 10, 1)))
+    answers = answers_of(out)
+    fake_openai.handler = lambda request: chat_reply(answers[request.last_user_text])
+
+    assert main(eval_args(fake_openai, out)) == 0
+
+    assert summary(out)["accuracy"] == 1.0 and len(fake_openai.chat_requests()) == len(load_eval_items(out))
+    assert "were saved before qagen noted which model gave them: not reused" in capsys.readouterr().err
