@@ -18,6 +18,7 @@ import pytest
 
 from fake_openai import FakeOpenAI, RecordedRequest, Reply, chat_reply
 from helpers import CORPUS, read_jsonl
+import qagen.finetune.service as service
 from qagen.cli import main
 from qagen.finetune.errors import FinetuneError
 from qagen.finetune.jobs import launch
@@ -116,7 +117,10 @@ def lose_the_first_create_reply(server: FakeOpenAI, *, others: int = 0) -> None:
     server.add_route("POST", JOBS, create_then_hang_up)
 
 
-def test_a_lost_create_reply_finds_the_job_when_more_than_20_were_created_meanwhile(fake_openai: FakeOpenAI, out: Path) -> None:
+def test_a_lost_create_reply_finds_the_job_when_more_than_20_were_created_meanwhile(
+    fake_openai: FakeOpenAI, out: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(service, "LIST_PAGE_SIZE", 10)  # the job is on the third page of the listing
     lose_the_first_create_reply(fake_openai, others=25)
 
     outcome = launch(options_for(fake_openai, out), lambda line: None)
@@ -125,6 +129,8 @@ def test_a_lost_create_reply_finds_the_job_when_more_than_20_were_created_meanwh
     assert job.request.get("suffix") is None  # ours, not one of the 25
     assert outcome is not None and outcome.job_id == job.id and outcome.status == "succeeded"
     assert len(fake_openai.jobs) == 26
+    listed = [r for r in fake_openai.requests if (r.method, r.path) == ("GET", JOBS)]
+    assert len(listed) == 3 and listed[-1].query.get("after")
 
 
 def test_a_lost_create_reply_on_a_service_that_lists_jobs_without_metadata(fake_openai: FakeOpenAI, out: Path) -> None:

@@ -61,9 +61,11 @@ def adapter_identity(name: str, adapter_dir: Path, base_model: str) -> ModelIden
     try:
         files = sorted(p for p in Path(adapter_dir).iterdir() if p.is_file() and p.suffix in MODEL_FILE_SUFFIXES)
         for path in files:
+            one = hashlib.sha256()
             with open(path, "rb") as handle:
-                file_digest = hashlib.file_digest(handle, "sha256").hexdigest()
-            combined.update(f"{path.name}\0{file_digest}\n".encode("utf-8"))
+                while block := handle.read(1 << 20):
+                    one.update(block)
+            combined.update(f"{path.name}\0{one.hexdigest()}\n".encode("utf-8"))
     except OSError as exc:
         raise ConfigError(f"cannot read the adapter in {adapter_dir}: {exc.strerror or exc}.") from None
     return ModelIdentity(name, {"base_model": base_model, "files_sha256": combined.hexdigest()})

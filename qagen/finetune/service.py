@@ -36,11 +36,12 @@ from qagen.finetune.state import write_state
 from qagen.llm.client import NO_KEY, describe_failure, is_retryable, redact, retry_wait, server_message
 
 FILE_PROCESSING_TIMEOUT = 30 * 60.0
+MAX_FILE_POLL_SECONDS = 2.0  # files are processed in seconds, jobs take minutes: poll files faster
+_GONE = ("error", "deleted", "deleting")  # file statuses that will never become "processed"
 # How far the service's clock may be behind ours: listings of files and jobs are searched down
 # to this long before the first attempt, never further back through an account's history.
 CLOCK_SKEW = 10 * 60
-_GONE = ("error", "deleted", "deleting")  # file statuses that will never become "processed"
-MAX_FILE_POLL_SECONDS = 2.0  # files are processed in seconds, jobs take minutes: poll files faster
+LIST_PAGE_SIZE = 100  # items per page of a listing; the SDK fetches the next page as the search goes on
 
 # How a refusal that is really "fine-tuning is closed to you" reads when it comes as a 400.
 _FINETUNING = re.compile(r"fine[- ]?tun", re.IGNORECASE)
@@ -195,7 +196,7 @@ def _recent(listing: Iterable[Any], since: float) -> Iterator[Any]:
 def _stored_copy(service: FinetuneService, filename: str, size: int, since: float) -> Any | None:
     """A file an earlier attempt stored though its reply was lost (a timeout), matched by name and size."""
     try:
-        for stored in _recent(service.client.files.list(purpose="fine-tune", order="desc", limit=100), since):
+        for stored in _recent(service.client.files.list(purpose="fine-tune", order="desc", limit=LIST_PAGE_SIZE), since):
             if stored.filename == filename and stored.bytes == size and getattr(stored, "status", None) not in _GONE:
                 return stored
     except openai.APIStatusError as exc:
@@ -289,7 +290,7 @@ def _job_created_earlier(service: FinetuneService, token: str, request: dict[str
     and validation files (uploaded by this folder): a job from data since changed is not this one.
     """
     try:
-        for job in _recent(service.client.fine_tuning.jobs.list(limit=100), since):
+        for job in _recent(service.client.fine_tuning.jobs.list(limit=LIST_PAGE_SIZE), since):
             metadata = getattr(job, "metadata", None) or {}
             if not _same_files(job, request):
                 continue
