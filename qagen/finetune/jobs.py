@@ -7,7 +7,8 @@ any job by id. The same jobs API is served by OpenAI and Azure OpenAI (``--base-
 Resumable: every step is recorded in ``OUT_DIR/.qagen/finetune.json`` before the next one
 starts (file ids with the sha256 of the bytes they were uploaded from, then the job id),
 so a rerun never uploads the same bytes twice nor creates a second job; it resumes
-following instead. Retries follow qagen's one policy (the SDK's own are off): bounded
+following instead. A lock on the out folder (``qagen.finetune.lock``) keeps a second launch
+from doing the same steps at the same time. Retries follow qagen's one policy (the SDK's own are off): bounded
 attempts, exponential backoff with jitter, the server's ``Retry-After`` honoured. Errors
 no retry can fix become one sentence, among them the refusal to create a job that OpenAI
 now gives many organisations as it winds down self-serve fine-tuning.
