@@ -109,6 +109,7 @@ EVAL_OPTIONS = _options(
     _TIMEOUT,
     _MAX_ATTEMPTS,
     Option("f1_threshold", float, 0.5, "token F1 at which an answer counts as correct", low=0, high=1, low_open=True),
+    Option("fresh", bool, False, "ask every question again, even those this very model answered before", flag_only=True),
 )
 
 FINETUNE_OPTIONS = _options(
@@ -295,6 +296,7 @@ class EvalSettings:
     timeout: float = _e("timeout")
     max_attempts: int = _e("max_attempts")
     f1_threshold: float = _e("f1_threshold")
+    fresh: bool = _e("fresh")
 
 
 def _check_eval(settings: EvalSettings) -> None:

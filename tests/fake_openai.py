@@ -423,6 +423,15 @@ def _upload_file(server: FakeOpenAI, request: RecordedRequest, params: dict[str,
     return Reply(json=upload.as_json())
 
 
+def _list_files(server: FakeOpenAI, request: RecordedRequest, params: dict[str, str]) -> Reply:
+    purpose = request.query.get("purpose", [None])[0]
+    with server._lock:
+        files = [f.as_json() for f in server.files.values() if purpose is None or f.purpose == purpose]
+    if request.query.get("order", ["desc"])[0] == "desc":
+        files.reverse()  # newest first, as the service lists them by default
+    return Reply(json=_page(files, request, default_limit=10000))
+
+
 def _file_not_found(file_id: str) -> Reply:
     return error_reply(404, f"No such File object: {file_id}", param="id")
 
@@ -532,6 +541,7 @@ ROUTES: list[Route] = [
     Route.of("GET", "/v1/models", _list_models),
     Route.of("GET", "/v1/models/{model}", _retrieve_model),
     Route.of("POST", FILES_PATH, _upload_file),
+    Route.of("GET", FILES_PATH, _list_files),
     Route.of("GET", FILES_PATH + "/{file_id}", _retrieve_file),
     Route.of("POST", JOBS_PATH, _create_job),
     Route.of("GET", JOBS_PATH, _list_jobs),

@@ -234,17 +234,20 @@ def test_a_dataset_changed_after_its_job_was_created_is_refused(fake_openai: Fak
     assert len(fake_openai.uploads) == 2 and len(fake_openai.job_creates) == 1
 
 
-def test_an_unknown_status_is_reported_and_followed(fake_openai: FakeOpenAI, out: Path) -> None:
+def test_a_paused_job_stops_following_and_is_followed_again_once_resumed(fake_openai: FakeOpenAI, out: Path) -> None:
     fake_openai.job_statuses = ["validating_files", "running", "paused", "running", "succeeded"]
     said = Said()
 
     outcome = launch(options_for(fake_openai, out), said)
 
-    assert outcome is not None and outcome.status == "succeeded"
+    assert outcome is not None and outcome.status == "paused" and not outcome.ended
     statuses = [line.split(": ", 1)[1] for line in said.lines if line.startswith(f"job {outcome.job_id}: ")]
-    assert statuses == [
-        "validating files", "running", "paused (a status qagen does not know; still following)", "running", "succeeded",
-    ]
+    assert statuses == ["validating files", "running", "paused"]
+    assert said.containing(f"resume it at the service, then follow it again with: qagen follow {outcome.job_id}")
+
+    resumed = follow(outcome.job_id, options_for(fake_openai, out), Said())  # the fake moves on at the next look
+
+    assert (resumed.status, resumed.ended) == ("succeeded", True)
 
 
 def test_events_are_paged_through_and_said_once_in_order(fake_openai: FakeOpenAI, out: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -25,24 +25,32 @@ def run(argv: Sequence[str]) -> int:
     args = parser.parse_args(argv)
     settings = resolve(EvalSettings, given(args, EVAL_OPTIONS), out_dir=args.out_dir)
 
+    from qagen.evaluate.identity import ModelIdentity, adapter_identity, endpoint_identity
     from qagen.evaluate.runner import evaluate, load_eval_items, render_eval, write_eval
 
     items = load_eval_items(settings.out_dir, split=settings.split)
     model: Any
+    identity: ModelIdentity | None = None
     if settings.adapter:
         from qagen.finetune.trainer import LocalModel
 
         model = LocalModel(settings.adapter, settings.base_model)
+        identity = adapter_identity(model.name, settings.adapter, model.base_model)
     else:
         assert settings.model is not None  # EvalSettings asks for a model or an adapter
         model = _endpoint_model(settings.model, settings)
     judge = _endpoint_model(settings.judge_model, settings) if settings.judge_model else None
 
+    async def identify(name: str) -> ModelIdentity:
+        return await endpoint_identity(name, base_url=settings.base_url, api_key=settings.api_key, timeout=settings.timeout)
+
     async def ask_and_score() -> Any:
         try:
             return await evaluate(
                 items, model, concurrency=settings.concurrency, judge_model=judge, f1_threshold=settings.f1_threshold,
-                say=say, resume_dir=settings.out_dir / "eval",
+                say=say, resume_dir=settings.out_dir / "eval", fresh=settings.fresh,
+                identity=identity or await identify(model.name),
+                judge_identity=await identify(judge.name) if judge is not None else None,
             )
         finally:
             await model.aclose()

@@ -7,10 +7,15 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from qagen.cli import EXIT_INTERRUPTED
+from typing import TYPE_CHECKING
+
+from qagen.cli import EXIT_INTERRUPTED, EXIT_JOB_STUCK
 from qagen.cli.options import add_options, given, say
 from qagen.progress import terminal_safe
 from qagen.settings import FINETUNE_OPTIONS, TRAIN_OPTIONS, FinetuneSettings, TrainSettings, resolve
+
+if TYPE_CHECKING:
+    from qagen.finetune.jobs import JobOutcome
 
 
 def run(argv: Sequence[str]) -> int:
@@ -60,4 +65,11 @@ def launch_job(settings: FinetuneSettings) -> int:
         return EXIT_INTERRUPTED
     if outcome is None:  # --dry-run
         return 0
+    return outcome_code(outcome)
+
+
+def outcome_code(outcome: JobOutcome) -> int:
+    """0 succeeded, 1 failed or cancelled, 4 following stopped at a status the job may stay in."""
+    if not outcome.ended:
+        return EXIT_JOB_STUCK
     return 0 if outcome.succeeded else 1

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from qagen.cli import EXIT_INTERRUPTED
+from qagen.cli.finetune import outcome_code
 from qagen.cli.options import add_options, given, say
 from qagen.progress import terminal_safe
 from qagen.settings import FOLLOW_OPTIONS, FinetuneSettings, resolve
@@ -27,4 +28,4 @@ def run(argv: Sequence[str]) -> int:
     except KeyboardInterrupt:
         print("\n" + terminal_safe(f"stopped following: the job keeps running; follow it again with: qagen follow {args.job_id}"), file=sys.stderr)
         return EXIT_INTERRUPTED
-    return 0 if outcome.succeeded else 1
+    return outcome_code(outcome)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from qagen import __version__
 from qagen.cli import EXIT_INCOMPLETE, EXIT_INTERRUPTED
-from qagen.cli.options import add_options, given, unescape
+from qagen.cli.options import add_options, given, say, unescape
 from qagen.cli.progress import TerminalProgress
 from qagen.progress import terminal_safe
 from qagen.settings import DEFAULT_BASE_MODEL, GENERATE_OPTIONS, FinetuneSettings, Settings, resolve, unknown_env_variables
@@ -68,6 +68,14 @@ def run(argv: Sequence[str]) -> int:
     if not settings.quiet:
         for name in unknown_env_variables(os.environ):
             print(terminal_safe(f"warning: {name} names no qagen setting and is ignored (see qagen --help)"), file=sys.stderr)
+    job = None
+    if args.finetune:
+        from qagen.finetune.jobs import check_before_generating
+
+        job = FinetuneSettings(out_dir=settings.out, base_url=settings.base_url, api_key=settings.api_key,
+                               base_model=args.base_model or DEFAULT_BASE_MODEL)
+        # A launch refused after the whole run would have spent it for nothing: what can be checked now is.
+        check_before_generating(job, settings.format, say)
     try:
         code = _generate(settings)
     except KeyboardInterrupt:
@@ -76,12 +84,10 @@ def run(argv: Sequence[str]) -> int:
             file=sys.stderr,
         )
         return EXIT_INTERRUPTED
-    if code != 0 or not args.finetune:
+    if code != 0 or job is None:
         return code
     from qagen.cli.finetune import launch_job
 
-    job = FinetuneSettings(out_dir=settings.out, base_url=settings.base_url, api_key=settings.api_key,
-                           base_model=args.base_model or DEFAULT_BASE_MODEL)
     return launch_job(job)
 
 

@@ -34,8 +34,10 @@ Resuming
 With ``resume_dir``, every answer (and judge reply) is appended to
 ``resume_dir/.qagen/journal.jsonl`` as it arrives, and an answer found there is not
 asked again, so an interrupted evaluation picks up where it stopped. Requests are keyed
-by the model name and the messages: a different model served under the same name needs
-a fresh folder. Without ``resume_dir`` nothing is written while asking.
+by the model's name and identity (``qagen.evaluate.identity``: an adapter's file digest,
+what an endpoint says of its model) and the messages, so an answer is reused only from the
+model that gave it (``qagen.evaluate.answers``). Without ``resume_dir`` nothing is written
+while asking.
 """
 
 from __future__ import annotations
@@ -44,17 +46,18 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from qagen.evaluate.answers import Answers
+from qagen.evaluate.identity import ModelIdentity
 from qagen.evaluate.matching import exact_match, token_f1
 from qagen.errors import ConfigError, OutputError
-from qagen.llm.asker import Failure, ask_all
-from qagen.outfolder import Journal, JournalEntry, OutFolder, write_atomic
+from qagen.outfolder import write_atomic
 from qagen.llm.model import ChatModel
 from qagen.llm.keys import message_parts, request_key
 from qagen.llm.templates import ChatTemplate, builtin_template_path, load_template
-from qagen.records import Completion, Message, Request
+from qagen.records import Message, Request
 from qagen.evaluate.refusals import looks_like_refusal
 from qagen.replies.ratings import parse_ratings, short_id
 from qagen.replies.reasoning import strip_reasoning
@@ -127,6 +130,7 @@ class EvalReport:
     judge_model: str | None = None
     judge_unrated: int = 0  # answers the judge did not rate; scored lexically instead
     f1_threshold: float = 0.5
+    model_identity: dict | None = None  # the digest and facts of the model that answered (qagen.evaluate.identity)
 
 
 # --------------------------------------------------------------------------- loading
@@ -197,52 +201,14 @@ def _dataset_system_message(out_dir: Path, split: str) -> str | None:
 # --------------------------------------------------------------------------- asking
 
 
-def answer_request(item: EvalItem, model_name: str) -> Request:
+def answer_request(item: EvalItem, model_name: str, identity: str = "") -> Request:
+    """The request asking ``item``; ``identity`` (a model identity's digest) keeps answers of two models of one name apart."""
     messages: list[Message] = []
     if item.system:
         messages.append(Message("system", item.system))
     messages.append(Message("user", item.question))
-    return Request(key=request_key("eval", model_name, *message_parts(messages)), messages=tuple(messages), params=dict(ANSWER_PARAMS), n=1)
-
-
-class _Answers:
-    """Answers by request key, from the journal when resuming, else from the model."""
-
-    def __init__(self, resume_dir: Path | None) -> None:
-        self.known: dict[str, Completion] = {}
-        self._journal: Journal | None = None
-        if resume_dir is not None:
-            folder = OutFolder(resume_dir)
-            try:
-                folder.state.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise OutputError(f"cannot create {folder.state}: {exc.strerror}.") from None
-            self.known = {key: entry.completion for key, entry in folder.read_journal().items()}
-            self._journal = folder.open_journal()
-
-    async def ask(
-        self,
-        requests: Sequence[Request],
-        model: ChatModel,
-        *,
-        concurrency: int,
-        on_answer: Callable[[], None] = lambda: None,
-    ) -> tuple[dict[str, Completion], list[Failure]]:
-        unique = list({r.key: r for r in requests}.values())
-        pending = [r for r in unique if r.key not in self.known]
-
-        def answered(request: Request, completion: Completion) -> None:
-            if self._journal is not None:
-                self._journal.append(JournalEntry(request.key, completion))
-            self.known[request.key] = completion
-            on_answer()
-
-        failures = await ask_all(pending, model, concurrency=concurrency, on_answer=answered)
-        return {r.key: self.known[r.key] for r in unique if r.key in self.known}, failures
-
-    def close(self) -> None:
-        if self._journal is not None:
-            self._journal.close()
+    key = request_key("eval", model_name, *([identity] if identity else []), *message_parts(messages))
+    return Request(key=key, messages=tuple(messages), params=dict(ANSWER_PARAMS), n=1)
 
 
 # --------------------------------------------------------------------------- evaluating
@@ -259,8 +225,16 @@ async def evaluate(
     say: Callable[[str], None] = lambda line: None,
     resume_dir: Path | None = None,
     judge_batch: int = JUDGE_BATCH,
+    identity: ModelIdentity | None = None,
+    judge_identity: ModelIdentity | None = None,
+    fresh: bool = False,
 ) -> EvalReport:
-    """Ask ``model`` every item, score the answers, and (with ``judge_model``) have them rated."""
+    """Ask ``model`` every item, score the answers, and (with ``judge_model``) have them rated.
+
+    ``identity`` tells ``model`` apart from other models of its name (default: the name alone),
+    so that answers saved in ``resume_dir`` are reused only from the same model; ``fresh``
+    asks everything again.
+    """
     if concurrency < 1:
         raise ConfigError(f"concurrency must be at least 1, got {concurrency}.")
     if not 0.0 <= f1_threshold <= 1.0:
@@ -270,14 +244,20 @@ async def evaluate(
     if judge_model is not None and judge_template is None:
         judge_template = load_template(builtin_template_path("eval_judge"), required=frozenset({"items"}))
 
-    answers = _Answers(resume_dir)
+    identity = identity or ModelIdentity(model.name)
+    answers = Answers(resume_dir, fresh=fresh)
     try:
-        requests = [answer_request(item, model.name) for item in items]
         answerable = sum(item.kind == "grounded" for item in items)
         say(f"asking {model.name} {len(items)} held-out questions ({answerable} answerable, {len(items) - answerable} unanswerable)")
+        tag = answers.tag_for(identity, say, keys_under=lambda other: [answer_request(i, model.name, other).key for i in items])
+        requests = [answer_request(item, model.name, tag) for item in items]
         reused = sum(r.key in answers.known for r in requests)
         if reused:
-            say(f"{reused} answers reused from an earlier evaluation in {resume_dir}")
+            alone = "" if identity.facts else (
+                f" (matched by the name alone, as nothing more is known of {model.name}: "
+                "pass --fresh after serving another model under that name)"
+            )
+            say(f"{reused} answers reused from an earlier evaluation in {resume_dir}{alone}")
         progress = _Progress(len(requests) - reused, say)
         replies, _ = await answers.ask(requests, model, concurrency=concurrency, on_answer=progress.tick)
 
@@ -295,13 +275,15 @@ async def evaluate(
         judge_scores: dict[str, int] = {}
         to_judge = [s for s in scores if s.kind == "grounded" and not s.refused]
         if judge_model is not None and judge_template is not None and to_judge:
-            judge_scores = await _judge(to_judge, answers, judge_model, judge_template, concurrency, judge_batch, say)
+            judge_tag = answers.tag_for(judge_identity or ModelIdentity(judge_model.name), say, what="ratings")
+            judge_scores = await _judge(to_judge, answers, judge_model, judge_template, concurrency, judge_batch, say, judge_tag)
     finally:
         answers.close()
 
     scores = [_with_judge(s, judge_scores.get(s.pair_id)) for s in scores]
     judge_unrated = sum(1 for s in scores if s.kind == "grounded" and not s.refused and s.judge_score is None) if judge_model else 0
-    return _report(model.name, items, scores, failed, judge_model, judge_unrated, f1_threshold)
+    report = _report(model.name, items, scores, failed, judge_model, judge_unrated, f1_threshold)
+    return replace(report, model_identity={"digest": identity.digest, **identity.facts})
 
 
 class _Progress:
@@ -339,12 +321,13 @@ def _with_judge(score: ItemScore, rating: int | None) -> ItemScore:
 
 async def _judge(
     scores: Sequence[ItemScore],
-    answers: _Answers,
+    answers: Answers,
     judge_model: ChatModel,
     template: ChatTemplate,
     concurrency: int,
     batch: int,
     say: Callable[[str], None],
+    tag: str,
 ) -> dict[str, int]:
     """Judge ratings by pair id; answers the judge could not rate are simply absent."""
     batches = [list(scores[i : i + batch]) for i in range(0, len(scores), batch)]
@@ -352,7 +335,7 @@ async def _judge(
     for group in batches:
         messages = template.render(items=_render_items(group))
         requests.append(
-            Request(key=request_key("evaljudge", judge_model.name, *message_parts(messages)), messages=messages, params=dict(template.params))
+            Request(key=request_key("evaljudge", judge_model.name, tag, *message_parts(messages)), messages=messages, params=dict(template.params))
         )
     say(f"judge {judge_model.name} rating {len(scores)} answers in {len(requests)} requests")
     replies, failures = await answers.ask(requests, judge_model, concurrency=concurrency)

@@ -7,7 +7,8 @@ any job by id. The same jobs API is served by OpenAI and Azure OpenAI (``--base-
 Resumable: every step is recorded in ``OUT_DIR/.qagen/finetune.json`` before the next one
 starts (file ids with the sha256 of the bytes they were uploaded from, then the job id),
 so a rerun never uploads the same bytes twice nor creates a second job; it resumes
-following instead. Retries follow qagen's one policy (the SDK's own are off): bounded
+following instead. A lock on the out folder (``qagen.finetune.lock``) keeps a second launch
+from doing the same steps at the same time. Retries follow qagen's one policy (the SDK's own are off): bounded
 attempts, exponential backoff with jitter, the server's ``Retry-After`` honoured. Errors
 no retry can fix become one sentence, among them the refusal to create a job that OpenAI
 now gives many organisations as it winds down self-serve fine-tuning.
@@ -35,14 +36,17 @@ from typing import Any
 
 from qagen.errors import ConfigError
 from qagen.finetune.errors import FinetuneError
-from qagen.finetune.preflight import TRAIN_FILE, VALID_FILE, Preflight, describe_plan, preflight
+from qagen.finetune.lock import finetune_lock
+from qagen.finetune.preflight import TRAIN_FILE, VALID_FILE, Preflight, check_format_fits, describe_plan, preflight
 from qagen.finetune.service import FinetuneService, FollowEvents, create_job, ensure_uploaded
 from qagen.finetune.state import read_state, state_path, write_state
 from qagen.llm.client import redact
 from qagen.settings import FinetuneSettings
 
 TERMINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled", "canceled"})
-KNOWN_STATUSES = frozenset({"validating_files", "queued", "running"}) | TERMINAL_STATUSES
+# The statuses a job leaves by itself. Any other one (paused, expired, one added later) may
+# never change without someone acting, so following stops there instead of waiting forever.
+MOVING_STATUSES = ("validating_files", "queued", "running")
 EVENTS_PER_PAGE = 100
 MAX_EVENT_PAGES = 50  # following an old job: its most recent 5,000 events are enough history
 
@@ -67,6 +71,11 @@ class JobOutcome:
     @property
     def succeeded(self) -> bool:
         return self.status == "succeeded"
+
+    @property
+    def ended(self) -> bool:
+        """False when following stopped at a status the job may stay in (paused, expired, unknown)."""
+        return self.status in TERMINAL_STATUSES
 
 
 # ---------------------------------------------------------------- launching
@@ -108,18 +117,26 @@ def launch(options: FinetuneSettings, say: FollowEvents) -> JobOutcome | None:
         for line in describe_plan(pre, options).splitlines():
             say(line)
         return None
-    out = options.out_dir
-    state = read_state(out)
-    if state.get("job_id"):
-        job_id = _resumable_job(state, pre, options, say)
-        with FinetuneService(options, say) as service:
-            return _follow(service, job_id, launched_here=True)
     with FinetuneService(options, say) as service:
-        train_id = ensure_uploaded(service, state, pre.train)
-        valid_id = ensure_uploaded(service, state, pre.valid) if pre.valid else None
-        job_id = create_job(service, state, pre, train_id, valid_id)
-        say(f"following job {job_id} (Ctrl-C stops following, not the job)")
+        # From reading the state to saving the job's id in it, this is the only launch in the folder.
+        with finetune_lock(options.out_dir):
+            state = read_state(options.out_dir)
+            if state.get("job_id"):
+                job_id = _resumable_job(state, pre, options, say)
+            else:
+                train_id = ensure_uploaded(service, state, pre.train)
+                valid_id = ensure_uploaded(service, state, pre.valid) if pre.valid else None
+                job_id = create_job(service, state, pre, train_id, valid_id)
+                say(f"following job {job_id} (Ctrl-C stops following, not the job)")
         return _follow(service, job_id, launched_here=True)
+
+
+def check_before_generating(options: FinetuneSettings, data_format: str, say: FollowEvents) -> None:
+    """What a launch after a generation run needs and can be checked before it: a key, a jobs API that
+    takes it, and a base model that trains on the format the run will write. Sends one listing request."""
+    check_format_fits(data_format, options.base_model, f"--format {data_format} writes", again="use")
+    with FinetuneService(options, say) as service:
+        service.check_access()
 
 
 # ---------------------------------------------------------------- following
@@ -214,8 +231,6 @@ def _new_events(service: FinetuneService, job_id: str, seen: set[str]) -> list[A
 
 def _status_line(job_id: str, job: Any) -> str:
     status = str(job.status)
-    if status not in KNOWN_STATUSES:
-        return f"job {job_id}: {status} (a status qagen does not know; still following)"
     line = f"job {job_id}: {status.replace('_', ' ')}"
     finish = getattr(job, "estimated_finish", None)
     if status == "running" and finish:
@@ -301,6 +316,12 @@ def _outcome_lines(outcome: JobOutcome, service: FinetuneService, launched_here:
             if options.base_url and "azure" in options.base_url:
                 lines.append("on Azure OpenAI, deploy the fine-tuned model first and use the deployment name as the model")
         return lines
+    if not outcome.ended:
+        act = "resume it at the service" if outcome.status == "paused" else "see what it needs at the service"
+        return [
+            f"job {outcome.job_id} is {outcome.status}, a status it may stay in, so qagen stopped following it "
+            f"(it follows only {', '.join(MOVING_STATUSES)}): {act}, then follow it again with: qagen follow {outcome.job_id}"
+        ]
     restart = f"; to launch a new job, delete {state_path(options.out_dir)} and run qagen finetune again" if launched_here else ""
     if outcome.status == "failed":
         return [f"job {outcome.job_id} failed: {outcome.error}{restart}"]
@@ -321,7 +342,7 @@ def _follow(service: FinetuneService, job_id: str, *, launched_here: bool) -> Jo
                 last_status = job.status
             for event in _new_events(service, job_id, seen):
                 say(_event_line(event, losses))
-        if job.status in TERMINAL_STATUSES:
+        if job.status not in MOVING_STATUSES:
             break
         time.sleep(options.poll_interval)
     outcome = _outcome(job, losses, options.api_key)

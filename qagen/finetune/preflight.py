@@ -95,17 +95,18 @@ def _check_file(path: Path, count_tokens: Callable[[str], int], *, training: boo
     return checked
 
 
-def _check_format_fits(fmt: str, base_model: str, train: Path) -> None:
+def check_format_fits(fmt: str, base_model: str, data: str, again: str = "run qagen again with") -> None:
+    """Refuse a base model that cannot train on ``fmt`` examples; ``data`` names where they are (or will be)."""
     legacy_model = base_model_name(base_model).startswith(LEGACY_BASE_MODELS)
     if fmt == "completion" and not legacy_model:
         raise FinetuneError(
-            f"{train} holds prompt/completion examples, which only {' and '.join(LEGACY_BASE_MODELS)} take: "
-            "pass --base-model davinci-002, or run qagen again with --format chat."
+            f"{data} prompt/completion examples, which only {' and '.join(LEGACY_BASE_MODELS)} take: "
+            f"pass --base-model davinci-002, or {again} --format chat."
         )
     if fmt == "chat" and legacy_model:
         raise FinetuneError(
-            f"{base_model} takes prompt/completion examples but {train} holds chat examples: "
-            "run qagen again with --format completion, or choose a chat model with --base-model."
+            f"{base_model} takes prompt/completion examples but {data} chat examples: "
+            f"{again} --format completion, or choose a chat model with --base-model."
         )
 
 
@@ -128,7 +129,7 @@ def preflight(options: FinetuneSettings) -> Preflight:
     fmt = train.report.format
     if valid is not None and valid.report.format != fmt:
         raise FinetuneError(f"{valid.path} is in {valid.report.format} format but {train.path} in {fmt}: run qagen again.")
-    _check_format_fits(fmt, options.base_model, train.path)
+    check_format_fits(fmt, options.base_model, f"{train.path} holds")
     estimate = train.report.estimate or estimate_finetune([])
     n_epochs = options.n_epochs or estimate.n_epochs
     return Preflight(

@@ -5,8 +5,12 @@ SDK's own retries are off): bounded attempts, exponential backoff with jitter, t
 ``Retry-After`` honoured. What no retry can fix becomes one sentence, among them the refusal
 to create a job that OpenAI now gives many organisations as it winds down self-serve
 fine-tuning. ``ensure_uploaded`` and ``create_job`` record each step in the state file
-(``qagen.finetune_state``) before the next one, so a rerun reuses uploads and never creates
-a second job.
+(``qagen.finetune.state``) before the next one, so a rerun reuses uploads and never creates
+a second job. A request whose reply is lost (a timeout, a dropped connection, a crash) may
+still have been carried out, so it is never simply sent again: every later attempt first
+looks for what it may have made, an upload by its name (which holds the bytes' digest) and
+size, a job by the launch token in its metadata (or, where a service lists no metadata, by
+its files, model and suffix), through every page of the service's listing.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import hashlib
 import re
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -33,6 +37,11 @@ from qagen.llm.client import NO_KEY, describe_failure, is_retryable, redact, ret
 
 FILE_PROCESSING_TIMEOUT = 30 * 60.0
 MAX_FILE_POLL_SECONDS = 2.0  # files are processed in seconds, jobs take minutes: poll files faster
+_GONE = ("error", "deleted", "deleting")  # file statuses that will never become "processed"
+# How far the service's clock may be behind ours: listings of files and jobs are searched down
+# to this long before the first attempt, never further back through an account's history.
+CLOCK_SKEW = 10 * 60
+LIST_PAGE_SIZE = 100  # items per page of a listing; the SDK fetches the next page as the search goes on
 
 # How a refusal that is really "fine-tuning is closed to you" reads when it comes as a 400.
 _FINETUNING = re.compile(r"fine[- ]?tun", re.IGNORECASE)
@@ -112,6 +121,11 @@ class FinetuneService:
                 raise self._gave_up(doing, exc, later) from None
             raise
 
+    def check_access(self) -> None:
+        """One cheap request that the jobs API is there and takes the key, before anything is spent."""
+        with self.explained("checking access to the fine-tuning jobs API", not_found="there is no fine-tuning jobs API"):
+            self.call(self.client.fine_tuning.jobs.list, limit=1)
+
     def _detail(self, exc: openai.APIStatusError) -> str:
         return server_message(exc, self.options.api_key) or "no reason given"
 
@@ -162,10 +176,34 @@ class FinetuneService:
 # ---------------------------------------------------------------- uploads and job creation
 
 
-def _uploaded_name(out: Path, name: str) -> str:
-    # The folder's name tells the user's uploads apart in the service's file list.
+def _uploaded_name(out: Path, checked: DatasetFile) -> str:
+    # The folder's name tells the user's uploads apart in the service's file list; the digest
+    # tells a stored copy of these very bytes from an older upload of the same file.
     folder = out.resolve().name
+    name = f"{checked.sha256[:12]}-{checked.name}"
     return f"{folder}-{name}" if folder else name
+
+
+def _recent(listing: Iterable[Any], since: float) -> Iterator[Any]:
+    """The items of a newest-first listing (the SDK pages through it) created at ``since`` or later."""
+    for item in listing:
+        created = getattr(item, "created_at", None)
+        if isinstance(created, (int, float)) and created < since:
+            return
+        yield item
+
+
+def _stored_copy(service: FinetuneService, filename: str, size: int, since: float) -> Any | None:
+    """A file an earlier attempt stored though its reply was lost (a timeout), matched by name and size."""
+    try:
+        for stored in _recent(service.client.files.list(purpose="fine-tune", order="desc", limit=LIST_PAGE_SIZE), since):
+            if stored.filename == filename and stored.bytes == size and getattr(stored, "status", None) not in _GONE:
+                return stored
+    except openai.APIStatusError as exc:
+        if is_retryable(exc):
+            raise
+        service.say(f"{service.where} does not list its files ({exc.status_code}), so an upload whose reply was lost may be stored twice")
+    return None
 
 
 def _wait_processed(service: FinetuneService, file_id: str, name: str) -> bool:
@@ -180,7 +218,7 @@ def _wait_processed(service: FinetuneService, file_id: str, name: str) -> bool:
             status = getattr(uploaded, "status", None)
             if status in (None, "processed"):  # servers without a processing step send no status
                 return True
-            if status in ("error", "deleted", "deleting"):
+            if status in _GONE:
                 details = getattr(uploaded, "status_details", None) or status
                 raise FinetuneError(
                     f"{service.where} could not process {name} ({file_id}): {redact(str(details), service.options.api_key)}."
@@ -209,30 +247,73 @@ def ensure_uploaded(service: FinetuneService, state: dict, checked: DatasetFile)
     data = checked.path.read_bytes()
     if hashlib.sha256(data).hexdigest() != checked.sha256:
         raise FinetuneError(f"{checked.path} changed while qagen was launching; run the same command again.")
+    filename = _uploaded_name(out, checked)
+    # An upload whose reply is lost (timeout, dropped connection, crash) may still have been
+    # stored: saved before the first attempt, this mark makes every later attempt, in this run
+    # or the next, look for the stored copy before sending the bytes again.
+    uploading = state.setdefault("uploading", {})
+    mark = uploading.get(checked.name) or {}
+    if (mark.get("sha256"), mark.get("endpoint")) != (checked.sha256, endpoint):
+        mark = uploading[checked.name] = {"sha256": checked.sha256, "endpoint": endpoint, "since": int(time.time())}
+        look_first = False
+    else:
+        look_first = True
+    write_state(out, state)
+    since = mark["since"] - CLOCK_SKEW
+
+    def upload() -> Any:
+        nonlocal look_first
+        if look_first:
+            stored = _stored_copy(service, filename, len(data), since)
+            if stored is not None:
+                service.say(f"found {checked.name} at {service.where} as {stored.id}, stored by an upload whose reply was lost; not sending it again")
+                return stored
+        look_first = True
+        return service.client.files.create(file=(filename, data), purpose="fine-tune")
+
     service.say(f"uploading {checked.name} ({len(data):,} bytes, {checked.examples:,} examples)")
     with service.explained(f"uploading {checked.name}"):
-        uploaded = service.call(
-            service.client.files.create, file=(_uploaded_name(out, checked.name), data), purpose="fine-tune"
-        )
+        uploaded = service.call(upload)
     files[checked.name] = {"file_id": uploaded.id, "sha256": checked.sha256, "endpoint": endpoint}
+    del uploading[checked.name]
     write_state(out, state)
     if not _wait_processed(service, uploaded.id, checked.name):
         raise FinetuneError(f"{service.where} lost {checked.name} ({uploaded.id}) right after its upload; run the same command again.")
     return uploaded.id
 
 
-def _job_with_token(service: FinetuneService, token: str) -> Any | None:
-    """A job this folder already created whose reply was lost (timeout, dropped connection), if the service lists it."""
+def _job_created_earlier(service: FinetuneService, token: str, request: dict[str, Any], since: float) -> Any | None:
+    """A job an earlier attempt created though its reply was lost (timeout, dropped connection, crash).
+
+    Found by the launch token in its metadata; on a service that lists jobs without their
+    metadata, by its model and suffix. Either way it must have been made from the same training
+    and validation files (uploaded by this folder): a job from data since changed is not this one.
+    """
     try:
-        page = service.client.fine_tuning.jobs.list(limit=20)
+        for job in _recent(service.client.fine_tuning.jobs.list(limit=LIST_PAGE_SIZE), since):
+            metadata = getattr(job, "metadata", None) or {}
+            if not _same_files(job, request):
+                continue
+            if metadata.get("qagen_launch") == token or (not metadata and _same_model_and_suffix(job, request)):
+                return job
     except openai.APIStatusError as exc:
         if is_retryable(exc):
             raise
-        return None  # a service that cannot list jobs: nothing to find
-    for job in page.data or []:
-        if (getattr(job, "metadata", None) or {}).get("qagen_launch") == token:
-            return job
+        service.say(f"{service.where} does not list its jobs ({exc.status_code}), so a job whose reply was lost may be created twice")
     return None
+
+
+def _same_files(job: Any, request: dict[str, Any]) -> bool:
+    return (getattr(job, "training_file", None), getattr(job, "validation_file", None)) == (
+        request["training_file"], request.get("validation_file")
+    )
+
+
+def _same_model_and_suffix(job: Any, request: dict[str, Any]) -> bool:
+    model = str(getattr(job, "model", "") or "")
+    # A service may name the dated snapshot of the model it was asked for.
+    same_model = model == request["model"] or model.startswith(request["model"] + "-")
+    return same_model and getattr(job, "user_provided_suffix", None) == request.get("suffix")
 
 
 def create_job(service: FinetuneService, state: dict, pre: Preflight, train_id: str, valid_id: str | None) -> str:
@@ -254,18 +335,21 @@ def create_job(service: FinetuneService, state: dict, pre: Preflight, train_id: 
         request["seed"] = options.seed
     # Look for the job first when an earlier attempt (this run's, or a crashed run's) may have created it.
     look_first = bool(state.get("create_attempted"))
+    state["create_attempted"] = True
+    state.setdefault("create_attempted_at", int(time.time()))
+    write_state(out, state)
+    since = state["create_attempted_at"] - CLOCK_SKEW
 
     def create() -> Any:
         nonlocal look_first
         if look_first:
-            existing = _job_with_token(service, token)
+            existing = _job_created_earlier(service, token, request, since)
             if existing is not None:
+                service.say(f"found job {existing.id}, created by an attempt whose reply was lost; not creating another")
                 return existing
         look_first = True
         return service.client.fine_tuning.jobs.create(**request)
 
-    state["create_attempted"] = True
-    write_state(out, state)
     with service.explained("creating the fine-tuning job", creating=True):
         job = service.call(create)
     state.update(
