@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import ContextManager
 
 from qagen.cli import EXIT_INTERRUPTED
 from qagen.cli.options import add_options, given, say
@@ -35,7 +37,8 @@ def run(argv: Sequence[str]) -> int:
         parser.error("--trainer trl needs --base-model (a local folder or Hugging Face id)")
     from qagen.finetune.trainer import train
 
-    result = train(resolve(TrainSettings, given(args, options), out_dir=args.out_dir), say)
+    with _holding(args.out_dir):
+        result = train(resolve(TrainSettings, given(args, options), out_dir=args.out_dir), say)
     print(f"adapter   {result.adapter_dir}")
     print(f"log       {result.log_path}")
     print(f"loss      {result.first_loss:.4f} -> {result.last_loss:.4f} over {result.steps} steps"
@@ -49,7 +52,8 @@ def launch_job(settings: FinetuneSettings) -> int:
     from qagen.finetune.state import saved_job_id
 
     try:
-        outcome = launch(settings, say)
+        with _holding(settings.out_dir, dry_run=settings.dry_run):
+            outcome = launch(settings, say)
     except KeyboardInterrupt:
         job_id = saved_job_id(settings.out_dir)
         if job_id:
@@ -60,3 +64,15 @@ def launch_job(settings: FinetuneSettings) -> int:
     if outcome is None:  # --dry-run
         return 0
     return 0 if outcome.succeeded else 1
+
+
+def _holding(out_dir: Path, *, dry_run: bool = False) -> ContextManager[object]:
+    """The out folder's lock while a launch writes its state there or a training writes the adapter.
+
+    A dry run writes nothing, and a folder that does not exist is left for preflight to refuse.
+    """
+    if dry_run or not out_dir.is_dir():
+        return contextlib.nullcontext()
+    from qagen.outfolder.lock import FolderLock
+
+    return FolderLock(out_dir)

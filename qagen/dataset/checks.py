@@ -51,6 +51,7 @@ SEVERITY: dict[str, str] = {
     "too_few_examples": ERROR,
     "blank_line": WARNING,
     "duplicate_example": WARNING,
+    "mixed_runs": ERROR,  # train.jsonl and valid.jsonl of a qagen folder that a kill left half replaced
     # chat structure (the notebook's categories, plus weight)
     "data_type": ERROR,
     "missing_messages_list": ERROR,

@@ -33,9 +33,10 @@ Resuming
 
 With ``resume_dir``, every answer (and judge reply) is appended to
 ``resume_dir/.qagen/journal.jsonl`` as it arrives, and an answer found there is not
-asked again, so an interrupted evaluation picks up where it stopped. Requests are keyed
-by the model name and the messages: a different model served under the same name needs
-a fresh folder. Without ``resume_dir`` nothing is written while asking.
+asked again, so an interrupted evaluation picks up where it stopped; the folder's lock keeps
+a second evaluation out of it meanwhile. Requests are keyed by the model name and the
+messages: a different model served under the same name needs a fresh folder. Without
+``resume_dir`` nothing is written while asking.
 """
 
 from __future__ import annotations
@@ -50,7 +51,9 @@ from pathlib import Path
 from qagen.evaluate.matching import exact_match, token_f1
 from qagen.errors import ConfigError, OutputError
 from qagen.llm.asker import Failure, ask_all
-from qagen.outfolder import Journal, JournalEntry, OutFolder, write_atomic
+from qagen.outfolder import OutFolder, unfinished_switch, write_atomic
+from qagen.outfolder.journal import Journal, JournalEntry
+from qagen.outfolder.lock import FolderLock
 from qagen.llm.model import ChatModel
 from qagen.llm.keys import message_parts, request_key
 from qagen.llm.templates import ChatTemplate, builtin_template_path, load_template
@@ -139,6 +142,8 @@ def load_eval_items(out_dir: Path, *, split: str = "valid") -> list[EvalItem]:
         raise OutputError(
             f"{pairs_path} does not exist: pass the folder a qagen run wrote its dataset to (qagen CORPUS -o {out_dir})."
         )
+    if mixed := unfinished_switch(out_dir):
+        raise OutputError(mixed)
     system = _dataset_system_message(out_dir, split)
     items: list[EvalItem] = []
     for number, row in _jsonl_rows(pairs_path):
@@ -211,14 +216,16 @@ class _Answers:
     def __init__(self, resume_dir: Path | None) -> None:
         self.known: dict[str, Completion] = {}
         self._journal: Journal | None = None
+        self._lock: FolderLock | None = None
         if resume_dir is not None:
             folder = OutFolder(resume_dir)
+            self._lock = FolderLock(resume_dir).acquire()
             try:
-                folder.state.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise OutputError(f"cannot create {folder.state}: {exc.strerror}.") from None
-            self.known = {key: entry.completion for key, entry in folder.read_journal().items()}
-            self._journal = folder.open_journal()
+                self.known = {key: entry.completion for key, entry in folder.read_journal().items()}
+                self._journal = folder.open_journal()
+            except BaseException:
+                self._lock.release()
+                raise
 
     async def ask(
         self,
@@ -243,6 +250,8 @@ class _Answers:
     def close(self) -> None:
         if self._journal is not None:
             self._journal.close()
+        if self._lock is not None:
+            self._lock.release()
 
 
 # --------------------------------------------------------------------------- evaluating

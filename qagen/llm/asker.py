@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from qagen.errors import ModelError
-from qagen.outfolder import Journal, JournalEntry
+from qagen.outfolder.journal import Journal, JournalEntry
 from qagen.llm.client import describe_failure, is_retryable
 from qagen.llm.model import ChatModel
 from qagen.records import Completion, Request
