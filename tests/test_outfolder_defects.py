@@ -1,4 +1,5 @@
-"""The out folder keeps what was paid for: one process at a time, and no half-written dataset."""
+"""The out folder keeps what was paid for: damaged journals, two processes, half-written datasets,
+line separators in documents."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from fake_openai import FakeOpenAI, grounded_pairs_reply
+from fake_openai import FakeOpenAI, chat_reply, grounded_pairs_reply, passage_sentences
 from helpers import CORPUS, output_files, read_jsonl
 from qagen.cli import main
 from qagen.outfolder.lock import FolderLock
@@ -19,6 +20,66 @@ EXIT_FOLDER_IN_USE = 4
 
 def _endpoint(fake_openai) -> list[str]:
     return ["--base-url", fake_openai.url, "--model", "m", "--idk-ratio", "0", "--chunk-size", "300"]
+
+
+def _jsonl_files(out: Path) -> list[Path]:
+    return sorted(p for p in out.rglob("*.jsonl") if p.is_file())
+
+
+# --------------------------------------------------------------------------- defect 3: damaged journal lines
+
+
+def test_a_damaged_journal_line_costs_its_own_request_and_no_other(tmp_path: Path, fake_openai, capsys) -> None:
+    out = tmp_path / "o"
+    args = [str(CORPUS), "-o", str(out), "-q", *_endpoint(fake_openai)]
+    assert main(args) == 0
+    whole = output_files(out)
+    journal = out / ".qagen" / "journal.jsonl"
+    lines = journal.read_bytes().splitlines(keepends=True)
+    assert len(lines) >= 6
+    # A bad sector in the middle: one line that is not UTF-8, one that is not JSON.
+    lines[1] = b"\xff\xfe" + lines[1][2:]
+    lines[3] = lines[3][: len(lines[3]) // 2] + b"\n"
+    journal.write_bytes(b"".join(lines))
+    fake_openai.requests.clear()
+    capsys.readouterr()
+
+    assert main(args) == 0
+    asked = len(fake_openai.chat_requests())
+    assert asked == 2, f"{asked} of {len(lines)} answers asked again for 2 damaged lines"
+    assert output_files(out) == whole
+    shown = capsys.readouterr()
+    assert "2 damaged lines" in shown.out and "Traceback" not in shown.err
+    # The journal is whole again: the next run asks nothing and warns of nothing.
+    for line in journal.read_text(encoding="utf-8").splitlines():
+        json.loads(line)
+    fake_openai.requests.clear()
+    assert main(args) == 0
+    assert fake_openai.chat_requests() == []
+    assert "damaged line" not in capsys.readouterr().out
+
+
+def test_a_reply_with_a_lone_surrogate_is_journaled_and_written_as_utf8(tmp_path: Path, fake_openai, capsys) -> None:
+    def handler(request):
+        lines = []
+        for sentence in passage_sentences(request.last_user_text)[:3]:
+            topic = " ".join(sentence.split()[:6]).rstrip(".,;:!?")
+            lines.append(json.dumps({"question": f"What does the passage say about {topic}\ud800?", "answer": sentence}))
+        return chat_reply("\n".join(lines))
+
+    fake_openai.handler = handler
+    out = tmp_path / "o"
+    args = [str(CORPUS / "history.md"), "-o", str(out), "-q", *_endpoint(fake_openai)]
+    assert main(args) == 0
+    assert "Traceback" not in capsys.readouterr().err
+    texts = {path.name: path.read_bytes().decode("utf-8") for path in _jsonl_files(out)}  # strict UTF-8
+    assert "\ufffd" in texts["pairs.jsonl"] + texts["rejects.jsonl"]
+    # Journaled: the rerun asks nothing and writes the same bytes.
+    before = output_files(out)
+    fake_openai.requests.clear()
+    assert main(args) == 0
+    assert fake_openai.chat_requests() == []
+    assert output_files(out) == before
 
 
 # --------------------------------------------------------------------------- defect 4: two processes, one folder
@@ -140,3 +201,51 @@ def test_stray_temp_files_are_qagens_own_and_are_cleared(tmp_path: Path) -> None
     stray.write_text('{"half": ', encoding="utf-8")
     assert main([str(CORPUS), "-o", str(out), "-q", "--restart"]) == 0
     assert not stray.exists()
+
+
+# --------------------------------------------------------------------------- defect 23: U+2028, U+2029, U+0085
+
+
+SEPARATOR_DOCUMENTS = {
+    "north.md": "The northern depot on Harbour\u2028Road opens at six every weekday morning. "
+    "Its workshop repairs the\u2029articulated buses of the coastal line. "
+    "The canteen\u0085serves breakfast to the early drivers.\n",
+    "south.md": "The southern depot beside Mill\u2029Lane keeps twelve buses for the night routes. "
+    "Cleaners wash\u2028every bus before the morning service. "
+    "A small\u0085museum shows the first tram of the city.\n",
+    "west.md": "Drivers at the\u0085river depot start their shifts at five sharp each day. "
+    "The river depot\u2028stores the winter gritting trucks. "
+    "Its yard\u2029floods when the tide is high in spring.\n",
+    "east.md": "The eastern depot near Station\u2028Square trains every new driver. "
+    "Training lasts\u2029six weeks and ends with a road test. "
+    "The\u0085eastern depot also keeps the spare ticket machines.\n",
+}
+
+
+def _assert_every_reader_reads(path: Path) -> int:
+    text = path.read_text(encoding="utf-8")
+    lines = text.split("\n")
+    assert lines[-1] == "", f"{path} does not end with a newline"
+    assert text.splitlines() == lines[:-1], f"{path} has a line break inside a line"
+    for line in lines[:-1]:
+        json.loads(line)
+    return len(lines) - 1
+
+
+def test_line_separators_in_documents_give_jsonl_every_reader_reads(tmp_path: Path, fake_openai) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for name, text in SEPARATOR_DOCUMENTS.items():
+        (corpus / name).write_text(text, encoding="utf-8")
+    out = tmp_path / "o"
+    assert main([str(corpus), "-o", str(out), "-q", *_endpoint(fake_openai), "--valid-fraction", "0.5"]) == 0
+    pairs = read_jsonl(out / "pairs.jsonl")
+    # The characters are kept as data (escaped on disk), not dropped.
+    assert any(ch in p["answer"] for p in pairs for ch in "\u2028\u2029\x85")
+
+    fake_openai.handler = lambda request: chat_reply(f"Cleaners wash\u2028every bus: {request.last_user_text}")
+    assert main(["eval", str(out), "--base-url", fake_openai.url, "--model", "m"]) == 0
+    records = {path.relative_to(out).as_posix(): _assert_every_reader_reads(path) for path in _jsonl_files(out)}
+    assert records[".qagen/journal.jsonl"] == len(SEPARATOR_DOCUMENTS)
+    assert records["pairs.jsonl"] == len(pairs)
+    assert records["eval/.qagen/journal.jsonl"] >= 1 and records["eval/m.jsonl"] >= 1

@@ -53,6 +53,7 @@ from qagen.errors import ConfigError, OutputError
 from qagen.llm.asker import Failure, ask_all
 from qagen.outfolder import OutFolder, unfinished_switch, write_atomic
 from qagen.outfolder.journal import Journal, JournalEntry
+from qagen.outfolder.lines import json_line
 from qagen.outfolder.lock import FolderLock
 from qagen.llm.model import ChatModel
 from qagen.llm.keys import message_parts, request_key
@@ -169,7 +170,8 @@ def _jsonl_rows(path: Path) -> list[tuple[int, dict]]:
     except (OSError, UnicodeDecodeError) as exc:
         raise OutputError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}.") from None
     rows = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    # Lines end at "\n" only: str.splitlines() would also cut at U+2028 and U+0085 inside a string.
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:
@@ -213,7 +215,7 @@ def answer_request(item: EvalItem, model_name: str) -> Request:
 class _Answers:
     """Answers by request key, from the journal when resuming, else from the model."""
 
-    def __init__(self, resume_dir: Path | None) -> None:
+    def __init__(self, resume_dir: Path | None, *, warn: Callable[[str], None]) -> None:
         self.known: dict[str, Completion] = {}
         self._journal: Journal | None = None
         self._lock: FolderLock | None = None
@@ -221,7 +223,7 @@ class _Answers:
             folder = OutFolder(resume_dir)
             self._lock = FolderLock(resume_dir).acquire()
             try:
-                self.known = {key: entry.completion for key, entry in folder.read_journal().items()}
+                self.known = {key: entry.completion for key, entry in folder.read_journal(warn).items()}
                 self._journal = folder.open_journal()
             except BaseException:
                 self._lock.release()
@@ -279,7 +281,7 @@ async def evaluate(
     if judge_model is not None and judge_template is None:
         judge_template = load_template(builtin_template_path("eval_judge"), required=frozenset({"items"}))
 
-    answers = _Answers(resume_dir)
+    answers = _Answers(resume_dir, warn=lambda sentence: say(f"warning: {sentence}"))
     try:
         requests = [answer_request(item, model.name) for item in items]
         answerable = sum(item.kind == "grounded" for item in items)
@@ -485,6 +487,6 @@ def write_eval(report: EvalReport, out_dir: Path) -> Path:
     summary = {k: v for k, v in asdict(report).items() if k != "scores"}
     summary["judge_pass"] = JUDGE_PASS
     summary["scores_file"] = scores_path.name
-    write_atomic(scores_path, "".join(json.dumps(asdict(s), ensure_ascii=False) + "\n" for s in report.scores))
+    write_atomic(scores_path, "".join(json_line(asdict(s)) + "\n" for s in report.scores))
     write_atomic(summary_path, json.dumps(summary, ensure_ascii=False, indent=2) + "\n")
     return summary_path

@@ -11,11 +11,13 @@ model) stops every worker at once.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from qagen.errors import ModelError
 from qagen.outfolder.journal import Journal, JournalEntry
+from qagen.outfolder.lines import without_surrogates
 from qagen.llm.client import describe_failure, is_retryable
 from qagen.llm.model import ChatModel
 from qagen.records import Completion, Request
@@ -57,6 +59,10 @@ async def ask_all(
             failures.append(Failure(request.key, describe_failure(exc), str(exc)[:300]))
             on_failure(request, describe_failure(exc))
             return
+        # A lone surrogate (a server's broken escape) could be written to no UTF-8 file.
+        text = without_surrogates(completion.text)
+        if text != completion.text:
+            completion = dataclasses.replace(completion, text=text)
         on_answer(request, completion)
 
     async def worker() -> None:

@@ -5,8 +5,8 @@ processes never do one job twice. The manifest (``.qagen/manifest.json``) record
 settings that change results; a rerun with different ones is refused unless the user asks
 to start over. The journal (``.qagen/journal.jsonl``, ``qagen.outfolder.journal``) gets one
 line per answered request, synced before the run moves on, so after Ctrl-C, kill -9 or a
-crash the next run asks only what has no line yet. A line cut off by a crash is discarded
-on open (that request is simply asked again), never trusted. The output files change as
+crash the next run asks only what has no line yet. A line cut off by a crash is cut from
+the file; a damaged line elsewhere costs only its own request. The output files change as
 one set (``OutFolder.write_outputs``).
 """
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 from qagen.errors import OutputError
@@ -24,6 +25,7 @@ from qagen.outfolder.lock import LOCK, FolderLock
 STATE_DIR = ".qagen"
 MANIFEST = "manifest.json"
 JOURNAL = "journal.jsonl"
+DAMAGED = "journal.damaged"  # journal lines that could not be read, set aside rather than destroyed
 SWITCH = "switch.json"  # present only while the output files are being replaced
 # Files qagen writes in an out folder; --restart removes these and nothing else.
 OUTPUT_FILES = ("pairs.jsonl", "rejects.jsonl", "train.jsonl", "valid.jsonl", "report.json")
@@ -226,25 +228,43 @@ class OutFolder:
 
     # ----------------------------------------------------------------- the journal
 
-    def read_journal(self) -> dict[str, JournalEntry]:
-        """Entries by chunk id. A torn last line (crash mid-write) is cut off the file."""
+    def read_journal(self, warn: Callable[[str], None] = lambda sentence: None) -> dict[str, JournalEntry]:
+        """Entries by request key.
+
+        A torn last line (a crash mid-write) is cut off the file. A damaged line elsewhere
+        (a bad sector, an editor) is moved to ``journal.damaged`` and ``warn`` hears of it;
+        only its own request is asked again, and every later answer is kept.
+        """
         if not self.journal_path.exists():
             return {}
         raw = self.journal_path.read_bytes()
+        *lines, torn = raw.split(b"\n")
         entries: dict[str, JournalEntry] = {}
-        good_length = 0
-        for line in raw.splitlines(keepends=True):
-            if not line.endswith(b"\n"):
-                break
+        good: list[bytes] = []
+        damaged: list[bytes] = []
+        for line in lines:
             try:
                 entry = JournalEntry.from_line(line.decode("utf-8"))
             except (ValueError, KeyError, TypeError):
-                break  # everything after a damaged line is untrusted
+                damaged.append(line)
+                continue
             entries[entry.key] = entry
-            good_length += len(line)
-        if good_length < len(raw):
+            good.append(line)
+        if damaged:
+            try:
+                with open(self.state / DAMAGED, "ab") as handle:
+                    handle.write(b"".join(line + b"\n" for line in damaged))
+            except OSError as exc:
+                raise _write_error(self.state / DAMAGED, exc) from None
+            write_atomic(self.journal_path, "".join(line.decode("utf-8") + "\n" for line in good))
+            if len(damaged) == 1:
+                what = f"1 damaged line, moved to {DAMAGED} beside it; its request is"
+            else:
+                what = f"{len(damaged)} damaged lines, moved to {DAMAGED} beside it; their requests are"
+            warn(f"{self.journal_path} had {what} asked again")
+        elif torn:
             with open(self.journal_path, "r+b") as handle:
-                handle.truncate(good_length)
+                handle.truncate(len(raw) - len(torn))
         return entries
 
     def open_journal(self) -> Journal:

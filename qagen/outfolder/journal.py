@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from qagen.errors import OutputError
+from qagen.outfolder.lines import json_line
 from qagen.records import Completion
 
 
@@ -19,7 +20,7 @@ class JournalEntry:
     attempts: int = 1
 
     def to_line(self) -> str:
-        return json.dumps({"key": self.key, "attempts": self.attempts, **asdict(self.completion)}, ensure_ascii=False)
+        return json_line({"key": self.key, "attempts": self.attempts, **asdict(self.completion)})
 
     @staticmethod
     def from_line(line: str) -> JournalEntry:

@@ -72,7 +72,12 @@ async def _run_locked(settings: Settings, reporter: Reporter, out: OutFolder, mo
             f"follow it with: qagen follow {job_id})"
         )
     out.prepare(settings.fingerprint_fields(run.templates["qa"].digest), restart=settings.restart)
-    answered_before = out.read_journal()
+
+    def warn(sentence: str) -> None:
+        reporter.note(f"warning: {sentence}")
+        run.warnings.append(sentence)
+
+    answered_before = out.read_journal(warn)
 
     retries: Counter[str] = Counter()
 
