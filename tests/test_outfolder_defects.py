@@ -1,10 +1,13 @@
 """The out folder keeps what was paid for: damaged journals, two processes, half-written datasets,
-line separators in documents."""
+line separators in documents and a disk that fills up while journaling."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -249,3 +252,102 @@ def test_line_separators_in_documents_give_jsonl_every_reader_reads(tmp_path: Pa
     assert records[".qagen/journal.jsonl"] == len(SEPARATOR_DOCUMENTS)
     assert records["pairs.jsonl"] == len(pairs)
     assert records["eval/.qagen/journal.jsonl"] >= 1 and records["eval/m.jsonl"] >= 1
+
+
+# --------------------------------------------------------------------------- defect 24: the disk fills while journaling
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path):
+    """An 8 MiB filesystem that a test can fill (needs root: skipped otherwise)."""
+    mount_point = tmp_path / "disk"
+    mount_point.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount_point)], capture_output=True)
+    if made.returncode != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], capture_output=True)
+
+
+def _fill(path: Path) -> None:
+    """Take every free byte of the filesystem ``path`` is on, as another program would."""
+    with open(path, "ab", buffering=0) as handle:
+        for size in (1 << 16, 1 << 12, 1 << 9, 1):
+            try:
+                while True:
+                    handle.write(b"\0" * size)
+            except OSError as exc:
+                assert exc.errno == errno.ENOSPC
+
+
+def test_a_disk_that_fills_while_journaling_is_one_sentence_and_loses_no_answer(
+    tmp_path: Path, small_disk: Path, fake_openai, capsys
+) -> None:
+    args = [str(CORPUS), "-q", *_endpoint(fake_openai), "--concurrency", "4"]
+    assert main([*args, "-o", str(tmp_path / "whole")]) == 0
+    total = len(fake_openai.chat_requests())
+    fake_openai.requests.clear()
+
+    filler = small_disk / "filler"
+    answered: list[str] = []
+    one_at_a_time = threading.Lock()  # no answer leaves the server while the disk is being filled
+
+    def handler(request):
+        with one_at_a_time:
+            answered.append(request.last_user_text)
+            if len(answered) == 4:
+                _fill(filler)
+        return grounded_pairs_reply(request, 3)
+
+    fake_openai.handler = handler
+    out = small_disk / "out"
+    assert main([*args, "-o", str(out)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("error: "), err
+    assert "No space left on device" in err and str(out) in err and "Traceback" not in err
+    received = set(answered)
+    assert 4 <= len(received) < total
+
+    filler.unlink()
+    fake_openai.requests.clear()
+    fake_openai.handler = lambda request: grounded_pairs_reply(request, 3)
+    assert main([*args, "-o", str(out)]) == 0
+    again = {r.last_user_text for r in fake_openai.chat_requests()} & received
+    assert not again, f"{len(again)} of {len(received)} answers received before the disk filled were asked again"
+    assert output_files(out) == output_files(tmp_path / "whole")
+
+
+def test_a_disk_with_no_room_at_all_is_still_one_sentence_and_keeps_what_was_written(
+    tmp_path: Path, fake_openai, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """Without root: every journal write after the fourth fails, even once the reserve is given back."""
+    from qagen.outfolder.journal import Journal
+
+    real_write = Journal._write
+    written = {"n": 0}
+
+    def write(self, data: bytes) -> None:
+        if written["n"] >= 4:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_write(self, data)
+        written["n"] += 1
+
+    monkeypatch.setattr(Journal, "_write", write)
+    out = tmp_path / "o"
+    args = [str(CORPUS), "-o", str(out), "-q", *_endpoint(fake_openai), "--concurrency", "4"]
+    assert main(args) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("error: ") and "No space left on device" in err, err
+    assert "found no room and will be asked again" in err
+    first = {r.last_user_text for r in fake_openai.chat_requests()}
+    journal = out / ".qagen" / "journal.jsonl"
+    assert len(journal.read_text(encoding="utf-8").splitlines()) == 4
+    assert not (out / ".qagen" / "journal.jsonl.reserve").exists()
+
+    monkeypatch.undo()
+    fake_openai.requests.clear()
+    assert main(args) == 0
+    again = {r.last_user_text for r in fake_openai.chat_requests()} & first
+    assert len(again) == len(first) - 4  # the four journaled answers are not asked again

@@ -215,7 +215,7 @@ def answer_request(item: EvalItem, model_name: str) -> Request:
 class _Answers:
     """Answers by request key, from the journal when resuming, else from the model."""
 
-    def __init__(self, resume_dir: Path | None, *, warn: Callable[[str], None]) -> None:
+    def __init__(self, resume_dir: Path | None, *, concurrency: int, warn: Callable[[str], None]) -> None:
         self.known: dict[str, Completion] = {}
         self._journal: Journal | None = None
         self._lock: FolderLock | None = None
@@ -224,7 +224,7 @@ class _Answers:
             self._lock = FolderLock(resume_dir).acquire()
             try:
                 self.known = {key: entry.completion for key, entry in folder.read_journal(warn).items()}
-                self._journal = folder.open_journal()
+                self._journal = folder.open_journal(in_flight=concurrency)
             except BaseException:
                 self._lock.release()
                 raise
@@ -242,9 +242,11 @@ class _Answers:
 
         def answered(request: Request, completion: Completion) -> None:
             if self._journal is not None:
-                self._journal.append(JournalEntry(request.key, completion))
+                self._journal.append(JournalEntry(request.key, completion))  # OutputError: not kept, stop asking
             self.known[request.key] = completion
             on_answer()
+            if self._journal is not None:
+                self._journal.check_room()
 
         failures = await ask_all(pending, model, concurrency=concurrency, on_answer=answered)
         return {r.key: self.known[r.key] for r in unique if r.key in self.known}, failures
@@ -281,7 +283,7 @@ async def evaluate(
     if judge_model is not None and judge_template is None:
         judge_template = load_template(builtin_template_path("eval_judge"), required=frozenset({"items"}))
 
-    answers = _Answers(resume_dir, warn=lambda sentence: say(f"warning: {sentence}"))
+    answers = _Answers(resume_dir, concurrency=concurrency, warn=lambda sentence: say(f"warning: {sentence}"))
     try:
         requests = [answer_request(item, model.name) for item in items]
         answerable = sum(item.kind == "grounded" for item in items)

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from qagen.errors import OutputError
-from qagen.outfolder.journal import Journal, JournalEntry
+from qagen.outfolder.journal import Journal, JournalEntry, reserve_for
 from qagen.outfolder.lock import LOCK, FolderLock
 
 STATE_DIR = ".qagen"
@@ -267,5 +267,6 @@ class OutFolder:
                 handle.truncate(len(raw) - len(torn))
         return entries
 
-    def open_journal(self) -> Journal:
-        return Journal(self.journal_path)
+    def open_journal(self, *, in_flight: int = 8) -> Journal:
+        """The journal for appending, with room kept for ``in_flight`` answers should the disk fill."""
+        return Journal(self.journal_path, folder=self.path, reserve=reserve_for(in_flight))
