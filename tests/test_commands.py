@@ -86,7 +86,7 @@ def test_follow_command(tmp_path: Path, fake_openai, capsys, monkeypatch) -> Non
     out = _dataset(tmp_path)
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-key-0000000000")
     fake_openai.job_statuses = ["queued", "paused", "running", "succeeded"]
-    assert main(["finetune", str(out), "--base-url", fake_openai.url, "--poll-interval", "0.01"]) == 4  # paused: stops
+    assert main(["finetune", str(out), "--base-url", fake_openai.url, "--poll-interval", "0.01"]) == 6  # paused: stops
     (job_id,) = fake_openai.jobs
     capsys.readouterr()
     assert main(["follow", job_id, "--base-url", fake_openai.url, "--poll-interval", "0.01"]) == 0

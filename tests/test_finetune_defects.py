@@ -23,6 +23,7 @@ from qagen.cli import main
 from qagen.finetune.errors import FinetuneError
 from qagen.finetune.jobs import launch
 from qagen.finetune.state import state_path
+from qagen.outfolder.lock import FolderInUse, FolderLock
 from qagen.settings import DEFAULT_REFUSALS, FinetuneSettings
 
 FILES = "/v1/files"
@@ -77,25 +78,21 @@ def test_two_launches_at_once_make_one_job_and_the_second_names_the_first(fake_o
     thread.start()
     try:
         assert uploading.wait(10)
-        with pytest.raises(FinetuneError) as caught:
+        with pytest.raises(FolderInUse) as caught:
             launch(options_for(fake_openai, out), lambda line: None)
     finally:
         go_on.set()
         thread.join(10)
 
     message = str(caught.value)
-    assert f"pid {os.getpid()}" in message and str(out) in message
+    assert f"process {os.getpid()}" in message and str(out) in message
     assert first["outcome"].status == "succeeded"
     assert len(fake_openai.uploads) == 2 and len(fake_openai.job_creates) == 1
 
 
 def test_the_lock_is_free_again_after_a_launch(fake_openai: FakeOpenAI, out: Path) -> None:
-    from qagen.finetune.lock import finetune_lock
-
     launch(options_for(fake_openai, out), lambda line: None)
-    with finetune_lock(out, "checking"):  # would raise if the launch had kept it
-        pass
-    assert not list(out.glob(".qagen-finetune.lock*"))  # no lock file left behind
+    FolderLock(out).acquire().release()  # would raise FolderInUse if the launch had kept it
 
 
 def lose_the_first_create_reply(server: FakeOpenAI, *, others: int = 0) -> None:
@@ -237,7 +234,7 @@ def test_a_job_in_a_status_qagen_cannot_wait_out_stops_following(
     err = capsys.readouterr().err
     again = main(["follow", job_id, *settings])
 
-    assert code == again == 4
+    assert code == again == 6
     assert fake_openai.jobs[job_id].status == status
     assert f"job {job_id} is {status}" in err and "stopped following" in err and f"qagen follow {job_id}" in err
     assert json.loads(state_path(out).read_text(encoding="utf-8"))["status"] == status
@@ -434,7 +431,8 @@ def test_a_server_that_tells_nothing_of_its_models_matches_by_name_and_says_so(f
 
 def test_answers_saved_before_identities_were_noted_are_asked_again(fake_openai: FakeOpenAI, out: Path, capsys) -> None:
     from qagen.evaluate.runner import answer_request, load_eval_items
-    from qagen.outfolder import JournalEntry, OutFolder
+    from qagen.outfolder import OutFolder
+    from qagen.outfolder.journal import JournalEntry
     from qagen.records import Completion
 
     folder = OutFolder(out / "eval")

@@ -1,8 +1,9 @@
 """Command line: ``qagen FOLDER`` and the ``validate``, ``eval``, ``finetune`` and ``follow`` commands.
 
 ``main`` is the only place that prints errors and picks exit codes: 0 done, 1 error, 2 usage
-or settings error, 3 finished with requests that failed after every retry, 4 stopped following a
-fine-tuning job in a status it may stay in (paused, expired, unknown), 130 interrupted.
+or settings error, 3 finished with requests that failed after every retry, 5 the out folder is
+in use by another qagen process, 6 stopped following a fine-tuning job in a status it may stay in
+(paused, expired, unknown), 130 interrupted.
 Each command lives in its own module, imported only when it runs, so ``qagen --help`` and
 ``qagen --version`` load no stage, no SDK and no text splitter.
 """
@@ -17,7 +18,7 @@ from qagen.errors import QagenError
 from qagen.progress import terminal_safe
 
 EXIT_INCOMPLETE = 3
-EXIT_JOB_STUCK = 4
+EXIT_JOB_STUCK = 6
 EXIT_INTERRUPTED = 130
 
 # command -> module of qagen.cli with a run(argv) -> int

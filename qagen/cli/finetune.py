@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import ContextManager
 
 from typing import TYPE_CHECKING
 
@@ -41,7 +43,8 @@ def run(argv: Sequence[str]) -> int:
         parser.error("--trainer trl needs --base-model (a local folder or Hugging Face id)")
     from qagen.finetune.trainer import train
 
-    result = train(resolve(TrainSettings, given(args, options), out_dir=args.out_dir), say)
+    with _holding(args.out_dir):
+        result = train(resolve(TrainSettings, given(args, options), out_dir=args.out_dir), say)
     print(terminal_safe(f"adapter   {result.adapter_dir}"))
     print(terminal_safe(f"log       {result.log_path}"))
     print(f"loss      {result.first_loss:.4f} -> {result.last_loss:.4f} over {result.steps} steps"
@@ -69,7 +72,19 @@ def launch_job(settings: FinetuneSettings) -> int:
 
 
 def outcome_code(outcome: JobOutcome) -> int:
-    """0 succeeded, 1 failed or cancelled, 4 following stopped at a status the job may stay in."""
+    """0 succeeded, 1 failed or cancelled, 6 following stopped at a status the job may stay in."""
     if not outcome.ended:
         return EXIT_JOB_STUCK
     return 0 if outcome.succeeded else 1
+
+
+def _holding(out_dir: Path) -> ContextManager[object]:
+    """The out folder's lock while a training writes the adapter (a launch takes it in ``launch``).
+
+    A folder that does not exist is left for preflight to refuse.
+    """
+    if not out_dir.is_dir():
+        return contextlib.nullcontext()
+    from qagen.outfolder.lock import FolderLock
+
+    return FolderLock(out_dir)

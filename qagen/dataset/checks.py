@@ -53,6 +53,7 @@ SEVERITY: dict[str, str] = {
     "blank_line": WARNING,
     "duplicate_example": WARNING,
     "garbled_text": WARNING,  # U+FFFD or mojibake: the source was decoded with the wrong encoding
+    "mixed_runs": ERROR,  # train.jsonl and valid.jsonl of a qagen folder that a kill left half replaced
     # chat structure (the notebook's categories, plus weight)
     "data_type": ERROR,
     "missing_messages_list": ERROR,

@@ -7,10 +7,10 @@ separator, every completion starts with a space and ends with one stop sequence)
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from qagen.outfolder.lines import json_line
 from qagen.records import Pair
 
 
@@ -35,4 +35,4 @@ class ExampleFormat:
 
 
 def jsonl(rows: Iterable[dict]) -> str:
-    return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+    return "".join(json_line(row) + "\n" for row in rows)

@@ -30,6 +30,7 @@ from qagen.dataset.checks import (
     make_finding,
 )
 from qagen.dataset.estimate import FinetuneEstimate, TokenStats, estimate_finetune
+from qagen.outfolder import unfinished_switch
 
 
 
@@ -217,6 +218,8 @@ def validate_file(
     if not any(f.code == "not_utf8" for f in reader.findings):
         findings += check_example_count(reader.examples)
     findings += reader.findings
+    if path.name in ("train.jsonl", "valid.jsonl") and (mixed := unfinished_switch(path.parent)):
+        findings.append(make_finding("mixed_runs", mixed))
     findings.sort(key=lambda f: f.line or 0)
     return ValidationReport(
         path=path, format=fmt, examples=reader.examples, findings=tuple(findings),

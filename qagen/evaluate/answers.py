@@ -15,11 +15,12 @@ import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from qagen.errors import OutputError
 from qagen.evaluate.identity import ModelIdentity
 from qagen.llm.asker import Failure, ask_all
 from qagen.llm.model import ChatModel
-from qagen.outfolder import Journal, JournalEntry, OutFolder, write_atomic
+from qagen.outfolder import OutFolder, write_atomic
+from qagen.outfolder.journal import Journal, JournalEntry
+from qagen.outfolder.lock import FolderLock
 from qagen.records import Completion, Request
 
 IDENTITIES = "models.json"
@@ -28,21 +29,30 @@ IDENTITIES = "models.json"
 class Answers:
     """Answers by request key, from the journal when resuming, else from the model."""
 
-    def __init__(self, resume_dir: Path | None, *, fresh: bool = False) -> None:
+    def __init__(
+        self,
+        resume_dir: Path | None,
+        *,
+        fresh: bool = False,
+        concurrency: int = 8,
+        warn: Callable[[str], None] = lambda sentence: None,
+    ) -> None:
         self.resume_dir = resume_dir
         self.fresh = fresh
         self.earlier: dict[str, Completion] = {}  # what the journal held when the evaluation started
         self._journal: Journal | None = None
         self._identities: dict[str, dict] = {}
         self._unsaved: dict[str, dict] = {}  # identities noted once their first answer is on disk
+        self._lock: FolderLock | None = None
         if resume_dir is not None:
             folder = OutFolder(resume_dir)
+            self._lock = FolderLock(resume_dir).acquire()  # one evaluation at a time writes in the folder
             try:
-                folder.state.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise OutputError(f"cannot create {folder.state}: {exc.strerror}.") from None
-            self.earlier = {key: entry.completion for key, entry in folder.read_journal().items()}
-            self._journal = folder.open_journal()
+                self.earlier = {key: entry.completion for key, entry in folder.read_journal(warn).items()}
+                self._journal = folder.open_journal(in_flight=concurrency)
+            except BaseException:
+                self._lock.release()
+                raise
             self._journal_path = folder.journal_path
             self._identities_path = folder.state / IDENTITIES
             self._identities = self._read_identities()
@@ -114,10 +124,12 @@ class Answers:
 
         def answered(request: Request, completion: Completion) -> None:
             if self._journal is not None:
-                self._journal.append(JournalEntry(request.key, completion))
+                self._journal.append(JournalEntry(request.key, completion))  # OutputError: not kept, stop asking
                 self._save_identities()
             self.known[request.key] = completion
             on_answer()
+            if self._journal is not None:
+                self._journal.check_room()
 
         failures = await ask_all(pending, model, concurrency=concurrency, on_answer=answered)
         return {r.key: self.known[r.key] for r in unique if r.key in self.known}, failures
@@ -132,3 +144,5 @@ class Answers:
     def close(self) -> None:
         if self._journal is not None:
             self._journal.close()
+        if self._lock is not None:
+            self._lock.release()

@@ -36,7 +36,8 @@ With ``resume_dir``, every answer (and judge reply) is appended to
 asked again, so an interrupted evaluation picks up where it stopped. Requests are keyed
 by the model's name and identity (``qagen.evaluate.identity``: an adapter's file digest,
 what an endpoint says of its model) and the messages, so an answer is reused only from the
-model that gave it (``qagen.evaluate.answers``). Without ``resume_dir`` nothing is written
+model that gave it (``qagen.evaluate.answers``); the folder's lock keeps a second
+evaluation out of it meanwhile. Without ``resume_dir`` nothing is written
 while asking.
 """
 
@@ -53,7 +54,8 @@ from qagen.evaluate.answers import Answers
 from qagen.evaluate.identity import ModelIdentity
 from qagen.evaluate.matching import exact_match, token_f1
 from qagen.errors import ConfigError, OutputError
-from qagen.outfolder import write_atomic
+from qagen.outfolder import unfinished_switch, write_atomic
+from qagen.outfolder.lines import json_line
 from qagen.llm.model import ChatModel
 from qagen.llm.keys import message_parts, request_key
 from qagen.llm.templates import ChatTemplate, builtin_template_path, load_template
@@ -143,6 +145,8 @@ def load_eval_items(out_dir: Path, *, split: str = "valid") -> list[EvalItem]:
         raise OutputError(
             f"{pairs_path} does not exist: pass the folder a qagen run wrote its dataset to (qagen CORPUS -o {out_dir})."
         )
+    if mixed := unfinished_switch(out_dir):
+        raise OutputError(mixed)
     system = _dataset_system_message(out_dir, split)
     items: list[EvalItem] = []
     for number, row in _jsonl_rows(pairs_path):
@@ -168,7 +172,8 @@ def _jsonl_rows(path: Path) -> list[tuple[int, dict]]:
     except (OSError, UnicodeDecodeError) as exc:
         raise OutputError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}.") from None
     rows = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    # Lines end at "\n" only: str.splitlines() would also cut at U+2028 and U+0085 inside a string.
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:
@@ -245,7 +250,7 @@ async def evaluate(
         judge_template = load_template(builtin_template_path("eval_judge"), required=frozenset({"items"}))
 
     identity = identity or ModelIdentity(model.name)
-    answers = Answers(resume_dir, fresh=fresh)
+    answers = Answers(resume_dir, fresh=fresh, concurrency=concurrency, warn=lambda sentence: say(f"warning: {sentence}"))
     try:
         answerable = sum(item.kind == "grounded" for item in items)
         say(f"asking {model.name} {len(items)} held-out questions ({answerable} answerable, {len(items) - answerable} unanswerable)")
@@ -459,6 +464,6 @@ def write_eval(report: EvalReport, out_dir: Path) -> Path:
     summary = {k: v for k, v in asdict(report).items() if k != "scores"}
     summary["judge_pass"] = JUDGE_PASS
     summary["scores_file"] = scores_path.name
-    write_atomic(scores_path, "".join(json.dumps(asdict(s), ensure_ascii=False) + "\n" for s in report.scores))
+    write_atomic(scores_path, "".join(json_line(asdict(s)) + "\n" for s in report.scores))
     write_atomic(summary_path, json.dumps(summary, ensure_ascii=False, indent=2) + "\n")
     return summary_path

@@ -7,7 +7,7 @@ any job by id. The same jobs API is served by OpenAI and Azure OpenAI (``--base-
 Resumable: every step is recorded in ``OUT_DIR/.qagen/finetune.json`` before the next one
 starts (file ids with the sha256 of the bytes they were uploaded from, then the job id),
 so a rerun never uploads the same bytes twice nor creates a second job; it resumes
-following instead. A lock on the out folder (``qagen.finetune.lock``) keeps a second launch
+following instead. A lock on the out folder (``qagen.outfolder.lock``) keeps a second launch
 from doing the same steps at the same time. Retries follow qagen's one policy (the SDK's own are off): bounded
 attempts, exponential backoff with jitter, the server's ``Retry-After`` honoured. Errors
 no retry can fix become one sentence, among them the refusal to create a job that OpenAI
@@ -25,6 +25,7 @@ the job's events and losses and says the outcome.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shlex
@@ -32,15 +33,15 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ContextManager
 
 from qagen.errors import ConfigError
 from qagen.finetune.errors import FinetuneError
-from qagen.finetune.lock import finetune_lock
 from qagen.finetune.preflight import TRAIN_FILE, VALID_FILE, Preflight, check_format_fits, describe_plan, preflight
 from qagen.finetune.service import FinetuneService, FollowEvents, create_job, ensure_uploaded
 from qagen.finetune.state import read_state, state_path, write_state
 from qagen.llm.client import redact
+from qagen.outfolder.lock import FolderLock
 from qagen.settings import FinetuneSettings
 
 TERMINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled", "canceled"})
@@ -112,14 +113,16 @@ def _resumable_job(state: dict, pre: Preflight, options: FinetuneSettings, say: 
 
 def launch(options: FinetuneSettings, say: FollowEvents) -> JobOutcome | None:
     """Check, upload, create, follow. A dry run says the plan and returns None without sending anything."""
-    pre = preflight(options)
-    if options.dry_run:
-        for line in describe_plan(pre, options).splitlines():
-            say(line)
-        return None
-    with FinetuneService(options, say) as service:
-        # From reading the state to saving the job's id in it, this is the only launch in the folder.
-        with finetune_lock(options.out_dir):
+    with contextlib.ExitStack() as open_service:
+        # From checking the dataset to saving the job's id in the state, this is the only launch in the
+        # folder and no generation run is rewriting the dataset; following needs no lock.
+        with _launch_lock(options):
+            pre = preflight(options)
+            if options.dry_run:
+                for line in describe_plan(pre, options).splitlines():
+                    say(line)
+                return None
+            service = open_service.enter_context(FinetuneService(options, say))
             state = read_state(options.out_dir)
             if state.get("job_id"):
                 job_id = _resumable_job(state, pre, options, say)
@@ -129,6 +132,13 @@ def launch(options: FinetuneSettings, say: FollowEvents) -> JobOutcome | None:
                 job_id = create_job(service, state, pre, train_id, valid_id)
                 say(f"following job {job_id} (Ctrl-C stops following, not the job)")
         return _follow(service, job_id, launched_here=True)
+
+
+def _launch_lock(options: FinetuneSettings) -> ContextManager[object]:
+    # A dry run writes nothing; a folder that does not exist is left for preflight to refuse.
+    if options.dry_run or not options.out_dir.is_dir():
+        return contextlib.nullcontext()
+    return FolderLock(options.out_dir)
 
 
 def check_before_generating(options: FinetuneSettings, data_format: str, say: FollowEvents) -> None:

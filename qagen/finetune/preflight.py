@@ -19,6 +19,7 @@ from qagen.documents.tokens import base_model_name, counter_for
 from qagen.dataset.checks import MIN_EXAMPLES
 from qagen.dataset.estimate import FinetuneEstimate, estimate_finetune
 from qagen.dataset.validate import ValidationReport, validate_file
+from qagen.outfolder import unfinished_switch
 
 TRAIN_FILE = "train.jsonl"
 VALID_FILE = "valid.jsonl"
@@ -118,6 +119,8 @@ def preflight(options: FinetuneSettings) -> Preflight:
     train_path = out / TRAIN_FILE
     if not train_path.is_file():
         raise _not_ready(out, f"holds no {TRAIN_FILE}")
+    if mixed := unfinished_switch(out):
+        raise FinetuneError(mixed)
     counter = counter_for(options.base_model)
     train = _check_file(train_path, counter, training=True)
     valid_path = out / VALID_FILE

@@ -5,17 +5,20 @@ appended to the journal the moment it arrives, so an interruption loses at most 
 requests in flight, and a request the journal already answers is never sent again.
 A request that still fails after every retry comes back as a ``Failure`` (and stays out
 of the journal, so a rerun asks it again); an error no retry can fix (bad key, unknown
-model) stops every worker at once.
+model) stops every worker at once. An answer that cannot be recorded (a full disk) stops
+new requests, but those in flight finish, so what they cost is recorded where there is room.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from qagen.errors import ModelError
-from qagen.outfolder import Journal, JournalEntry
+from qagen.errors import ModelError, OutputError
+from qagen.outfolder.journal import Journal, JournalEntry
+from qagen.outfolder.lines import without_surrogates
 from qagen.llm.client import describe_failure, is_retryable
 from qagen.llm.model import ChatModel
 from qagen.records import Completion, Request
@@ -41,12 +44,14 @@ async def ask_all(
 
     With ``stop_if_first_fails``, a first request that fails after every retry raises
     ModelError: an endpoint that is down then stops a run at once instead of failing
-    every request in turn.
+    every request in turn. An OutputError from ``on_answer`` stops new requests; once
+    those in flight are answered, the last such error is raised (it tells how things ended).
     """
     queue: asyncio.Queue[Request] = asyncio.Queue()
     for request in requests:
         queue.put_nowait(request)
     failures: list[Failure] = []
+    stopped: list[OutputError] = []
 
     async def ask(request: Request) -> None:
         try:
@@ -57,10 +62,17 @@ async def ask_all(
             failures.append(Failure(request.key, describe_failure(exc), str(exc)[:300]))
             on_failure(request, describe_failure(exc))
             return
-        on_answer(request, completion)
+        # A lone surrogate (a server's broken escape) could be written to no UTF-8 file.
+        text = without_surrogates(completion.text)
+        if text != completion.text:
+            completion = dataclasses.replace(completion, text=text)
+        try:
+            on_answer(request, completion)
+        except OutputError as exc:
+            stopped.append(exc)
 
     async def worker() -> None:
-        while True:
+        while not stopped:
             try:
                 request = queue.get_nowait()
             except asyncio.QueueEmpty:
@@ -70,6 +82,8 @@ async def ask_all(
     # One request alone first: a wrong key or model name then costs one request, not `concurrency`.
     if not queue.empty():
         await ask(queue.get_nowait())
+        if stopped:
+            raise stopped[-1]
         if failures and stop_if_first_fails:
             first = failures[0]
             raise ModelError(
@@ -84,6 +98,8 @@ async def ask_all(
         for task in workers:
             task.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
+    if stopped:
+        raise stopped[-1]
     order = {r.key: i for i, r in enumerate(requests)}
     return sorted(failures, key=lambda f: order[f.key])
 
@@ -123,11 +139,12 @@ class Asker:
 
         def answered(request: Request, completion: Completion) -> None:
             entry = JournalEntry(request.key, completion)
-            self._journal.append(entry)
+            self._journal.append(entry)  # OutputError when it could not be: the answer is then not kept
             self.answered[request.key] = entry
             self.sent += 1
             if on_answer is not None:
                 on_answer(request, completion)
+            self._journal.check_room()
 
         failures = await ask_all(
             pending, self.model, concurrency=self._concurrency, on_answer=answered,

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
 from qagen.dataset.estimate import TokenStats, estimate_finetune
-from qagen.outfolder import JournalEntry
+from qagen.outfolder.journal import JournalEntry
 from qagen.progress import terminal_safe
 from qagen.records import Pair
 

@@ -3,6 +3,8 @@
 folder -> documents -> chunks -> requests -> (model, journaled) -> pairs -> text and
 grounding checks -> (judge) -> dedupe -> "I don't know" pairs -> dedupe -> example
 checks -> train/valid split -> files in the out folder, written as one set.
+
+The run holds the out folder's lock from its first look at the folder to its last write.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from qagen.llm.asker import Asker
 from qagen.llm.client import OpenAIChatModel
 from qagen.llm.model import ChatModel, RetryListener
 from qagen.llm.offline.model import OfflineModel
-from qagen.outfolder import OutFolder, write_all_atomic
+from qagen.outfolder import OutFolder
 from qagen.pipeline import stages
 from qagen.pipeline.report import Report, build_report
 from qagen.progress import Reporter
@@ -49,20 +51,33 @@ def run(settings: Settings, reporter: Reporter | None = None, *, model: ChatMode
 async def run_async(settings: Settings, reporter: Reporter | None = None, *, model: ChatModel | None = None) -> Result:
     """``model`` replaces the one the settings name (any object with the ChatModel protocol)."""
     reporter = reporter or Reporter()
+    out = OutFolder(settings.out)
+    with out.lock():
+        # An earlier run killed while replacing the output files left a mix; finish it first,
+        # whatever this run does next.
+        out.finish_switch()
+        return await _run_locked(settings, reporter, out, model)
+
+
+async def _run_locked(settings: Settings, reporter: Reporter, out: OutFolder, model: ChatModel | None) -> Result:
     started = time.monotonic()
     # Counting tokens for the offline generator as for the default OpenAI model keeps
     # the report's figures comparable with a real run.
     counter = counter_for(DEFAULT_OPENAI_MODEL if settings.offline else settings.model)
     run = stages.read_documents(settings, reporter, counter)
 
-    out = OutFolder(settings.out)
     if settings.restart and (job_id := saved_job_id(settings.out)):
         reporter.note(
             f"qagen: starting over forgets fine-tuning job {job_id} (it keeps running on the service; "
             f"follow it with: qagen follow {job_id})"
         )
     out.prepare(settings.fingerprint_fields(run.templates["qa"].digest), restart=settings.restart)
-    answered_before = out.read_journal()
+
+    def warn(sentence: str) -> None:
+        reporter.note(f"warning: {sentence}")
+        run.warnings.append(sentence)
+
+    answered_before = out.read_journal(warn)
 
     retries: Counter[str] = Counter()
 
@@ -72,7 +87,7 @@ async def run_async(settings: Settings, reporter: Reporter | None = None, *, mod
 
     chat_model = model if model is not None else make_model(settings, counter, on_retry)
     try:
-        with out.open_journal() as journal:
+        with out.open_journal(in_flight=settings.concurrency) as journal:
             asker = Asker(chat_model, journal, dict(answered_before), concurrency=settings.concurrency)
             generated = await stages.generate(run, asker, answered_before)
             kept = await stages.keep_good_pairs(run, asker, generated.pairs)
@@ -89,12 +104,12 @@ async def run_async(settings: Settings, reporter: Reporter | None = None, *, mod
     final, split, examples = dataset.checked.kept, dataset.split, dataset.checked.examples
     split_of = {p.id: "train" for p in split.train} | {p.id: "valid" for p in split.valid}
     paths = {name: out.path / (f"{name}.json" if name == "report" else f"{name}.jsonl") for name in OUTPUT_NAMES}
-    write_all_atomic({
-        paths["pairs"]: jsonl(asdict(p) | {"split": split_of[p.id]} for p in final),
-        paths["rejects"]: jsonl(asdict(r) for r in run.rejections),
-        paths["train"]: jsonl(examples[p.id] for p in split.train),
-        paths["valid"]: jsonl(examples[p.id] for p in split.valid),
-        paths["report"]: json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n",
+    out.write_outputs({
+        paths["pairs"].name: jsonl(asdict(p) | {"split": split_of[p.id]} for p in final),
+        paths["rejects"].name: jsonl(asdict(r) for r in run.rejections),
+        paths["train"].name: jsonl(examples[p.id] for p in split.train),
+        paths["valid"].name: jsonl(examples[p.id] for p in split.valid),
+        paths["report"].name: json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n",
     })
     return Result(pairs=list(final), rejects=list(run.rejections), report=report, paths=paths)
 

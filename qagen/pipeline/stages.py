@@ -19,7 +19,7 @@ from qagen.documents.loading import MEGABYTE, LoadResult, load_corpus
 from qagen.documents.tokens import TokenCounter
 from qagen.llm.asker import Asker, Failure
 from qagen.llm.templates import ChatTemplate, builtin_template_path, load_template
-from qagen.outfolder import JournalEntry
+from qagen.outfolder.journal import JournalEntry
 from qagen.progress import Reporter
 from qagen.dataset.examples import CheckedExamples, check_examples, check_pairs
 from qagen.quality.dedupe import dedupe

@@ -1,0 +1,272 @@
+"""What makes a run resumable and safe: the out folder's lock, manifest, journal and output files.
+
+The lock (``.qagen/lock``, ``qagen.outfolder.lock``) is held for the whole run, so two
+processes never do one job twice. The manifest (``.qagen/manifest.json``) records the
+settings that change results; a rerun with different ones is refused unless the user asks
+to start over. The journal (``.qagen/journal.jsonl``, ``qagen.outfolder.journal``) gets one
+line per answered request, synced before the run moves on, so after Ctrl-C, kill -9 or a
+crash the next run asks only what has no line yet. A line cut off by a crash is cut from
+the file; a damaged line elsewhere costs only its own request. The output files change as
+one set (``OutFolder.write_outputs``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+from qagen.errors import OutputError
+from qagen.outfolder.journal import Journal, JournalEntry, reserve_for
+from qagen.outfolder.lock import LOCK, FolderLock
+
+STATE_DIR = ".qagen"
+MANIFEST = "manifest.json"
+JOURNAL = "journal.jsonl"
+DAMAGED = "journal.damaged"  # journal lines that could not be read, set aside rather than destroyed
+SWITCH = "switch.json"  # present only while the output files are being replaced
+# Files qagen writes in an out folder; --restart removes these and nothing else.
+OUTPUT_FILES = ("pairs.jsonl", "rejects.jsonl", "train.jsonl", "valid.jsonl", "report.json")
+# Folders later qagen commands add (evaluations, a trained adapter): expected here, and
+# kept by --restart, since they can cost hours to make again.
+LATER_FOLDERS = ("eval", "adapter")
+
+
+# --------------------------------------------------------------------------- writing files
+
+
+def _write_synced(path: Path, data: str) -> None:
+    with open(path, "w", encoding="utf-8", newline="\n") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make renames in ``folder`` durable (POSIX); where a folder cannot be opened there is nothing to do."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _temp_name(path: Path) -> Path:
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+
+
+def _write_error(path: Path, exc: OSError) -> OutputError:
+    return OutputError(
+        f"cannot write {path}: {exc.strerror or exc}; free space or fix permissions and rerun (answered chunks are kept)."
+    )
+
+
+def write_atomic(path: Path, data: str) -> None:
+    """Write a whole file or nothing: a crash leaves the old file (or none), never half of one."""
+    tmp = _temp_name(path)
+    try:
+        _write_synced(tmp, data)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise _write_error(path, exc) from None
+
+
+def is_output_temp(name: str) -> bool:
+    """A temp file ``write_outputs`` leaves behind when it is killed: ``.train.jsonl.tmp-PID``."""
+    base, sep, pid = name[1:].rpartition(".tmp-")
+    return name.startswith(".") and bool(sep) and base in OUTPUT_FILES and pid.isdigit()
+
+
+def unfinished_switch(folder: Path) -> str | None:
+    """The sentence readers refuse with while ``folder``'s output files are a mix of two runs; else None."""
+    if not (folder / STATE_DIR / SWITCH).exists():
+        return None
+    return (
+        f"train.jsonl and valid.jsonl are from different runs: a qagen run was stopped while replacing the files in "
+        f"{folder}; run the same qagen command again (qagen CORPUS -o {folder}) to finish writing them."
+    )
+
+
+# --------------------------------------------------------------------------- the out folder
+
+
+class OutFolder:
+    """The out folder: its lock, manifest, journal and output files."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.state = path / STATE_DIR
+        self.manifest_path = self.state / MANIFEST
+        self.journal_path = self.state / JOURNAL
+        self.switch_path = self.state / SWITCH
+
+    def lock(self) -> FolderLock:
+        """The folder's lock; a file or someone else's folder is refused before anything is put in it."""
+        if self.path.exists() and not self.path.is_dir():
+            raise OutputError(f"out path {self.path} is a file; choose a folder with -o.")
+        if not self.manifest_path.exists():
+            self._refuse_foreign_files()
+        return FolderLock(self.path, STATE_DIR)
+
+    def prepare(self, fingerprint: dict, *, restart: bool) -> None:
+        """Make the folder ready; refuse foreign folders and settings that would mix two datasets."""
+        if self.path.exists() and not self.path.is_dir():
+            raise OutputError(f"out path {self.path} is a file; choose a folder with -o.")
+        if restart:
+            self._clear()
+        if self.manifest_path.exists():
+            previous = self._read_manifest()
+            changed = sorted(k for k in set(previous) | set(fingerprint) if previous.get(k) != fingerprint.get(k))
+            if changed:
+                details = ", ".join(f"{k} {previous.get(k)!r} -> {fingerprint.get(k)!r}" for k in changed if k != "template_sha256")
+                if "template_sha256" in changed:
+                    details = ", ".join(filter(None, [details, "the template changed"]))
+                raise OutputError(
+                    f"{self.path} holds a run made with different settings ({details}); "
+                    "pass --restart to start over there, or choose another folder with -o."
+                )
+            return
+        self._refuse_foreign_files()
+        try:
+            self.state.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot create {self.state}: {exc.strerror}.") from None
+        write_atomic(self.manifest_path, json.dumps(fingerprint, indent=2, sort_keys=True) + "\n")
+
+    def _refuse_foreign_files(self) -> None:
+        if not self.path.exists():
+            return
+        known = {*OUTPUT_FILES, *LATER_FOLDERS, STATE_DIR}
+        foreign = [p.name for p in self.path.iterdir() if p.name not in known and not is_output_temp(p.name)]
+        if foreign:
+            raise OutputError(
+                f"{self.path} already holds files qagen did not write ({', '.join(sorted(foreign)[:3])}); choose an empty or new folder with -o."
+            )
+
+    def _read_manifest(self) -> dict:
+        try:
+            data = json.loads(self.manifest_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            raise OutputError(f"{self.manifest_path} is damaged; pass --restart to start over in {self.path}.") from None
+        if not isinstance(data, dict):
+            raise OutputError(f"{self.manifest_path} is damaged; pass --restart to start over in {self.path}.")
+        return data
+
+    def _clear(self) -> None:
+        if self.state.is_dir():
+            for child in self.state.iterdir():
+                if child.name == LOCK:
+                    continue  # held by this run: removing it would let a second process in
+                if child.is_dir():
+                    shutil.rmtree(child, ignore_errors=True)
+                else:
+                    child.unlink(missing_ok=True)
+        for name in OUTPUT_FILES:
+            (self.path / name).unlink(missing_ok=True)
+        self._remove_output_temps()
+
+    def _remove_output_temps(self) -> None:
+        if self.path.is_dir():
+            for path in self.path.iterdir():
+                if is_output_temp(path.name):
+                    path.unlink(missing_ok=True)
+
+    # ----------------------------------------------------------------- the output files
+
+    def write_outputs(self, files: dict[str, str]) -> None:
+        """Replace the output files (by name) as one generation of the dataset.
+
+        Every new file is complete on disk before ``.qagen/switch.json`` records which temp
+        file replaces which; then they are renamed in and the record is removed. A kill midway
+        leaves the record, so readers refuse the mix (``unfinished_switch``) and the next run
+        completes it (``finish_switch``). A full disk before the record leaves the old set whole.
+        """
+        temps: dict[str, Path] = {}
+        record_tmp = _temp_name(self.switch_path)
+        writing = self.switch_path
+        try:
+            for name, data in files.items():
+                writing, temps[name] = self.path / name, _temp_name(self.path / name)
+                _write_synced(temps[name], data)
+            writing = self.switch_path
+            _write_synced(record_tmp, json.dumps({name: tmp.name for name, tmp in temps.items()}, indent=2) + "\n")
+            os.replace(record_tmp, self.switch_path)
+        except OSError as exc:
+            for tmp in [*temps.values(), record_tmp]:
+                tmp.unlink(missing_ok=True)
+            raise _write_error(writing, exc) from None
+        self.finish_switch()
+
+    def finish_switch(self) -> None:
+        """Complete a replacement of the output files that a kill interrupted, and drop stray temp files."""
+        if self.switch_path.exists():
+            try:
+                record = json.loads(self.switch_path.read_text(encoding="utf-8"))
+                pending = {name: self.path / str(tmp) for name, tmp in record.items() if name in OUTPUT_FILES}
+            except (OSError, ValueError, AttributeError):
+                raise OutputError(f"{self.switch_path} is damaged; pass --restart to start over in {self.path}.") from None
+            try:
+                for name, tmp in pending.items():
+                    if tmp.exists():  # else it was renamed in before the kill
+                        os.replace(tmp, self.path / name)
+                _sync_folder(self.path)
+                self.switch_path.unlink()
+                _sync_folder(self.state)
+            except OSError as exc:
+                raise OutputError(
+                    f"cannot replace the output files in {self.path}: {exc.strerror or exc}; fix it and run the same command again."
+                ) from None
+        self._remove_output_temps()
+
+    # ----------------------------------------------------------------- the journal
+
+    def read_journal(self, warn: Callable[[str], None] = lambda sentence: None) -> dict[str, JournalEntry]:
+        """Entries by request key.
+
+        A torn last line (a crash mid-write) is cut off the file. A damaged line elsewhere
+        (a bad sector, an editor) is moved to ``journal.damaged`` and ``warn`` hears of it;
+        only its own request is asked again, and every later answer is kept.
+        """
+        if not self.journal_path.exists():
+            return {}
+        raw = self.journal_path.read_bytes()
+        *lines, torn = raw.split(b"\n")
+        entries: dict[str, JournalEntry] = {}
+        good: list[bytes] = []
+        damaged: list[bytes] = []
+        for line in lines:
+            try:
+                entry = JournalEntry.from_line(line.decode("utf-8"))
+            except (ValueError, KeyError, TypeError):
+                damaged.append(line)
+                continue
+            entries[entry.key] = entry
+            good.append(line)
+        if damaged:
+            try:
+                with open(self.state / DAMAGED, "ab") as handle:
+                    handle.write(b"".join(line + b"\n" for line in damaged))
+            except OSError as exc:
+                raise _write_error(self.state / DAMAGED, exc) from None
+            write_atomic(self.journal_path, "".join(line.decode("utf-8") + "\n" for line in good))
+            if len(damaged) == 1:
+                what = f"1 damaged line, moved to {DAMAGED} beside it; its request is"
+            else:
+                what = f"{len(damaged)} damaged lines, moved to {DAMAGED} beside it; their requests are"
+            warn(f"{self.journal_path} had {what} asked again")
+        elif torn:
+            with open(self.journal_path, "r+b") as handle:
+                handle.truncate(len(raw) - len(torn))
+        return entries
+
+    def open_journal(self, *, in_flight: int = 8) -> Journal:
+        """The journal for appending, with room kept for ``in_flight`` answers should the disk fill."""
+        return Journal(self.journal_path, folder=self.path, reserve=reserve_for(in_flight))

@@ -1,0 +1,144 @@
+"""The append-only journal of answers, and the room it keeps for a disk that fills up."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from qagen.errors import OutputError
+from qagen.outfolder.lines import json_line
+from qagen.records import Completion
+
+# Room kept free beside the journal for the answers in flight when the disk fills up.
+RESERVE_PER_REQUEST = 32 * 1024
+MIN_RESERVE = 256 * 1024
+_DISK_FULL = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    key: str  # the request key (a chunk id for generation requests)
+    completion: Completion
+    attempts: int = 1
+
+    def to_line(self) -> str:
+        return json_line({"key": self.key, "attempts": self.attempts, **asdict(self.completion)})
+
+    @staticmethod
+    def from_line(line: str) -> JournalEntry:
+        data = json.loads(line)
+        completion = Completion(
+            text=data["text"],
+            finish_reason=data["finish_reason"],
+            prompt_tokens=int(data["prompt_tokens"]),
+            completion_tokens=int(data["completion_tokens"]),
+        )
+        return JournalEntry(key=data["key"], completion=completion, attempts=int(data.get("attempts", 1)))
+
+
+def reserve_for(in_flight: int) -> int:
+    return max(MIN_RESERVE, in_flight * RESERVE_PER_REQUEST)
+
+
+def _mount_point(path: Path) -> Path:
+    path = path.resolve()
+    while not os.path.ismount(path) and path.parent != path:
+        path = path.parent
+    return path
+
+
+class Journal:
+    """Append-only; each line is on disk before append() returns.
+
+    A reserve file of ``reserve`` bytes sits beside the journal while it is open. When the
+    disk fills, the reserve is given back and the answer written in its place; from then on
+    ``check_room`` says to stop asking, and the answers still in flight land in that room.
+    A write that fails is cut back off the file, so the next line never joins a torn one.
+    """
+
+    def __init__(self, path: Path, *, folder: Path, reserve: int = MIN_RESERVE) -> None:
+        self._path, self._folder = path, folder
+        self._reserve = path.with_name(path.name + ".reserve")
+        self._full: OSError | None = None  # the error that made the journal use its reserve
+        self._unsaved = 0  # answers that found no room even then
+        try:
+            self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o644)
+            self._size = os.fstat(self._fd).st_size
+        except OSError as exc:
+            raise OutputError(f"cannot open {path}: {exc.strerror}.") from None
+        try:
+            with open(self._reserve, "wb") as handle:
+                handle.write(os.urandom(reserve))  # random bytes: a compressing filesystem cannot shrink them
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as exc:
+            self.close()
+            if exc.errno not in _DISK_FULL:
+                raise OutputError(f"cannot write {self._reserve}: {exc.strerror or exc}.") from None
+            raise OutputError(
+                f"the disk {_mount_point(folder)} has no room for the journal in {folder} ({exc.strerror or exc}); "
+                f"free at least {reserve // 1024} KiB there and run the same command again."
+            ) from None
+
+    def append(self, entry: JournalEntry) -> None:
+        """Write one entry; OutputError when it could not be written (the answer is then not kept)."""
+        data = (entry.to_line() + "\n").encode("utf-8")
+        try:
+            self._write(data)
+        except OSError as exc:
+            if exc.errno not in _DISK_FULL or not self._reserve.exists():
+                self._unsaved += 1
+                raise self._error(exc) from None
+            self._reserve.unlink()
+            self._full = exc
+            try:
+                self._write(data)
+            except OSError as again:
+                self._unsaved += 1
+                raise self._error(again) from None
+
+    def check_room(self) -> None:
+        """OutputError once the journal lives on its reserve: ask nothing more."""
+        if self._full is not None:
+            raise self._error(self._full)
+
+    def _write(self, data: bytes) -> None:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self._fd, view):]
+            os.fsync(self._fd)
+        except OSError:
+            try:
+                os.ftruncate(self._fd, self._size)
+            except OSError:
+                pass
+            raise
+        self._size += len(data)
+
+    def _error(self, exc: OSError) -> OutputError:
+        if exc.errno not in _DISK_FULL:
+            return OutputError(f"cannot write {self._path}: {exc.strerror or exc}; fix it and run the same command again.")
+        saved = (
+            f"{self._unsaved} answers found no room and will be asked again, every other one is saved in its journal"
+            if self._unsaved else "every answer received is saved in its journal"
+        )
+        return OutputError(
+            f"the disk {_mount_point(self._folder)} is full ({exc.strerror or exc}) while qagen writes to {self._folder}: "
+            f"it stopped asking, and {saved}; free space and run the same command again."
+        )
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+        self._reserve.unlink(missing_ok=True)
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
