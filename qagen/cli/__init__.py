@@ -1,7 +1,8 @@
 """Command line: ``qagen FOLDER`` and the ``validate``, ``eval``, ``finetune`` and ``follow`` commands.
 
 ``main`` is the only place that prints errors and picks exit codes: 0 done, 1 error, 2 usage
-or settings error, 3 finished with requests that failed after every retry, 130 interrupted.
+or settings error, 3 finished with requests that failed after every retry, 4 finished with no
+training example written, 130 interrupted.
 Each command lives in its own module, imported only when it runs, so ``qagen --help`` and
 ``qagen --version`` load no stage, no SDK and no text splitter.
 """
@@ -15,6 +16,7 @@ from collections.abc import Sequence
 from qagen.errors import QagenError
 
 EXIT_INCOMPLETE = 3
+EXIT_NO_EXAMPLES = 4
 EXIT_INTERRUPTED = 130
 
 # command -> module of qagen.cli with a run(argv) -> int

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from qagen import __version__
-from qagen.cli import EXIT_INCOMPLETE, EXIT_INTERRUPTED
+from qagen.cli import EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_NO_EXAMPLES
 from qagen.cli.options import add_options, given, unescape
 from qagen.cli.progress import TerminalProgress
 from qagen.settings import DEFAULT_BASE_MODEL, GENERATE_OPTIONS, FinetuneSettings, Settings, resolve, unknown_env_variables
@@ -98,16 +98,24 @@ def _generate(settings: Settings) -> int:
 
 
 def verdict(report: Report) -> int:
-    if report.complete:
-        return 0
-    failed = []
-    if report.chunks_failed:
-        reasons = ", ".join(sorted({f["reason"] for f in report.chunks_failed}))
-        failed.append(f"{len(report.chunks_failed)} of {report.chunks} chunks ({reasons})")
-    if report.requests_failed:
-        failed.append(f"{report.requests_failed} I-don't-know or judge requests")
-    print(
-        f"error: {' and '.join(failed)} failed after every retry; run the same command again to ask just those.",
-        file=sys.stderr,
-    )
-    return EXIT_INCOMPLETE
+    """The exit code of a finished run: failed requests first (a rerun may fix them), then an empty train.jsonl."""
+    from qagen.pipeline.report import why_no_training_examples
+
+    empty = why_no_training_examples(report)
+    code = 0
+    if not report.complete:
+        failed = []
+        if report.chunks_failed:
+            reasons = ", ".join(sorted({f["reason"] for f in report.chunks_failed}))
+            failed.append(f"{len(report.chunks_failed)} of {report.chunks} chunks ({reasons})")
+        if report.requests_failed:
+            failed.append(f"{report.requests_failed} I-don't-know or judge requests")
+        print(
+            f"error: {' and '.join(failed)} failed after every retry; run the same command again to ask just those.",
+            file=sys.stderr,
+        )
+        code = EXIT_INCOMPLETE
+    if empty:
+        print(f"error: no training examples were written because {empty}", file=sys.stderr)
+        code = code or EXIT_NO_EXAMPLES
+    return code
