@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import tomllib
 from pathlib import Path
 
 import pytest
 
 from fake_openai import chat_reply
-from helpers import CORPUS, read_jsonl
+from helpers import CORPUS, REPO, read_jsonl
 from qagen.cli import EXIT_NO_EXAMPLES, main
 
 # --------------------------------------------------------------------------- a run that writes no training example
@@ -105,3 +111,153 @@ def test_an_offline_run_whose_examples_are_all_too_long_names_the_reason(tmp_pat
     last = capsys.readouterr().err.strip().splitlines()[-1]
     reasons = {r["reason"] for r in read_jsonl(out / "rejects.jsonl")}
     assert len(reasons) == 1 and f" {reasons.pop()}); see " in last and "pairs were rejected" in last
+
+
+# --------------------------------------------------------------------------- the edges of the process: pipes and Ctrl-C
+
+EXIT_BROKEN_PIPE = 141  # what a shell reports for a program stopped by SIGPIPE: `seq 1e6 | head -1`
+
+
+def _big_invalid_file(tmp_path: Path) -> Path:
+    """A chat file whose report, with every problem listed, is far bigger than a pipe's buffer."""
+    path = tmp_path / "big.jsonl"
+    path.write_text("".join(json.dumps({"messages": [{"role": "user", "content": f"q{i}"}]}) + "\n" for i in range(3000)))
+    return path
+
+
+def _qagen(*args: str) -> list[str]:
+    return [sys.executable, "-m", "qagen", *args]
+
+
+def _run_into_a_closed_pipe(command: list[str], cwd: Path, *, buffered: bool) -> subprocess.CompletedProcess[str]:
+    """Run with stdout a pipe whose reader has already gone, as `| head -1` leaves it after one line.
+
+    Buffered (Python's default for a pipe), the failure comes when the buffer is flushed; unbuffered
+    (PYTHONUNBUFFERED), at the first write.
+    """
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"} | ({} if buffered else {"PYTHONUNBUFFERED": "1"})
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        return subprocess.run(command, stdout=write, stderr=subprocess.PIPE, text=True, cwd=cwd, env=env, check=False)
+    finally:
+        os.close(write)
+
+
+@pytest.mark.parametrize("buffered", [True, False], ids=["buffered", "unbuffered"])
+@pytest.mark.parametrize("args", [["--help"], ["--version"], ["validate", "--help"], ["validate", "BIG", "--max-lines", "100000"]])
+def test_output_into_a_closed_pipe_ends_quietly(tmp_path: Path, args: list[str], buffered: bool) -> None:
+    args = [str(_big_invalid_file(tmp_path)) if a == "BIG" else a for a in args]
+    done = _run_into_a_closed_pipe(_qagen(*args), tmp_path, buffered=buffered)
+    assert done.stderr == ""  # no traceback, no "Exception ignored ... BrokenPipeError"
+    if buffered or args[0] == "validate" and args[1] != "--help":
+        assert done.returncode == EXIT_BROKEN_PIPE
+    else:  # argparse itself ignores a failed write of --help or --version, so nothing is left to fail
+        assert done.returncode in {0, EXIT_BROKEN_PIPE}
+
+
+@pytest.mark.parametrize("buffered", [True, False], ids=["buffered", "unbuffered"])
+def test_a_run_whose_summary_meets_a_closed_pipe_still_writes_its_files(tmp_path: Path, buffered: bool) -> None:
+    out = tmp_path / "out"
+    done = _run_into_a_closed_pipe(_qagen(str(CORPUS / "fleet.txt"), "-q", "-o", str(out)), tmp_path, buffered=buffered)
+    assert done.stderr == "" and done.returncode == EXIT_BROKEN_PIPE
+    assert read_jsonl(out / "train.jsonl") and json.loads((out / "report.json").read_text())["train_examples"] > 0
+
+
+def test_argparse_exits_become_return_codes_of_main(capsys) -> None:
+    assert main(["--help"]) == 0 and "usage: qagen" in capsys.readouterr().out
+    assert main(["validate", "x.jsonl", "--no-such-flag"]) == 2 and "unrecognized arguments" in capsys.readouterr().err
+
+
+def test_the_exit_code_for_a_closed_pipe_is_in_the_readme() -> None:
+    from qagen.cli import EXIT_BROKEN_PIPE as code
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    exit_codes = " ".join(readme[readme.index("Exit codes:"):].split("\n\n")[0].split())
+    assert code == EXIT_BROKEN_PIPE and f"; {code} the output was piped into a program that stopped reading" in exit_codes
+
+
+def test_validate_piped_into_head(tmp_path: Path) -> None:
+    big = _big_invalid_file(tmp_path)
+    script = f"{' '.join(_qagen('validate', str(big), '--max-lines', '100000'))} 2>err.txt | head -1; echo \"${{PIPESTATUS[0]}}\" >status.txt"
+    done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, cwd=tmp_path, check=True)
+    assert done.stdout.startswith(f"{big}: chat format, 3000 examples")
+    assert (tmp_path / "err.txt").read_text() == ""
+    assert (tmp_path / "status.txt").read_text().strip() in {"0", str(EXIT_BROKEN_PIPE)}  # 0 when head read it all
+
+
+# A sitecustomize that puts a finder in front of the import system; it sends its own process a SIGINT
+# when TEST_INTERRUPT_AT is about to be imported for the first time: a Ctrl-C that lands in
+# start-up, at a chosen place, before or after main's error boundary exists.
+_INTERRUPTING_SITECUSTOMIZE = """
+import importlib.abc, os, signal, sys
+
+class InterruptWhileImporting(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        marker = os.environ["TEST_INTERRUPT_MARKER"]
+        if name == os.environ["TEST_INTERRUPT_AT"] and not os.path.exists(marker):
+            open(marker, "w").close()
+            os.kill(os.getpid(), signal.SIGINT)
+        return None
+
+sys.meta_path.insert(0, InterruptWhileImporting())
+"""
+
+
+def _console_script() -> list[str]:
+    """The console script as pip writes it: from MODULE import NAME; sys.exit(NAME())."""
+    module, name = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]["qagen"].split(":")
+    return [sys.executable, "-c", f"import sys\nfrom {module} import {name}\nsys.argv[0] = 'qagen'\nsys.exit({name}())"]
+
+
+@pytest.mark.parametrize("how", ["python -m qagen", "console script"])
+@pytest.mark.parametrize("module, args", [
+    ("qagen.cli", ["CORPUS"]),
+    ("argparse", ["CORPUS"]),
+    ("qagen.settings", ["CORPUS"]),
+    ("qagen.cli.generate", ["CORPUS"]),
+    ("qagen.cli.validate", ["validate", "BIG"]),
+    ("qagen.dataset.validate", ["validate", "BIG"]),
+    ("qagen.pipeline.runner", ["CORPUS"]),
+])
+def test_ctrl_c_during_start_up_is_one_line_and_exit_130(tmp_path: Path, how: str, module: str, args: list[str]) -> None:
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "sitecustomize.py").write_text(_INTERRUPTING_SITECUSTOMIZE)
+    marker = tmp_path / "interrupted"
+    env = os.environ | {"PYTHONPATH": os.pathsep.join([str(REPO), str(hooks)]),
+                        "TEST_INTERRUPT_AT": module, "TEST_INTERRUPT_MARKER": str(marker)}
+    given = {"CORPUS": str(CORPUS / "fleet.txt"), "BIG": str(_big_invalid_file(tmp_path))}
+    argv = [given.get(a, a) for a in args] + ([] if args[0] == "validate" else ["-o", str(tmp_path / "out")])
+    command = _qagen(*argv) if how == "python -m qagen" else _console_script() + argv
+    done = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, env=env, check=False)
+    assert marker.exists(), f"{module} was never imported, so nothing was interrupted"
+    assert "Traceback" not in done.stderr, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("interrupted"), done.stderr
+    assert done.returncode == 130
+    assert done.stdout == ""
+
+
+def test_ctrl_c_at_moments_of_start_up_never_shows_a_traceback_from_qagen(tmp_path: Path) -> None:
+    """A real SIGINT, sent as soon as the process exists and then a little later each time.
+
+    Python's own start-up (site, runpy) and ``import qagen`` come before qagen's entry code and stay
+    unguarded (a traceback there names no file of qagen's command line). From ``qagen.__main__`` on, a
+    Ctrl-C is one line and 130. A process may also end by the signal itself (-SIGINT, which a shell shows
+    as 130 too): before Python has set up its handler, or when CPython 3.11 marks the interrupt as
+    unhandled because it landed inside a string ``exec`` (as dataclasses use). The delays only spread
+    the signal over start-up; nothing is asserted about time.
+    """
+    entry_code = (str(REPO / "qagen" / "__main__.py"), str(REPO / "qagen" / "cli"))
+    for step in range(16):
+        process = subprocess.Popen(_qagen(str(CORPUS / "fleet.txt"), "-q", "-o", str(tmp_path / "out")),
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+        time.sleep(step * 0.004)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate()
+        if "Traceback" in err:
+            assert not any(path in err for path in entry_code), err
+            continue
+        assert process.returncode in {0, 130, -signal.SIGINT}, (process.returncode, err)
+        assert len(err.strip().splitlines()) <= 1, err
