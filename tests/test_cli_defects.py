@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from fake_openai import chat_reply
+from fake_openai import chat_reply, grounded_pairs_reply
 from helpers import CORPUS, REPO, read_jsonl
 from qagen.cli import EXIT_NO_EXAMPLES, main
 
@@ -261,3 +261,69 @@ def test_ctrl_c_at_moments_of_start_up_never_shows_a_traceback_from_qagen(tmp_pa
             continue
         assert process.returncode in {0, 130, -signal.SIGINT}, (process.returncode, err)
         assert len(err.strip().splitlines()) <= 1, err
+
+
+# --------------------------------------------------------------------------- promises pinned: the idk check and the judge
+
+IDK_UNREADABLE = "Who painted the portrait in the Harbour House boardroom?"  # the corpus does not answer either
+IDK_READABLE = "What brand of coffee does the Scarth Pier kiosk sell?"
+
+
+@pytest.mark.parametrize("unreadable", [
+    "Maybe; it is hard to say.",
+    "",
+    '{"answered": true}\n{"answered": false}',
+    '{"reason": "no verdict here"}',
+    '{"answered": tru',
+])
+def test_an_unreadable_idk_check_counts_as_answered(tmp_path: Path, fake_openai, unreadable: str) -> None:
+    from qagen.replies.questions import parse_check
+
+    assert parse_check(unreadable) is None  # the premise: this reply says neither yes nor no
+
+    def model(request):
+        system = request.messages[0]["content"]
+        if system.startswith("You write questions for training an assistant to say"):
+            return chat_reply("\n".join(json.dumps({"question": q}) for q in (IDK_UNREADABLE, IDK_READABLE)))
+        if system.startswith("You check whether passages"):
+            if IDK_UNREADABLE in request.last_user_text:
+                return chat_reply(unreadable)
+            return chat_reply(json.dumps({"answered": False, "reason": "scripted"}))
+        return grounded_pairs_reply(request, 3)
+
+    fake_openai.handler = model
+    out = tmp_path / "out"
+    assert main([str(CORPUS), "--base-url", fake_openai.url, "--model", "m", "-o", str(out), "-q", "--idk-ratio", "0.05"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["stages"]["idk"]["target"] >= 2  # room for both: only the check decides
+    idk = [p["question"] for p in read_jsonl(out / "pairs.jsonl") if p["kind"] == "idk"]
+    assert idk == [IDK_READABLE]  # a readable "not answered" is kept, an unreadable one is not
+    dropped = {r["raw"]: r["reason"] for r in read_jsonl(out / "rejects.jsonl") if r["stage"] == "idk"}
+    assert dropped[IDK_UNREADABLE] == "check_unreadable"
+    assert report["stages"]["idk"]["dropped"]["check_unreadable"] == 1
+
+
+@pytest.mark.parametrize("threshold", [2, 4, 5])
+def test_the_judge_keeps_pairs_rated_at_or_above_the_threshold(tmp_path: Path, fake_openai, threshold: int) -> None:
+    # One pair rated just below the threshold, one exactly at it, one above it (or at it, for 5).
+    scores = {"p1": threshold - 1, "p2": threshold, "p3": min(5, threshold + 1)}
+    rated: dict[str, int] = {}  # answer -> the score the judge gave it
+
+    def model(request):
+        if request.messages[0]["content"].startswith("You check question and answer pairs"):
+            rows = [json.loads(line) for line in request.last_user_text.splitlines() if line.startswith('{"id"')]
+            rated.update({row["answer"]: scores[row["id"]] for row in rows})
+            return chat_reply("\n".join(json.dumps({"id": row["id"], "score": scores[row["id"]], "reason": "scripted"}) for row in rows))
+        return grounded_pairs_reply(request, 3)
+
+    fake_openai.handler = model
+    out = tmp_path / "out"
+    args = [str(CORPUS / "fleet.txt"), "--base-url", fake_openai.url, "--model", "m", "-o", str(out), "-q",
+            "--chunk-size", "2000", "--idk-ratio", "0", "--judge", "--judge-threshold", str(threshold)]
+    assert main(args) == 0
+    assert sorted(rated.values()) == sorted(scores.values())  # every pair was shown to the judge
+    kept = {p["answer"] for p in read_jsonl(out / "pairs.jsonl")}
+    assert kept == {answer for answer, score in rated.items() if score >= threshold} and len(kept) == 2
+    low = [r for r in read_jsonl(out / "rejects.jsonl") if r["reason"] == "judge_low_score"]
+    below = next(answer for answer, score in rated.items() if score < threshold)
+    assert len(low) == 1 and json.loads(low[0]["raw"])["answer"] == below and f"rated {threshold - 1}/5 (threshold {threshold})" in low[0]["detail"]
