@@ -11,23 +11,23 @@ Keyword arguments are the settings, named like the command's flags (``chunk_size
 comes from ``OPENAI_API_KEY`` and the endpoint from ``base_url`` or ``OPENAI_BASE_URL``;
 ``QAGEN_*`` variables and config files are the command line's, not read here.
 
-Nothing heavy loads at import: the pipeline, the SDK and the text splitter load on first use.
+Nothing heavy loads at import: the settings, the pipeline, the SDK and the text splitter load on
+first use. (``qagen`` is imported before the command line can guard against a Ctrl-C, so the less
+it runs, the less of start-up is unguarded.)
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from qagen.errors import QagenError
-from qagen.settings import Settings, resolve
 
 if TYPE_CHECKING:
     from qagen.llm.model import ChatModel
     from qagen.pipeline.runner import Result
     from qagen.progress import Reporter
+    from qagen.settings import Settings
 
 __version__ = "0.1.0"
 __all__ = ["ChatModel", "QagenError", "Result", "Settings", "agenerate", "generate", "settings_for"]
@@ -35,6 +35,11 @@ __all__ = ["ChatModel", "QagenError", "Result", "Settings", "agenerate", "genera
 
 def settings_for(corpus: str | os.PathLike[str], *, model: str | ChatModel | None = None, **settings: Any) -> Settings:
     """The checked Settings that ``generate`` would run with."""
+    import dataclasses
+    from pathlib import Path
+
+    from qagen.settings import Settings, resolve
+
     env = {name: value for name, value in os.environ.items() if name.startswith("OPENAI_")}
     if model is None or isinstance(model, str):
         return resolve(Settings, {"model": model, **settings}, env=env, given_as="argument", corpus=Path(corpus))
@@ -85,6 +90,10 @@ def generate(
 
 def __getattr__(name: str) -> Any:
     # The heavier names load on first use, so `import qagen` stays fast.
+    if name == "Settings":
+        from qagen.settings import Settings
+
+        return Settings
     if name == "Result":
         from qagen.pipeline.runner import Result
 

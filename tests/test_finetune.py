@@ -350,8 +350,9 @@ def test_a_429_during_upload_is_retried_after_retry_after(fake_openai: FakeOpenA
     assert outcome is not None and outcome.status == "succeeded"
     posts = requests_to(fake_openai, "POST", FILES)
     assert len(posts) == 3 and len(fake_openai.uploads) == 2
-    assert 0.19 <= posts[1].time - posts[0].time < 0.45
-    assert said.containing("HTTP 429")
+    # The wait announced is the server's, not qagen's own backoff; and it was waited (load only lengthens it).
+    assert said.containing("HTTP 429") and said.containing("retrying in 0.2 s")
+    assert posts[1].time - posts[0].time >= 0.19
 
 
 def test_files_still_processing_are_waited_for(fake_openai: FakeOpenAI, out: Path) -> None:

@@ -61,9 +61,10 @@ def test_example_over_the_token_limit_is_rejected(tmp_path: Path, fake_openai) -
     long_sentence = max(SENTENCES, key=len)
     fake_openai.handler = lambda request: chat_reply(_jsonl(("What does the long sentence say?", long_sentence), ("What does the fleet do?", SENTENCES[0])))
     out = tmp_path / "o"
-    assert main(_server_args(fake_openai, out, "--idk-ratio", "0", "--chunk-size", "2000", "--max-example-tokens", "60")) == 0
+    assert main(_server_args(fake_openai, out, "--idk-ratio", "0", "--chunk-size", "2000", "--max-example-tokens", "100")) == 0
     rejects = read_jsonl(out / "rejects.jsonl")
     assert any(r["reason"] == "too_many_tokens" and r["stage"] == "validate" for r in rejects)
+    assert [p["answer"] for p in read_jsonl(out / "pairs.jsonl")] == [SENTENCES[0]]  # the short one fits
 
 
 def _judge_handler(scores: dict[str, int], echo_altered: bool = False):

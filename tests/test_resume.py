@@ -38,7 +38,7 @@ def _hang_after(server, answered: int) -> tuple[threading.Event, threading.Event
         count["n"] += 1
         if count["n"] > answered:
             reached.set()
-            release.wait(30)
+            release.wait()  # the test always releases (in a finally), so no timer decides the outcome
         return grounded_pairs_reply(request, 3)
 
     server.handler = handler
@@ -55,21 +55,23 @@ def test_interrupted_run_resumes_to_the_same_output(tmp_path: Path, fake_openai,
     fake_openai.requests.clear()
 
     reached, release = _hang_after(fake_openai, answered=3)
-    proc = _start([str(CORPUS), "-o", str(tmp_path / "split"), *args])
-    assert reached.wait(60), proc.communicate()
-    journal = tmp_path / "split" / ".qagen" / "journal.jsonl"
-    deadline = time.monotonic() + 20
-    while _lines(journal) < 3 and time.monotonic() < deadline:  # the third answer may still be on its way
-        time.sleep(0.02)
-    if how == "kill":
-        proc.kill()  # SIGKILL: no cleanup at all
-        proc.communicate(timeout=30)
-    else:
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=30)
-        assert proc.returncode == 130
-        assert "run the same command again" in err and "Traceback" not in err
-    release.set()
+    try:
+        proc = _start([str(CORPUS), "-o", str(tmp_path / "split"), *args])
+        while not reached.wait(0.05):  # until a fourth request is held, or the run has ended
+            assert proc.poll() is None, proc.communicate()
+        journal = tmp_path / "split" / ".qagen" / "journal.jsonl"
+        while _lines(journal) < 3 and proc.poll() is None:  # the third answer may still be on its way
+            time.sleep(0.02)
+        if how == "kill":
+            proc.kill()  # SIGKILL: no cleanup at all
+            proc.communicate(timeout=60)  # guards against a hang, measures nothing
+        else:
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=60)
+            assert proc.returncode == 130
+            assert "run the same command again" in err and "Traceback" not in err
+    finally:
+        release.set()
     answered_first = [json.loads(line)["key"] for line in journal.read_text().splitlines()]
     assert len(answered_first) == 3
     first_passages = {r.last_user_text for r in fake_openai.chat_requests()[:3]}

@@ -118,7 +118,7 @@ CHAT_DEFECTS = {
     "message_not_an_object": (lambda row: {"messages": row["messages"] + ["hello"]}, {"data_type"}),
     "no_content": (without(1, "content"), {"message_missing_key", "missing_content"}),
     "no_role": (without(2, "role"), {"message_missing_key", "unrecognized_role", "example_missing_assistant_message"}),
-    "unrecognized_key": (with_message(2, tool_calls=[]), {"message_unrecognized_key"}),
+    "unrecognized_key": (with_message(2, mood="calm"), {"message_unrecognized_key"}),
     "unrecognized_role": (
         lambda row: {"messages": row["messages"] + [{"role": "narrator", "content": "The end."}]},
         {"unrecognized_role"},

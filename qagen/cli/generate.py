@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from qagen import __version__
-from qagen.cli import EXIT_INCOMPLETE, EXIT_INTERRUPTED
+from qagen.cli import EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_NO_EXAMPLES
 from qagen.cli.options import add_options, given, say, unescape
 from qagen.cli.progress import TerminalProgress
 from qagen.progress import terminal_safe
@@ -102,16 +102,24 @@ def _generate(settings: Settings) -> int:
 
 
 def verdict(report: Report) -> int:
-    if report.complete:
-        return 0
-    failed = []
-    if report.chunks_failed:
-        reasons = ", ".join(sorted({f["reason"] for f in report.chunks_failed}))
-        failed.append(f"{len(report.chunks_failed)} of {report.chunks} chunks ({reasons})")
-    if report.requests_failed:
-        failed.append(f"{report.requests_failed} I-don't-know or judge requests")
-    print(
-        f"error: {' and '.join(failed)} failed after every retry; run the same command again to ask just those.",
-        file=sys.stderr,
-    )
-    return EXIT_INCOMPLETE
+    """The exit code of a finished run: failed requests first (a rerun may fix them), then an empty train.jsonl."""
+    from qagen.pipeline.report import why_no_training_examples
+
+    empty = why_no_training_examples(report)
+    code = 0
+    if not report.complete:
+        failed = []
+        if report.chunks_failed:
+            reasons = ", ".join(sorted({f["reason"] for f in report.chunks_failed}))
+            failed.append(f"{len(report.chunks_failed)} of {report.chunks} chunks ({reasons})")
+        if report.requests_failed:
+            failed.append(f"{report.requests_failed} I-don't-know or judge requests")
+        print(
+            f"error: {' and '.join(failed)} failed after every retry; run the same command again to ask just those.",
+            file=sys.stderr,
+        )
+        code = EXIT_INCOMPLETE
+    if empty:
+        print(f"error: no training examples were written because {empty}", file=sys.stderr)
+        code = code or EXIT_NO_EXAMPLES
+    return code

@@ -12,7 +12,7 @@ Every code and its severity is in ``SEVERITY``.
 
 Chat checks follow the categories of OpenAI's chat data preparation notebook, counted the
 same way (a message without ``content`` counts as both ``message_missing_key`` and
-``missing_content``). Legacy prompt/completion checks follow the conventions of the old
+``missing_content``); the shapes of messages and tool use are ``qagen.dataset.messages``'. Legacy prompt/completion checks follow the conventions of the old
 ``fine_tunes.prepare_data`` tool: one separator ending every prompt, a leading space and
 one stop sequence on every completion.
 """
@@ -25,6 +25,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from qagen.dataset.messages import example_problems, json_type, message_problems, tool_texts, uses_tools
 from qagen.documents.tokens import count_chat_tokens
 from qagen.settings import MAX_EXAMPLE_TOKENS
 from qagen.quality.leftovers import json_leftover, template_leftover
@@ -38,8 +39,6 @@ WARNING = "warning"
 MIN_EXAMPLES = 10  # the service refuses a training file with fewer examples
 LONG_EXAMPLE_CHARS = 10_000  # the legacy tool's threshold for a long prompt + completion
 
-CHAT_ROLES = frozenset({"system", "user", "assistant", "function", "tool"})
-MESSAGE_KEYS = frozenset({"role", "content", "name", "function_call", "weight"})
 EXAMPLE_KEYS = frozenset({"messages", "tools", "functions", "parallel_tool_calls"})
 LEGACY_KEYS = frozenset({"prompt", "completion"})
 
@@ -63,6 +62,13 @@ SEVERITY: dict[str, str] = {
     "missing_content": ERROR,
     "example_missing_assistant_message": ERROR,
     "invalid_weight": ERROR,
+    # tool use (qagen.dataset.messages)
+    "invalid_tool_calls": ERROR,
+    "invalid_function_call": ERROR,
+    "invalid_tools": ERROR,
+    "invalid_parallel_tool_calls": ERROR,
+    "unknown_tool_call_id": ERROR,  # a tool message answering a call no earlier assistant message made
+    "unknown_tool": WARNING,  # a call of a function the example's tools do not declare
     "example_unrecognized_key": WARNING,
     "example_missing_user_message": WARNING,
     "example_missing_system_message": WARNING,
@@ -195,47 +201,23 @@ def check_example_count(count: int) -> list[Finding]:
 # ---------------------------------------------------------------- chat examples
 
 
-def _json_type(value: object) -> str:
-    names = {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}
-    return names.get(type(value), "number")
-
-
-def _message_findings(position: int, message: object, line: int | None) -> list[Finding]:
-    where = f"message {position}"
-    if not isinstance(message, Mapping):
-        return [make_finding("data_type", f"{where} is a JSON {_json_type(message)}, not an object.", line)]
-    found = []
-    missing = [key for key in ("role", "content") if key not in message]
-    if missing:
-        found.append(make_finding("message_missing_key", f"{where} has no {' and no '.join(missing)}.", line))
-    unknown = sorted(str(key) for key in message if key not in MESSAGE_KEYS)
-    if unknown:
-        text = f"{where} has unrecognized keys: {', '.join(unknown)}."
-        found.append(make_finding("message_unrecognized_key", text, line))
-    role = message.get("role")
-    if not (isinstance(role, str) and role in CHAT_ROLES):
-        text = f"{where} has role {json.dumps(role, default=str)}, not one of {', '.join(sorted(CHAT_ROLES))}."
-        found.append(make_finding("unrecognized_role", text, line))
-    if not isinstance(message.get("content"), str):
-        found.append(make_finding("missing_content", f"{where} has no text content.", line))
-    weight = message.get("weight", 0)
-    if isinstance(weight, bool) or weight not in (0, 1):
-        text = f"{where} has weight {json.dumps(weight, default=str)}; only 0 or 1 is accepted."
-        found.append(make_finding("invalid_weight", text, line))
-    return found
-
-
-def _chat_text_findings(messages: Sequence[object], line: int | None, source: str | None) -> list[Finding]:
+def _chat_text_findings(example: Mapping, messages: Sequence[object], line: int | None, source: str | None) -> list[Finding]:
     found: list[Finding] = []
     question: str | None = None
+    # The not-a-question heuristic is for question/answer data: one user turn and no tools. In a
+    # conversation, user turns are as often replies ("Thanks, that settles it.") or requests as
+    # questions, and in tool use they ask for actions; warning on those would flag good data.
+    one_question = sum(1 for m in messages if isinstance(m, Mapping) and m.get("role") == "user") == 1
+    check_questions = one_question and not uses_tools(example, messages)
     for message in messages:
         if not isinstance(message, Mapping) or not isinstance(message.get("content"), str):
             continue
         role, content = message.get("role"), message["content"]
         if role == "user":
             question = content
-            found += _question_findings(content, line, role="user message", source=source)
-        elif role == "assistant":
+            found += [f for f in _question_findings(content, line, role="user message", source=source)
+                      if check_questions or f.code != "not_a_question"]
+        elif role == "assistant" and not (content == "" and any(k in message for k in ("tool_calls", "function_call"))):
             found += _answer_findings(content, question, line, role="assistant message", source=source)
         elif role == "system":  # written by qagen's settings, never from a document: no source excuses it
             found += [f for f in _leftover_findings(content, "system message", line) if f.code == "template_leftover"]
@@ -250,7 +232,7 @@ def check_chat(
     ``source``: the text the example's question and answer were written from (see ``pair_text_findings``).
     """
     if not isinstance(example, Mapping):
-        return [make_finding("data_type", f"the line is a JSON {_json_type(example)}, not an object.", line)], None
+        return [make_finding("data_type", f"the line is a JSON {json_type(example)}, not an object.", line)], None
     messages = example.get("messages")
     if not isinstance(messages, list) or not messages:
         hint = " (it looks like a prompt/completion example)" if "prompt" in example else ""
@@ -261,7 +243,8 @@ def check_chat(
         message = f"the example has unrecognized keys: {', '.join(extra)}."
         found.append(make_finding("example_unrecognized_key", message, line))
     for position, message in enumerate(messages, 1):
-        found += _message_findings(position, message, line)
+        found += [make_finding(code, text, line) for code, text in message_problems(position, message)]
+    found += [make_finding(code, text, line) for code, text in example_problems(example, messages)]
     roles = {m.get("role") for m in messages if isinstance(m, Mapping) and isinstance(m.get("role"), str)}
     if "assistant" not in roles:
         found.append(make_finding("example_missing_assistant_message", "the example has no assistant message.", line))
@@ -269,8 +252,8 @@ def check_chat(
         found.append(make_finding("example_missing_user_message", "the example has no user message.", line))
     if "system" not in roles:
         found.append(make_finding("example_missing_system_message", "the example has no system message.", line))
-    found += _chat_text_findings(messages, line, source)
-    tokens = count_chat_tokens(messages, count_tokens)
+    found += _chat_text_findings(example, messages, line, source)
+    tokens = count_chat_tokens(messages, count_tokens) + sum(count_tokens(text) for text in tool_texts(example, messages))
     return found + _too_many_tokens(tokens, max_tokens, line), tokens
 
 
@@ -342,7 +325,7 @@ def _legacy_rows(examples: Sequence[object], lines: Sequence[int]) -> tuple[list
     found, rows = [], []
     for line, example in zip(lines, examples):
         if not isinstance(example, Mapping):
-            found.append(make_finding("data_type", f"the line is a JSON {_json_type(example)}, not an object.", line))
+            found.append(make_finding("data_type", f"the line is a JSON {json_type(example)}, not an object.", line))
             continue
         missing = [key for key in ("prompt", "completion") if key not in example]
         if missing:

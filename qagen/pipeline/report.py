@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from qagen.dataset.estimate import TokenStats, estimate_finetune
@@ -161,6 +162,35 @@ def file_coverage(coverage: Sequence[ChunkCoverage]) -> list[dict]:
     return list(files.values())
 
 
+# Stages whose drops are not pairs: unreadable replies and failed requests (generate), and
+# "I don't know" candidates that never became pairs (idk).
+_NOT_PAIR_STAGES = ("generate", "idk")
+
+
+def _most_common_first(counts: dict[str, int]) -> str:
+    return ", ".join(f"{n} {reason}" for reason, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def why_no_training_examples(report: Report) -> str | None:
+    """Why the run wrote an empty train.jsonl, in words that point at the file to read; None when it did not."""
+    if report.train_examples:
+        return None
+    rejects = Path(report.out) / "rejects.jsonl"
+    replies = report.chunks - len(report.chunks_failed)
+    if not report.pairs_generated:
+        if not replies:
+            return "no chunk was answered"
+        return f"the model's {replies} {'reply' if replies == 1 else 'replies'} gave no pairs; see {rejects}"
+    dropped: Counter[str] = Counter()
+    for name, counts in report.stages.items():
+        if name not in _NOT_PAIR_STAGES:
+            dropped.update(counts.get("dropped", {}))
+    if not report.pairs_kept:
+        total = sum(dropped.values())
+        return f"all {total} {'pair was' if total == 1 else 'pairs were'} rejected ({_most_common_first(dropped)}); see {rejects}"
+    return f"every one of the {report.pairs_kept} kept pairs went to the validation file; lower --valid-fraction"
+
+
 def summary(report: Report) -> str:
     """A few lines a person reads at the end of a run, each safe to print (file names are escaped)."""
     lines = []
@@ -177,7 +207,7 @@ def summary(report: Report) -> str:
     lines.append(f"requests  {report.requests} to {report.model}{retries}")
     lines.append(f"tokens    {report.tokens_in:,} in, {report.tokens_out:,} out ({report.token_encoding})")
     dropped = sum(report.dropped.values())
-    reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(report.dropped.items(), key=lambda kv: (-kv[1], kv[0])))
+    reasons = _most_common_first(report.dropped)
     grounded = report.pairs_kept - report.idk_kept
     lines.append(
         f"pairs     {grounded} grounded of {report.pairs_generated} generated + {report.idk_kept} I-don't-know"
