@@ -410,3 +410,36 @@ def test_safe_model_names_never_collide() -> None:
     names = {safe_model_name(n) for n in ("a/b", "a_b", "a:b", "ft:gpt-4o-mini:acme::x", "../etc")}
     assert len(names) == 5
     assert all("/" not in n and ":" not in n and not n.startswith(".") for n in names)
+
+
+# --------------------------------------------------------------------------- reasoning blocks, read alike everywhere
+
+REASONING_WRAPPERS = [
+    "<think>Let me look at the passage.</think>\n{}",
+    "<THINK>Let me look at the passage.</THINK>{}",
+    "<reasoning>Let me look at the passage.</reasoning>\n\n{}",
+    "Let me look at the passage.</think>\n{}",  # a server that drops the opening tag
+]
+
+
+@pytest.mark.parametrize("wrapper", REASONING_WRAPPERS)
+def test_eval_reads_past_every_kind_of_reasoning_block(fake_openai: FakeOpenAI, out: Path, wrapper: str) -> None:
+    fake_openai.handler = answering(out, lambda row: wrapper.format(row["answer"]), idk=lambda row: wrapper.format(REFUSAL))
+    report = run_eval(fake_openai, load_eval_items(out))
+    assert (report.accuracy, report.correct_refusal_rate, report.wrong_refusal_rate) == (1.0, 1.0, 0.0)
+
+
+@pytest.mark.parametrize("wrapper", REASONING_WRAPPERS)
+def test_generation_reads_past_the_same_reasoning_blocks(fake_openai: FakeOpenAI, tmp_path: Path, wrapper: str) -> None:
+    from fake_openai import grounded_pairs_reply
+
+    def handler(request: RecordedRequest) -> Reply:
+        pairs = grounded_pairs_reply(request, 2).json["choices"][0]["message"]["content"]  # type: ignore[index]
+        return chat_reply(wrapper.format(pairs))
+
+    fake_openai.handler = handler
+    out = tmp_path / "gen"
+    assert main([str(CORPUS), "-o", str(out), "-q", "--base-url", fake_openai.url, "--model", "m", "--idk-ratio", "0"]) == 0
+    pairs = read_jsonl(out / "pairs.jsonl")
+    assert pairs
+    assert not any("Let me look" in p["question"] + p["answer"] for p in pairs)
