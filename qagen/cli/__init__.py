@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from qagen.errors import QagenError
 from qagen.progress import terminal_safe
+from qagen.redaction import redact
 
 EXIT_INCOMPLETE = 3
 EXIT_JOB_STUCK = 4
@@ -35,5 +36,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return generate.run(argv)
     except QagenError as exc:
-        print(f"error: {terminal_safe(str(exc))}", file=sys.stderr)
+        # The last guard: a message built from a server's words must not show the key, even a piece of it.
+        print(f"error: {terminal_safe(redact(str(exc)))}", file=sys.stderr)
         return exc.exit_code

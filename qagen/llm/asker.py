@@ -5,7 +5,8 @@ appended to the journal the moment it arrives, so an interruption loses at most 
 requests in flight, and a request the journal already answers is never sent again.
 A request that still fails after every retry comes back as a ``Failure`` (and stays out
 of the journal, so a rerun asks it again); an error no retry can fix (bad key, unknown
-model) stops every worker at once.
+model) stops every worker at once. A failure's detail is redacted: it is written to the
+rejects and the report.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 
 from qagen.errors import ModelError
 from qagen.outfolder import Journal, JournalEntry
-from qagen.llm.client import describe_failure, is_retryable
+from qagen.llm.client import RequestFailed, describe_failure, failure_detail, is_retryable
 from qagen.llm.model import ChatModel
 from qagen.records import Completion, Request
 
@@ -25,7 +26,7 @@ from qagen.records import Completion, Request
 class Failure:
     key: str  # the request key: a chunk id, or a content hash for idk and judge requests
     reason: str  # e.g. "HTTP 503", "timeout"
-    detail: str
+    detail: str  # redacted: safe to write
 
 
 async def ask_all(
@@ -52,9 +53,10 @@ async def ask_all(
         try:
             completion = await model.complete(request)
         except Exception as exc:
-            if not is_retryable(exc):
+            # qagen's client raises RequestFailed; another ChatModel may raise what it likes.
+            if not (isinstance(exc, RequestFailed) or is_retryable(exc)):
                 raise
-            failures.append(Failure(request.key, describe_failure(exc), str(exc)[:300]))
+            failures.append(Failure(request.key, describe_failure(exc), failure_detail(exc)))
             on_failure(request, describe_failure(exc))
             return
         on_answer(request, completion)
@@ -101,7 +103,8 @@ class Asker:
     ) -> None:
         self.model = model
         self.answered = answered
-        self.sent = 0  # requests answered by this run (not counting retries)
+        self.answered_now = 0  # requests answered by this run (not counting retries)
+        self.failed_now = 0  # requests of this run that got no answer (each once, not counting retries)
         self.used: set[str] = set()  # keys of every request this run needed, answered now or earlier
         self._journal = journal
         self._concurrency = concurrency
@@ -125,7 +128,7 @@ class Asker:
             entry = JournalEntry(request.key, completion)
             self._journal.append(entry)
             self.answered[request.key] = entry
-            self.sent += 1
+            self.answered_now += 1
             if on_answer is not None:
                 on_answer(request, completion)
 
@@ -133,6 +136,7 @@ class Asker:
             pending, self.model, concurrency=self._concurrency, on_answer=answered,
             on_failure=on_failure or (lambda request, reason: None), stop_if_first_fails=stop_if_first_fails,
         )
+        self.failed_now += len(failures)
         answers = {r.key: self.answered[r.key].completion for r in requests if r.key in self.answered}
         return answers, failures
 

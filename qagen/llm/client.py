@@ -10,7 +10,11 @@ server's ``Retry-After`` honoured, and after a 429 every request of the run wait
 out the pause together instead of hammering the endpoint (no retry storm). The same
 pause paces a run by the ``x-ratelimit-*`` headers, where the endpoint sends them, so a
 spent window is waited out before a 429 instead of after one.
-Errors no retry can fix (400, 401, 403, 404, 422) become one ``ModelError`` sentence.
+
+What comes out of ``complete`` besides a completion: ``RequestFailed`` for a request that
+got no answer after every attempt, and ``ModelError`` for what no retry can fix (400, 401,
+403, 404, 422). Their text is redacted (``qagen.redaction``): a server that echoes the key
+never gets it shown.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import random
 import re
 import time
 from collections.abc import Callable
-from typing import cast
+from typing import Any, cast
 
 import openai
 from openai.types.chat import ChatCompletionMessageParam
@@ -32,6 +36,7 @@ from qagen.documents.tokens import count_chat_tokens
 from qagen.errors import ModelError
 from qagen.llm.model import RetryListener
 from qagen.records import Completion, Request
+from qagen.redaction import redact, register_secret
 
 # Upper bound on one wait, whatever the server asks: a run should say it is stuck rather than sleep for an hour.
 MAX_WAIT_SECONDS = 120.0
@@ -133,17 +138,23 @@ def is_retryable(exc: BaseException) -> bool:
     if isinstance(exc, openai.APIStatusError):
         return exc.status_code not in _FATAL_STATUSES
     # Timeouts, dropped connections, truncated or malformed bodies.
-    return isinstance(exc, (openai.APIConnectionError, openai.APIResponseValidationError, json.JSONDecodeError, MalformedReply))
+    return isinstance(exc, _TRANSIENT)
 
 
 class MalformedReply(Exception):
     """A 200 reply without a usable completion (no choices, not JSON): worth another attempt."""
 
 
-def redact(text: str, secret: str | None) -> str:
-    if secret:
-        text = text.replace(secret, "***")
-    return re.sub(r"\b(sk-[A-Za-z0-9*_\-]{3})[A-Za-z0-9*_\-]{6,}", r"\1***", text)
+_TRANSIENT = (openai.APIConnectionError, openai.APIResponseValidationError, json.JSONDecodeError, MalformedReply)
+
+
+class RequestFailed(Exception):
+    """A request that got no answer after every attempt. ``reason`` and ``detail`` are redacted, safe to show and write."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
 
 
 def server_message(exc: openai.APIStatusError, secret: str | None) -> str:
@@ -156,8 +167,19 @@ def server_message(exc: openai.APIStatusError, secret: str | None) -> str:
     return redact(message, secret)[:300]
 
 
+def failure_detail(exc: BaseException, secret: str | None = None) -> str:
+    """What went wrong, redacted and short, for failure records and messages."""
+    if isinstance(exc, RequestFailed):
+        return exc.detail
+    if isinstance(exc, openai.APIStatusError):
+        return server_message(exc, secret) or f"HTTP {exc.status_code}"
+    return redact(str(exc) or type(exc).__name__, secret)[:300]
+
+
 def describe_failure(exc: BaseException) -> str:
     """A short label for a transient failure, for progress lines and the report."""
+    if isinstance(exc, RequestFailed):
+        return exc.reason
     if isinstance(exc, openai.APIStatusError):
         return f"HTTP {exc.status_code}"
     if isinstance(exc, openai.APITimeoutError):
@@ -185,6 +207,7 @@ class OpenAIChatModel:
         self._endpoint = base_url or "the OpenAI API"
         self._is_openai = base_url is None or "api.openai.com" in base_url
         self._api_key = api_key
+        register_secret(api_key)
         self._client = openai.AsyncOpenAI(
             api_key=api_key or NO_KEY, base_url=base_url, timeout=timeout, max_retries=0
         )
@@ -223,24 +246,11 @@ class OpenAIChatModel:
         messages = cast(list[ChatCompletionMessageParam], [m.as_dict() for m in request.messages])
         params = self._params(request)
         try:
-            async for attempt in AsyncRetrying(
-                stop=stop_after_attempt(self._max_attempts),
-                wait=self._wait,
-                retry=retry_if_exception(is_retryable),
-                reraise=True,
-            ):
-                with attempt:
-                    await self._pause.wait()
-                    raw = await self._client.chat.completions.with_raw_response.create(
-                        model=self.name, messages=messages, **params
-                    )
-                    response = raw.parse()
-                    if not getattr(response, "choices", None):
-                        raise MalformedReply("the reply has no choices")
+            raw, response = await self._with_retries(messages, params)
         except openai.APIStatusError as exc:
-            if exc.status_code in _FATAL_STATUSES:
-                raise self._fatal(exc) from None
-            raise
+            raise self._refusal(exc) from None
+        except _TRANSIENT as exc:  # every attempt used up
+            raise RequestFailed(describe_failure(exc), failure_detail(exc, self._api_key)) from None
         choice = response.choices[0]
         text = choice.message.content or "" if choice.message else ""
         usage = response.usage
@@ -260,6 +270,31 @@ class OpenAIChatModel:
             prompt_tokens=int(prompt_tokens),
             completion_tokens=int(completion_tokens),
         )
+
+    async def _with_retries(self, messages: list[ChatCompletionMessageParam], params: dict) -> tuple[Any, Any]:
+        async for attempt in AsyncRetrying(
+            stop=stop_after_attempt(self._max_attempts),
+            wait=self._wait,
+            retry=retry_if_exception(is_retryable),
+            reraise=True,
+        ):
+            with attempt:
+                await self._pause.wait()
+                return await self._send(messages, params)
+        raise AssertionError("tenacity neither returned nor raised")  # pragma: no cover
+
+    async def _send(self, messages: list[ChatCompletionMessageParam], params: dict) -> tuple[Any, Any]:
+        raw = await self._client.chat.completions.with_raw_response.create(model=self.name, messages=messages, **params)
+        response = raw.parse()
+        if not getattr(response, "choices", None):
+            raise MalformedReply("the reply has no choices")
+        return raw, response
+
+    def _refusal(self, exc: openai.APIStatusError) -> Exception:
+        """What an error status that escaped the retries means for the run."""
+        if exc.status_code in _FATAL_STATUSES:
+            return self._fatal(exc)
+        return RequestFailed(describe_failure(exc), failure_detail(exc, self._api_key))
 
     def _fatal(self, exc: openai.APIStatusError) -> ModelError:
         status = exc.status_code

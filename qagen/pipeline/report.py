@@ -43,7 +43,7 @@ class Report:
     chunks_resumed: int
     chunks_failed: list[dict]  # {"chunk_id", "source", "reason", "detail"}
     requests_failed: int  # idk and judge requests that failed after every retry
-    requests: int  # requests answered by this run (generation, idk, judge)
+    requests: int  # requests this run sent (generation, idk, judge), every attempt counted
     retries: int
     tokens_in: int  # over every answer of the run, including ones an earlier run paid for
     tokens_out: int

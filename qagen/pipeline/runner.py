@@ -83,7 +83,8 @@ async def run_async(settings: Settings, reporter: Reporter | None = None, *, mod
     dataset = stages.make_dataset(run, kept.pairs)
     report = build_report(
         run, generated, dataset, answered_before,
-        requests=asker.sent + sum(retries.values()), retries=sum(retries.values()), tokens=asker.tokens(),
+        # Every request sent: each ends answered or failed, and each retry was one more.
+        requests=asker.answered_now + asker.failed_now + sum(retries.values()), retries=sum(retries.values()), tokens=asker.tokens(),
         failed_requests=kept.failed_requests, seconds=round(time.monotonic() - started, 3),
     )
     final, split, examples = dataset.checked.kept, dataset.split, dataset.checked.examples
