@@ -4,7 +4,7 @@ It is a real server on 127.0.0.1 (stdlib ``http.server``, one thread per
 connection, HTTP/1.1 keep-alive), so the official ``openai`` SDK talks to it
 exactly as it would talk to a live endpoint: same sockets, same headers, same
 error mapping, same retries. Tests script it per request and inject faults
-(error statuses with headers, slow, malformed, truncated or dropped replies).
+(error statuses with headers, slow, trickled, malformed, truncated or dropped replies).
 
 Deliberately free of pytest: ``benchmarks/`` imports it by adding ``tests/``
 to ``sys.path``.
@@ -68,6 +68,7 @@ class Reply:
     delay: float = 0.0  # seconds to wait before answering (added to the server latency for chat)
     truncate: bool = False  # announce the full Content-Length, send half the body, close the socket
     drop: bool = False  # close the connection without sending anything
+    trickle: float = 0.0  # seconds over which the body is sent in small pieces (each read is quick, the reply is not)
 
     def encoded_body(self) -> bytes:
         if self.body is not None:
@@ -652,8 +653,21 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
             self.close_connection = True
             return
+        if reply.trickle > 0:
+            self._trickle(payload, reply.trickle)
+            return
         self.wfile.write(payload)
         self.wfile.flush()
+
+    def _trickle(self, payload: bytes, seconds: float) -> None:
+        pieces = 20
+        size = max(1, -(-len(payload) // pieces))
+        for start in range(0, len(payload), size):
+            if start and self.server.fake._stopping.wait(seconds / pieces):
+                break  # the server is stopping
+            self.wfile.write(payload[start:start + size])
+            self.wfile.flush()
+        self.close_connection = True
 
 
 # --------------------------------------------------------------------------- the server

@@ -1,10 +1,13 @@
 """The client's promises, pinned through ``main`` and the real SDK against the fake server.
 
-Request counts, and the API key kept out of every file and line (whole or in part).
+Request counts, the API key kept out of every file and line (whole or in part), the reply
+timeout, and requests that are too large.
 """
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -12,8 +15,11 @@ from pathlib import Path
 import pytest
 
 from fake_openai import FakeOpenAI, RecordedRequest, Reply, chat_reply, error_reply, grounded_pairs_reply
-from helpers import CORPUS
+from helpers import CORPUS, read_jsonl
 from qagen.cli import main
+from qagen.documents.tokens import counter_for
+from qagen.llm.client import OpenAIChatModel
+from qagen.records import Message, Request
 
 FLEET = CORPUS / "fleet.txt"
 
@@ -235,3 +241,74 @@ def test_redaction_masks_pieces_of_a_secret_and_leaves_other_text() -> None:
     assert leaks(masked) == [] and KEY[10:19] not in masked
     assert masked.endswith("model gpt-4o-mini not found")
     assert redact("nothing secret here", KEY) == "nothing secret here"
+
+
+# --------------------------------------------------------------------------- 22: --timeout bounds the whole reply
+
+
+def test_a_reply_trickled_past_the_timeout_is_timed_out_and_retried(tmp_path: Path, fake_openai) -> None:
+    fake_openai.queue(lambda request: dataclasses.replace(grounded_pairs_reply(request, 3), trickle=3.0))
+    out = tmp_path / "o"
+    assert main(server_args(fake_openai, out, "--idk-ratio", "0", "--timeout", "1", "-q")) == 0
+    report = read_report(out)
+    assert report["retries"] == 1 and not report["chunks_failed"]
+    assert report["requests"] == len(fake_openai.chat_requests()) == report["chunks"] + 1
+
+
+def request_for() -> Request:
+    return Request(key="k", messages=(Message("user", "Hello there."),), params={"temperature": 0.3, "max_tokens": 50})
+
+
+def test_the_trickled_reply_is_reported_as_a_timeout(fake_openai: FakeOpenAI) -> None:
+    fake_openai.queue(lambda request: dataclasses.replace(chat_reply("slow"), trickle=3.0))
+    retries: list[str] = []
+
+    async def ask() -> str:
+        model = OpenAIChatModel("m", base_url=fake_openai.url, api_key=None, timeout=1, max_attempts=3,
+                                count_tokens=counter_for("m"), on_retry=lambda reason, wait: retries.append(reason))
+        try:
+            return (await model.complete(request_for())).text
+        finally:
+            await model.aclose()
+
+    assert asyncio.run(ask()) != "slow"
+    assert retries == ["timeout"]
+
+
+# --------------------------------------------------------------------------- 25: 413 is the request's problem; 408, 409 are retried
+
+
+def test_a_413_rejects_that_chunk_without_retry_and_the_run_goes_on(tmp_path: Path, fake_openai, capsys) -> None:
+    fake_openai.queue(lambda request: grounded_pairs_reply(request, 3), fails(413, "Request too large for model m."))
+    out = tmp_path / "o"
+    assert main(server_args(fake_openai, out, "--idk-ratio", "0")) == 0
+    report = read_report(out)
+    requests = fake_openai.chat_requests()
+    assert len(requests) == report["chunks"] >= 3  # each chunk asked once: no retry of the 413
+    assert report["retries"] == 0 and report["requests"] == len(requests)
+    too_large = [r for r in read_jsonl(out / "rejects.jsonl") if r["reason"] == "request_too_large"]
+    assert len(too_large) == 1 and too_large[0]["chunk_id"] and "--chunk-size" in too_large[0]["detail"]
+    assert report["dropped"]["request_too_large"] == 1
+    assert not report["chunks_failed"]  # a rerun would not help it
+    assert [c["status"] for c in report["coverage"]].count("too_large") == 1
+    assert any("too large" in w for w in report["warnings"])
+    assert "too large" in capsys.readouterr().out  # the summary says so
+
+
+def test_when_every_request_is_too_large_the_run_stops_with_a_smaller_chunk_size(tmp_path: Path, fake_openai, capsys) -> None:
+    fake_openai.handler = lambda request: fails(413, "Request too large.")
+    out = tmp_path / "o"
+    assert main(server_args(fake_openai, out, "--idk-ratio", "0", "--concurrency", "2")) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: ") and "--chunk-size" in err[-1] and "300" in err[-1]
+    chunks = len({r.last_user_text for r in fake_openai.chat_requests()})
+    assert len(fake_openai.chat_requests()) == chunks  # none asked twice
+
+
+@pytest.mark.parametrize("status", [408, 409])
+def test_408_and_409_are_retried(tmp_path: Path, fake_openai, status: int) -> None:
+    fake_openai.queue(fails(status))
+    out = tmp_path / "o"
+    assert main(server_args(fake_openai, out, "--idk-ratio", "0", "-q")) == 0
+    report = read_report(out)
+    assert report["retries"] == 1 and not report["chunks_failed"]

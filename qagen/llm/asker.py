@@ -4,9 +4,10 @@ A fixed pool of ``concurrency`` workers takes requests in order. Each answer is
 appended to the journal the moment it arrives, so an interruption loses at most the
 requests in flight, and a request the journal already answers is never sent again.
 A request that still fails after every retry comes back as a ``Failure`` (and stays out
-of the journal, so a rerun asks it again); an error no retry can fix (bad key, unknown
-model) stops every worker at once. A failure's detail is redacted: it is written to the
-rejects and the report.
+of the journal, so a rerun asks it again), and so does one the endpoint refuses as too
+large (413), marked as one a rerun cannot help; an error no retry can fix (bad key,
+unknown model) stops every worker at once. A failure's detail is redacted: it is written
+to the rejects and the report.
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ from qagen.records import Completion, Request
 @dataclass(frozen=True)
 class Failure:
     key: str  # the request key: a chunk id, or a content hash for idk and judge requests
-    reason: str  # e.g. "HTTP 503", "timeout"
+    reason: str  # e.g. "HTTP 503", "timeout", "request_too_large"
     detail: str  # redacted: safe to write
+    rerun_helps: bool = True  # False for a request too large for the endpoint: asking again gets the same refusal
 
 
 async def ask_all(
@@ -56,7 +58,8 @@ async def ask_all(
             # qagen's client raises RequestFailed; another ChatModel may raise what it likes.
             if not (isinstance(exc, RequestFailed) or is_retryable(exc)):
                 raise
-            failures.append(Failure(request.key, describe_failure(exc), failure_detail(exc)))
+            rerun_helps = exc.rerun_helps if isinstance(exc, RequestFailed) else True
+            failures.append(Failure(request.key, describe_failure(exc), failure_detail(exc), rerun_helps))
             on_failure(request, describe_failure(exc))
             return
         on_answer(request, completion)
@@ -72,7 +75,7 @@ async def ask_all(
     # One request alone first: a wrong key or model name then costs one request, not `concurrency`.
     if not queue.empty():
         await ask(queue.get_nowait())
-        if failures and stop_if_first_fails:
+        if failures and failures[0].rerun_helps and stop_if_first_fails:
             first = failures[0]
             raise ModelError(
                 f"the model endpoint did not answer after every retry ({first.reason}: {first.detail}); "

@@ -9,11 +9,12 @@ one policy: a bounded number of attempts with exponential backoff and jitter, th
 server's ``Retry-After`` honoured, and after a 429 every request of the run waits
 out the pause together instead of hammering the endpoint (no retry storm). The same
 pause paces a run by the ``x-ratelimit-*`` headers, where the endpoint sends them, so a
-spent window is waited out before a 429 instead of after one.
+spent window is waited out before a 429 instead of after one. ``timeout`` bounds the whole
+reply, not each read, so a reply trickled in slowly is a timeout like any other.
 
 What comes out of ``complete`` besides a completion: ``RequestFailed`` for a request that
-got no answer after every attempt, and ``ModelError`` for what no retry can fix (400, 401,
-403, 404, 422). Their text is redacted (``qagen.redaction``): a server that echoes the key
+got no answer (after every attempt, or at once for a request too large for the endpoint,
+413), and ``ModelError`` for what no retry can fix (400, 401, 403, 404, 422). Their text is redacted (``qagen.redaction``): a server that echoes the key
 never gets it shown.
 """
 
@@ -46,6 +47,7 @@ BASE_BACKOFF_SECONDS = 1.0
 NO_KEY = "no-key-needed"
 
 _FATAL_STATUSES = {400, 401, 403, 404, 422}
+TOO_LARGE = 413  # the request itself is too big: no retry can help it, a smaller one can
 
 
 class RateLimitPause:
@@ -136,7 +138,8 @@ def window_spent_for(headers, tokens_needed: int) -> float:
 
 def is_retryable(exc: BaseException) -> bool:
     if isinstance(exc, openai.APIStatusError):
-        return exc.status_code not in _FATAL_STATUSES
+        # 408 and 409 are worth another attempt; 413 is the request's own problem.
+        return exc.status_code not in _FATAL_STATUSES and exc.status_code != TOO_LARGE
     # Timeouts, dropped connections, truncated or malformed bodies.
     return isinstance(exc, _TRANSIENT)
 
@@ -145,16 +148,25 @@ class MalformedReply(Exception):
     """A 200 reply without a usable completion (no choices, not JSON): worth another attempt."""
 
 
-_TRANSIENT = (openai.APIConnectionError, openai.APIResponseValidationError, json.JSONDecodeError, MalformedReply)
+class ReplyTimedOut(Exception):
+    """The whole reply took longer than the timeout, however quick each read was: worth another attempt."""
+
+
+_TRANSIENT = (openai.APIConnectionError, openai.APIResponseValidationError, json.JSONDecodeError, MalformedReply, ReplyTimedOut)
 
 
 class RequestFailed(Exception):
-    """A request that got no answer after every attempt. ``reason`` and ``detail`` are redacted, safe to show and write."""
+    """A request that got no answer. ``reason`` and ``detail`` are redacted, safe to show and write.
 
-    def __init__(self, reason: str, detail: str) -> None:
+    ``rerun_helps`` is False for a request the endpoint refuses as too large (413): asking
+    it again would get the same answer.
+    """
+
+    def __init__(self, reason: str, detail: str, *, rerun_helps: bool = True) -> None:
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
+        self.rerun_helps = rerun_helps
 
 
 def server_message(exc: openai.APIStatusError, secret: str | None) -> str:
@@ -182,7 +194,7 @@ def describe_failure(exc: BaseException) -> str:
         return exc.reason
     if isinstance(exc, openai.APIStatusError):
         return f"HTTP {exc.status_code}"
-    if isinstance(exc, openai.APITimeoutError):
+    if isinstance(exc, (openai.APITimeoutError, ReplyTimedOut)):
         return "timeout"
     if isinstance(exc, openai.APIConnectionError):
         return "connection error"
@@ -211,6 +223,7 @@ class OpenAIChatModel:
         self._client = openai.AsyncOpenAI(
             api_key=api_key or NO_KEY, base_url=base_url, timeout=timeout, max_retries=0
         )
+        self._timeout = timeout
         self._max_attempts = max_attempts
         self._count_tokens = count_tokens
         self._on_retry = on_retry
@@ -284,14 +297,23 @@ class OpenAIChatModel:
         raise AssertionError("tenacity neither returned nor raised")  # pragma: no cover
 
     async def _send(self, messages: list[ChatCompletionMessageParam], params: dict) -> tuple[Any, Any]:
-        raw = await self._client.chat.completions.with_raw_response.create(model=self.name, messages=messages, **params)
-        response = raw.parse()
+        # The SDK's timeout is per read; a reply trickled in slowly would pass it. This bounds the whole reply.
+        try:
+            raw, response = await asyncio.wait_for(self._request(messages, params), self._timeout)
+        except asyncio.TimeoutError:
+            raise ReplyTimedOut(f"no complete reply within {self._timeout:g} s") from None
         if not getattr(response, "choices", None):
             raise MalformedReply("the reply has no choices")
         return raw, response
 
+    async def _request(self, messages: list[ChatCompletionMessageParam], params: dict) -> tuple[Any, Any]:
+        raw = await self._client.chat.completions.with_raw_response.create(model=self.name, messages=messages, **params)
+        return raw, raw.parse()
+
     def _refusal(self, exc: openai.APIStatusError) -> Exception:
         """What an error status that escaped the retries means for the run."""
+        if exc.status_code == TOO_LARGE:
+            return RequestFailed("request_too_large", server_message(exc, self._api_key) or "HTTP 413", rerun_helps=False)
         if exc.status_code in _FATAL_STATUSES:
             return self._fatal(exc)
         return RequestFailed(describe_failure(exc), failure_detail(exc, self._api_key))
