@@ -1,7 +1,7 @@
 """The client's promises, pinned through ``main`` and the real SDK against the fake server.
 
 Request counts, the API key kept out of every file and line (whole or in part), the reply
-timeout, and requests that are too large.
+timeout, requests that are too large, and waits the server asks for.
 """
 
 from __future__ import annotations
@@ -12,12 +12,15 @@ import json
 import shutil
 from pathlib import Path
 
+import httpx
+import openai
 import pytest
 
 from fake_openai import FakeOpenAI, RecordedRequest, Reply, chat_reply, error_reply, grounded_pairs_reply
 from helpers import CORPUS, read_jsonl
 from qagen.cli import main
 from qagen.documents.tokens import counter_for
+from qagen.errors import ModelError
 from qagen.llm.client import OpenAIChatModel
 from qagen.records import Message, Request
 
@@ -312,3 +315,84 @@ def test_408_and_409_are_retried(tmp_path: Path, fake_openai, status: int) -> No
     assert main(server_args(fake_openai, out, "--idk-ratio", "0", "-q")) == 0
     report = read_report(out)
     assert report["retries"] == 1 and not report["chunks_failed"]
+
+
+# --------------------------------------------------------------------------- 26: Retry-After, exactly, up to a cap
+
+
+class FakeClock:
+    """Time that moves only when slept, so a 300 s wait takes no time; records each sleep."""
+
+    def __init__(self, server: FakeOpenAI) -> None:
+        self.now = 1000.0
+        self.server = server
+        self.sleeps: list[tuple[float, int]] = []  # (seconds, chat requests received before it)
+
+    def monotonic(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append((seconds, len(self.server.chat_requests())))
+        self.now += seconds
+
+
+def ask_once(server: FakeOpenAI, clock: FakeClock, **options) -> str:
+    async def ask() -> str:
+        model = OpenAIChatModel("m", base_url=server.url, api_key=None, timeout=5, max_attempts=3,
+                                count_tokens=counter_for("m"), clock=clock, **options)
+        try:
+            return (await model.complete(request_for())).text
+        finally:
+            await model.aclose()
+
+    return asyncio.run(ask())
+
+
+def rate_limited(retry_after: str) -> openai.RateLimitError:
+    response = httpx.Response(429, headers={"retry-after": retry_after}, request=httpx.Request("POST", "http://127.0.0.1/v1/chat/completions"))
+    return openai.RateLimitError("Rate limit reached", response=response, body=None)
+
+
+def test_the_wait_is_the_servers_retry_after_exactly_up_to_the_cap() -> None:
+    from qagen.llm.client import retry_wait
+
+    assert retry_wait(rate_limited("300"), 1) == 300
+    assert retry_wait(rate_limited("600"), 1) == 600  # the default cap itself is still waited
+    assert retry_wait(rate_limited("30"), 1, 60) == 30
+
+    from qagen.llm.client import RetryAfterTooLong
+
+    with pytest.raises(RetryAfterTooLong):
+        retry_wait(rate_limited("61"), 1, 60)
+
+
+def test_retry_after_300_is_waited_exactly(fake_openai: FakeOpenAI) -> None:
+    fake_openai.queue(error_reply(429, "Rate limit reached", headers={"retry-after": "300"}), chat_reply("at last"))
+    clock = FakeClock(fake_openai)
+    assert ask_once(fake_openai, clock) == "at last"
+    assert sum(seconds for seconds, _ in clock.sleeps) == pytest.approx(300)
+    assert all(sent == 1 for _, sent in clock.sleeps)  # all of the wait came before the retry
+    assert len(fake_openai.chat_requests()) == 2
+
+
+def test_a_wait_longer_than_the_cap_stops_with_how_long_and_how_to_continue(fake_openai: FakeOpenAI) -> None:
+    fake_openai.queue(error_reply(429, "Rate limit reached", headers={"retry-after": "900"}))
+    clock = FakeClock(fake_openai)
+    with pytest.raises(ModelError, match=r"900 s.*--max-retry-wait.*600 s.*run the same command again"):
+        ask_once(fake_openai, clock)
+    assert len(fake_openai.chat_requests()) == 1  # no early retry
+    assert sum(seconds for seconds, _ in clock.sleeps) == 0
+
+
+def test_the_cap_is_a_flag_and_the_run_stops_resumably(tmp_path: Path, fake_openai, capsys) -> None:
+    fake_openai.queue(lambda request: grounded_pairs_reply(request, 3), error_reply(429, "slow down", headers={"retry-after": "30"}))
+    out = tmp_path / "o"
+    args = server_args(fake_openai, out, "--idk-ratio", "0", "--max-retry-wait", "10")
+    assert main(args) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: ") and "30 s" in err[-1] and "--max-retry-wait" in err[-1]
+    asked = len(fake_openai.chat_requests())
+    assert asked == 2  # the first chunk, then the refused one: nothing sent after the refusal
+    assert main(args) == 0  # the rerun resumes: the first chunk is not asked again
+    texts = [r.last_user_text for r in fake_openai.chat_requests()]
+    assert texts.count(texts[0]) == 1

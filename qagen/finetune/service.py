@@ -89,7 +89,7 @@ class FinetuneService:
 
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
-        wait = retry_wait(exc, state.attempt_number)
+        wait = retry_wait(exc, state.attempt_number, self.options.max_retry_wait)
         # tenacity asks for the wait before it checks the stop condition: no "retrying" after the last attempt.
         if exc is not None and state.attempt_number < self.options.max_attempts:
             self.say(f"{describe_failure(exc)} from {self.where}; retrying in {wait:.1f} s")

@@ -6,16 +6,17 @@ through the official SDK's async client) and ``qagen.offline.OfflineModel``.
 
 Retries are owned here, not by the SDK (its own retries are turned off), so there is
 one policy: a bounded number of attempts with exponential backoff and jitter, the
-server's ``Retry-After`` honoured, and after a 429 every request of the run waits
-out the pause together instead of hammering the endpoint (no retry storm). The same
-pause paces a run by the ``x-ratelimit-*`` headers, where the endpoint sends them, so a
-spent window is waited out before a 429 instead of after one. ``timeout`` bounds the whole
-reply, not each read, so a reply trickled in slowly is a timeout like any other.
+server's ``Retry-After`` honoured exactly (up to ``max_retry_wait``; a longer wait stops
+the run with a sentence instead of retrying early), and after a 429 every request of the
+run waits out the pause together instead of hammering the endpoint (no retry storm). The
+same pause paces a run by the ``x-ratelimit-*`` headers, where the endpoint sends them, so
+a spent window is waited out before a 429 instead of after one. ``timeout`` bounds the
+whole reply, not each read, so a reply trickled in slowly is a timeout like any other.
 
 What comes out of ``complete`` besides a completion: ``RequestFailed`` for a request that
 got no answer (after every attempt, or at once for a request too large for the endpoint,
-413), and ``ModelError`` for what no retry can fix (400, 401, 403, 404, 422). Their text is redacted (``qagen.redaction``): a server that echoes the key
-never gets it shown.
+413), and ``ModelError`` for what no retry can fix (400, 401, 403, 404, 422). Their text
+is redacted (``qagen.redaction``): a server that echoes the key never gets it shown.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import json
+import math
 import random
 import re
 import time
@@ -38,10 +40,13 @@ from qagen.errors import ModelError
 from qagen.llm.model import RetryListener
 from qagen.records import Completion, Request
 from qagen.redaction import redact, register_secret
+from qagen.settings import GENERATE_OPTIONS
 
-# Upper bound on one wait, whatever the server asks: a run should say it is stuck rather than sleep for an hour.
-MAX_WAIT_SECONDS = 120.0
+# qagen's own waits (backoff, pacing by rate-limit headers) stay below this; the server's Retry-After is
+# honoured up to max_retry_wait instead.
+MAX_BACKOFF_SECONDS = 120.0
 BASE_BACKOFF_SECONDS = 1.0
+DEFAULT_MAX_RETRY_WAIT: float = GENERATE_OPTIONS["max_retry_wait"].default
 
 # A local server (Ollama, vLLM, llama.cpp, LM Studio) needs no key, but the SDK insists on one.
 NO_KEY = "no-key-needed"
@@ -50,18 +55,41 @@ _FATAL_STATUSES = {400, 401, 403, 404, 422}
 TOO_LARGE = 413  # the request itself is too big: no retry can help it, a smaller one can
 
 
+class Clock:
+    """Time as the client reads and spends it; a test passes one that moves without waiting."""
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
 class RateLimitPause:
     """A pause shared by all requests of a run: after a 429 nobody sends until it ends."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock | None = None) -> None:
+        self._clock = clock or Clock()
         self._until = 0.0
 
     def extend(self, seconds: float) -> None:
-        self._until = max(self._until, time.monotonic() + seconds)
+        self._until = max(self._until, self._clock.monotonic() + seconds)
 
     async def wait(self) -> None:
-        while (remaining := self._until - time.monotonic()) > 0:
-            await asyncio.sleep(remaining)
+        while (remaining := self._until - self._clock.monotonic()) > 0:
+            await self._clock.sleep(remaining)
+
+
+class RetryAfterTooLong(ModelError):
+    """The server asked for a longer wait than ``max_retry_wait``: stop, rather than retry early."""
+
+    def __init__(self, asked: float, cap: float) -> None:
+        super().__init__(
+            f"the server asked to wait {math.ceil(asked)} s before the next request (Retry-After), longer than "
+            f"--max-retry-wait ({cap:g} s); run the same command again after that wait (it resumes where it stopped), "
+            "or raise --max-retry-wait."
+        )
+        self.asked = asked
 
 
 def retry_after_seconds(headers) -> float | None:
@@ -88,13 +116,19 @@ def retry_after_seconds(headers) -> float | None:
     return max(0.0, moment.timestamp() - time.time())
 
 
-def retry_wait(exc: BaseException | None, attempt_number: int) -> float:
-    """Seconds before the next attempt: the server's Retry-After when it sent one, else
-    exponential backoff with jitter (which spreads the retries of parallel requests)."""
+def retry_wait(exc: BaseException | None, attempt_number: int, max_wait: float = DEFAULT_MAX_RETRY_WAIT) -> float:
+    """Seconds before the next attempt: exactly the server's Retry-After when it sent one, else
+    exponential backoff with jitter (which spreads the retries of parallel requests).
+
+    A Retry-After longer than ``max_wait`` raises ``RetryAfterTooLong``: retrying sooner than
+    the server asked would only be refused again.
+    """
     asked = retry_after_seconds(getattr(getattr(exc, "response", None), "headers", None))
     if asked is not None:
-        return min(MAX_WAIT_SECONDS, max(asked, 0.05))
-    backoff = min(MAX_WAIT_SECONDS, BASE_BACKOFF_SECONDS * 2 ** (attempt_number - 1))
+        if asked > max_wait:
+            raise RetryAfterTooLong(asked, max_wait)
+        return max(asked, 0.05)
+    backoff = min(MAX_BACKOFF_SECONDS, max_wait, BASE_BACKOFF_SECONDS * 2 ** (attempt_number - 1))
     return random.uniform(backoff / 2, backoff)
 
 
@@ -133,7 +167,7 @@ def window_spent_for(headers, tokens_needed: int) -> float:
     remaining_tokens = _header_int(headers, "x-ratelimit-remaining-tokens")
     if remaining_tokens is not None and remaining_tokens < tokens_needed:
         wait = max(wait, parse_reset(headers.get("x-ratelimit-reset-tokens")) or 0.0)
-    return min(wait, MAX_WAIT_SECONDS)
+    return min(wait, MAX_BACKOFF_SECONDS)
 
 
 def is_retryable(exc: BaseException) -> bool:
@@ -214,6 +248,8 @@ class OpenAIChatModel:
         max_attempts: int,
         count_tokens: Callable[[str], int],
         on_retry: RetryListener | None = None,
+        max_retry_wait: float = DEFAULT_MAX_RETRY_WAIT,
+        clock: Clock | None = None,
     ) -> None:
         self.name = model
         self._endpoint = base_url or "the OpenAI API"
@@ -225,9 +261,11 @@ class OpenAIChatModel:
         )
         self._timeout = timeout
         self._max_attempts = max_attempts
+        self._max_retry_wait = max_retry_wait
         self._count_tokens = count_tokens
         self._on_retry = on_retry
-        self._pause = RateLimitPause()
+        self._clock = clock or Clock()
+        self._pause = RateLimitPause(self._clock)
 
     async def aclose(self) -> None:
         await self._client.close()
@@ -243,12 +281,12 @@ class OpenAIChatModel:
         return params
 
     def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        wait = retry_wait(exc, state.attempt_number, self._max_retry_wait)
+        if isinstance(exc, openai.RateLimitError):
+            self._pause.extend(wait)  # even after the last attempt: the other requests must wait too
         if state.attempt_number >= self._max_attempts:
             return 0.0  # tenacity asks for a wait before it notices the attempts are used up: no retry follows
-        exc = state.outcome.exception() if state.outcome else None
-        wait = retry_wait(exc, state.attempt_number)
-        if isinstance(exc, openai.RateLimitError):
-            self._pause.extend(wait)
         if self._on_retry and exc is not None:
             self._on_retry(describe_failure(exc), wait)
         return wait
@@ -290,6 +328,7 @@ class OpenAIChatModel:
             wait=self._wait,
             retry=retry_if_exception(is_retryable),
             reraise=True,
+            sleep=self._clock.sleep,
         ):
             with attempt:
                 await self._pause.wait()

@@ -109,6 +109,7 @@ def make_model(settings: Settings, counter: TokenCounter, on_retry: RetryListene
         api_key=settings.api_key,
         timeout=settings.timeout,
         max_attempts=settings.max_attempts,
+        max_retry_wait=settings.max_retry_wait,
         count_tokens=counter,
         on_retry=on_retry,
     )
