@@ -1,7 +1,8 @@
 """The client's promises, pinned through ``main`` and the real SDK against the fake server.
 
 Request counts, the API key kept out of every file and line (whole or in part), the reply
-timeout, requests that are too large, and waits the server asks for.
+timeout, requests that are too large, waits the server asks for, and the parameters of
+OpenAI's reasoning models.
 """
 
 from __future__ import annotations
@@ -396,3 +397,34 @@ def test_the_cap_is_a_flag_and_the_run_stops_resumably(tmp_path: Path, fake_open
     assert main(args) == 0  # the rerun resumes: the first chunk is not asked again
     texts = [r.last_user_text for r in fake_openai.chat_requests()]
     assert texts.count(texts[0]) == 1
+
+
+# --------------------------------------------------------------------------- 17: OpenAI's reasoning models
+
+
+def test_a_reasoning_model_gets_max_completion_tokens_and_no_temperature(tmp_path: Path, fake_openai, capsys) -> None:
+    out = tmp_path / "o"
+    args = [str(FLEET), "--base-url", fake_openai.url, "--model", "gpt-5-mini", "-o", str(out), "--chunk-size", "300", "--judge"]
+    assert main(args) == 0, capsys.readouterr().err
+    requests = fake_openai.chat_requests()
+    refused = [r for r in requests if "max_tokens" in r.json or "temperature" in r.json]  # type: ignore[operator]
+    assert len(refused) <= 1  # learned from the first refusal, for the whole run
+    later = requests[len(refused):]
+    assert later and all("max_completion_tokens" in r.json and "temperature" not in r.json for r in later)  # type: ignore[operator]
+    assert read_report(out)["requests"] == len(requests)
+
+
+def test_on_openai_a_reasoning_model_is_never_sent_max_tokens(fake_openai: FakeOpenAI, monkeypatch) -> None:
+    # base_url None is OpenAI itself; the SDK then reads OPENAI_BASE_URL, which points it at the fake server.
+    monkeypatch.setenv("OPENAI_BASE_URL", fake_openai.url)
+
+    async def ask() -> None:
+        model = OpenAIChatModel("o3-mini", base_url=None, api_key="sk-test", timeout=5, max_attempts=1, count_tokens=counter_for("o3-mini"))
+        try:
+            await model.complete(request_for())
+        finally:
+            await model.aclose()
+
+    asyncio.run(ask())
+    (sent,) = fake_openai.chat_requests()
+    assert sent.json["max_completion_tokens"] == 50 and "max_tokens" not in sent.json and "temperature" not in sent.json  # type: ignore[index, operator]

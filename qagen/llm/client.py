@@ -54,6 +54,10 @@ NO_KEY = "no-key-needed"
 _FATAL_STATUSES = {400, 401, 403, 404, 422}
 TOO_LARGE = 413  # the request itself is too big: no retry can help it, a smaller one can
 
+# OpenAI's reasoning models take max_completion_tokens and only the default temperature.
+_REASONING_MODEL = re.compile(r"^(o\d|gpt-5)")
+_REASONING_REFUSED = {"max_tokens", "temperature", "top_p"}
+
 
 class Clock:
     """Time as the client reads and spends it; a test passes one that moves without waiting."""
@@ -253,7 +257,9 @@ class OpenAIChatModel:
     ) -> None:
         self.name = model
         self._endpoint = base_url or "the OpenAI API"
-        self._is_openai = base_url is None or "api.openai.com" in base_url
+        is_openai = base_url is None or "api.openai.com" in base_url
+        # Known up front on OpenAI; learned from the first refusal anywhere else (Azure, proxies).
+        self._reasoning_params = bool(is_openai and _REASONING_MODEL.match(model))
         self._api_key = api_key
         register_secret(api_key)
         self._client = openai.AsyncOpenAI(
@@ -272,13 +278,23 @@ class OpenAIChatModel:
 
     def _params(self, request: Request) -> dict:
         params = dict(request.params)
-        # OpenAI's reasoning models take max_completion_tokens and only the default temperature.
-        if self._is_openai and re.match(r"^(o\d|gpt-5)", self.name):
+        if self._reasoning_params:
             if "max_tokens" in params:
                 params["max_completion_tokens"] = params.pop("max_tokens")
             params.pop("temperature", None)
             params.pop("top_p", None)
         return params
+
+    def _adopt_reasoning_params(self, exc: openai.BadRequestError) -> bool:
+        """True when the server refused a parameter reasoning models do not take, the first time it does."""
+        refused = getattr(exc, "param", None) in _REASONING_REFUSED and getattr(exc, "code", None) in (
+            "unsupported_parameter", "unsupported_value")
+        if not refused or self._reasoning_params:
+            return False
+        self._reasoning_params = True
+        if self._on_retry:
+            self._on_retry("unsupported parameter", 0.0)
+        return True
 
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
@@ -295,13 +311,18 @@ class OpenAIChatModel:
         # The SDK types each message by its role; templates are checked to use only the roles
         # it knows (qagen.llm.templates.ROLES) when they load, which the types cannot see.
         messages = cast(list[ChatCompletionMessageParam], [m.as_dict() for m in request.messages])
-        params = self._params(request)
         try:
-            raw, response = await self._with_retries(messages, params)
+            try:
+                raw, response = await self._with_retries(messages, self._params(request))
+            except openai.BadRequestError as exc:
+                if not self._adopt_reasoning_params(exc):
+                    raise
+                raw, response = await self._with_retries(messages, self._params(request))
         except openai.APIStatusError as exc:
             raise self._refusal(exc) from None
         except _TRANSIENT as exc:  # every attempt used up
             raise RequestFailed(describe_failure(exc), failure_detail(exc, self._api_key)) from None
+        params = self._params(request)
         choice = response.choices[0]
         text = choice.message.content or "" if choice.message else ""
         usage = response.usage
