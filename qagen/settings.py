@@ -49,6 +49,8 @@ _BASE_URL = Option("base_url", str, None, "OpenAI-compatible endpoint, e.g. http
 _CONCURRENCY = Option("concurrency", int, 8, "requests in flight at once", low=1, high=512)
 _MAX_ATTEMPTS = Option("max_attempts", int, 6, "attempts per request before giving up on it", low=1, high=100)
 _TIMEOUT = Option("timeout", float, 120.0, "seconds to wait for one reply", low=0, low_open=True)
+_MAX_RETRY_WAIT = Option("max_retry_wait", float, 600.0, "longest wait the server may ask for (Retry-After) before a retry; "
+                         "asked for longer, qagen stops and a rerun resumes", low=0, low_open=True)
 _SEED = Option("seed", int, 0, "seed of the train/validation split and of the I-don't-know choices")
 
 GENERATE_OPTIONS = _options(
@@ -61,6 +63,7 @@ GENERATE_OPTIONS = _options(
     _CONCURRENCY,
     _MAX_ATTEMPTS,
     _TIMEOUT,
+    _MAX_RETRY_WAIT,
     Option("max_file_size", float, MAX_FILE_MB, "largest file read, in MB (2**20 bytes); larger files are skipped", low=0, low_open=True),
     Option("chunk_size", int, 800, "tokens per chunk", low=50, high=1_000_000),
     Option("chunk_overlap", int, 80, "tokens shared by neighbouring chunks (below chunk_size)", low=0),
@@ -108,6 +111,7 @@ EVAL_OPTIONS = _options(
     _CONCURRENCY,
     _TIMEOUT,
     _MAX_ATTEMPTS,
+    _MAX_RETRY_WAIT,
     Option("f1_threshold", float, 0.5, "token F1 at which an answer counts as correct", low=0, high=1, low_open=True),
     Option("fresh", bool, False, "ask every question again, even those this very model answered before", flag_only=True),
 )
@@ -124,9 +128,10 @@ FINETUNE_OPTIONS = _options(
     Option("poll_interval", float, 10.0, "seconds between two looks at the job", low=0, low_open=True),
     dataclasses.replace(_TIMEOUT, default=60.0),
     _MAX_ATTEMPTS,
+    _MAX_RETRY_WAIT,
 )
 
-FOLLOW_OPTIONS = {name: FINETUNE_OPTIONS[name] for name in ("base_url", "poll_interval", "timeout", "max_attempts")}
+FOLLOW_OPTIONS = {name: FINETUNE_OPTIONS[name] for name in ("base_url", "poll_interval", "timeout", "max_attempts", "max_retry_wait")}
 
 TRAIN_OPTIONS = _options(
     Option("base_model", str, None, "local folder or Hugging Face id of the model to train"),
@@ -178,6 +183,7 @@ class Settings:
     concurrency: int = _g("concurrency")
     max_attempts: int = _g("max_attempts")
     timeout: float = _g("timeout")
+    max_retry_wait: float = _g("max_retry_wait")
     format: str = _g("format")
     system_message: str = _g("system")
     no_system: bool = _g("no_system")
@@ -295,6 +301,7 @@ class EvalSettings:
     concurrency: int = _e("concurrency")
     timeout: float = _e("timeout")
     max_attempts: int = _e("max_attempts")
+    max_retry_wait: float = _e("max_retry_wait")
     f1_threshold: float = _e("f1_threshold")
     fresh: bool = _e("fresh")
 
@@ -331,6 +338,7 @@ class FinetuneSettings:
     poll_interval: float = _f("poll_interval")  # seconds between two looks at the job
     timeout: float = _f("timeout")  # seconds per request
     max_attempts: int = _f("max_attempts")  # per request, counting the first
+    max_retry_wait: float = _f("max_retry_wait")  # longest Retry-After honoured; a longer one stops
 
     @property
     def hyperparameters(self) -> dict[str, int | float]:

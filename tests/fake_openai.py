@@ -4,7 +4,9 @@ It is a real server on 127.0.0.1 (stdlib ``http.server``, one thread per
 connection, HTTP/1.1 keep-alive), so the official ``openai`` SDK talks to it
 exactly as it would talk to a live endpoint: same sockets, same headers, same
 error mapping, same retries. Tests script it per request and inject faults
-(error statuses with headers, slow, malformed, truncated or dropped replies).
+(error statuses with headers, slow, trickled, malformed, truncated or dropped replies).
+Like the real service, it refuses ``max_tokens``, ``top_p`` and a temperature other than 1
+for OpenAI's reasoning models (o1, o3, o4-mini, gpt-5...).
 
 Deliberately free of pytest: ``benchmarks/`` imports it by adding ``tests/``
 to ``sys.path``.
@@ -68,6 +70,7 @@ class Reply:
     delay: float = 0.0  # seconds to wait before answering (added to the server latency for chat)
     truncate: bool = False  # announce the full Content-Length, send half the body, close the socket
     drop: bool = False  # close the connection without sending anything
+    trickle: float = 0.0  # seconds over which the body is sent in small pieces (each read is quick, the reply is not)
 
     def encoded_body(self) -> bytes:
         if self.body is not None:
@@ -652,8 +655,21 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
             self.close_connection = True
             return
+        if reply.trickle > 0:
+            self._trickle(payload, reply.trickle)
+            return
         self.wfile.write(payload)
         self.wfile.flush()
+
+    def _trickle(self, payload: bytes, seconds: float) -> None:
+        pieces = 20
+        size = max(1, -(-len(payload) // pieces))
+        for start in range(0, len(payload), size):
+            if start and self.server.fake._stopping.wait(seconds / pieces):
+                break  # the server is stopping
+            self.wfile.write(payload[start:start + size])
+            self.wfile.flush()
+        self.close_connection = True
 
 
 # --------------------------------------------------------------------------- the server
@@ -926,6 +942,9 @@ class FakeOpenAI:
             return _model_not_found(str(model))
         if isinstance(request.json, dict) and request.json.get("stream"):
             return error_reply(400, "The fake OpenAI server does not stream.", param="stream")
+        refused = _reasoning_model_refusal(request)
+        if refused is not None:
+            return refused
         with self._lock:
             source = self._queue.popleft() if self._queue else self.handler
             self._in_flight += 1
@@ -940,6 +959,29 @@ class FakeOpenAI:
         finally:
             with self._lock:
                 self._in_flight -= 1
+
+
+# OpenAI's reasoning models (o1, o3, o4-mini, gpt-5...) refuse the parameters they do not take, as the real service does.
+_REASONING_MODEL = re.compile(r"^(o\d|gpt-5)")
+
+
+def _reasoning_model_refusal(request: RecordedRequest) -> Reply | None:
+    body = request.json
+    if not (isinstance(body, dict) and _REASONING_MODEL.match(request.model or "")):
+        return None
+    if "max_tokens" in body:
+        return error_reply(
+            400, "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.",
+            param="max_tokens", code="unsupported_parameter",
+        )
+    if "top_p" in body:
+        return error_reply(400, "Unsupported parameter: 'top_p' is not supported with this model.", param="top_p", code="unsupported_parameter")
+    if "temperature" in body and body["temperature"] != 1:
+        return error_reply(
+            400, f"Unsupported value: 'temperature' does not support {body['temperature']} with this model. Only the default (1) value is supported.",
+            param="temperature", code="unsupported_value",
+        )
+    return None
 
 
 def _fill_from_request(reply: Reply, request: RecordedRequest) -> Reply:

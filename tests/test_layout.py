@@ -16,7 +16,7 @@ PACKAGE = REPO / "qagen"
 
 # Low to high: a module may import its own package and anything in a lower layer, nothing else.
 LAYERS: list[set[str]] = [
-    {"errors"},
+    {"errors", "redaction"},
     {"records", "schema"},
     {"settings"},
     {"progress", "outfolder"},

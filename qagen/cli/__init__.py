@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 from qagen.errors import QagenError
 from qagen.progress import terminal_safe
+from qagen.redaction import redact
 
 EXIT_INCOMPLETE = 3
 EXIT_NO_EXAMPLES = 4
@@ -50,7 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.flush()
         return code
     except QagenError as exc:
-        print(f"error: {terminal_safe(str(exc))}", file=sys.stderr)
+        # The last guard: a message built from a server's words must not show the key, even a piece of it.
+        print(f"error: {terminal_safe(redact(str(exc)))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:  # commands that do work say what was kept; this is Ctrl-C before or between
         print("interrupted", file=sys.stderr)

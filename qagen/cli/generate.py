@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from qagen.pipeline.report import Report
 
 _GROUPS = {
-    "model": ("model", "base_url", "pairs_per_chunk", "template", "concurrency", "max_attempts", "timeout"),
+    "model": ("model", "base_url", "pairs_per_chunk", "template", "concurrency", "max_attempts", "timeout", "max_retry_wait"),
     "documents": ("max_file_size",),
     "chunking": ("chunk_size", "chunk_overlap"),
     "dataset": ("format", "system", "no_system", "separator", "stop", "leading_space", "valid_fraction", "seed", "max_example_tokens"),
@@ -73,7 +73,7 @@ def run(argv: Sequence[str]) -> int:
         from qagen.finetune.jobs import check_before_generating
 
         job = FinetuneSettings(out_dir=settings.out, base_url=settings.base_url, api_key=settings.api_key,
-                               base_model=args.base_model or DEFAULT_BASE_MODEL)
+                               base_model=args.base_model or DEFAULT_BASE_MODEL, max_retry_wait=settings.max_retry_wait)
         # A launch refused after the whole run would have spent it for nothing: what can be checked now is.
         check_before_generating(job, settings.format, say)
     try:

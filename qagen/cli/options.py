@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from qagen.progress import terminal_safe
+from qagen.redaction import redact
 from qagen.schema import Option
 
 # The few settings with a one-letter flag too.
@@ -71,5 +72,5 @@ def unescape(text: str) -> str:
 
 
 def say(line: str) -> None:
-    """A line for the person at the terminal, on stderr."""
-    print(terminal_safe(line), file=sys.stderr, flush=True)
+    """A line for the person at the terminal, on stderr (control characters escaped, the key masked)."""
+    print(terminal_safe(redact(line)), file=sys.stderr, flush=True)

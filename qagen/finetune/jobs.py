@@ -40,7 +40,7 @@ from qagen.finetune.errors import FinetuneError
 from qagen.finetune.preflight import TRAIN_FILE, VALID_FILE, Preflight, check_format_fits, describe_plan, preflight
 from qagen.finetune.service import FinetuneService, FollowEvents, create_job, ensure_uploaded
 from qagen.finetune.state import read_state, state_path, write_state
-from qagen.llm.client import redact
+from qagen.redaction import redact
 from qagen.outfolder.lock import FolderLock
 from qagen.settings import FinetuneSettings
 

@@ -33,7 +33,8 @@ from qagen.finetune.errors import FinetuneError, FinetuneRefused
 from qagen.settings import DEFAULT_BASE_MODEL, FinetuneSettings
 from qagen.finetune.preflight import TRAIN_FILE, VALID_FILE, DatasetFile, Preflight
 from qagen.finetune.state import write_state
-from qagen.llm.client import NO_KEY, describe_failure, is_retryable, redact, retry_wait, server_message
+from qagen.llm.client import NO_KEY, describe_failure, is_retryable, retry_wait, server_message
+from qagen.redaction import redact, register_secret
 
 FILE_PROCESSING_TIMEOUT = 30 * 60.0
 MAX_FILE_POLL_SECONDS = 2.0  # files are processed in seconds, jobs take minutes: poll files faster
@@ -71,7 +72,9 @@ class FinetuneService:
                 "OpenAI-compatible jobs API such as Azure OpenAI."
             )
         self.options = options
-        self.say = say
+        register_secret(options.api_key)
+        # Every line said passes here: the service's event messages and errors may echo the key.
+        self.say: FollowEvents = lambda line: say(redact(line, options.api_key))
         self.where = options.base_url or "the OpenAI API"
         self.is_openai = options.base_url is None or "api.openai.com" in options.base_url
         self.client = openai.OpenAI(
@@ -86,7 +89,7 @@ class FinetuneService:
 
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
-        wait = retry_wait(exc, state.attempt_number)
+        wait = retry_wait(exc, state.attempt_number, self.options.max_retry_wait)
         # tenacity asks for the wait before it checks the stop condition: no "retrying" after the last attempt.
         if exc is not None and state.attempt_number < self.options.max_attempts:
             self.say(f"{describe_failure(exc)} from {self.where}; retrying in {wait:.1f} s")

@@ -4,8 +4,10 @@ A fixed pool of ``concurrency`` workers takes requests in order. Each answer is
 appended to the journal the moment it arrives, so an interruption loses at most the
 requests in flight, and a request the journal already answers is never sent again.
 A request that still fails after every retry comes back as a ``Failure`` (and stays out
-of the journal, so a rerun asks it again); an error no retry can fix (bad key, unknown
-model) stops every worker at once. An answer that cannot be recorded (a full disk) stops
+of the journal, so a rerun asks it again), and so does one the endpoint refuses as too
+large (413), marked as one a rerun cannot help; an error no retry can fix (bad key,
+unknown model) stops every worker at once. A failure's detail is redacted: it is written
+to the rejects and the report. An answer that cannot be recorded (a full disk) stops
 new requests, but those in flight finish, so what they cost is recorded where there is room.
 """
 
@@ -19,7 +21,7 @@ from dataclasses import dataclass
 from qagen.errors import ModelError, OutputError
 from qagen.outfolder.journal import Journal, JournalEntry
 from qagen.outfolder.lines import without_surrogates
-from qagen.llm.client import describe_failure, is_retryable
+from qagen.llm.client import RequestFailed, describe_failure, failure_detail, is_retryable
 from qagen.llm.model import ChatModel
 from qagen.records import Completion, Request
 
@@ -27,8 +29,9 @@ from qagen.records import Completion, Request
 @dataclass(frozen=True)
 class Failure:
     key: str  # the request key: a chunk id, or a content hash for idk and judge requests
-    reason: str  # e.g. "HTTP 503", "timeout"
-    detail: str
+    reason: str  # e.g. "HTTP 503", "timeout", "request_too_large"
+    detail: str  # redacted: safe to write
+    rerun_helps: bool = True  # False for a request too large for the endpoint: asking again gets the same refusal
 
 
 async def ask_all(
@@ -57,9 +60,11 @@ async def ask_all(
         try:
             completion = await model.complete(request)
         except Exception as exc:
-            if not is_retryable(exc):
+            # qagen's client raises RequestFailed; another ChatModel may raise what it likes.
+            if not (isinstance(exc, RequestFailed) or is_retryable(exc)):
                 raise
-            failures.append(Failure(request.key, describe_failure(exc), str(exc)[:300]))
+            rerun_helps = exc.rerun_helps if isinstance(exc, RequestFailed) else True
+            failures.append(Failure(request.key, describe_failure(exc), failure_detail(exc), rerun_helps))
             on_failure(request, describe_failure(exc))
             return
         # A lone surrogate (a server's broken escape) could be written to no UTF-8 file.
@@ -84,7 +89,7 @@ async def ask_all(
         await ask(queue.get_nowait())
         if stopped:
             raise stopped[-1]
-        if failures and stop_if_first_fails:
+        if failures and failures[0].rerun_helps and stop_if_first_fails:
             first = failures[0]
             raise ModelError(
                 f"the model endpoint did not answer after every retry ({first.reason}: {first.detail}); "
@@ -117,7 +122,8 @@ class Asker:
     ) -> None:
         self.model = model
         self.answered = answered
-        self.sent = 0  # requests answered by this run (not counting retries)
+        self.answered_now = 0  # requests answered by this run (not counting retries)
+        self.failed_now = 0  # requests of this run that got no answer (each once, not counting retries)
         self.used: set[str] = set()  # keys of every request this run needed, answered now or earlier
         self._journal = journal
         self._concurrency = concurrency
@@ -141,7 +147,7 @@ class Asker:
             entry = JournalEntry(request.key, completion)
             self._journal.append(entry)  # OutputError when it could not be: the answer is then not kept
             self.answered[request.key] = entry
-            self.sent += 1
+            self.answered_now += 1
             if on_answer is not None:
                 on_answer(request, completion)
             self._journal.check_room()
@@ -150,6 +156,7 @@ class Asker:
             pending, self.model, concurrency=self._concurrency, on_answer=answered,
             on_failure=on_failure or (lambda request, reason: None), stop_if_first_fails=stop_if_first_fails,
         )
+        self.failed_now += len(failures)
         answers = {r.key: self.answered[r.key].completion for r in requests if r.key in self.answered}
         return answers, failures
 

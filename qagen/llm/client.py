@@ -6,11 +6,17 @@ through the official SDK's async client) and ``qagen.offline.OfflineModel``.
 
 Retries are owned here, not by the SDK (its own retries are turned off), so there is
 one policy: a bounded number of attempts with exponential backoff and jitter, the
-server's ``Retry-After`` honoured, and after a 429 every request of the run waits
-out the pause together instead of hammering the endpoint (no retry storm). The same
-pause paces a run by the ``x-ratelimit-*`` headers, where the endpoint sends them, so a
-spent window is waited out before a 429 instead of after one.
-Errors no retry can fix (400, 401, 403, 404, 422) become one ``ModelError`` sentence.
+server's ``Retry-After`` honoured exactly (up to ``max_retry_wait``; a longer wait stops
+the run with a sentence instead of retrying early), and after a 429 every request of the
+run waits out the pause together instead of hammering the endpoint (no retry storm). The
+same pause paces a run by the ``x-ratelimit-*`` headers, where the endpoint sends them, so
+a spent window is waited out before a 429 instead of after one. ``timeout`` bounds the
+whole reply, not each read, so a reply trickled in slowly is a timeout like any other.
+
+What comes out of ``complete`` besides a completion: ``RequestFailed`` for a request that
+got no answer (after every attempt, or at once for a request too large for the endpoint,
+413), and ``ModelError`` for what no retry can fix (400, 401, 403, 404, 422). Their text
+is redacted (``qagen.redaction``): a server that echoes the key never gets it shown.
 """
 
 from __future__ import annotations
@@ -18,11 +24,12 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import json
+import math
 import random
 import re
 import time
 from collections.abc import Callable
-from typing import cast
+from typing import Any, cast
 
 import openai
 from openai.types.chat import ChatCompletionMessageParam
@@ -32,29 +39,61 @@ from qagen.documents.tokens import count_chat_tokens
 from qagen.errors import ModelError
 from qagen.llm.model import RetryListener
 from qagen.records import Completion, Request
+from qagen.redaction import redact, register_secret
+from qagen.settings import GENERATE_OPTIONS
 
-# Upper bound on one wait, whatever the server asks: a run should say it is stuck rather than sleep for an hour.
-MAX_WAIT_SECONDS = 120.0
+# qagen's own waits (backoff, pacing by rate-limit headers) stay below this; the server's Retry-After is
+# honoured up to max_retry_wait instead.
+MAX_BACKOFF_SECONDS = 120.0
 BASE_BACKOFF_SECONDS = 1.0
+DEFAULT_MAX_RETRY_WAIT: float = GENERATE_OPTIONS["max_retry_wait"].default
 
 # A local server (Ollama, vLLM, llama.cpp, LM Studio) needs no key, but the SDK insists on one.
 NO_KEY = "no-key-needed"
 
 _FATAL_STATUSES = {400, 401, 403, 404, 422}
+TOO_LARGE = 413  # the request itself is too big: no retry can help it, a smaller one can
+
+# OpenAI's reasoning models take max_completion_tokens and only the default temperature.
+_REASONING_MODEL = re.compile(r"^(o\d|gpt-5)")
+_REASONING_REFUSED = {"max_tokens", "temperature", "top_p"}
+
+
+class Clock:
+    """Time as the client reads and spends it; a test passes one that moves without waiting."""
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
 
 
 class RateLimitPause:
     """A pause shared by all requests of a run: after a 429 nobody sends until it ends."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock | None = None) -> None:
+        self._clock = clock or Clock()
         self._until = 0.0
 
     def extend(self, seconds: float) -> None:
-        self._until = max(self._until, time.monotonic() + seconds)
+        self._until = max(self._until, self._clock.monotonic() + seconds)
 
     async def wait(self) -> None:
-        while (remaining := self._until - time.monotonic()) > 0:
-            await asyncio.sleep(remaining)
+        while (remaining := self._until - self._clock.monotonic()) > 0:
+            await self._clock.sleep(remaining)
+
+
+class RetryAfterTooLong(ModelError):
+    """The server asked for a longer wait than ``max_retry_wait``: stop, rather than retry early."""
+
+    def __init__(self, asked: float, cap: float) -> None:
+        super().__init__(
+            f"the server asked to wait {math.ceil(asked)} s before the next request (Retry-After), longer than "
+            f"--max-retry-wait ({cap:g} s); run the same command again after that wait (it resumes where it stopped), "
+            "or raise --max-retry-wait."
+        )
+        self.asked = asked
 
 
 def retry_after_seconds(headers) -> float | None:
@@ -81,13 +120,19 @@ def retry_after_seconds(headers) -> float | None:
     return max(0.0, moment.timestamp() - time.time())
 
 
-def retry_wait(exc: BaseException | None, attempt_number: int) -> float:
-    """Seconds before the next attempt: the server's Retry-After when it sent one, else
-    exponential backoff with jitter (which spreads the retries of parallel requests)."""
+def retry_wait(exc: BaseException | None, attempt_number: int, max_wait: float = DEFAULT_MAX_RETRY_WAIT) -> float:
+    """Seconds before the next attempt: exactly the server's Retry-After when it sent one, else
+    exponential backoff with jitter (which spreads the retries of parallel requests).
+
+    A Retry-After longer than ``max_wait`` raises ``RetryAfterTooLong``: retrying sooner than
+    the server asked would only be refused again.
+    """
     asked = retry_after_seconds(getattr(getattr(exc, "response", None), "headers", None))
     if asked is not None:
-        return min(MAX_WAIT_SECONDS, max(asked, 0.05))
-    backoff = min(MAX_WAIT_SECONDS, BASE_BACKOFF_SECONDS * 2 ** (attempt_number - 1))
+        if asked > max_wait:
+            raise RetryAfterTooLong(asked, max_wait)
+        return max(asked, 0.05)
+    backoff = min(MAX_BACKOFF_SECONDS, max_wait, BASE_BACKOFF_SECONDS * 2 ** (attempt_number - 1))
     return random.uniform(backoff / 2, backoff)
 
 
@@ -126,24 +171,40 @@ def window_spent_for(headers, tokens_needed: int) -> float:
     remaining_tokens = _header_int(headers, "x-ratelimit-remaining-tokens")
     if remaining_tokens is not None and remaining_tokens < tokens_needed:
         wait = max(wait, parse_reset(headers.get("x-ratelimit-reset-tokens")) or 0.0)
-    return min(wait, MAX_WAIT_SECONDS)
+    return min(wait, MAX_BACKOFF_SECONDS)
 
 
 def is_retryable(exc: BaseException) -> bool:
     if isinstance(exc, openai.APIStatusError):
-        return exc.status_code not in _FATAL_STATUSES
+        # 408 and 409 are worth another attempt; 413 is the request's own problem.
+        return exc.status_code not in _FATAL_STATUSES and exc.status_code != TOO_LARGE
     # Timeouts, dropped connections, truncated or malformed bodies.
-    return isinstance(exc, (openai.APIConnectionError, openai.APIResponseValidationError, json.JSONDecodeError, MalformedReply))
+    return isinstance(exc, _TRANSIENT)
 
 
 class MalformedReply(Exception):
     """A 200 reply without a usable completion (no choices, not JSON): worth another attempt."""
 
 
-def redact(text: str, secret: str | None) -> str:
-    if secret:
-        text = text.replace(secret, "***")
-    return re.sub(r"\b(sk-[A-Za-z0-9*_\-]{3})[A-Za-z0-9*_\-]{6,}", r"\1***", text)
+class ReplyTimedOut(Exception):
+    """The whole reply took longer than the timeout, however quick each read was: worth another attempt."""
+
+
+_TRANSIENT = (openai.APIConnectionError, openai.APIResponseValidationError, json.JSONDecodeError, MalformedReply, ReplyTimedOut)
+
+
+class RequestFailed(Exception):
+    """A request that got no answer. ``reason`` and ``detail`` are redacted, safe to show and write.
+
+    ``rerun_helps`` is False for a request the endpoint refuses as too large (413): asking
+    it again would get the same answer.
+    """
+
+    def __init__(self, reason: str, detail: str, *, rerun_helps: bool = True) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+        self.rerun_helps = rerun_helps
 
 
 def server_message(exc: openai.APIStatusError, secret: str | None) -> str:
@@ -156,11 +217,22 @@ def server_message(exc: openai.APIStatusError, secret: str | None) -> str:
     return redact(message, secret)[:300]
 
 
+def failure_detail(exc: BaseException, secret: str | None = None) -> str:
+    """What went wrong, redacted and short, for failure records and messages."""
+    if isinstance(exc, RequestFailed):
+        return exc.detail
+    if isinstance(exc, openai.APIStatusError):
+        return server_message(exc, secret) or f"HTTP {exc.status_code}"
+    return redact(str(exc) or type(exc).__name__, secret)[:300]
+
+
 def describe_failure(exc: BaseException) -> str:
     """A short label for a transient failure, for progress lines and the report."""
+    if isinstance(exc, RequestFailed):
+        return exc.reason
     if isinstance(exc, openai.APIStatusError):
         return f"HTTP {exc.status_code}"
-    if isinstance(exc, openai.APITimeoutError):
+    if isinstance(exc, (openai.APITimeoutError, ReplyTimedOut)):
         return "timeout"
     if isinstance(exc, openai.APIConnectionError):
         return "connection error"
@@ -180,39 +252,57 @@ class OpenAIChatModel:
         max_attempts: int,
         count_tokens: Callable[[str], int],
         on_retry: RetryListener | None = None,
+        max_retry_wait: float = DEFAULT_MAX_RETRY_WAIT,
+        clock: Clock | None = None,
     ) -> None:
         self.name = model
         self._endpoint = base_url or "the OpenAI API"
-        self._is_openai = base_url is None or "api.openai.com" in base_url
+        is_openai = base_url is None or "api.openai.com" in base_url
+        # Known up front on OpenAI; learned from the first refusal anywhere else (Azure, proxies).
+        self._reasoning_params = bool(is_openai and _REASONING_MODEL.match(model))
         self._api_key = api_key
+        register_secret(api_key)
         self._client = openai.AsyncOpenAI(
             api_key=api_key or NO_KEY, base_url=base_url, timeout=timeout, max_retries=0
         )
+        self._timeout = timeout
         self._max_attempts = max_attempts
+        self._max_retry_wait = max_retry_wait
         self._count_tokens = count_tokens
         self._on_retry = on_retry
-        self._pause = RateLimitPause()
+        self._clock = clock or Clock()
+        self._pause = RateLimitPause(self._clock)
 
     async def aclose(self) -> None:
         await self._client.close()
 
     def _params(self, request: Request) -> dict:
         params = dict(request.params)
-        # OpenAI's reasoning models take max_completion_tokens and only the default temperature.
-        if self._is_openai and re.match(r"^(o\d|gpt-5)", self.name):
+        if self._reasoning_params:
             if "max_tokens" in params:
                 params["max_completion_tokens"] = params.pop("max_tokens")
             params.pop("temperature", None)
             params.pop("top_p", None)
         return params
 
+    def _adopt_reasoning_params(self, exc: openai.BadRequestError) -> bool:
+        """True when the server refused a parameter reasoning models do not take, the first time it does."""
+        refused = getattr(exc, "param", None) in _REASONING_REFUSED and getattr(exc, "code", None) in (
+            "unsupported_parameter", "unsupported_value")
+        if not refused or self._reasoning_params:
+            return False
+        self._reasoning_params = True
+        if self._on_retry:
+            self._on_retry("unsupported parameter", 0.0)
+        return True
+
     def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        wait = retry_wait(exc, state.attempt_number, self._max_retry_wait)
+        if isinstance(exc, openai.RateLimitError):
+            self._pause.extend(wait)  # even after the last attempt: the other requests must wait too
         if state.attempt_number >= self._max_attempts:
             return 0.0  # tenacity asks for a wait before it notices the attempts are used up: no retry follows
-        exc = state.outcome.exception() if state.outcome else None
-        wait = retry_wait(exc, state.attempt_number)
-        if isinstance(exc, openai.RateLimitError):
-            self._pause.extend(wait)
         if self._on_retry and exc is not None:
             self._on_retry(describe_failure(exc), wait)
         return wait
@@ -221,26 +311,18 @@ class OpenAIChatModel:
         # The SDK types each message by its role; templates are checked to use only the roles
         # it knows (qagen.llm.templates.ROLES) when they load, which the types cannot see.
         messages = cast(list[ChatCompletionMessageParam], [m.as_dict() for m in request.messages])
-        params = self._params(request)
         try:
-            async for attempt in AsyncRetrying(
-                stop=stop_after_attempt(self._max_attempts),
-                wait=self._wait,
-                retry=retry_if_exception(is_retryable),
-                reraise=True,
-            ):
-                with attempt:
-                    await self._pause.wait()
-                    raw = await self._client.chat.completions.with_raw_response.create(
-                        model=self.name, messages=messages, **params
-                    )
-                    response = raw.parse()
-                    if not getattr(response, "choices", None):
-                        raise MalformedReply("the reply has no choices")
+            try:
+                raw, response = await self._with_retries(messages, self._params(request))
+            except openai.BadRequestError as exc:
+                if not self._adopt_reasoning_params(exc):
+                    raise
+                raw, response = await self._with_retries(messages, self._params(request))
         except openai.APIStatusError as exc:
-            if exc.status_code in _FATAL_STATUSES:
-                raise self._fatal(exc) from None
-            raise
+            raise self._refusal(exc) from None
+        except _TRANSIENT as exc:  # every attempt used up
+            raise RequestFailed(describe_failure(exc), failure_detail(exc, self._api_key)) from None
+        params = self._params(request)
         choice = response.choices[0]
         text = choice.message.content or "" if choice.message else ""
         usage = response.usage
@@ -260,6 +342,41 @@ class OpenAIChatModel:
             prompt_tokens=int(prompt_tokens),
             completion_tokens=int(completion_tokens),
         )
+
+    async def _with_retries(self, messages: list[ChatCompletionMessageParam], params: dict) -> tuple[Any, Any]:
+        async for attempt in AsyncRetrying(
+            stop=stop_after_attempt(self._max_attempts),
+            wait=self._wait,
+            retry=retry_if_exception(is_retryable),
+            reraise=True,
+            sleep=self._clock.sleep,
+        ):
+            with attempt:
+                await self._pause.wait()
+                return await self._send(messages, params)
+        raise AssertionError("tenacity neither returned nor raised")  # pragma: no cover
+
+    async def _send(self, messages: list[ChatCompletionMessageParam], params: dict) -> tuple[Any, Any]:
+        # The SDK's timeout is per read; a reply trickled in slowly would pass it. This bounds the whole reply.
+        try:
+            raw, response = await asyncio.wait_for(self._request(messages, params), self._timeout)
+        except asyncio.TimeoutError:
+            raise ReplyTimedOut(f"no complete reply within {self._timeout:g} s") from None
+        if not getattr(response, "choices", None):
+            raise MalformedReply("the reply has no choices")
+        return raw, response
+
+    async def _request(self, messages: list[ChatCompletionMessageParam], params: dict) -> tuple[Any, Any]:
+        raw = await self._client.chat.completions.with_raw_response.create(model=self.name, messages=messages, **params)
+        return raw, raw.parse()
+
+    def _refusal(self, exc: openai.APIStatusError) -> Exception:
+        """What an error status that escaped the retries means for the run."""
+        if exc.status_code == TOO_LARGE:
+            return RequestFailed("request_too_large", server_message(exc, self._api_key) or "HTTP 413", rerun_helps=False)
+        if exc.status_code in _FATAL_STATUSES:
+            return self._fatal(exc)
+        return RequestFailed(describe_failure(exc), failure_detail(exc, self._api_key))
 
     def _fatal(self, exc: openai.APIStatusError) -> ModelError:
         status = exc.status_code

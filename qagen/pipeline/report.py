@@ -26,7 +26,7 @@ class ChunkCoverage:
     generated: int  # pairs parsed from the reply
     kept: int  # pairs in the dataset
     truncated: bool
-    status: str  # "answered", "resumed" (answered by an earlier run), "failed"
+    status: str  # "answered", "resumed" (answered by an earlier run), "failed" (a rerun asks again), "too_large" (413)
 
 
 @dataclass(frozen=True)
@@ -42,9 +42,9 @@ class Report:
     warnings: list[str]
     chunks: int
     chunks_resumed: int
-    chunks_failed: list[dict]  # {"chunk_id", "source", "reason", "detail"}
+    chunks_failed: list[dict]  # {"chunk_id", "source", "reason", "detail"}: a rerun asks them again
     requests_failed: int  # idk and judge requests that failed after every retry
-    requests: int  # requests answered by this run (generation, idk, judge)
+    requests: int  # requests this run sent (generation, idk, judge), every attempt counted
     retries: int
     tokens_in: int  # over every answer of the run, including ones an earlier run paid for
     tokens_out: int
@@ -102,7 +102,8 @@ def build_report(
         chunks=len(chunks),
         chunks_resumed=sum(1 for c in chunks if c.id in answered_before),
         chunks_failed=[
-            {"chunk_id": f.key, "source": source_of[f.key], "reason": f.reason, "detail": f.detail} for f in generated.failures
+            {"chunk_id": f.key, "source": source_of[f.key], "reason": f.reason, "detail": f.detail}
+            for f in generated.failures if f.rerun_helps
         ],
         requests_failed=failed_requests,
         requests=requests,
@@ -134,8 +135,7 @@ def chunk_coverage(
     run: Run, generated: Generated, answered_before: dict[str, JournalEntry], final: Sequence[Pair]
 ) -> list[ChunkCoverage]:
     kept = Counter(p.chunk_id for p in final if p.kind == "grounded")
-    failed = {f.key for f in generated.failures}
-    answers = generated.answers
+    failed = {f.key: "failed" if f.rerun_helps else "too_large" for f in generated.failures}
     return [
         ChunkCoverage(
             chunk_id=c.id,
@@ -144,8 +144,8 @@ def chunk_coverage(
             asked=run.settings.pairs_per_chunk,
             generated=generated.parsed_count.get(c.id, 0),
             kept=kept.get(c.id, 0),
-            truncated=c.id in answers and answers[c.id].truncated,
-            status="failed" if c.id in failed else ("resumed" if c.id in answered_before else "answered"),
+            truncated=c.id in generated.answers and generated.answers[c.id].truncated,
+            status=failed.get(c.id) or ("resumed" if c.id in answered_before else "answered"),
         )
         for c in run.chunks
     ]
@@ -202,6 +202,8 @@ def summary(report: Report) -> str:
         lines.append(f"          ... and {len(report.files_skipped) - 5} more (see report.json)")
     resumed = f" ({report.chunks_resumed} from an earlier run)" if report.chunks_resumed else ""
     failed = f", {len(report.chunks_failed)} failed" if report.chunks_failed else ""
+    too_large = sum(1 for c in report.coverage if c.status == "too_large")
+    failed += f", {too_large} too large for the endpoint" if too_large else ""
     lines.append(f"chunks    {report.chunks}{resumed}{failed}")
     retries = f", {report.retries} retries" if report.retries else ""
     lines.append(f"requests  {report.requests} to {report.model}{retries}")

@@ -98,7 +98,8 @@ async def _run_locked(settings: Settings, reporter: Reporter, out: OutFolder, mo
     dataset = stages.make_dataset(run, kept.pairs)
     report = build_report(
         run, generated, dataset, answered_before,
-        requests=asker.sent + sum(retries.values()), retries=sum(retries.values()), tokens=asker.tokens(),
+        # Every request sent: each ends answered or failed, and each retry was one more.
+        requests=asker.answered_now + asker.failed_now + sum(retries.values()), retries=sum(retries.values()), tokens=asker.tokens(),
         failed_requests=kept.failed_requests, seconds=round(time.monotonic() - started, 3),
     )
     final, split, examples = dataset.checked.kept, dataset.split, dataset.checked.examples
@@ -123,6 +124,7 @@ def make_model(settings: Settings, counter: TokenCounter, on_retry: RetryListene
         api_key=settings.api_key,
         timeout=settings.timeout,
         max_attempts=settings.max_attempts,
+        max_retry_wait=settings.max_retry_wait,
         count_tokens=counter,
         on_retry=on_retry,
     )

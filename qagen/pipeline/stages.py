@@ -17,6 +17,7 @@ from qagen.dataset.formats import ExampleFormat
 from qagen.documents.chunking import split_documents
 from qagen.documents.loading import MEGABYTE, LoadResult, load_corpus
 from qagen.documents.tokens import TokenCounter
+from qagen.errors import ModelError
 from qagen.llm.asker import Asker, Failure
 from qagen.llm.templates import ChatTemplate, builtin_template_path, load_template
 from qagen.outfolder.journal import JournalEntry
@@ -166,6 +167,18 @@ async def generate(run: Run, asker: Asker, answered_before: dict[str, JournalEnt
     finally:
         reporter.finish()
 
+    too_large = [f for f in failures if not f.rerun_helps]
+    if too_large and len(too_large) == len(requests):  # not one chunk small enough: the run would make nothing
+        raise ModelError(
+            f"the endpoint refused every request as too large (413: {too_large[0].detail}); "
+            f"run again with a smaller --chunk-size than {settings.chunk_size}."
+        )
+    if too_large:
+        run.warnings.append(
+            f"{len(too_large)} of {len(requests)} chunks were refused as too large by the endpoint (413) and left out; "
+            f"a smaller --chunk-size than {settings.chunk_size} covers them"
+        )
+
     pairs: list[Pair] = []
     rejections: list[Rejection] = []
     parsed_count: dict[str, int] = {}
@@ -173,11 +186,12 @@ async def generate(run: Run, asker: Asker, answered_before: dict[str, JournalEnt
     for chunk in run.chunks:  # chunk order, whatever order the replies came in
         if chunk.id in failed:
             f = failed[chunk.id]
-            rejections.append(Rejection(
-                stage="generate", reason="request_failed",
-                detail=f"the request failed after every retry ({f.reason}): {f.detail}; rerun to ask it again",
-                source=chunk.source, chunk_id=chunk.id,
-            ))
+            if f.rerun_helps:
+                reason, detail = "request_failed", f"the request failed after every retry ({f.reason}): {f.detail}; rerun to ask it again"
+            else:
+                reason = f.reason
+                detail = f"the endpoint refused the request as too large (413: {f.detail}); use a smaller --chunk-size than {settings.chunk_size}"
+            rejections.append(Rejection(stage="generate", reason=reason, detail=detail, source=chunk.source, chunk_id=chunk.id))
             continue
         result = parse(chunk.id, answers[chunk.id])
         parsed_count[chunk.id] = len(result.items)
@@ -236,7 +250,8 @@ async def keep_good_pairs(run: Run, asker: Asker, pairs: list[Pair]) -> Kept:
     }
     combined, dropped = drop_duplicates(kept + idk_checked, settings.dedupe_threshold)
     run.drop("dedupe_idk", len(kept) + len(idk_checked), combined, dropped)
-    return Kept(combined, len(idk.failures) + len(judge_failures))
+    # A request too large for the endpoint is no failure a rerun can mend: its pairs are rejected, not retried.
+    return Kept(combined, sum(1 for f in idk.failures + judge_failures if f.rerun_helps))
 
 
 async def make_idk(run: Run, asker: Asker, *, target: int) -> IdkOutcome:

@@ -52,11 +52,15 @@ async def judge_pairs(
     scores: dict[str, int] = {}
     reasons: dict[str, str] = {}
     unrated_reason: dict[str, str] = {}
+    failed = {f.key: f for f in failures}
     for chunk_id, chunk_pairs in by_chunk.items():
         key = requests[chunk_id].key
         if key not in answers:
+            why = "the judge request failed after every retry; rerun to ask again"
+            if key in failed and not failed[key].rerun_helps:
+                why = f"the endpoint refused the judge request as too large (413: {failed[key].detail})"
             for pair in chunk_pairs:
-                unrated_reason[pair.id] = "the judge request failed after every retry; rerun to ask again"
+                unrated_reason[pair.id] = why
             continue
         ratings, problems = parse_ratings(answers[key].text, [p.id for p in chunk_pairs])
         for pair in chunk_pairs:
