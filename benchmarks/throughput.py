@@ -21,7 +21,6 @@ from pathlib import Path
 from qagen.llm.asker import Asker
 from qagen.outfolder import OutFolder
 from qagen.llm.client import OpenAIChatModel
-from qagen.progress import Reporter
 from qagen.records import Message, Request
 from qagen.documents.tokens import counter_for
 
@@ -50,9 +49,9 @@ async def qagen_rate(server: ServerProcess, requests: list[Request], concurrency
         out = OutFolder(Path(tmp))
         out.prepare({"bench": True}, restart=False)
         with out.open_journal() as journal:
-            asker = Asker(model, journal, {}, concurrency=concurrency, reporter=Reporter())
+            asker = Asker(model, journal, {}, concurrency=concurrency)
             started = time.perf_counter()
-            _, failures = await asker.ask(requests, show_progress=True)
+            _, failures = await asker.ask(requests)
             elapsed = time.perf_counter() - started
     await model.aclose()
     assert not failures, failures
