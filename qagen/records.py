@@ -13,13 +13,28 @@ PairKind = Literal["grounded", "idk"]
 
 
 @dataclass(frozen=True)
+class Section:
+    """Where a stretch of a document's text sits: under which headings, on which page.
+
+    A section runs from ``start`` to the next section's ``start`` (or the end of the text).
+    """
+
+    start: int  # character offset into Document.text
+    heading: tuple[str, ...] = ()  # the heading path, outermost first, e.g. ("Fares", "Concessions")
+    page: int | None = None  # 1-based page (PDF) or slide (PPTX), where the format has pages
+    kind: Literal["text", "table"] = "text"  # a table is kept whole in one chunk when it fits
+
+
+@dataclass(frozen=True)
 class Document:
-    """One text file of the corpus, decoded."""
+    """One file of the corpus, decoded (or converted) to text."""
 
     source: str  # path relative to the corpus folder, with forward slashes
     text: str
-    encoding: str  # codec the bytes were decoded with
+    encoding: str  # codec the bytes were decoded with, or the converter that read them ("pdf", "docx", ...)
     warning: str | None = None  # set when the bytes needed a fallback decoding
+    # Headings, pages and tables, in order of ``start``; empty for text with no known structure.
+    sections: tuple[Section, ...] = ()
 
 
 @dataclass(frozen=True)
