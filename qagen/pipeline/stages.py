@@ -152,7 +152,7 @@ async def generate(run: Run, asker: Asker, answered_before: dict[str, JournalEnt
 
     def parse(key: str, completion: Completion) -> ParseResult:
         if key not in parsed:
-            parsed[key] = parse_reply(completion.text, truncated=completion.truncated)
+            parsed[key] = parse_reply(completion.text, truncated=completion.truncated, asked=settings.pairs_per_chunk)
         return parsed[key]
 
     def on_answer(request: Request, completion: Completion) -> None:
