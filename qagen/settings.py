@@ -88,6 +88,8 @@ GENERATE_OPTIONS = _options(
     Option("idk_template", Path, None, "template that asks for I-don't-know candidates (default: built-in idk.json)", optional=True),
     Option("idk_check_template", Path, None, "template that checks a candidate against passages (default: built-in idk_check.json)", optional=True),
     Option("judge_template", Path, None, "template of the judge (default: built-in judge.json)", optional=True),
+    Option("structured_output", bool, True, "ask for the JSON schema the templates give (response_format), falling back "
+           "once per run where the server refuses it (--no-structured-output sends none)"),
     Option("restart", bool, False, "discard the earlier run in the out folder and start over (keeps eval/ and adapter/)", flag_only=True),
     Option("quiet", bool, False, "no progress bar or notices; the summary still prints"),
 )
@@ -199,6 +201,7 @@ class Settings:
     judge: bool = _g("judge")
     judge_threshold: int = _g("judge_threshold")
     max_example_tokens: int = _g("max_example_tokens")
+    structured_output: bool = _g("structured_output")
     restart: bool = _g("restart")
     quiet: bool = _g("quiet")
     model_was_defaulted: bool = False  # offline because nothing was configured: say so at the start

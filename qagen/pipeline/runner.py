@@ -13,6 +13,7 @@ import asyncio
 import json
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -85,7 +86,11 @@ async def _run_locked(settings: Settings, reporter: Reporter, out: OutFolder, mo
         retries[reason] += 1
         reporter.retry(reason, wait)
 
-    chat_model = model if model is not None else make_model(settings, counter, on_retry)
+    def on_notice(sentence: str) -> None:
+        reporter.note(f"qagen: {sentence}")
+        run.warnings.append(sentence)
+
+    chat_model = model if model is not None else make_model(settings, counter, on_retry, on_notice)
     try:
         with out.open_journal(in_flight=settings.concurrency) as journal:
             asker = Asker(chat_model, journal, dict(answered_before), concurrency=settings.concurrency)
@@ -115,7 +120,9 @@ async def _run_locked(settings: Settings, reporter: Reporter, out: OutFolder, mo
     return Result(pairs=list(final), rejects=list(run.rejections), report=report, paths=paths)
 
 
-def make_model(settings: Settings, counter: TokenCounter, on_retry: RetryListener) -> ChatModel:
+def make_model(
+    settings: Settings, counter: TokenCounter, on_retry: RetryListener, on_notice: Callable[[str], None] | None = None
+) -> ChatModel:
     if settings.offline:
         return OfflineModel(counter)
     return OpenAIChatModel(
@@ -127,4 +134,6 @@ def make_model(settings: Settings, counter: TokenCounter, on_retry: RetryListene
         max_retry_wait=settings.max_retry_wait,
         count_tokens=counter,
         on_retry=on_retry,
+        structured_output=settings.structured_output,
+        on_notice=on_notice,
     )

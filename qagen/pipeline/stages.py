@@ -131,7 +131,7 @@ def try_templates(templates: dict[str, ChatTemplate], chunk: Chunk, n: int) -> N
 
 def build_request(template: ChatTemplate, chunk: Chunk, n: int) -> Request:
     messages = template.render(info=chunk.text, n=n, source=chunk.source)
-    return Request(key=chunk.id, messages=messages, params=dict(template.params), n=n, passage=chunk.text)
+    return Request(key=chunk.id, messages=messages, params=template.request_params(n), n=n, passage=chunk.text)
 
 
 @dataclass(frozen=True)

@@ -100,7 +100,7 @@ async def model_idk(
         ask_for = min(30, max(5, 2 * missing))
         avoid = "\n".join(sorted(seen))
         messages = generate_template.render(excerpts=excerpts, n=ask_for, avoid=avoid)
-        request = Request(key=request_key("idk", *message_parts(messages)), messages=messages, params=dict(generate_template.params), n=ask_for)
+        request = Request(key=request_key("idk", *message_parts(messages)), messages=messages, params=generate_template.request_params(ask_for), n=ask_for)
         answers, failures = await asker.ask([request])
         outcome.failures += failures
         if request.key not in answers:
@@ -124,7 +124,7 @@ async def model_idk(
             passages = "\n\n---\n\n".join(index.chunk(hit.chunk_id).text for hit in index.search(question, CHECK_PASSAGES))
             check_messages = check_template.render(question=question, passages=passages)
             checks[question] = Request(
-                key=request_key("idk-check", *message_parts(check_messages)), messages=check_messages, params=dict(check_template.params)
+                key=request_key("idk-check", *message_parts(check_messages)), messages=check_messages, params=check_template.request_params()
             )
         answers, failures = await asker.ask(list(checks.values()))
         outcome.failures += failures
