@@ -12,9 +12,9 @@ import json
 from pathlib import Path
 
 import pytest
-
-from fake_openai import chat_reply
+from fake_openai import chat_reply, error_reply
 from helpers import CORPUS, read_jsonl
+
 from qagen.cli import main
 from qagen.llm.offline.model import OfflineModel
 from qagen.llm.templates import builtin_template_path, load_template
@@ -143,8 +143,6 @@ def test_no_structured_output_sends_no_response_format(tmp_path: Path, fake_open
 
 
 def test_an_error_about_another_parameter_is_no_fallback(tmp_path: Path, fake_openai, capsys) -> None:
-    from fake_openai import error_reply
-
     fake_openai.queue(error_reply(400, "Invalid value for 'seed'", param="seed"))
     assert _run(fake_openai, tmp_path / "o") == 1
     assert len(fake_openai.chat_requests()) == 1
@@ -189,3 +187,55 @@ def test_the_offline_generator_writes_the_same_reply_whatever_format_is_asked() 
     plain = asyncio.run(model.complete(Request(key="k", messages=messages, n=2, passage=passage)))
     structured = asyncio.run(model.complete(Request(key="k", messages=messages, params=template.request_params(2), n=2, passage=passage)))
     assert plain == structured and plain.text
+
+
+# --------------------------------------------------------------------------- the run's state, unit by unit
+
+
+def _status_error(status: int, message: str, param: str | None = None):
+    import httpx
+    import openai
+
+    request = httpx.Request("POST", "http://127.0.0.1/v1/chat/completions")
+    body = {"error": {"message": message, "type": "invalid_request_error", "param": param, "code": None}}
+    response = httpx.Response(status, request=request, json=body)
+    error = {400: openai.BadRequestError, 422: openai.UnprocessableEntityError, 500: openai.InternalServerError}[status]
+    return error(message, response=response, body=body["error"])
+
+
+def test_requests_refused_while_in_flight_step_the_run_down_once() -> None:
+    from qagen.llm.structured import StructuredOutput
+
+    notices: list[str] = []
+    state = StructuredOutput(on_notice=notices.append)
+    params = load_template(builtin_template_path("qa")).request_params(3)
+    sent = [state.params_for(params) for _ in range(3)]  # three requests in flight, all with the schema
+    assert {p["response_format"]["type"] for p, _ in sent} == {"json_schema"}
+    refusal = _status_error(400, "'response_format.type' must be 'json_object' or 'text'", param="response_format")
+    assert all(state.refused(step, refusal, "refused", "the server") for _, step in sent)
+    assert len(notices) == 1 and state.level == "json_object"
+    again, step = state.params_for(params)
+    assert again["response_format"] == {"type": "json_object"} and again["max_tokens"] == params["max_tokens"]
+    assert state.refused(step, _status_error(422, "json_object is not supported"), "json_object is not supported", "the server")
+    assert state.level == "text" and "response_format" not in state.params_for(params)[0]
+    assert len(notices) == 2 and "plain text" in notices[1]
+    # Nothing is left to step down to: a later error is the request's own.
+    assert not state.refused(state.params_for(params)[1], refusal, "refused", "the server")
+
+
+def test_only_an_error_about_the_response_format_is_a_refusal_of_it() -> None:
+    from qagen.llm.structured import refuses_response_format
+
+    assert refuses_response_format(_status_error(400, "bad", param="response_format.json_schema"), "bad")
+    assert refuses_response_format(_status_error(400, "Unsupported parameter: response_format"), "Unsupported parameter: response_format")
+    assert not refuses_response_format(_status_error(400, "Invalid value for 'seed'", param="seed"), "Invalid value for 'seed'")
+    assert not refuses_response_format(_status_error(500, "json_schema engine crashed"), "json_schema engine crashed")
+
+
+def test_a_template_asking_for_text_or_nothing_is_sent_as_it_is() -> None:
+    from qagen.llm.structured import StructuredOutput
+
+    off = StructuredOutput(enabled=False)
+    assert off.params_for({"temperature": 0, "response_format": {"type": "text"}}) == ({"temperature": 0, "response_format": {"type": "text"}}, None)
+    assert off.params_for({"temperature": 0}) == ({"temperature": 0}, None)
+    assert off.params_for({"response_format": {"type": "json_object"}}) == ({}, None)

@@ -88,9 +88,11 @@ def pinned_response_format(response_format: dict[str, Any], count: int) -> dict[
     The template's own dicts are never changed: a copy is returned.
     """
     json_schema = response_format.get("json_schema")
-    schema = json_schema.get("schema") if response_format.get("type") == "json_schema" and isinstance(json_schema, dict) else None
+    if response_format.get("type") != "json_schema" or not isinstance(json_schema, dict):
+        return response_format
+    schema = json_schema.get("schema")
     properties = schema.get("properties") if isinstance(schema, dict) else None
-    if not isinstance(properties, dict):
+    if not isinstance(schema, dict) or not isinstance(properties, dict):
         return response_format
     pinned = {
         name: {**spec, "minItems": count, "maxItems": count}

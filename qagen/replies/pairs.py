@@ -41,18 +41,19 @@ that looks like JSON but is not is a failure. Failure reasons:
 ``ParseResult.truncated`` is true when the caller says the reply was cut off
 (``finish_reason == "length"``) or when the text itself ends inside a JSON value.
 
-The JSON values are found by ``qagen.replies.jsonscan``; this module decides which of them are pairs.
+The JSON values are found by ``qagen.replies.jsonscan``, the plain-text blocks by
+``qagen.replies.plaintext``; this module decides which of them are pairs.
 Everything here is a pure function of the reply text; nothing is read, written or printed.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from qagen.replies.jsonscan import TOO_DEEP, JsonBreak, JsonNode, JsonReader, json_values, plain_value
+from qagen.replies.plaintext import read_blocks
 from qagen.replies.reasoning import answer_start
 
 __all__ = [
@@ -440,16 +441,6 @@ class _JsonScan:
 
 # --------------------------------------------------------------------------- plain-text fallback
 
-# "Q: ...", "Question 3: ...", "1. **Q:** ...", "**Answer**: ...", "- A: ..."; one match per line,
-# no nested repetition, so it stays linear on any input.
-_LABEL = re.compile(
-    r"[ \t]*(?:(?:\d{1,4}[.)]|[-*+\u2022]|#{1,6})[ \t]*)?"
-    r"(?:\*\*|__)?(?P<label>question|answer|q|a)(?:[ \t]*#?\d{1,4})?"
-    r"[ \t]*(?:\*\*|__)?[ \t]*[:\uff1a][ \t]*(?:\*\*|__)?[ \t]*",
-    re.IGNORECASE,
-)
-
-
 @dataclass
 class _PlainResult:
     items: list[ParsedItem]
@@ -457,61 +448,8 @@ class _PlainResult:
     cut: bool
 
 
-# A question on its own numbered line or markdown heading, without a label: "1. What ...?", "### 2. What ...?".
-_NUMBERED_QUESTION = re.compile(
-    r"[ \t]*(?:(?P<heading>#{1,6})[ \t]*(?:\d{1,4}[.)][ \t]*)?|\d{1,4}[.)][ \t]*)"
-    r"(?:\*\*|__)?(?P<text>[^\n]*?\?)(?:\*\*|__)?[ \t]*"
-)
-
-
-@dataclass
-class _Block:
-    start: int
-    end: int
-    question: list[str] | None = None
-    answer: list[str] | None = None
-    open_field: str | None = None  # "q" or "a" while continuation lines still belong to it
-    heading: bool = False  # the question is a heading: the paragraph under it is its answer
-
-
 def _read_plain_pairs(text: str, start: int, *, truncated: bool) -> _PlainResult:
-    blocks: list[_Block] = []
-    current: _Block | None = None
-    pos = start
-    size = len(text)
-    while pos < size:
-        newline = text.find("\n", pos)
-        line_end = size if newline < 0 else newline
-        line = text[pos:line_end].rstrip("\r")
-        label = _LABEL.match(line)
-        numbered = None if label is not None else _NUMBERED_QUESTION.fullmatch(line)
-        if label is not None:
-            content = line[label.end() :]
-            is_question = label.group("label").lower() in ("q", "question")
-            if is_question or current is None or current.answer is not None or current.question is None:
-                current = _Block(pos, line_end)
-                blocks.append(current)
-            if is_question:
-                current.question, current.open_field = [content], "q"
-            else:
-                current.answer, current.open_field = [content], "a"
-            current.end = line_end
-        elif numbered is not None and (current is None or current.open_field != "a" or numbered.group("heading")):
-            current = _Block(pos, line_end, question=[numbered.group("text")], heading=bool(numbered.group("heading")))
-            blocks.append(current)
-        elif not line.strip():
-            if current is not None:
-                current.open_field = None
-        elif current is not None and current.open_field is not None:
-            target = current.question if current.open_field == "q" else current.answer
-            assert target is not None
-            target.append(line)
-            current.end = line_end
-        elif current is not None and current.heading and current.answer is None:
-            current.answer, current.open_field = [line], "a"
-            current.end = line_end
-        pos = line_end + 1
-
+    blocks = read_blocks(text, start)
     items: list[ParsedItem] = []
     failures: list[ParseFailure] = []
     cut = False

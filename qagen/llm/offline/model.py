@@ -261,6 +261,8 @@ class OfflineModel:
         self._count_tokens = count_tokens
 
     async def complete(self, request: Request) -> Completion:
+        # The same JSON lines whatever response_format the template asks for: the pair reader
+        # takes them under any format, and no refusal or fallback applies to a model qagen runs itself.
         pairs = extract_pairs(request.passage, request.n)
         text = "\n".join(
             json.dumps({"question": q, "answer": a}, ensure_ascii=False) for q, a in pairs
