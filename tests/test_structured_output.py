@@ -239,3 +239,50 @@ def test_a_template_asking_for_text_or_nothing_is_sent_as_it_is() -> None:
     assert off.params_for({"temperature": 0, "response_format": {"type": "text"}}) == ({"temperature": 0, "response_format": {"type": "text"}}, None)
     assert off.params_for({"temperature": 0}) == ({"temperature": 0}, None)
     assert off.params_for({"response_format": {"type": "json_object"}}) == ({}, None)
+
+
+def test_idk_check_and_judge_requests_ask_for_their_schemas_and_share_the_runs_fallback(tmp_path: Path, fake_openai) -> None:
+    import re
+
+    def reply(request):
+        text = request.last_user_text
+        if "Rate every pair above" in text:
+            ids = re.findall(r'"id": "(p\d+)"', text.split("Pairs:")[-1])
+            return chat_reply(json.dumps({"ratings": [{"id": i, "score": 5, "reason": "Supported."} for i in ids]}))
+        if "do not answer" in text:
+            return chat_reply(json.dumps({"questions": ["Who repaints the ferries each winter?", "How old is the oldest captain?"]}))
+        if "Do the passages answer this question?" in text:
+            return chat_reply('{"answered": false, "reason": "Not in the passages."}')
+        return fake_openai.default_handler(request)
+
+    fake_openai.handler = reply
+    assert main([str(CORPUS / "fleet.txt"), "--base-url", fake_openai.url, "--model", "m", "-o", str(tmp_path / "o"),
+                 "--judge", "--idk-ratio", "0.5", "-n", "2"]) == 0
+    kinds = set()
+    for request in fake_openai.chat_requests():
+        response_format = request.json["response_format"]
+        schema = response_format["json_schema"]["schema"]
+        text = request.last_user_text
+        if "Rate every pair above" in text:
+            kinds.add("judge")
+            shown = len(re.findall(r'"id": "p\d+"', text.split("Pairs:")[-1]))
+            assert schema["properties"]["ratings"]["maxItems"] == schema["properties"]["ratings"]["minItems"] == shown
+        elif "do not answer" in text:
+            kinds.add("idk")
+            asked = int(re.search(r"Write (\d+) questions", text).group(1))
+            assert schema["properties"]["questions"]["maxItems"] == asked
+        elif "Do the passages answer" in text:
+            kinds.add("idk_check")
+            assert set(schema["properties"]) == {"answered", "reason"}
+    assert kinds == {"judge", "idk", "idk_check"}
+    pairs = read_jsonl(tmp_path / "o" / "pairs.jsonl")
+    assert {p["kind"] for p in pairs} == {"grounded", "idk"}
+
+    # A server refusing the schema: the first request is refused once, and every later request of every
+    # kind, generation, judge and I-don't-know alike, asks for json_object.
+    fake_openai.requests.clear()
+    fake_openai.response_formats = ("json_object",)
+    assert main([str(CORPUS / "fleet.txt"), "--base-url", fake_openai.url, "--model", "m", "-o", str(tmp_path / "p"),
+                 "--judge", "--idk-ratio", "0.5", "-n", "2"]) == 0
+    formats = _formats(fake_openai)
+    assert formats[0] == "json_schema" and len(formats) > 4 and set(formats[1:]) == {"json_object"}
