@@ -8,9 +8,16 @@ its ``section`` and ``page``, which reach the template, ``pairs.jsonl``, ``rejec
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import pytest
+
+from fake_openai import chat_reply, grounded_pairs_reply
+from helpers import REPO, read_jsonl
+from qagen.cli import main
 from qagen.documents.chunking import chunk_id, split_documents
+from qagen.documents.loading import LoadResult
 from qagen.documents.structure import markdown_sections
 from qagen.records import Document, Section
 
@@ -191,3 +198,92 @@ def test_a_txt_file_with_hash_lines_is_not_read_as_markdown() -> None:
     text = f"# not a heading: a comment\n\n{filler('note', 30)}\n\n# another comment\n\n{filler('more', 30)}\n"
     chunks = split_documents([Document("notes.txt", text, "utf-8")], words, chunk_tokens=80, overlap_tokens=0)
     assert len(chunks) == 1 and chunks[0].section is None
+
+
+# --------------------------------------------------------------------------- end to end
+
+
+def _corpus(tmp_path: Path) -> Path:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "guide.md").write_text(
+        "# Fares\n\n## Concessions\n\n"
+        "Children aged five to fifteen pay half the adult fare on every route. "
+        "Passengers over sixty five pay the senior fare, which is also half the adult fare.\n\n"
+        "# Sailings\n\n"
+        "The first sailing from Port Essary leaves at seven in the morning. "
+        "The last sailing from Kellimore leaves at nine in the evening.\n",
+        encoding="utf-8",
+    )
+    (docs / "notes.txt").write_text(
+        "The harbour office opens at eight in the morning on weekdays. It closes at six in the evening.\n", encoding="utf-8"
+    )
+    return docs
+
+
+# The default template as this checkout has it (an installed qagen.templates may be another copy's).
+DEFAULT_QA = str(REPO / "templates" / "qa.json")
+
+
+def _args(docs: Path, out: Path, url: str, *extra: str) -> list[str]:
+    return [str(docs), "--base-url", url, "--model", "m", "--idk-ratio", "0", "-o", str(out), "-q", "--concurrency", "1",
+            "--chunk-overlap", "10", "--template", DEFAULT_QA, *extra]
+
+
+def test_pairs_rejects_and_report_say_which_section_each_came_from(tmp_path: Path, fake_openai) -> None:
+    def handler(request):
+        if "Sailings" in request.last_user_text:  # one reply that cannot be read, to see a reject's provenance
+            return chat_reply("no pairs here")
+        return grounded_pairs_reply(request, 2)
+
+    fake_openai.handler = handler
+    out = tmp_path / "o"
+    assert main(_args(_corpus(tmp_path), out, fake_openai.url, "--chunk-size", "60")) == 0
+
+    prompts = [r.last_user_text for r in fake_openai.chat_requests()]
+    assert any('section "Fares > Concessions"' in p and "Children aged" in p for p in prompts)
+    assert any('section "Sailings"' in p for p in prompts)
+    assert not any("section" in p.split('"""')[0] for p in prompts if "harbour office" in p)  # no section, none named
+
+    pairs = read_jsonl(out / "pairs.jsonl")
+    assert {(p["source"], p["section"], p["page"]) for p in pairs} == {("guide.md", "Fares > Concessions", None), ("notes.txt", None, None)}
+    rejects = read_jsonl(out / "rejects.jsonl")
+    assert rejects and {(r["source"], r["section"], r["page"]) for r in rejects} == {("guide.md", "Sailings", None)}
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert {(c["source"], c["section"], c["page"]) for c in report["coverage"]} == {
+        ("guide.md", "Fares > Concessions", None), ("guide.md", "Sailings", None), ("notes.txt", None, None),
+    }
+
+
+def test_a_paged_document_gives_every_pair_its_page(tmp_path: Path, fake_openai, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Converters (PDF, PPTX) fill Document.sections; here the loaded document is given directly.
+    pages = [
+        "The Corrie Dawn was built in 1998 at Greyhaven. She carries two hundred and twenty passengers.",
+        "The Orrin Lass was built in 2009 at Port Essary. She carries ninety passengers and twelve cars.",
+    ]
+    text = "\n\n".join(pages)
+    document = Document("fleet.pdf", text, "pdf", sections=(Section(0, page=1), Section(text.index(pages[1]), ("Newer ships",), page=2)))
+    import qagen.pipeline.stages as stages
+
+    monkeypatch.setattr(stages, "load_corpus", lambda *a, **k: LoadResult((document,), ()))
+    fake_openai.handler = lambda request: grounded_pairs_reply(request, 2)
+    out = tmp_path / "o"
+    assert main(_args(tmp_path, out, fake_openai.url, "--chunk-size", "60")) == 0
+
+    prompts = [r.last_user_text for r in fake_openai.chat_requests()]
+    assert any("page 2" in p and 'section "Newer ships"' in p for p in prompts)
+    pairs = read_jsonl(out / "pairs.jsonl")
+    assert {(p["page"], p["section"]) for p in pairs} == {(1, None), (2, "Newer ships")}
+    assert all(p["answer"] in pages[p["page"] - 1] for p in pairs)  # each answer is from the page its pair names
+
+
+def test_a_template_of_ones_own_can_use_section_and_page(tmp_path: Path, fake_openai) -> None:
+    template = tmp_path / "mine.json"
+    template.write_text(json.dumps({"messages": [{"role": "user", "content": (
+        "[{{ section }}] [{{ page }}]\n\"\"\"\n{{ info }}\n\"\"\"\nWrite {{ n }} pairs."
+    )}]}), encoding="utf-8")
+    fake_openai.handler = lambda request: grounded_pairs_reply(request, 2)
+    assert main(_args(_corpus(tmp_path), tmp_path / "o", fake_openai.url, "--chunk-size", "60", "--template", str(template))) == 0
+    prompts = [r.last_user_text for r in fake_openai.chat_requests()]
+    assert any(p.startswith("[Fares > Concessions] []") for p in prompts)
+    assert any(p.startswith("[] []") and "harbour office" in p for p in prompts)  # unknown: empty, not "None"
