@@ -151,7 +151,7 @@ def _top_level_depth(headings: Sequence[tuple[str, ...]]) -> int:
 
 def _blocks(text: str, sections: Sequence[Section]) -> list[_Block]:
     """The document cut at every section start, neighbours that differ only by page joined."""
-    starts = [s.start for s in sections]
+    starts = [min(max(s.start, 0), len(text)) for s in sections]  # a converter's offset past the end holds nothing
     bounds = ([0] if starts[0] > 0 else []) + starts + [len(text)]
     owners = ([Section(0)] if starts[0] > 0 else []) + list(sections)
     blocks: list[_Block] = []
@@ -168,10 +168,10 @@ def _blocks(text: str, sections: Sequence[Section]) -> list[_Block]:
 
 def _is_bare(text: str, heading: tuple[str, ...]) -> bool:
     """A block that holds its heading line and nothing else ("# Fares", or "Fares" over "=====")."""
-    lines = [line for line in text.strip().splitlines() if line.strip()]
-    if not heading or not lines or heading[-1] not in lines[0]:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    if not heading or not lines or not (lines[0].startswith("#") or heading[-1] in lines[0]):
         return False
-    return len(lines) == 1 or (len(lines) == 2 and set(lines[1].strip()) <= {"=", "-"})
+    return len(lines) == 1 or (len(lines) == 2 and set(lines[1]) <= {"=", "-"})
 
 
 def _section_of(span: _Span, blocks: Sequence[_Block]) -> str | None:
