@@ -287,3 +287,27 @@ def test_a_template_of_ones_own_can_use_section_and_page(tmp_path: Path, fake_op
     prompts = [r.last_user_text for r in fake_openai.chat_requests()]
     assert any(p.startswith("[Fares > Concessions] []") for p in prompts)
     assert any(p.startswith("[] []") and "harbour office" in p for p in prompts)  # unknown: empty, not "None"
+
+
+def test_an_answer_may_name_the_heading_of_a_chunk_that_starts_mid_section(tmp_path: Path, fake_openai) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    paragraphs = [f"Sailing {n} leaves the slip at {n + 6} o'clock and the adult fare is four pounds ten." for n in range(1, 13)]
+    (docs / "fares.md").write_text("# Fares\n\n## Route 7\n\n" + "\n\n".join(paragraphs) + "\n", encoding="utf-8")
+
+    def handler(request):
+        passage = request.last_user_text.split('"""')[1]
+        sentence = next(p for p in paragraphs if p in passage)
+        number = sentence.split()[1]
+        answer = f"On Route 7, sailing {number} costs four pounds ten for an adult."
+        return chat_reply(json.dumps({"question": f"What does sailing {number} on Route 7 cost an adult?", "answer": answer}))
+
+    fake_openai.handler = handler
+    out = tmp_path / "o"
+    assert main(_args(docs, out, fake_openai.url, "--chunk-size", "60", "-n", "1", "--dedupe-threshold", "1")) == 0
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert len(report["coverage"]) >= 3 and {c["section"] for c in report["coverage"]} == {"Fares > Route 7"}
+    pairs = read_jsonl(out / "pairs.jsonl")
+    # "7" is in no chunk after the first, only in the heading over them: the answers are grounded all the same.
+    assert len(pairs) == len(report["coverage"])
+    assert not [r for r in read_jsonl(out / "rejects.jsonl") if r["reason"] == "not_grounded"]
