@@ -311,3 +311,19 @@ def test_an_answer_may_name_the_heading_of_a_chunk_that_starts_mid_section(tmp_p
     # "7" is in no chunk after the first, only in the heading over them: the answers are grounded all the same.
     assert len(pairs) == len(report["coverage"])
     assert not [r for r in read_jsonl(out / "rejects.jsonl") if r["reason"] == "not_grounded"]
+
+
+def test_editing_one_section_keeps_the_ids_of_the_chunks_of_the_others() -> None:
+    # A resumed run asks again only about chunks whose text changed: an edit in one section must not
+    # move the chunk boundaries of the sections after it (packing text greedily from the top did).
+    names = ["fares", "sailings", "staff", "boats", "piers", "cargo"]
+
+    def guide(added: str) -> Document:
+        text = "\n\n".join(f"# {n.title()}\n\n{filler(n, 25)}" + (added if i == 0 else "") for i, n in enumerate(names))
+        return Document("g.md", text + "\n", "utf-8")
+
+    before = split_documents([guide("")], words, chunk_tokens=60, overlap_tokens=0)
+    after = split_documents([guide(" One more sentence, added to the first section.")], words, chunk_tokens=60, overlap_tokens=0)
+    unchanged = [c.id for c in before if c.section != "Fares"]
+    assert len(unchanged) == 5
+    assert [c.id for c in after if c.section != "Fares"] == unchanged
