@@ -108,16 +108,17 @@ async def _run_locked(settings: Settings, reporter: Reporter, out: OutFolder, mo
         failed_requests=kept.failed_requests, seconds=round(time.monotonic() - started, 3),
     )
     final, split, examples = dataset.checked.kept, dataset.split, dataset.checked.examples
+    rejects = run.placed(run.rejections)
     split_of = {p.id: "train" for p in split.train} | {p.id: "valid" for p in split.valid}
     paths = {name: out.path / (f"{name}.json" if name == "report" else f"{name}.jsonl") for name in OUTPUT_NAMES}
     out.write_outputs({
         paths["pairs"].name: jsonl(asdict(p) | {"split": split_of[p.id]} for p in final),
-        paths["rejects"].name: jsonl(asdict(r) for r in run.rejections),
+        paths["rejects"].name: jsonl(asdict(r) for r in rejects),
         paths["train"].name: jsonl(examples[p.id] for p in split.train),
         paths["valid"].name: jsonl(examples[p.id] for p in split.valid),
         paths["report"].name: json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n",
     })
-    return Result(pairs=list(final), rejects=list(run.rejections), report=report, paths=paths)
+    return Result(pairs=list(final), rejects=rejects, report=report, paths=paths)
 
 
 def make_model(
