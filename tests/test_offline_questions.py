@@ -172,3 +172,19 @@ def test_race_results_are_asked_by_finishing_place(passage: str, winners: list[s
         assert is_supported(lexical_support(answer, passage)), answer
     questions = " ".join(question for question, _ in pairs)
     assert "2023" in questions or "2024" in questions  # the race is named, not just "the results"
+
+
+def test_a_race_told_in_prose_is_asked_who_won_and_who_came_second() -> None:
+    passage = ("# Brannoch Sound Regatta 2023\n\n"
+               "Sea Lark won the race in 2:41:07, ahead of Orrin Lass. Orrin Lass finished second in 2:44:31.\n")
+    pairs = dict(extract_pairs(passage, 5))
+    assert pairs["Who won the race?"].startswith("Sea Lark won")
+    assert pairs["Who finished second in Brannoch Sound Regatta 2023?"] == "Orrin Lass finished second in 2:44:31."
+
+
+def test_an_aside_between_subject_and_verb_does_not_hide_the_subject() -> None:
+    passage = ("The last winter sailing of the day, 18:30 from Port Essary, arrives at Kellimore at 19:25.\n\n"
+               "The current director, Dr. Erik Holm, has led the museum since March 2019.\n")
+    questions = [question for question, _ in extract_pairs(passage, 5)]
+    assert questions == ["When does the last winter sailing of the day arrive at Kellimore?",
+                         "Since when has the current director led the museum?"]

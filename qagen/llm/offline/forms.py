@@ -68,6 +68,7 @@ _PLACING = frozenset(
     "stowed kept stored entered placed posted published held located moored berthed parked found "
     "lives live go goes stay stays meet meets sits sit".split()
 )
+_PLACING_VERBS = frozenset("won wins finished finishes came comes placed places".split())
 _NUMBER_START_RE = re.compile(r"(?:about |around |over |under |at least |at most |up to )?[$€£¥]?\d")
 _LOWER_PLACE_RE = re.compile(r"\b(?:at|in|on|under|inside|beside|behind|near)\s+(?:the|a|each|every)\s+[a-z]")
 
@@ -145,10 +146,11 @@ def _before(phrase_re: re.Pattern[str], words: list[str]) -> list[str] | None:
     return _drop_adverbs(text[:match.start()].split())
 
 
-def clause_questions(subject: str, rest: list[str], timed: bool) -> list[str]:
+def clause_questions(subject: str, rest: list[str], timed: bool, topic: str = "") -> list[str]:
     """Questions about the clause ``subject rest...``; ``rest`` starts at the verb.
 
     timed: the sentence opened with a time ("On 14 March 1962, ..."), which answers "When".
+    topic: the heading above, named in a question that would not stand alone without it.
     """
     if not rest or subject.split()[0].lower() in {"no", "none", "neither"}:
         return []  # "No ferries run on 25 December": nothing to ask "When" about
@@ -159,6 +161,15 @@ def clause_questions(subject: str, rest: list[str], timed: bool) -> list[str]:
     negated = bool(tail) and _bare(tail[0]) in _NEGATIONS
     if negated:
         tail = tail[1:]
+    if verb in {"has", "have", "had"} and tail and _is_participle(tail[0]) and not _bare(tail[0]) == "been":
+        # "has led the museum since March 2019": the perfect, asked "Since when has ... led ...?".
+        aux, main, tail = verb, _bare(tail[0]), tail[1:]
+        clause = first_clause(tail)
+        pre = _before(_TIME_PHRASE_RE, clause)
+        at = len(" ".join(pre or []))
+        if pre is not None and " ".join(clause)[at:].lstrip().startswith("since") and not negated:
+            return [_q(f"Since when {aux} {subject} {main}", pre)]
+        return []
     if verb in COPULAS or verb in MODALS:
         aux, main = verb, ""
         if verb in MODALS and tail and _bare(tail[0]) not in PREPOSITIONS:
@@ -173,6 +184,12 @@ def clause_questions(subject: str, rest: list[str], timed: bool) -> list[str]:
     clause = first_clause(tail)
     questions: list[str] = []
 
+    if active_verb in _PLACING_VERBS and clause:
+        # "Sea Lark won the race", "Orrin Lass finished second in 2:44:31": who came where.
+        placed = _before_time(clause)
+        if topic and len(placed) <= 2 and not any(_bare(w) in {"race", "in", "at"} for w in placed):
+            placed = [*placed, "in", topic]  # "Who finished second in the Brannoch Sound Regatta 2023?"
+        questions.append(_q(f"Who {active_verb}", placed))
     if because := _because(rest):
         not_ = " not" if negated else ""
         questions.append(_q(f"Why {aux} {subject}{not_}" + (f" {main}" if main else ""), because))
@@ -184,7 +201,8 @@ def clause_questions(subject: str, rest: list[str], timed: bool) -> list[str]:
         if (pre := _before(_PLACE_PHRASE_RE, clause)) is not None and not _TIME_PHRASE_RE.match(
                 " ".join(clause[len(pre):])):
             questions.append(_q(f"Where {lead}", pre))
-        elif (main in _PLACING or verb in _PLACING) and (pre := _before(_LOWER_PLACE_RE, clause)) is not None:
+        elif (main in _PLACING or verb in _PLACING or (verb in COPULAS and tail and _bare(tail[0]) in _PLACING)) \
+                and (pre := _before(_LOWER_PLACE_RE, clause)) is not None:
             questions.append(_q(f"Where {lead}", pre))
     if active_verb and (match := QUANTITY_RE.match(" ".join(tail))):
         noun = _plural_after(" ".join(tail)[match.end():].split())
@@ -206,6 +224,14 @@ def clause_questions(subject: str, rest: list[str], timed: bool) -> list[str]:
         if body and len(body) <= 12:
             questions.append(_q(f"{aux.capitalize()} {subject}" + (f" {main}" if main else ""), body))
     return questions
+
+
+def _before_time(words: list[str]) -> list[str]:
+    """The words before a finishing time: "second in 2:44:31" -> "second"."""
+    for at, word in enumerate(words):
+        if _bare(word) == "in" and at + 1 < len(words) and re.match(r"\d{1,2}:\d\d", words[at + 1]):
+            return words[:at]
+    return words
 
 
 def _q(lead: str, words: list[str]) -> str:

@@ -71,20 +71,24 @@ def _about(phrase: str) -> str:
 
 
 
-
-
-
 def _subject(words: list[str], names: frozenset[str]) -> tuple[str, int] | None:
     """The sentence's subject, ready for a question, and where its verb is; None when unclear."""
+    end = -1  # where the subject ends, when an aside stands between it and its verb
     for at, word in enumerate(words[:10]):
         bare = bare_word(word)
         if at > 0 and bare in VERB_TRIGGERS and _can_be_verb(bare, words[at - 1], words[at + 1:]):
+            break
+        if "(" in word and re.fullmatch(r"\([A-Z][A-Za-z0-9&.-]{1,10}\)", word):
+            continue  # "Brannoch Sound Ferry Cooperative (BSFC)"
+        if word.endswith(",") and at > 0 and end < 0 and (close := _aside_end(words, at)):
+            end = at + 1  # "The current director, Dr. Erik Holm, has led ..."
+            at = close
             break
         if word.endswith((",", ";", ":")) or "(" in word:
             return None  # an opening clause or an aside: the subject is not simply the first words
     else:
         return None
-    subject = list(words[:at])
+    subject = list(words[:end if end > 0 else at])
     while subject and bare_word(subject[-1]) in ADVERBS:
         subject.pop()
     bare_subject = [bare_word(word) for word in subject]
@@ -100,6 +104,17 @@ def _subject(words: list[str], names: frozenset[str]) -> tuple[str, int] | None:
             return None  # "The company reimburses travel ...": a verb we do not know
     phrase = clean_phrase(" ".join(subject))
     return (lower_first(phrase, names), at) if phrase else None
+
+
+def _aside_end(words: list[str], comma: int) -> int:
+    """Where the verb after an aside starts ("..., 18:30 from Port Essary, arrives"); 0 when there is none."""
+    for close in range(comma + 1, min(comma + 9, len(words) - 1)):
+        if words[close].endswith((";", ":")) or "(" in words[close]:
+            return 0
+        if words[close].endswith(","):
+            verb = bare_word(words[close + 1])
+            return close + 1 if verb in VERB_TRIGGERS and _can_be_verb(verb, "", words[close + 2:]) else 0
+    return 0
 
 
 def _can_be_verb(bare: str, previous: str, following: list[str]) -> bool:
@@ -287,6 +302,10 @@ def _longer(best: list[str], run: list[str]) -> list[str]:
 
 
 
+def _the(topic: str) -> str:
+    return topic if not topic or topic[:1].isupper() or topic.split()[0] in DETERMINERS else f"the {topic}"
+
+
 def _has_content(phrase: str) -> bool:
     """Whether a phrase names something: "Not", "For" or "unless there" do not."""
     words = [bare_word(word) for word in phrase.split()]
@@ -318,8 +337,8 @@ def sentence_questions(sentence: str, topic: str, names: frozenset[str]) -> list
         phrase, verb_at = subject
         specific = _specific_questions(phrase, words[verb_at:], timed=opening is not None)
         found += [(question, 1.5, "") for question in specific]
-        found += [(question, 1.25, "") for question in clause_questions(phrase, words[verb_at:],
-                                                                         timed=opening is not None)]
+        found += [(question, 1.25, "") for question in clause_questions(
+            phrase, words[verb_at:], timed=opening is not None, topic=_the(lower_first(topic, names)))]
         vague.append(phrase)
     if not label:
         if name := _longest_name(words, names):

@@ -101,7 +101,10 @@ SCHEDULE_VERBS = _verb_forms(
     "launch launches launched", "return returns returned",
 )
 COST_VERBS = frozenset({"cost", "costs"})
-IRREGULAR_PAST_FORMS = frozenset("made kept gave became lay stood meant led told built".split())
+IRREGULAR_PAST_FORMS = frozenset(
+    "made kept gave became lay stood meant led told built won went rose met paid came spent took left "
+    "began ran sold bought lost brought found sent".split()
+)
 TAKE_VERBS = _verb_forms("take takes took", "last lasts lasted")
 PAST_FORMS = frozenset(
     "had employed contained included held housed offered seated attracted received welcomed sold "
