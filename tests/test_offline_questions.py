@@ -15,6 +15,7 @@ import pytest
 
 from helpers import CORPUS, read_jsonl
 from qagen.cli import main
+from qagen.llm.offline.forms import base_form
 from qagen.llm.offline.model import extract_pairs
 from qagen.llm.offline.vocabulary import STOPWORDS
 from qagen.quality.grounding import is_supported, lexical_support
@@ -188,3 +189,15 @@ def test_an_aside_between_subject_and_verb_does_not_hide_the_subject() -> None:
     questions = [question for question, _ in extract_pairs(passage, 5)]
     assert questions == ["When does the last winter sailing of the day arrive at Kellimore?",
                          "Since when has the current director led the museum?"]
+
+
+@pytest.mark.parametrize("verb, base", [
+    ("carries", "carry"), ("entered", "enter"), ("approved", "approve"), ("retired", "retire"),
+    ("stopped", "stop"), ("travelled", "travel"), ("called", "call"), ("charged", "charge"),
+    ("handled", "handle"), ("added", "add"), ("needed", "need"), ("agreed", "agree"),
+    ("decided", "decide"), ("developed", "develop"), ("visited", "visit"), ("used", "use"),
+    ("left", "leave"), ("rose", "rise"), ("passes", "pass"), ("goes", "go"),
+])
+def test_questions_put_the_verb_in_its_base_form(verb: str, base: str) -> None:
+    # "When did the first sailing leave ...?", never "When did ... left" or "... visite".
+    assert base_form(verb) == base

@@ -37,8 +37,13 @@ _IRREGULAR_BASE = {
     "does": "do", "did": "do", "goes": "go", "saw": "see", "got": "get", "grew": "grow", "fell": "fall",
     "wrote": "write", "drove": "drive", "flew": "fly", "sailed": "sail", "carried": "carry",
 }
-_KEEP_E = re.compile(r"(?:[^aeiou][aeiou](?:v|c|z|s|g|r|t|k|d|p|m|n|l)|[aeiou]{2}[cvszgd]|[^aeiou](?:at|ir|ur|ar|iz|is|ut|ok))$")
-_DOUBLED = re.compile(r"([bdfgklmnprtz])\1$")
+# A stem that takes its "e" back once "ed" is gone: "approv(e)d", "retir(e)d", "handl(e)d", "charg(e)d".
+_KEEP_E = re.compile(
+    r"(?:[^aeiou][aeiou](?:v|c|z|s|g|r|k|m|n|l|p|d)|[aeiou]{2}[cvszg]|[^aeiou](?:at|ut|ir|ur|ar|iz|is)"
+    r"|[bcdfgkpstz]l|[rld]g|[^aeiou]v|[^aeiou]c|[aiou]s)$"
+)
+_NO_E = ("er", "en", "ow", "ain", "ol", "el", "velop", "on", "om")
+_DOUBLED = re.compile(r"([bdfgklmnprtz])\1$")  # "stopp", "planned"
 _NEGATIONS = frozenset({"not", "never", "no"})
 _CLAUSE_BREAKS = frozenset(
     "and but because which who whose while whereas although though so unless except where when if".split()
@@ -79,13 +84,15 @@ def base_form(verb: str) -> str:
         return _IRREGULAR_BASE[verb]
     if verb.endswith("ied") and len(verb) > 4:
         return verb[:-3] + "y"
-    if verb.endswith("ed") and len(verb) > 4:
+    if verb.endswith("ed") and len(verb) >= 4:
         stem = verb[:-2]
-        if _DOUBLED.search(stem) and not stem.endswith(("ll", "ss")):
-            return stem[:-1]
-        if stem.endswith("e") or stem.endswith(("ee",)):
-            return stem
-        return stem + "e" if _KEEP_E.search(stem) and not stem.endswith(("er", "en", "ow", "ain", "ol")) else stem
+        if stem.endswith("ll"):
+            return stem[:-1] if len(stem) > 5 else stem  # "travelled" -> "travel", "called" -> "call"
+        if _DOUBLED.search(stem) and not stem.endswith(("ss", "dd", "zz")):
+            return stem[:-1]  # "stopped" -> "stop"
+        if stem.endswith("e"):
+            return stem + "e"  # "agreed" -> "agree"
+        return stem + "e" if _KEEP_E.search(stem) and not stem.endswith(_NO_E) else stem
     if verb.endswith("ies") and len(verb) > 4:
         return verb[:-3] + "y"
     if verb.endswith(("sses", "shes", "ches", "xes", "zes", "oes")):
