@@ -98,7 +98,8 @@ def label_questions(raw_label: str, label: str, value: str, topic: str,
     if named:
         answer = f"The {plain} of {the_topic} {verb} {value}." if short else colon
         return [(f"What {verb} the {plain} of {the_topic}?", answer)]
-    if looks_plural(bare_word(topic.split()[-1])) and not value[:1].isdigit():
+    if looks_plural(bare_word(topic.split()[-1])) and not looks_plural(bare_word(words[-1])) \
+            and not value[:1].isdigit():
         return [(f"What are {the_topic} for {plain}?", colon)]  # "What are the weather limits for fog?"
     return [(f"What {verb} the {plain} in {the_topic}?", colon)]
 
