@@ -108,7 +108,9 @@ def place_candidates(passage: str) -> list[tuple[str, str, float, int, int, str]
         answer = _sentence(race, place, row[1], list(row[2]), row[3])
         question = f"Who finished {place} in {race}?"
         span = " ".join(stripped.split())
-        found.append((answer, question, PLACE_SCORE, _GROUP_BASE + index, _GROUP_BASE + index, span))
+        # The podium first; a long field's other places compete with the passage's sentences.
+        score = PLACE_SCORE if place in {"1st", "2nd", "3rd"} else PLACE_SCORE / 2
+        found.append((answer, question, score, _GROUP_BASE + index, _GROUP_BASE + index, span))
     return found
 
 
