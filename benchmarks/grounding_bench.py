@@ -28,7 +28,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
-from qagen.llm.templates import builtin_template_path, load_template
+from qagen.llm.templates import load_template
 from qagen.quality.grounding import check_grounding, corpus_terms, example_text
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,7 +38,7 @@ Check = Callable[[str, str, str], bool]  # question, answer, chunk -> kept
 
 
 def current_check(rows: list[dict]) -> Check:
-    template = load_template(builtin_template_path("qa"), required=frozenset({"info", "n"}))
+    template = load_template(ROOT / "templates" / "qa.json", required=frozenset({"info", "n"}))
     example = example_text(template.messages)
     corpus = corpus_terms({row["chunk"] for row in rows})
     return lambda question, answer, chunk: check_grounding(question, answer, chunk, example=example, corpus_terms=corpus) is None

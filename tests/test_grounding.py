@@ -418,12 +418,11 @@ def test_judge_template_loads_and_renders_document_text_literally(tmp_path: Path
 
 # --------------------------------------------------------------------------- the pair, in context
 
-from qagen.llm.templates import builtin_template_path  # noqa: E402 - this section's own imports
 from qagen.quality.grounding import check_grounding, corpus_terms, example_text, names  # noqa: E402
 
 FARES_CHUNK = (REPO / "corpus" / "fares-and-tickets.md").read_text(encoding="utf-8").split("## Booking")[0]
 FLEET_CHUNK = (REPO / "corpus" / "fleet.txt").read_text(encoding="utf-8")
-QA_EXAMPLE = example_text(load_template(builtin_template_path("qa"), required=frozenset({"info", "n"})).messages)
+QA_EXAMPLE = example_text(load_template(REPO / "templates" / "qa.json", required=frozenset({"info", "n"})).messages)
 
 
 def test_the_small_models_senior_fare_is_not_grounded() -> None:
