@@ -467,6 +467,10 @@ def test_facts_stated_together_are_kept(question: str, answer: str, chunk: str) 
     assert check_grounding(question, answer, chunk) is None
 
 
+def test_a_sentence_with_nothing_to_check_does_not_sink_the_answer() -> None:
+    assert check_grounding("Does the Islander card cost £5.00?", "Yes. The card costs £5.00 and is valid for three years.", FARES_CHUNK) is None
+
+
 def test_a_percent_needs_a_percent() -> None:
     assert lexical_support("The carnet gives 10% off.", FARES_CHUNK).missing_numbers == ("10%",)
     assert lexical_support("Fares rose by 4.5%.", FARES_CHUNK).missing_numbers == ()  # "4.5 percent"

@@ -246,17 +246,23 @@ def _clean_edge(text: str, at: int, edge: str, step: int) -> bool:
 
 def lexical_support(answer: str, chunk_text: str) -> Support:
     """How much of ``answer`` the chunk supports (rules in the module docstring)."""
-    if not answer.strip() or is_refusal(answer):
-        return Support(score=0.0, missing=(), exact_span=False)
-    chunk = _chunk_profile(chunk_text)
+    return _support(answer, _chunk_profile(chunk_text))
 
+
+@lru_cache(maxsize=256)  # an answer's sentence is held against several windows of its chunk
+def _answer_side(answer: str) -> tuple[dict[str, str], list[str], str, str]:
     numbers, blanked = _split_numbers(answer)
     number_forms: dict[str, str] = {}
     for key, written in numbers:
         number_forms.setdefault(key, written)
     words = list(dict.fromkeys(tokenize(blanked)))
+    return number_forms, words, blanked, _normalise(answer).rstrip(".").strip()
 
-    span_text = _normalise(answer).rstrip(".").strip()
+
+def _support(answer: str, chunk: _ChunkProfile) -> Support:
+    if not answer.strip() or is_refusal(answer):
+        return Support(score=0.0, missing=(), exact_span=False)
+    number_forms, words, blanked, span_text = _answer_side(answer)
     exact = bool(span_text) and _is_span(span_text, chunk.text)
     if not number_forms and not words:
         return Support(score=0.0, missing=(), exact_span=exact)
@@ -305,7 +311,14 @@ class Grounding:
 
 # A name: a capitalised word (or a run of them) of letters and digits ("MV Heather Bell", "SR-4").
 _NAME_WORD = re.compile(r"(?<![\w'’-])[A-Z][\w'’]*(?:-\w+)*")
-_SENTENCE_START = re.compile(r"(?:^|[.!?:;]\s+|\n\s*|[\"“(]\s*)$")
+_OPENERS = ".!?:;\n\"“("  # what a word after them opens (spaces in between skipped)
+
+
+def _opens_sentence(text: str, start: int) -> bool:
+    # Looks back over spaces only, never the whole text: an answer of 100,000 words stays linear.
+    while start > 0 and text[start - 1] in " \t":
+        start -= 1
+    return start == 0 or text[start - 1] in _OPENERS
 
 
 def names(text: str) -> list[str]:
@@ -322,7 +335,7 @@ def names(text: str) -> list[str]:
             runs.append([word])
     found: list[str] = []
     for run in runs:
-        if _SENTENCE_START.search(text[: run[0].start()]) and (len(run) == 1 or not tokenize(run[0].group())):
+        if _opens_sentence(text, run[0].start()) and (len(run) == 1 or not tokenize(run[0].group())):
             run = run[1:]  # "When", or "The" of "The MV Heather Bell"
         if not run or (len(run) == 1 and len(run[0].group()) < 2):
             continue
@@ -410,27 +423,51 @@ def check_grounding(
     if absent:
         return Grounding("question_not_grounded", f"The question mentions {', '.join(absent[:3])}, which its chunk does not contain.")
 
-    spots = windows(chunk_text)
+    spots, profiles, postings = _window_index(chunk_text)
     near_question = not q_numbers and not q_names
     for sentence in sentences(answer) or [answer]:
         numbers, name_terms = _anchors(sentence)
+        keys = [f"n:{n}" for n in numbers] + [f"t:{t}" for t in name_terms]
+        if not keys:
+            keys = [f"t:{t}" for t in set(tokenize(_split_numbers(sentence)[1]))]
+            if len(keys) < 2:
+                continue  # "Yes." or "Correct." states no fact to find; the whole answer was checked above
+            candidates = set().union(*(postings.get(k, set()) for k in keys))  # a window sharing a word
+        else:
+            candidates = set.intersection(*(set(postings.get(k, ())) for k in keys))  # windows holding every anchor
         # A verbatim span of the chunk states its facts together by definition.
-        holding = [
-            w for w in spots
-            if _holds(_chunk_profile(w), numbers, name_terms)
-            and (support.exact_span or is_supported(lexical_support(sentence, w), threshold))
-        ]
+        holding = sorted(
+            i for i in candidates if support.exact_span or is_supported(_support(sentence, profiles[i]), threshold)
+        )
         if not holding and not support.exact_span:
             return Grounding("facts_apart", f"No passage of its chunk states together what the answer says in: {_short(sentence)}")
-        near_question = near_question or any(_holds(_chunk_profile(w), q_numbers, q_names) for w in holding)
+        near_question = near_question or any(_holds(profiles[i], q_numbers, q_names) for i in holding)
     if not near_question:
         asked = ", ".join(sorted(names(question) + [w for _, w in _split_numbers(question)[0]]))
         return Grounding("facts_apart", f"The answer is not stated near what the question asks about ({asked}).")
     return None
 
 
+@lru_cache(maxsize=64)
+def _window_index(chunk_text: str) -> tuple[tuple[str, ...], tuple[_ChunkProfile, ...], dict[str, frozenset[int]]]:
+    """The chunk's windows, their profiles, and which windows hold each term ("t:...") and number ("n:...")."""
+    spots = windows(chunk_text)
+    profiles = tuple(_chunk_profile(w) for w in spots)
+    postings: dict[str, set[int]] = {}
+    for i, profile in enumerate(profiles):
+        for key in [f"t:{t}" for t in profile.terms] + [f"n:{n}" for n in profile.numbers]:
+            postings.setdefault(key, set()).add(i)
+    return spots, profiles, {key: frozenset(found) for key, found in postings.items()}
+
+
+@lru_cache(maxsize=8)  # one example per template, checked for every pair
+def _example_anchors(example: str) -> tuple[frozenset[str], frozenset[str]]:
+    numbers, name_terms = _anchors(example)
+    return frozenset(numbers), frozenset(name_terms)
+
+
 def _leaked(text: str, example: str, chunk: _ChunkProfile) -> list[str]:
-    example_numbers, example_names = _anchors(example)
+    example_numbers, example_names = _example_anchors(example)
     found = []
     for name in names(text):
         terms = set(tokenize(name))
