@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from qagen.errors import ConfigError
-from qagen.schema import ENV_PREFIX, Option, read_config_file, unknown_setting
+from qagen.schema import ENV_PREFIX, Option, is_local_endpoint, read_config_file, unknown_setting
 
 OFFLINE_MODEL = "offline"
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
@@ -27,6 +27,7 @@ DEFAULT_BASE_MODEL = "gpt-4o-mini-2024-07-18"
 OPENAI_URL = "https://api.openai.com/v1"
 MAX_EXAMPLE_TOKENS = 16385  # per-example limit used by OpenAI's data preparation notebook
 MAX_SUFFIX_CHARS = 64  # the jobs API's limit on a fine-tuned model's name suffix
+LOCAL_TIMEOUT = 600.0  # default --timeout for a server on this machine, which often queues requests (README)
 MAX_FILE_MB = 50  # larger files are skipped unread (--max-file-size): one file should not eat a run's budget
 DEFAULT_SYSTEM_MESSAGE = (
     "You answer questions about the organisation's documents. "
@@ -48,7 +49,7 @@ def _options(*options: Option) -> dict[str, Option]:
 _BASE_URL = Option("base_url", str, None, "OpenAI-compatible endpoint, e.g. http://localhost:11434/v1 (env OPENAI_BASE_URL; default OpenAI)", optional=True)
 _CONCURRENCY = Option("concurrency", int, 8, "requests in flight at once", low=1, high=512)
 _MAX_ATTEMPTS = Option("max_attempts", int, 6, "attempts per request before giving up on it", low=1, high=100)
-_TIMEOUT = Option("timeout", float, 120.0, "seconds to wait for one reply", low=0, low_open=True)
+_TIMEOUT = Option("timeout", float, 120.0, "seconds to wait for one reply (600 for a server on this machine)", low=0, low_open=True)
 _MAX_RETRY_WAIT = Option("max_retry_wait", float, 600.0, "longest wait the server may ask for (Retry-After) before a retry; "
                          "asked for longer, qagen stops and a rerun resumes", low=0, low_open=True)
 _SEED = Option("seed", int, 0, "seed of the train/validation split and of the I-don't-know choices")
@@ -468,6 +469,10 @@ def resolve(
         kwargs["api_key"] = env.get("OPENAI_API_KEY") or None
     if cls is Settings:
         kwargs.update(_resolve_model(kwargs.get("model"), kwargs.get("base_url"), kwargs.get("api_key")))
+    if "timeout" in options and "timeout" not in values and is_local_endpoint(kwargs.get("base_url")):
+        # One request at a time and the rest queued: with 8 in flight and 120 s, queued requests time out
+        # and are sent again while the server still works on them for nobody.
+        kwargs["timeout"] = LOCAL_TIMEOUT
     return cls(**kwargs)
 
 

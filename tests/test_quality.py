@@ -286,3 +286,22 @@ def test_a_judge_request_that_keeps_failing_is_reported_and_asked_again(tmp_path
     again = sum(1 for r in fake_openai.chat_requests() if not r.messages[0]["content"].startswith("You check"))
     assert again == generation_requests  # only the judge was asked again
     assert read_jsonl(out / "pairs.jsonl")
+
+
+def test_a_right_number_on_the_wrong_fact_and_the_examples_names_are_rejected(tmp_path: Path, fake_openai) -> None:
+    # Two of the small model's real kept pairs, and one right pair, about the fares chunk.
+    fake_openai.handler = lambda request: chat_reply(_jsonl(
+        ("What is the difference between a senior and a child fare?",
+         "A senior fare is 10% more than a child fare, but it does not include any other fares."),
+        ("What is the current fleet of Brindle Point?", "The current fleet sails on Route 1."),
+        ("What does an adult single on Route 1 cost?", "An adult single on Route 1 costs £9.40."),
+        ("What does the Islander card cost?", "The Islander card costs £75.00 and is valid for 12 months."),
+    ))
+    out = tmp_path / "o"
+    args = [str(CORPUS / "fares-and-tickets.md"), "--base-url", fake_openai.url, "--model", "m", "-o", str(out), "-q",
+            "--concurrency", "1", "--idk-ratio", "0", "--chunk-size", "2000"]
+    assert main(args) == 0
+    rejects = {r["reason"]: r for r in read_jsonl(out / "rejects.jsonl")}
+    assert set(rejects) == {"not_grounded", "example_leak", "facts_apart"}
+    assert "Brindle Point" in rejects["example_leak"]["detail"] and rejects["example_leak"]["stage"] == "grounding"
+    assert [p["answer"] for p in read_jsonl(out / "pairs.jsonl")] == ["An adult single on Route 1 costs £9.40."]

@@ -110,7 +110,7 @@ def test_a_refused_schema_falls_back_to_json_object_once_for_the_run(tmp_path: P
     assert formats[0] == "json_schema"  # refused: the only request that is
     assert formats[1:] and set(formats[1:]) == {"json_object"}
     assert len(formats) == len({json.loads(r.body)["messages"][-1]["content"] for r in fake_openai.chat_requests()}) + 1
-    lines = [line for line in capsys.readouterr().err.splitlines() if "response_format" in line]
+    lines = [line for line in capsys.readouterr().err.splitlines() if "refused response_format" in line]
     assert len(lines) == 1 and "json_object" in lines[0] and "rest of the run" in lines[0]
     report = json.loads((tmp_path / "o" / "report.json").read_text("utf-8"))
     assert any("json_schema" in warning for warning in report["warnings"])
@@ -122,7 +122,7 @@ def test_a_server_refusing_both_json_formats_gets_plain_text(tmp_path: Path, fak
     formats = _formats(fake_openai)
     assert formats[:2] == ["json_schema", "json_object"]  # two refusals, of the first request
     assert formats[2:] and set(formats[2:]) == {None}  # no response_format at all from then on
-    lines = [line for line in capsys.readouterr().err.splitlines() if "response_format" in line]
+    lines = [line for line in capsys.readouterr().err.splitlines() if "refused response_format" in line]
     assert len(lines) == 2 and "plain text" in lines[1]
     assert read_jsonl(tmp_path / "o" / "pairs.jsonl")
 
@@ -251,8 +251,8 @@ def test_idk_check_and_judge_requests_ask_for_their_schemas_and_share_the_runs_f
             return chat_reply(json.dumps({"ratings": [{"id": i, "score": 5, "reason": "Supported."} for i in ids]}))
         if "do not answer" in text:
             return chat_reply(json.dumps({"questions": ["Who repaints the ferries each winter?", "How old is the oldest captain?"]}))
-        if "Do the passages answer this question?" in text:
-            return chat_reply('{"answered": false, "reason": "Not in the passages."}')
+        if "Copy the sentence that answers it" in text:
+            return chat_reply('{"quote": "", "answered": false}')
         return fake_openai.default_handler(request)
 
     fake_openai.handler = reply
@@ -271,9 +271,9 @@ def test_idk_check_and_judge_requests_ask_for_their_schemas_and_share_the_runs_f
             kinds.add("idk")
             asked = int(re.search(r"Write (\d+) questions", text).group(1))
             assert schema["properties"]["questions"]["maxItems"] == asked
-        elif "Do the passages answer" in text:
+        elif "Copy the sentence that answers it" in text:
             kinds.add("idk_check")
-            assert set(schema["properties"]) == {"answered", "reason"}
+            assert list(schema["properties"]) == ["quote", "answered"]  # the quote first: look before deciding
     assert kinds == {"judge", "idk", "idk_check"}
     pairs = read_jsonl(tmp_path / "o" / "pairs.jsonl")
     assert {p["kind"] for p in pairs} == {"grounded", "idk"}

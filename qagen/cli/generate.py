@@ -91,11 +91,18 @@ def run(argv: Sequence[str]) -> int:
     return launch_job(job)
 
 
+PLAIN_PROGRESS_SECONDS = 15.0  # between progress lines when stderr is not a terminal
+
+
 def _generate(settings: Settings) -> int:
     from qagen.pipeline.report import summary
     from qagen.pipeline.runner import run as run_pipeline
 
-    progress = TerminalProgress(sys.stderr, draw_bar=sys.stderr.isatty() and not settings.quiet, show_notes=not settings.quiet)
+    tty = sys.stderr.isatty()
+    progress = TerminalProgress(
+        sys.stderr, draw_bar=tty and not settings.quiet, show_notes=not settings.quiet,
+        plain_interval=None if tty or settings.quiet else PLAIN_PROGRESS_SECONDS,
+    )
     report = run_pipeline(settings, progress).report
     print(summary(report))
     return verdict(report)

@@ -29,6 +29,7 @@ from qagen.pipeline import stages
 from qagen.pipeline.report import Report, build_report
 from qagen.progress import Reporter
 from qagen.records import Pair, Rejection
+from qagen.schema import is_local_endpoint
 from qagen.settings import DEFAULT_OPENAI_MODEL, Settings
 
 OUTPUT_NAMES = ("pairs", "rejects", "train", "valid", "report")
@@ -90,6 +91,12 @@ async def _run_locked(settings: Settings, reporter: Reporter, out: OutFolder, mo
         reporter.note(f"qagen: {sentence}")
         run.warnings.append(sentence)
 
+    if model is None and not settings.offline and is_local_endpoint(settings.base_url) and settings.concurrency > 1:
+        reporter.note(
+            f"qagen: {settings.base_url} is on this machine: {settings.concurrency} requests at once, "
+            f"{settings.timeout:g} s for each reply; a server that answers one at a time queues the rest "
+            "(set --concurrency to its number of slots)"
+        )
     chat_model = model if model is not None else make_model(settings, counter, on_retry, on_notice)
     try:
         with out.open_journal(in_flight=settings.concurrency) as journal:

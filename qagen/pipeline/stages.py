@@ -24,6 +24,7 @@ from qagen.outfolder.journal import JournalEntry
 from qagen.progress import Reporter
 from qagen.dataset.examples import CheckedExamples, check_examples, check_pairs
 from qagen.quality.dedupe import dedupe
+from qagen.quality.grounding import example_text
 from qagen.quality.idk.pairs import IdkOutcome, model_idk, offline_idk
 from qagen.quality.judge import judge_pairs, render_pairs_for_judge
 from qagen.quality.retrieval import BM25Index
@@ -243,7 +244,8 @@ class Kept:
 async def keep_good_pairs(run: Run, asker: Asker, pairs: list[Pair]) -> Kept:
     """Text and grounding checks, the judge, dedupe, then the "I don't know" pairs and dedupe again."""
     settings, chunk_texts = run.settings, run.chunk_texts
-    kept, dropped = check_pairs(pairs, chunk_texts, grounding_threshold=settings.grounding_threshold)
+    example = example_text(run.templates["qa"].messages)
+    kept, dropped = check_pairs(pairs, chunk_texts, grounding_threshold=settings.grounding_threshold, example=example)
     run.drop("check", len(pairs), kept, dropped)
 
     judge_failures: list[Failure] = []

@@ -60,7 +60,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from qagen.llm.offline.passage import DIGIT_RE, TERMINATED_RE, Block, read_blocks, split_sentences, strip_markup_edges
-from qagen.llm.offline.questions import sentence_questions
+from qagen.llm.offline.questions import ABOUT_QUESTION, sentence_questions
 from qagen.llm.offline.results import place_candidates
 from qagen.llm.offline.words import bare_word, is_capitalised, known_names
 from qagen.llm.offline.vocabulary import DATE_RE, PRICE_RE, STOPWORDS, TIME_RE, YEAR_RE
@@ -246,6 +246,10 @@ def _is_fair(question: str, answer: str) -> bool:
             and not _TEMPLATE_MARK_RE.search(question) and not _TEMPLATE_MARK_RE.search(answer))
 
 
+def _is_vague(question: str) -> bool:
+    return question.startswith(ABOUT_QUESTION.split("{")[0])
+
+
 def extract_pairs(passage: str, n: int) -> list[tuple[str, str]]:
     """Up to n (question, answer) pairs whose answers are sentences copied from the passage.
 
@@ -261,18 +265,22 @@ def extract_pairs(passage: str, n: int) -> list[tuple[str, str]]:
         _Candidate(answer, (question,), score, group, position, span=span)
         for answer, question, score, group, position, span in place_candidates(passage)
     ]
-    for candidate in _round_robin(candidates):
-        if len(chosen) >= n:
-            break
-        if candidate.source_text not in normalised_passage or _repeats(candidate.answer, chosen):
-            continue
-        question = next((q for q in candidate.questions
-                         if q.casefold() not in used and _is_fair(q, candidate.answer)), None)
-        if question is None:
-            continue
-        used.add(question.casefold())
-        chosen.append(candidate)
-        asked.append(question)
+    ranked = _round_robin(candidates)
+    # Specific questions first; the vague "What should I know about X?" only fills what is left, so
+    # a passage with more answerable sentences than n asks none of that kind.
+    for vague_too in (False, True):
+        for candidate in ranked:
+            if len(chosen) >= n:
+                break
+            if candidate in chosen or candidate.source_text not in normalised_passage or _repeats(candidate.answer, chosen):
+                continue
+            question = next((q for q in candidate.questions if q.casefold() not in used and _is_fair(q, candidate.answer)
+                             and (vague_too or not _is_vague(q))), None)
+            if question is None:
+                continue
+            used.add(question.casefold())
+            chosen.append(candidate)
+            asked.append(question)
     pairs = sorted(zip(chosen, asked), key=lambda pair: pair[0].position)
     return [(question, candidate.answer) for candidate, question in pairs]
 
