@@ -217,6 +217,7 @@ def test_a_bad_threshold_is_a_config_error(threshold: object) -> None:
         # The same answer does not make them one fact: both fares are £4.70, and Route 3 and 4 share a vessel.
         (("What is the single fare for a child on Route 1?", "£4.70."), ("What is the single fare for a senior on Route 1?", "£4.70.")),
         (("Which vessel runs Route 3?", "The Gullwing."), ("Which vessel runs Route 4?", "The Gullwing.")),
+        (("When was the Gullwing built at Port Essary?", "In 1987."), ("Where was the Gullwing built at Port Essary?", "At Pellow Boatworks.")),
         # Two different races of the racing corpus.
         (("Which pod crashed in race 4?", "The Razor Blade."), ("Which pod crashed in race 5?", "The Lightning Bolt.")),
     ],
@@ -252,12 +253,15 @@ def test_the_same_question_words_with_answers_that_disagree_are_distinct() -> No
         pair("who2", "Which vessel spends the night at Orrin Bay in summer?", "The Gullwing."),
         pair("yes", "Can I pay by card on board?", "Yes."),
         pair("no", "Can I pay by card on board the ferry?", "No."),
+        pair("year", "What is known about the building of the Gullwing?", "She was built in 1987."),
+        pair("yard", "About the Gullwing's building, what is known?", "Pellow Boatworks built her."),
     ]
     kept, dropped = dedupe(pairs)
-    assert kept_ids(kept) == ["out", "back", "who1", "who2", "yes", "no"]
+    assert kept_ids(kept) == ["out", "back", "who1", "who2", "yes", "no", "year", "yard"]
     assert "'13:40'" in compare(pairs[0], pairs[1]).why and "'9:30'" in compare(pairs[0], pairs[1]).why
     assert "'gullwing'" in compare(pairs[2], pairs[3]).why
     assert "yes" in compare(pairs[4], pairs[5]).why
+    assert "'pellow'" in compare(pairs[6], pairs[7]).why and "'1987'" in compare(pairs[6], pairs[7]).why
 
 
 @pytest.mark.parametrize(

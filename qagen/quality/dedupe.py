@@ -25,7 +25,8 @@ Exact duplicates
 Near duplicates, step 1: alike questions
     A question's *content words* (``qagen.quality.nearindex.content_words``) are its
     normalised words less the words that only shape a question ("what", "is", "the",
-    "how", "much", "does"...), each plural as its singular and a few interchangeable words
+    "how", "much", "does"...; not "when", "where", "who" or "why", which ask for different
+    kinds of fact), each plural as its singular and a few interchangeable words
     as one ("ship", "boat" and "ferry" as "vessel"; "price" as "cost"). Two questions are
     alike when the Jaccard similarity of their content-word sets is at least ``threshold``:
     inclusive, 0.75 by default. So "What is the adult single fare on Route 1?" and "How much
@@ -50,10 +51,11 @@ Near duplicates, step 2: the same fact (``compare``)
       narrower, and both stay;
     - otherwise (the same content words, or one question adds plain words such as "take"
       or "in nautical miles"), the answers decide: the pairs are duplicates unless the
-      answers disagree. Answers disagree when each names a number the other lacks ("£9.40"
-      / "£4.10", "09:30" / "13:40"), or each names a capitalised name the other lacks
-      ("The Saltmarrow" / "The Gullwing"), or one says yes and the other no. An answer that
-      only says more ("220" / "The Corrie Dawn carries 220 passengers") agrees.
+      answers disagree. Answers disagree when each states a fact the other lacks, a
+      number or a capitalised name ("£9.40" / "£4.10", "09:30" / "13:40", "The Saltmarrow"
+      / "The Gullwing", "1987" / "Pellow Boatworks"), or when one says yes and the other
+      no. An answer that only says more ("220" / "The Corrie Dawn carries 220 passengers")
+      agrees.
 
     So "leave Port Essary for Orrin Bay" and "leave Orrin Bay for Port Essary", which share
     every content word, stay apart when their answers give different times.
@@ -101,6 +103,7 @@ from qagen.records import Pair, Rejection
 
 DuplicateKind = Literal["exact", "near"]
 
+
 @contextmanager
 def _collector_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector while a large index is built.
@@ -116,9 +119,6 @@ def _collector_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
-
-
-# --- deduplicating pairs -------------------------------------------------------------
 
 
 # --- what a pair asks and answers -----------------------------------------------------
@@ -138,6 +138,7 @@ _NUMBER_WORDS = {
 }
 _NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}\b)")
+_LEADING_ZEROS = re.compile(r"\b0+(?=\d)")
 _YES = frozenset({"yes"})
 _NO = frozenset({"no", "not", "none", "nothing", "never", "cannot"})
 
@@ -149,7 +150,7 @@ def _number(text: str) -> str:
         whole, _, fraction = text.partition(".")
         fraction = fraction.rstrip("0")
         return (whole.lstrip("0") or "0") + ("." + fraction if fraction else "")
-    return re.sub(r"\b0+(?=\d)", "", text)
+    return _LEADING_ZEROS.sub("", text)
 
 
 def _is_marker(word: str) -> bool:
@@ -179,11 +180,6 @@ class _Answer:
         self.words = frozenset(content_words(" ".join(folded)))
         first = folded[0] if folded else ""
         self.polarity = "yes" if first in _YES else "no" if first in _NO else ""
-
-
-def _disagree(a: frozenset[str], b: frozenset[str]) -> bool:
-    """Two answers disagree on their numbers when each gives one the other does not."""
-    return bool(a - b) and bool(b - a)
 
 
 def _quoted(items: Sequence[str]) -> str:
@@ -230,12 +226,13 @@ def _compare(earlier: _Facts, later: _Facts) -> Verdict:
         narrower = "pair " + kept_id if only_earlier else "this question"
         return Verdict(False, f"{narrower} also names {_quoted(markers)}, so it asks about something narrower")
     a, b = earlier.answer, later.answer
-    if _disagree(a.numbers, b.numbers):
-        return Verdict(False, f"the answers give different numbers ({_quoted(sorted(b.numbers - a.numbers))} "
-                              f"here, {_quoted(sorted(a.numbers - b.numbers))} in pair {kept_id})")
-    if a.names - b.words and b.names - a.words:
-        return Verdict(False, f"the answers name different things ({_quoted(sorted(b.names - a.words))} "
-                              f"here, {_quoted(sorted(a.names - b.words))} in pair {kept_id})")
+    # Each answer states a number or a name the other lacks: "1987" / "Pellow Boatworks"
+    # disagree as much as "£9.40" / "£4.10"; an answer that only says more agrees.
+    only_a = sorted(a.numbers - b.numbers) + sorted(a.names - b.words)
+    only_b = sorted(b.numbers - a.numbers) + sorted(b.names - a.words)
+    if only_a and only_b:
+        return Verdict(False, f"the answers state different facts ({_quoted(only_b)} here, "
+                              f"{_quoted(only_a)} in pair {kept_id})")
     if a.polarity and b.polarity and a.polarity != b.polarity:
         return Verdict(False, "one answer says yes and the other no")
     if added:
@@ -290,7 +287,8 @@ def dedupe(pairs: Sequence[Pair], *, threshold: float = DEFAULT_THRESHOLD) -> tu
         question_words = {question: content_words(question) for question in questions}
         word_counts = Counter(chain.from_iterable(map(set, question_words.values())))
         index = NearDuplicateIndex(threshold, word_counts=word_counts)
-        facts: list[_Facts] = []  # by index slot: the kept pair filed there, read for ``compare``
+        filed: list[tuple[Pair, str]] = []  # by index slot: the kept pair filed there, its normalised question
+        read: dict[int, _Facts] = {}  # by index slot: the kept pairs compared so far (few)
         # Normalised question -> (kept pair id, kind, similarity, why) for later pairs asking it.
         seen: dict[str, tuple[str, DuplicateKind, float, str]] = {}
         for pair, question in zip(pairs, questions):
@@ -306,14 +304,18 @@ def dedupe(pairs: Sequence[Pair], *, threshold: float = DEFAULT_THRESHOLD) -> tu
                 mine = _Facts(pair, question_words[question])
                 # The most similar first, ties to the earliest: the first that is the same fact wins.
                 for slot, value in sorted(found, key=lambda item: (-item[1], item[0])):
-                    verdict = _compare(facts[slot], mine)
+                    facts = read.get(slot)
+                    if facts is None:
+                        kept_pair, kept_question = filed[slot]
+                        facts = read[slot] = _Facts(kept_pair, question_words[kept_question])
+                    verdict = _compare(facts, mine)
                     if verdict.duplicate:
-                        match = (facts[slot].pair.id, value, verdict.why)
+                        match = (facts.pair.id, value, verdict.why)
                         break
             if match is None:
                 seen[question] = (pair.id, "exact", 1.0, "")
                 if index._file(pair.id, ranked, pair_keys) is not None:
-                    facts.append(_Facts(pair, question_words[question]))
+                    filed.append((pair, question))
                 kept.append(pair)
             else:
                 seen[question] = (match[0], "near", match[1], match[2])

@@ -63,12 +63,13 @@ def normalise(text: str) -> str:
 # --- content words ---------------------------------------------------------------------
 
 # Words that only shape a question ("what is the ...", "how much does ..."): two questions
-# that differ in these alone ask the same thing. Prepositions of direction ("from", "to")
-# are here too: "leave A for B" and "leave B for A" share their words, and it is their
-# answers (two different times) that tell them apart.
+# that differ in these alone ask the same thing. "When", "where", "who" and "why" are not
+# among them: "When was the Gullwing built?" and "Where was the Gullwing built?" ask for two
+# facts. Prepositions of direction ("from", "to") are: "leave A for B" and "leave B for A"
+# share their words, and it is their answers (two different times) that tell them apart.
 STOP_WORDS = frozenset(
     """
-    what which who whom whose when where why how much many is are was were be been being am do does did done
+    what which whom whose how much many is are was were be been being am do does did done
     the a an of to in on at for by from with into onto upon about as and or than then so i me my we us our you
     your it its this that these those there here can could may might should would will shall must s t d ll re
     ve m get gets got have has had able please also during
