@@ -134,7 +134,8 @@ def near_variant(words: list[str], maker: QuestionMaker) -> tuple[list[str], str
     changed = list(words)
     how = rng.choice(("reorder", "replace", "drop", "add"))
     shaping = set(FUNCTION_WORDS).union(*(opening.split() for opening in OPENINGS))
-    positions = [i for i, word in enumerate(changed) if word not in shaping]
+    # A word said once: replacing one of two copies of a word only adds a word.
+    positions = [i for i, word in enumerate(changed) if word not in shaping and changed.count(word) == 1]
     if how == "replace" and not positions:
         how = "add"
     if how == "reorder":

@@ -22,8 +22,9 @@ from qagen.errors import ConfigError
 from qagen.quality.text import fold, squash, unify
 
 # Measured on benchmarks/data/dedupe_labelled.jsonl: at 0.75 a three-content-word question
-# with one word added is still alike (3/4), and no distinct fact is dropped at any threshold
-# tried (0.6 to 0.9), since the second step, not the threshold, keeps distinct facts apart.
+# with one word added is still alike (3/4). No distinct fact is dropped at any threshold
+# tried (0.6 to 0.9): the second step, not the threshold, keeps distinct facts apart. Lower
+# thresholds find more rewordings but lean harder on that step and are slower.
 DEFAULT_THRESHOLD = 0.75
 
 # --- normalising ---------------------------------------------------------------------
@@ -91,8 +92,8 @@ _CANONICAL = {spelling: row.split()[0] for row in _SYNONYMS for spelling in row.
 
 
 def _stem(word: str) -> str:
-    """A plural's singular, roughly: "fares" -> "fare", "ferries" -> "ferry"; enough to
-    make "How many crews" and "How many a crew" share their noun."""
+    """A plural's singular, roughly: "fares" -> "fare", "ferries" -> "ferry"; enough for
+    "Who approves roster swaps?" and "Who approves a roster swap?" to share their words."""
     if len(word) > 4 and word.endswith("ies"):
         return word[:-3] + "y"
     if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")) and not word[-2].isdigit():
