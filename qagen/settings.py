@@ -82,7 +82,7 @@ GENERATE_OPTIONS = _options(
     Option("refusal", tuple, DEFAULT_REFUSALS, "answer of the I-don't-know examples; repeat the flag for several "
            "(a list in a config file, '|'-separated in the environment)", field="refusals",
            not_blank="to make no I-don't-know examples, use --idk-ratio 0 (idk_ratio = 0 in a config file, QAGEN_IDK_RATIO=0)"),
-    Option("dedupe_threshold", float, 0.8, "word overlap (Jaccard of word sets) at which two questions are near duplicates", low=0, high=1, low_open=True),
+    Option("dedupe_threshold", float, 0.75, "overlap of content words (Jaccard) at which two questions are alike; alike questions that ask about different things stay", low=0, high=1, low_open=True),
     Option("grounding_threshold", float, 0.5, "share of an answer's terms its chunk must contain (numbers must all be there)", low=0, high=1),
     Option("judge", bool, False, "also have the model rate every pair against its chunk (templates/judge.json)"),
     Option("judge_threshold", int, 4, "lowest judge rating a pair may have", low=1, high=5),

@@ -11,7 +11,8 @@ import pytest
 from fake_openai import chat_reply, grounded_pairs_reply
 from helpers import CORPUS, read_jsonl
 from qagen.cli import main
-from qagen.quality.nearindex import similarity
+from qagen.quality.dedupe import dedupe
+from qagen.records import Pair
 
 
 def _server_args(server, out: Path, *extra: str) -> list[str]:
@@ -117,7 +118,7 @@ def test_judge_needs_a_model(tmp_path: Path, capsys) -> None:
     assert "--judge needs a model" in capsys.readouterr().err
 
 
-def test_split_keeps_near_duplicates_and_chunks_on_one_side(tmp_path: Path) -> None:
+def test_split_leaves_no_duplicate_across_and_keeps_chunks_on_one_side(tmp_path: Path) -> None:
     out = tmp_path / "o"
     assert main([str(CORPUS), "-o", str(out), "-q", "--valid-fraction", "0.3"]) == 0
     pairs = read_jsonl(out / "pairs.jsonl")
@@ -125,9 +126,10 @@ def test_split_keeps_near_duplicates_and_chunks_on_one_side(tmp_path: Path) -> N
     valid = [p for p in pairs if p["split"] == "valid"]
     assert train and valid
     assert not {p["chunk_id"] for p in train if p["kind"] == "grounded"} & {p["chunk_id"] for p in valid if p["kind"] == "grounded"}
+    as_pair = lambda p: Pair(p["id"], p["question"], p["answer"], p["source"], p["chunk_id"])  # noqa: E731
     for v in valid:
         for t in train:
-            assert similarity(v["question"], t["question"]) < 0.8
+            assert dedupe([as_pair(t), as_pair(v)])[1] == [], (t["question"], v["question"])
     # deterministic for a seed, different for another
     assert main([str(CORPUS), "-o", str(tmp_path / "again"), "-q", "--valid-fraction", "0.3"]) == 0
     assert (tmp_path / "again" / "valid.jsonl").read_text() == (out / "valid.jsonl").read_text()
