@@ -15,7 +15,7 @@ from fake_openai import Reply, chat_reply, error_reply, grounded_pairs_reply
 from helpers import CORPUS, normalise_space, output_files, read_jsonl
 from qagen.cli import main
 from qagen.quality.grounding import is_supported, lexical_support
-from qagen.settings import DEFAULT_REFUSALS
+from qagen.options import DEFAULT_REFUSALS
 
 
 def test_offline_run_writes_a_grounded_dataset(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -125,7 +125,7 @@ def test_restart_is_a_flag_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 
 
 def test_the_readme_lists_every_setting_once_with_its_flag_variable_and_range() -> None:
-    from qagen.settings import GENERATE_OPTIONS
+    from qagen.options import GENERATE_OPTIONS
 
     from helpers import REPO
 

@@ -17,7 +17,8 @@ from helpers import CORPUS
 from qagen.cli import main
 from qagen.cli.progress import TerminalProgress
 from qagen.schema import is_local_endpoint
-from qagen.settings import GENERATE_OPTIONS, LOCAL_TIMEOUT, Settings, resolve
+from qagen.options import GENERATE_OPTIONS, LOCAL_TIMEOUT
+from qagen.settings import Settings, resolve
 
 
 def default(name: str) -> object:

@@ -12,7 +12,8 @@ from typing import Any
 from qagen.cli import EXIT_INCOMPLETE, EXIT_INTERRUPTED
 from qagen.cli.options import add_options, given, say
 from qagen.progress import terminal_safe
-from qagen.settings import EVAL_OPTIONS, EvalSettings, resolve
+from qagen.options import EVAL_OPTIONS
+from qagen.settings import EvalSettings, resolve
 
 
 def run(argv: Sequence[str]) -> int:

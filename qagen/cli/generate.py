@@ -14,7 +14,8 @@ from qagen.cli import EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_NO_EXAMPLES
 from qagen.cli.options import add_options, given, say, unescape
 from qagen.cli.progress import TerminalProgress
 from qagen.progress import terminal_safe
-from qagen.settings import DEFAULT_BASE_MODEL, GENERATE_OPTIONS, FinetuneSettings, Settings, resolve, unknown_env_variables
+from qagen.options import DEFAULT_BASE_MODEL, GENERATE_OPTIONS
+from qagen.settings import FinetuneSettings, Settings, resolve, unknown_env_variables
 
 if TYPE_CHECKING:
     from qagen.pipeline.report import Report

@@ -45,7 +45,7 @@ from qagen.llm.model import RetryListener
 from qagen.llm.structured import StructuredOutput
 from qagen.records import Completion, Request
 from qagen.redaction import redact, register_secret
-from qagen.settings import GENERATE_OPTIONS
+from qagen.options import GENERATE_OPTIONS
 
 # qagen's own waits (backoff, pacing by rate-limit headers) stay below this; the server's Retry-After is
 # honoured up to max_retry_wait instead.

@@ -30,7 +30,8 @@ from qagen.pipeline.report import Report, build_report
 from qagen.progress import Reporter
 from qagen.records import Pair, Rejection
 from qagen.schema import is_local_endpoint
-from qagen.settings import DEFAULT_OPENAI_MODEL, Settings
+from qagen.options import DEFAULT_OPENAI_MODEL
+from qagen.settings import Settings
 
 OUTPUT_NAMES = ("pairs", "rejects", "train", "valid", "report")
 
