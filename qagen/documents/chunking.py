@@ -52,3 +52,24 @@ def split_documents(
                 )
             )
     return chunks
+
+
+def split_chunk(chunk: Chunk, count_tokens: Callable[[str], int], *, chunk_tokens: int, overlap_tokens: int) -> list[Chunk]:
+    """``chunk`` cut again at ``chunk_tokens``, by the same rules; each piece's id derives from the chunk's.
+
+    For a chunk whose prompt is over the model's context window: its pieces are asked instead.
+    """
+    splitter = RecursiveCharacterTextSplitter(
+        chunk_size=chunk_tokens,
+        chunk_overlap=overlap_tokens,
+        length_function=count_tokens,
+        separators=_SEPARATORS,
+        keep_separator="end",
+        strip_whitespace=True,
+    )
+    texts = [t for t in splitter.split_text(chunk.text) if t.strip()]
+    return [
+        Chunk(id=hashlib.sha256(f"{chunk.id}\x00{i}\x00{text}".encode()).hexdigest()[:16], source=chunk.source,
+              index=chunk.index, text=text, tokens=count_tokens(text))
+        for i, text in enumerate(texts)
+    ]

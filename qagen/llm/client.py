@@ -14,8 +14,8 @@ a spent window is waited out before a 429 instead of after one. ``timeout`` boun
 whole reply, not each read, so a reply trickled in slowly is a timeout like any other.
 
 What comes out of ``complete`` besides a completion: ``RequestFailed`` for a request that
-got no answer (after every attempt, or at once for a request too large for the endpoint,
-413), and ``ModelError`` for what no retry can fix (400, 401, 403, 404, 422). Their text
+got no answer (after every attempt, or at once for a request too large for the endpoint:
+413, or a prompt over the model's context window), and ``ModelError`` for what no retry can fix (400, 401, 403, 404, 422). Their text
 is redacted (``qagen.redaction``): a server that echoes the key never gets it shown.
 """
 
@@ -53,6 +53,17 @@ NO_KEY = "no-key-needed"
 
 _FATAL_STATUSES = {400, 401, 403, 404, 422}
 TOO_LARGE = 413  # the request itself is too big: no retry can help it, a smaller one can
+CONTEXT_TOO_LONG = "context_too_long"  # the failure reason of a prompt over the model's context window
+
+# How servers say a prompt does not fit the model's context window (a 400 with these is the
+# request's problem, not the run's). OpenAI and llama-cpp-python send the code; llama.cpp's own
+# server sends the type; vLLM, LM Studio and older llama.cpp builds say it in words only.
+_CONTEXT_CODES = {"context_length_exceeded", "exceed_context_size_error", "context_window_exceeded"}
+_CONTEXT_WORDING = re.compile(
+    r"maximum context length|context (?:window|length|size)[^.]*exceed|exceed[^.]*context (?:window|length|size)"
+    r"|context size has been exceeded|prompt is too long|too many tokens in the prompt",
+    re.I,
+)
 
 # OpenAI's reasoning models take max_completion_tokens and only the default temperature.
 _REASONING_MODEL = re.compile(r"^(o\d|gpt-5)")
@@ -182,6 +193,20 @@ def is_retryable(exc: BaseException) -> bool:
     return isinstance(exc, _TRANSIENT)
 
 
+def is_context_overflow(exc: openai.APIStatusError) -> bool:
+    """True when the server refused the request because its prompt is over the model's context window."""
+    if exc.status_code not in (400, TOO_LARGE, 422):
+        return False
+    body = exc.body
+    inner = body.get("error", body) if isinstance(body, dict) else None
+    fields = [getattr(exc, "code", None), getattr(exc, "type", None)]
+    if isinstance(inner, dict):
+        fields += [inner.get("code"), inner.get("type")]
+    if any(isinstance(f, str) and f in _CONTEXT_CODES for f in fields):
+        return True
+    return bool(_CONTEXT_WORDING.search(server_message(exc, None) or ""))
+
+
 class MalformedReply(Exception):
     """A 200 reply without a usable completion (no choices, not JSON): worth another attempt."""
 
@@ -196,8 +221,8 @@ _TRANSIENT = (openai.APIConnectionError, openai.APIResponseValidationError, json
 class RequestFailed(Exception):
     """A request that got no answer. ``reason`` and ``detail`` are redacted, safe to show and write.
 
-    ``rerun_helps`` is False for a request the endpoint refuses as too large (413): asking
-    it again would get the same answer.
+    ``rerun_helps`` is False for a request the endpoint refuses as too large (413, or over the
+    model's context window): asking it again would get the same answer.
     """
 
     def __init__(self, reason: str, detail: str, *, rerun_helps: bool = True) -> None:
@@ -372,6 +397,8 @@ class OpenAIChatModel:
 
     def _refusal(self, exc: openai.APIStatusError) -> Exception:
         """What an error status that escaped the retries means for the run."""
+        if is_context_overflow(exc):
+            return RequestFailed(CONTEXT_TOO_LONG, server_message(exc, self._api_key) or f"HTTP {exc.status_code}", rerun_helps=False)
         if exc.status_code == TOO_LARGE:
             return RequestFailed("request_too_large", server_message(exc, self._api_key) or "HTTP 413", rerun_helps=False)
         if exc.status_code in _FATAL_STATUSES:
