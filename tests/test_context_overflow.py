@@ -161,3 +161,26 @@ def test_known_context_windows() -> None:
     assert context_window_for("gpt-3.5-turbo") == 16_385
     assert context_window_for("my-local-model") is None
     assert context_window_for("ft:gpt-4o-mini-2024-07-18:org::abc") == 128_000
+
+
+# --------------------------------------------------------------------------- a failed run leaves no stale dataset looking current
+
+
+def test_a_run_that_fails_after_generation_marks_the_earlier_dataset_as_outdated(tmp_path: Path, fake_openai, capsys) -> None:
+    fake_openai.handler = healthy
+    out = tmp_path / "o"
+    assert main(args(fake_openai, out, "--chunk-size", "300", "--idk-ratio", "0")) == 0
+    assert main(["validate", str(out / "train.jsonl")]) == 0
+    capsys.readouterr()
+    # The same folder, now with the judge, which the endpoint refuses as a plain bad request: the run stops after generating.
+    fake_openai.handler = lambda request: error_reply(400, "bad judge") if kind_of(request) == "judge" else healthy(request)
+    assert main(args(fake_openai, out, "--chunk-size", "300", "--idk-ratio", "0", "--judge")) == 1
+    capsys.readouterr()
+    assert main(["validate", str(out / "train.jsonl")]) == 1
+    assert "earlier run" in capsys.readouterr().out
+    assert main(["finetune", str(out), "--dry-run"]) == 1
+    assert "earlier run" in capsys.readouterr().err
+    # A run that finishes writes a current dataset again (its answers come from the journal).
+    fake_openai.handler = healthy
+    assert main(args(fake_openai, out, "--chunk-size", "300", "--idk-ratio", "0", "--judge")) == 0
+    assert main(["validate", str(out / "train.jsonl")]) == 0

@@ -78,6 +78,8 @@ async def _run_locked(settings: Settings, reporter: Reporter, out: OutFolder, mo
         run.warnings.append(sentence)
 
     answered_before = out.read_journal(warn)
+    # From here on a failure would leave the earlier run's files behind: readers must not take them for this run's.
+    out.mark_outdated()
 
     retries: Counter[str] = Counter()
 
