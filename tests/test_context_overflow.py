@@ -184,3 +184,16 @@ def test_a_run_that_fails_after_generation_marks_the_earlier_dataset_as_outdated
     fake_openai.handler = healthy
     assert main(args(fake_openai, out, "--chunk-size", "300", "--idk-ratio", "0", "--judge")) == 0
     assert main(["validate", str(out / "train.jsonl")]) == 0
+
+
+def test_an_idk_prompt_over_a_known_window_is_warned_about_before_it_is_sent(tmp_path: Path, fake_openai, capsys) -> None:
+    fake_openai.handler = healthy
+    out = tmp_path / "o"
+    # The I-don't-know request carries up to 1,500 tokens of excerpts: over a 1,200-token window.
+    command = [a for a in args(fake_openai, out, "--chunk-size", "200", "--idk-ratio", "0.5", "--max-context", "1200") if a != "-q"]
+    assert main(command) == 0
+    err = capsys.readouterr().err
+    warning = next(line for line in err.splitlines() if "I-don't-know" in line and "context window" in line)
+    assert warning.startswith("warning: ") and "1200" in warning
+    assert [r for r in fake_openai.chat_requests() if kind_of(r) == "idk"]  # sent all the same: the server decides
+    assert any("I-don't-know" in w and "context window" in w for w in report_of(out)["warnings"])

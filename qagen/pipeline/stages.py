@@ -198,10 +198,7 @@ async def generate(run: Run, asker: Asker, answered_before: dict[str, JournalEnt
     finally:
         reporter.finish()
     if cuts:
-        run.warnings.append(
-            f"{cuts} chunks were over the model's context window and were asked as smaller pieces"
-            + (f" (window {window} tokens)" if window else "")
-        )
+        run.warnings.append(f"{cuts} chunks were over the model's context window and were asked as smaller pieces")
 
     too_large = [f for f in failures if f.reason != CONTEXT_TOO_LONG and not f.rerun_helps]
     if too_large and len(too_large) == len(run.chunks):  # not one chunk small enough: the run would make nothing
