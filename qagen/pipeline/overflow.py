@@ -9,7 +9,7 @@ is cut the same way and its pieces are asked instead. A piece that cannot be cut
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from qagen.documents.chunking import split_chunk
 from qagen.documents.tokens import TokenCounter
@@ -20,6 +20,9 @@ from qagen.settings import Settings
 # The smallest --chunk-size: a piece this small that still does not fit says the template and its
 # max_tokens leave no room, which no further cut can mend.
 MIN_PIECE_TOKENS = 50
+
+# Request key prefixes (qagen.llm.keys.request_key) as a warning names them; a chunk id has none.
+_KINDS = {"idk": "I-don't-know", "idk-check": "I-don't-know check", "judge": "judge"}
 
 
 def context_window(settings: Settings) -> int | None:
@@ -67,3 +70,20 @@ def short_reply_warning(requests: list[Request], window: int, counter: TokenCoun
         f"({over[0].params.get('max_tokens') or over[0].params.get('max_completion_tokens')}) are over the context "
         f"window of {window} tokens (--max-context): their replies may be cut short, or the endpoint may refuse them"
     )
+
+
+def window_warner(window: int, counter: TokenCounter, warn: Callable[[str], None]) -> Callable[[Sequence[Request]], None]:
+    """A check of every batch of requests before it is sent: a sentence for those whose prompt leaves the reply
+    no room in ``window`` (the I-don't-know and judge requests; generation chunks are cut to fit before)."""
+
+    def check(requests: Sequence[Request]) -> None:
+        over = [r for r in requests if leaves_no_room(r, window, counter)]
+        if not over:
+            return
+        kinds = sorted({_KINDS.get(r.key.rsplit("-", 1)[0], "generation") for r in over})
+        warn(
+            f"{len(over)} {' and '.join(kinds)} prompts leave the reply too little room in the context window of "
+            f"{window} tokens (--max-context); they are sent, and one the endpoint refuses is rejected as context_too_long"
+        )
+
+    return check
