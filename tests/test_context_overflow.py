@@ -197,3 +197,24 @@ def test_an_idk_prompt_over_a_known_window_is_warned_about_before_it_is_sent(tmp
     assert warning.startswith("warning: ") and "1200" in warning
     assert [r for r in fake_openai.chat_requests() if kind_of(r) == "idk"]  # sent all the same: the server decides
     assert any("I-don't-know" in w and "context window" in w for w in report_of(out)["warnings"])
+
+
+def test_a_piece_that_fails_after_every_retry_is_one_failed_chunk_not_a_down_endpoint(tmp_path: Path, fake_openai) -> None:
+    state: dict[str, str] = {}
+
+    def handler(request: RecordedRequest) -> Reply:
+        passage = passage_of(request)
+        if kind_of(request) == "qa" and len(fake_openai.chat_requests()) == 2:
+            state["refused"] = passage
+            return overflow()  # the second chunk is over the window
+        if "refused" in state and passage in state["refused"] and passage != state["refused"] and "failed" not in state:
+            state["failed"] = passage
+            return error_reply(503, "busy", headers={"retry-after": "0"})  # its first piece fails every attempt
+        return healthy(request)
+
+    fake_openai.handler = handler
+    out = tmp_path / "o"
+    assert main(args(fake_openai, out, "--chunk-size", "300", "--idk-ratio", "0", "--max-attempts", "1")) == 3
+    report = report_of(out)
+    assert "failed" in state
+    assert len(report["chunks_failed"]) == 1 and report["stages"]["generate"]["split"] == 1

@@ -182,12 +182,13 @@ async def generate(run: Run, asker: Asker, answered_before: dict[str, JournalEnt
         if reason != CONTEXT_TOO_LONG:  # not a failure: the chunk is asked again in pieces, or rejected
             reporter.chunk_failed(request.key, reason)
 
-    async def ask(chunks: list[Chunk]) -> tuple[dict[str, Completion], list[Failure]]:
+    async def ask(chunks: list[Chunk], *, first: bool = False) -> tuple[dict[str, Completion], list[Failure]]:
         reporter.start(len(run.chunks), sum(1 for c in run.chunks if c.id in asker.answered and c not in chunks))
-        return await asker.ask([build(c) for c in chunks], on_answer=on_answer, on_failure=on_failure, stop_if_first_fails=True)
+        # Only the run's very first request tells that the endpoint is down; a piece's is one more chunk.
+        return await asker.ask([build(c) for c in chunks], on_answer=on_answer, on_failure=on_failure, stop_if_first_fails=first)
 
     try:
-        answers, failures = await ask(run.chunks)
+        answers, failures = await ask(run.chunks, first=True)
         while refused := {f.key: pieces for f in failures if f.reason == CONTEXT_TOO_LONG
                           and (pieces := overflow.halves(chunk_by_id(run, f.key), run.counter, settings.chunk_overlap))}:
             cuts += len(refused)
