@@ -15,10 +15,10 @@ from qagen.documents.tokens import count_chat_tokens
 from qagen.records import Request
 
 # Context windows in tokens (prompt and reply together) of a few common models, by name prefix;
-# the longest matching prefix wins. As published in December 2026 on OpenAI's model pages
-# (platform.openai.com/docs/models), and the model cards of Meta Llama 3.1/3.2, Qwen2.5 and
-# SmolLM2 on Hugging Face. A local server may run a model with a smaller window than its card
-# says (llama.cpp's default is 2,048): pass --max-context for that.
+# the longest matching prefix wins. Recorded 2026-12-02 from the figures OpenAI's model pages
+# (platform.openai.com/docs/models) and the Hugging Face model cards of Meta Llama 3.1/3.2, Qwen2.5
+# and SmolLM2 give; check them there before adding or changing an entry. A local server may run a
+# model with a smaller window than its card says (llama.cpp's default is 2,048): --max-context.
 KNOWN_CONTEXT_WINDOWS: dict[str, int] = {
     "gpt-4.1": 1_047_576,
     "gpt-4o": 128_000,
