@@ -218,3 +218,19 @@ def test_a_piece_that_fails_after_every_retry_is_one_failed_chunk_not_a_down_end
     report = report_of(out)
     assert "failed" in state
     assert len(report["chunks_failed"]) == 1 and report["stages"]["generate"]["split"] == 1
+
+
+def test_the_pieces_of_a_cut_chunk_keep_everything_but_their_text_and_id() -> None:
+    from qagen.documents.chunking import split_chunk
+    from qagen.documents.tokens import counter_for
+    from qagen.records import Chunk
+
+    counter = counter_for("gpt-4o-mini")
+    text = FLEET.read_text(encoding="utf-8")[:3000]
+    chunk = Chunk(id="c1", source="fleet.txt", index=3, text=text, tokens=counter(text))
+    pieces = split_chunk(chunk, counter, chunk_tokens=chunk.tokens // 2 + 1, overlap_tokens=0)
+    assert len(pieces) >= 2
+    assert all(p.source == "fleet.txt" and p.index == 3 and p.tokens == counter(p.text) <= chunk.tokens // 2 + 1 for p in pieces)
+    assert len({p.id for p in pieces} | {chunk.id}) == len(pieces) + 1
+    assert all(p.text in text for p in pieces)
+    assert split_chunk(chunk, counter, chunk_tokens=chunk.tokens // 2 + 1, overlap_tokens=0) == pieces  # the same cut every run

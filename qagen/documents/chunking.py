@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Callable, Iterable
 
@@ -68,8 +69,9 @@ def split_chunk(chunk: Chunk, count_tokens: Callable[[str], int], *, chunk_token
         strip_whitespace=True,
     )
     texts = [t for t in splitter.split_text(chunk.text) if t.strip()]
+    # Every other field (source, position, and whatever else a chunk records) is the chunk's own.
     return [
-        Chunk(id=hashlib.sha256(f"{chunk.id}\x00{i}\x00{text}".encode()).hexdigest()[:16], source=chunk.source,
-              index=chunk.index, text=text, tokens=count_tokens(text))
+        dataclasses.replace(chunk, id=hashlib.sha256(f"{chunk.id}\x00{i}\x00{text}".encode()).hexdigest()[:16],
+                            text=text, tokens=count_tokens(text))
         for i, text in enumerate(texts)
     ]
