@@ -69,6 +69,8 @@ GENERATE_OPTIONS = _options(
     Option("valid_fraction", float, 0.1, "share of pairs held out for validation", low=0, high=1, high_open=True),
     _SEED,
     Option("max_example_tokens", int, MAX_EXAMPLE_TOKENS, "per-example token limit of the target model; longer examples are rejected", low=16),
+    Option("max_context", int, None, "context window of the model, in tokens (prompt and reply); chunks too long for it are "
+           "split before sending (default: the window qagen knows for well-known models, else none)", low=256, optional=True),
     Option("idk_ratio", float, 0.1, "I-don't-know examples per kept grounded pair (0 for none)", low=0, high=1),
     Option("refusal", tuple, DEFAULT_REFUSALS, "answer of the I-don't-know examples; repeat the flag for several "
            "(a list in a config file, '|'-separated in the environment)", field="refusals",

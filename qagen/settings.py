@@ -75,6 +75,7 @@ class Settings:
     judge_threshold: int = _g("judge_threshold")
     max_example_tokens: int = _g("max_example_tokens")
     structured_output: bool = _g("structured_output")
+    max_context: int | None = _g("max_context")
     restart: bool = _g("restart")
     quiet: bool = _g("quiet")
     model_was_defaulted: bool = False  # offline because nothing was configured: say so at the start

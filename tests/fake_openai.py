@@ -695,6 +695,9 @@ class FakeOpenAI:
         self.default_pairs = default_pairs  # JSON lines the default chat handler answers with
         self.response_formats: tuple[str, ...] | None = None  # response_format types taken; None: any, ignored
         self.honour_response_format = False  # answer a request for JSON with {"pairs": [...]} instead of JSON lines
+        # How a refused response_format is answered: 400 as OpenAI and LM Studio do, or 500 as llama-cpp-python's
+        # server 0.3.x does (its request validation fails inside the server).
+        self.response_format_refusal_status = 400
         self.handler: Callable[[RecordedRequest], Reply] = self.default_handler
         self.requests: list[RecordedRequest] = []
         self.handler_errors: list[BaseException] = []  # exceptions raised by scripted handlers
@@ -951,7 +954,8 @@ class FakeOpenAI:
             return _model_not_found(str(model))
         if isinstance(request.json, dict) and request.json.get("stream"):
             return error_reply(400, "The fake OpenAI server does not stream.", param="stream")
-        refused = _reasoning_model_refusal(request) or _response_format_refusal(request, self.response_formats)
+        refused = _reasoning_model_refusal(request) or _response_format_refusal(
+            request, self.response_formats, self.response_format_refusal_status)
         if refused is not None:
             return refused
         with self._lock:
@@ -999,11 +1003,14 @@ def _asked_format(request: RecordedRequest) -> str | None:
     return response_format.get("type") if isinstance(response_format, dict) else None
 
 
-def _response_format_refusal(request: RecordedRequest, taken: tuple[str, ...] | None) -> Reply | None:
+def _response_format_refusal(request: RecordedRequest, taken: tuple[str, ...] | None, status: int = 400) -> Reply | None:
     asked = _asked_format(request)
     if taken is None or asked is None or asked in taken:
         return None
     allowed = " or ".join(f"'{name}'" for name in taken) or "absent"
+    if status >= 500:
+        return error_reply(status, f"1 validation error for CreateChatCompletionRequest: response_format: "
+                                   f"input should be {allowed}, not '{asked}'")
     return error_reply(400, f"'response_format.type' must be {allowed}, not '{asked}'", param="response_format")
 
 

@@ -230,6 +230,8 @@ def test_only_an_error_about_the_response_format_is_a_refusal_of_it() -> None:
     assert refuses_response_format(_status_error(400, "Unsupported parameter: response_format"), "Unsupported parameter: response_format")
     assert not refuses_response_format(_status_error(400, "Invalid value for 'seed'", param="seed"), "Invalid value for 'seed'")
     assert not refuses_response_format(_status_error(500, "json_schema engine crashed"), "json_schema engine crashed")
+    llama_cpp = "1 validation error for CreateChatCompletionRequest\nresponse_format\n  Input should be a valid dictionary"
+    assert refuses_response_format(_status_error(500, llama_cpp), llama_cpp)
 
 
 def test_a_template_asking_for_text_or_nothing_is_sent_as_it_is() -> None:
@@ -286,3 +288,20 @@ def test_idk_check_and_judge_requests_ask_for_their_schemas_and_share_the_runs_f
                  "--judge", "--idk-ratio", "0.5", "-n", "2"]) == 0
     formats = _formats(fake_openai)
     assert formats[0] == "json_schema" and len(formats) > 4 and set(formats[1:]) == {"json_object"}
+
+
+def test_a_server_error_that_names_response_format_is_a_refusal_not_an_outage(tmp_path: Path, fake_openai) -> None:
+    # llama-cpp-python's server 0.3.x answers a json_schema it cannot take with a 500 naming response_format:
+    # retrying it only repeats the refusal, so it steps the run down like a 400 does, after one request.
+    fake_openai.response_formats = ("json_object",)
+    fake_openai.response_format_refusal_status = 500
+    assert _run(fake_openai, tmp_path / "o", "--concurrency", "1") == 0
+    formats = _formats(fake_openai)
+    assert formats[0] == "json_schema" and formats[1:] and set(formats[1:]) == {"json_object"}
+
+
+def test_a_server_error_about_something_else_is_still_retried(tmp_path: Path, fake_openai) -> None:
+    fake_openai.queue(error_reply(500, "the model crashed"))
+    assert _run(fake_openai, tmp_path / "o", "--concurrency", "1") == 0
+    formats = _formats(fake_openai)
+    assert formats[:2] == ["json_schema", "json_schema"]  # the same request again, the format unchanged

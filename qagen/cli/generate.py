@@ -21,7 +21,8 @@ if TYPE_CHECKING:
     from qagen.pipeline.report import Report
 
 _GROUPS = {
-    "model": ("model", "base_url", "pairs_per_chunk", "template", "structured_output", "concurrency", "max_attempts", "timeout", "max_retry_wait"),
+    "model": ("model", "base_url", "pairs_per_chunk", "template", "structured_output", "concurrency", "max_attempts", "timeout",
+              "max_retry_wait", "max_context"),
     "documents": ("max_file_size",),
     "chunking": ("chunk_size", "chunk_overlap"),
     "dataset": ("format", "system", "no_system", "separator", "stop", "leading_space", "valid_fraction", "seed", "max_example_tokens"),

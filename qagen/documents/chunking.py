@@ -19,6 +19,7 @@ A chunk's text is the document's own text, unchanged: its heading path travels b
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -239,3 +240,25 @@ def split_documents(
                 )
             )
     return chunks
+
+
+def split_chunk(chunk: Chunk, count_tokens: Callable[[str], int], *, chunk_tokens: int, overlap_tokens: int) -> list[Chunk]:
+    """``chunk`` cut again at ``chunk_tokens``, by the same rules; each piece's id derives from the chunk's.
+
+    For a chunk whose prompt is over the model's context window: its pieces are asked instead.
+    """
+    splitter = RecursiveCharacterTextSplitter(
+        chunk_size=chunk_tokens,
+        chunk_overlap=overlap_tokens,
+        length_function=count_tokens,
+        separators=_SEPARATORS,
+        keep_separator="end",
+        strip_whitespace=True,
+    )
+    texts = [t for t in splitter.split_text(chunk.text) if t.strip()]
+    # Every other field (source, position, and whatever else a chunk records) is the chunk's own.
+    return [
+        dataclasses.replace(chunk, id=hashlib.sha256(f"{chunk.id}\x00{i}\x00{text}".encode()).hexdigest()[:16],
+                            text=text, tokens=count_tokens(text))
+        for i, text in enumerate(texts)
+    ]

@@ -119,8 +119,10 @@ class Asker:
         answered: dict[str, JournalEntry],
         *,
         concurrency: int,
+        before_send: Callable[[Sequence[Request]], None] | None = None,
     ) -> None:
         self.model = model
+        self._before_send = before_send  # sees each batch of requests about to be sent (e.g. to warn of their size)
         self.answered = answered
         self.answered_now = 0  # requests answered by this run (not counting retries)
         self.failed_now = 0  # requests of this run that got no answer (each once, not counting retries)
@@ -142,6 +144,8 @@ class Asker:
         """
         self.used.update(r.key for r in requests)
         pending = [r for r in requests if r.key not in self.answered]
+        if pending and self._before_send is not None:
+            self._before_send(pending)
 
         def answered(request: Request, completion: Completion) -> None:
             entry = JournalEntry(request.key, completion)

@@ -18,8 +18,8 @@ The ``response_format`` a template asks for is sent as the run's ``StructuredOut
 then to plain text, once.
 
 What comes out of ``complete`` besides a completion: ``RequestFailed`` for a request that
-got no answer (after every attempt, or at once for a request too large for the endpoint,
-413), and ``ModelError`` for what no retry can fix (400, 401, 403, 404, 422). Their text
+got no answer (after every attempt, or at once for a request too large for the endpoint:
+413, or a prompt over the model's context window), and ``ModelError`` for what no retry can fix (400, 401, 403, 404, 422). Their text
 is redacted (``qagen.redaction``): a server that echoes the key never gets it shown.
 """
 
@@ -42,7 +42,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 from qagen.documents.tokens import count_chat_tokens
 from qagen.errors import ModelError
 from qagen.llm.model import RetryListener
-from qagen.llm.structured import StructuredOutput
+from qagen.llm.structured import StructuredOutput, refuses_response_format
 from qagen.records import Completion, Request
 from qagen.redaction import redact, register_secret
 from qagen.options import GENERATE_OPTIONS
@@ -58,6 +58,17 @@ NO_KEY = "no-key-needed"
 
 _FATAL_STATUSES = {400, 401, 403, 404, 422}
 TOO_LARGE = 413  # the request itself is too big: no retry can help it, a smaller one can
+CONTEXT_TOO_LONG = "context_too_long"  # the failure reason of a prompt over the model's context window
+
+# How servers say a prompt does not fit the model's context window (a 400 with these is the
+# request's problem, not the run's). OpenAI and llama-cpp-python send the code; llama.cpp's own
+# server sends the type; vLLM, LM Studio and older llama.cpp builds say it in words only.
+_CONTEXT_CODES = {"context_length_exceeded", "exceed_context_size_error", "context_window_exceeded"}
+_CONTEXT_WORDING = re.compile(
+    r"maximum context length|context (?:window|length|size)[^.]*exceed|exceed[^.]*context (?:window|length|size)"
+    r"|context size has been exceeded|prompt is too long|too many tokens in the prompt",
+    re.I,
+)
 
 # OpenAI's reasoning models take max_completion_tokens and only the default temperature.
 _REASONING_MODEL = re.compile(r"^(o\d|gpt-5)")
@@ -187,6 +198,20 @@ def is_retryable(exc: BaseException) -> bool:
     return isinstance(exc, _TRANSIENT)
 
 
+def is_context_overflow(exc: openai.APIStatusError) -> bool:
+    """True when the server refused the request because its prompt is over the model's context window."""
+    if exc.status_code not in (400, TOO_LARGE, 422):
+        return False
+    body = exc.body
+    inner = body.get("error", body) if isinstance(body, dict) else None
+    fields = [getattr(exc, "code", None), getattr(exc, "type", None)]
+    if isinstance(inner, dict):
+        fields += [inner.get("code"), inner.get("type")]
+    if any(isinstance(f, str) and f in _CONTEXT_CODES for f in fields):
+        return True
+    return bool(_CONTEXT_WORDING.search(server_message(exc, None) or ""))
+
+
 class MalformedReply(Exception):
     """A 200 reply without a usable completion (no choices, not JSON): worth another attempt."""
 
@@ -201,8 +226,8 @@ _TRANSIENT = (openai.APIConnectionError, openai.APIResponseValidationError, json
 class RequestFailed(Exception):
     """A request that got no answer. ``reason`` and ``detail`` are redacted, safe to show and write.
 
-    ``rerun_helps`` is False for a request the endpoint refuses as too large (413): asking
-    it again would get the same answer.
+    ``rerun_helps`` is False for a request the endpoint refuses as too large (413, or over the
+    model's context window): asking it again would get the same answer.
     """
 
     def __init__(self, reason: str, detail: str, *, rerun_helps: bool = True) -> None:
@@ -352,8 +377,13 @@ class OpenAIChatModel:
         the response format); each such change happens at most once or twice a run, so this ends."""
         while True:
             params, format_step = self._structured.params_for(self._params(request))
+
+            def format_refused(exc: BaseException) -> bool:  # not retried: only a step down can help
+                return (format_step is not None and isinstance(exc, openai.APIStatusError)
+                        and refuses_response_format(exc, server_message(exc, self._api_key)))
+
             try:
-                return await self._with_retries(messages, params)
+                return await self._with_retries(messages, params, unless=format_refused)
             except openai.APIStatusError as exc:
                 if isinstance(exc, openai.BadRequestError) and self._adopt_reasoning_params(exc):
                     continue
@@ -362,11 +392,13 @@ class OpenAIChatModel:
                 if self._on_retry:
                     self._on_retry("response_format refused", 0.0)  # a request sent and refused: counted
 
-    async def _with_retries(self, messages: list[ChatCompletionMessageParam], params: dict) -> tuple[Any, Any]:
+    async def _with_retries(
+        self, messages: list[ChatCompletionMessageParam], params: dict, *, unless: Callable[[BaseException], bool]
+    ) -> tuple[Any, Any]:
         async for attempt in AsyncRetrying(
             stop=stop_after_attempt(self._max_attempts),
             wait=self._wait,
-            retry=retry_if_exception(is_retryable),
+            retry=retry_if_exception(lambda exc: is_retryable(exc) and not unless(exc)),
             reraise=True,
             sleep=self._clock.sleep,
         ):
@@ -391,6 +423,8 @@ class OpenAIChatModel:
 
     def _refusal(self, exc: openai.APIStatusError) -> Exception:
         """What an error status that escaped the retries means for the run."""
+        if is_context_overflow(exc):
+            return RequestFailed(CONTEXT_TOO_LONG, server_message(exc, self._api_key) or f"HTTP {exc.status_code}", rerun_helps=False)
         if exc.status_code == TOO_LARGE:
             return RequestFailed("request_too_large", server_message(exc, self._api_key) or "HTTP 413", rerun_helps=False)
         if exc.status_code in _FATAL_STATUSES:

@@ -26,13 +26,19 @@ _FORMAT_WORDS = ("response_format", "response format", "json_schema", "json_obje
 
 
 def refuses_response_format(exc: openai.APIStatusError, message: str) -> bool:
-    """Whether an error refuses the ``response_format`` of the request rather than anything else in it."""
+    """Whether an error refuses the ``response_format`` of the request rather than anything else in it.
+
+    A 400 or 422 that names it; also a 500 that names it, as llama-cpp-python's server 0.3.x sends
+    for a json_schema it cannot take (its request validation fails inside the server): sending that
+    again only repeats the refusal, so it is not retried as an outage.
+    """
+    text = message.lower()
+    names_it = any(word in text for word in _FORMAT_WORDS)
+    if exc.status_code == 500:  # only a validation error naming the field itself, not a crash mentioning a schema
+        return "response_format" in text and "validation error" in text
     if exc.status_code not in _REFUSAL_STATUSES:
         return False
-    if str(getattr(exc, "param", None) or "").startswith("response_format"):
-        return True
-    text = message.lower()
-    return any(word in text for word in _FORMAT_WORDS)
+    return str(getattr(exc, "param", None) or "").startswith("response_format") or names_it
 
 
 class StructuredOutput:

@@ -27,6 +27,9 @@ MANIFEST = "manifest.json"
 JOURNAL = "journal.jsonl"
 DAMAGED = "journal.damaged"  # journal lines that could not be read, set aside rather than destroyed
 SWITCH = "switch.json"  # present only while the output files are being replaced
+# Present from the start of a run's requests until it writes its output files: while it is, the files
+# there are an earlier run's, and readers say so instead of taking them for this run's.
+OUTDATED = "outdated"
 # Files qagen writes in an out folder; --restart removes these and nothing else.
 OUTPUT_FILES = ("pairs.jsonl", "rejects.jsonl", "train.jsonl", "valid.jsonl", "report.json")
 # Folders later qagen commands add (evaluations, a trained adapter): expected here, and
@@ -86,7 +89,13 @@ def is_output_temp(name: str) -> bool:
 
 
 def unfinished_switch(folder: Path) -> str | None:
-    """The sentence readers refuse with while ``folder``'s output files are a mix of two runs; else None."""
+    """The sentence readers refuse with while ``folder``'s output files are a mix of two runs, or an earlier
+    run's that a later one did not replace; else None."""
+    if (folder / STATE_DIR / OUTDATED).exists() and not (folder / STATE_DIR / SWITCH).exists():
+        return (
+            f"the dataset files in {folder} are from an earlier run: the last qagen run there stopped before writing "
+            f"new ones; run the same qagen command again (qagen CORPUS -o {folder}) to finish it (answered requests are kept)."
+        )
     if not (folder / STATE_DIR / SWITCH).exists():
         return None
     return (
@@ -181,6 +190,11 @@ class OutFolder:
 
     # ----------------------------------------------------------------- the output files
 
+    def mark_outdated(self) -> None:
+        """Say that the output files (if any) are an earlier run's until ``write_outputs`` replaces them."""
+        if any((self.path / name).exists() for name in OUTPUT_FILES):
+            write_atomic(self.state / OUTDATED, "a qagen run started after these output files were written\n")
+
     def write_outputs(self, files: dict[str, str]) -> None:
         """Replace the output files (by name) as one generation of the dataset.
 
@@ -219,6 +233,7 @@ class OutFolder:
                         os.replace(tmp, self.path / name)
                 _sync_folder(self.path)
                 self.switch_path.unlink()
+                (self.state / OUTDATED).unlink(missing_ok=True)  # the files are this run's now
                 _sync_folder(self.state)
             except OSError as exc:
                 raise OutputError(

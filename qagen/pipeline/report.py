@@ -137,7 +137,8 @@ def chunk_coverage(
     run: Run, generated: Generated, answered_before: dict[str, JournalEntry], final: Sequence[Pair]
 ) -> list[ChunkCoverage]:
     kept = Counter(p.chunk_id for p in final if p.kind == "grounded")
-    failed = {f.key: "failed" if f.rerun_helps else "too_large" for f in generated.failures}
+    failed = {f.key: "failed" if f.rerun_helps else ("context_too_long" if f.reason == "context_too_long" else "too_large")
+              for f in generated.failures}
     return [
         ChunkCoverage(
             chunk_id=c.id,

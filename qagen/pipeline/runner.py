@@ -81,6 +81,8 @@ async def _run_locked(settings: Settings, reporter: Reporter, out: OutFolder, mo
         run.warnings.append(sentence)
 
     answered_before = out.read_journal(warn)
+    # From here on a failure would leave the earlier run's files behind: readers must not take them for this run's.
+    out.mark_outdated()
 
     retries: Counter[str] = Counter()
 
@@ -101,7 +103,9 @@ async def _run_locked(settings: Settings, reporter: Reporter, out: OutFolder, mo
     chat_model = model if model is not None else make_model(settings, counter, on_retry, on_notice)
     try:
         with out.open_journal(in_flight=settings.concurrency) as journal:
-            asker = Asker(chat_model, journal, dict(answered_before), concurrency=settings.concurrency)
+            window = stages.overflow.context_window(settings)
+            asker = Asker(chat_model, journal, dict(answered_before), concurrency=settings.concurrency,
+                          before_send=stages.overflow.window_warner(window, counter, warn) if window else None)
             generated = await stages.generate(run, asker, answered_before)
             kept = await stages.keep_good_pairs(run, asker, generated.pairs)
     finally:

@@ -19,8 +19,10 @@ from qagen.documents.loading import MEGABYTE, LoadResult, load_corpus
 from qagen.documents.tokens import TokenCounter
 from qagen.errors import ModelError
 from qagen.llm.asker import Asker, Failure
+from qagen.llm.client import CONTEXT_TOO_LONG
 from qagen.llm.templates import ChatTemplate, builtin_template_path, load_template
 from qagen.outfolder.journal import JournalEntry
+from qagen.pipeline import overflow
 from qagen.progress import Reporter
 from qagen.dataset.examples import CheckedExamples, check_examples, check_pairs
 from qagen.quality.dedupe import dedupe
@@ -150,6 +152,10 @@ def qa_variables(chunk: Chunk, n: int) -> dict[str, object]:
     return {"info": chunk.text, "n": n, "source": chunk.source, "section": chunk.section or "", "page": chunk.page or ""}
 
 
+def chunk_by_id(run: Run, chunk_id: str) -> Chunk:
+    return next(c for c in run.chunks if c.id == chunk_id)
+
+
 def build_request(template: ChatTemplate, chunk: Chunk, n: int) -> Request:
     messages = template.render(**qa_variables(chunk, n))
     return Request(key=chunk.id, messages=messages, params=template.request_params(n), n=n, passage=chunk.text)
@@ -166,9 +172,23 @@ class Generated:
 
 
 async def generate(run: Run, asker: Asker, answered_before: dict[str, JournalEntry]) -> Generated:
-    """Ask for pairs about every chunk; each reply is parsed once, as it arrives or from the journal."""
+    """Ask for pairs about every chunk; each reply is parsed once, as it arrives or from the journal.
+
+    A chunk over the model's context window is asked as smaller pieces instead (``overflow``):
+    ``run.chunks`` then holds the pieces in its place, so every later stage sees what was asked.
+    """
     settings, reporter = run.settings, run.reporter
-    requests = [build_request(run.templates["qa"], chunk, settings.pairs_per_chunk) for chunk in run.chunks]
+
+    def build(chunk: Chunk) -> Request:
+        return build_request(run.templates["qa"], chunk, settings.pairs_per_chunk)
+
+    cuts = 0
+    window = overflow.context_window(settings)
+    if window is not None:
+        run.chunks, cuts = overflow.fit_to_window(run.chunks, build, window, run.counter, settings.chunk_overlap)
+        if warning := overflow.short_reply_warning([build(c) for c in run.chunks], window, run.counter, "generation"):
+            run.warnings.append(warning)
+            reporter.note(f"warning: {warning}")
     parsed: dict[str, ParseResult] = {}
 
     def parse(key: str, completion: Completion) -> ParseResult:
@@ -179,24 +199,38 @@ async def generate(run: Run, asker: Asker, answered_before: dict[str, JournalEnt
     def on_answer(request: Request, completion: Completion) -> None:
         reporter.chunk_done(len(parse(request.key, completion).items), completion.prompt_tokens, completion.completion_tokens)
 
-    reporter.start(len(requests), sum(1 for r in requests if r.key in answered_before))
+    def on_failure(request: Request, reason: str) -> None:
+        if reason != CONTEXT_TOO_LONG:  # not a failure: the chunk is asked again in pieces, or rejected
+            reporter.chunk_failed(request.key, reason)
+
+    async def ask(chunks: list[Chunk], *, first: bool = False) -> tuple[dict[str, Completion], list[Failure]]:
+        reporter.start(len(run.chunks), sum(1 for c in run.chunks if c.id in asker.answered and c not in chunks))
+        # Only the run's very first request tells that the endpoint is down; a piece's is one more chunk.
+        return await asker.ask([build(c) for c in chunks], on_answer=on_answer, on_failure=on_failure, stop_if_first_fails=first)
+
     try:
-        answers, failures = await asker.ask(
-            requests, on_answer=on_answer, on_failure=lambda request, reason: reporter.chunk_failed(request.key, reason),
-            stop_if_first_fails=True,
-        )
+        answers, failures = await ask(run.chunks, first=True)
+        while refused := {f.key: pieces for f in failures if f.reason == CONTEXT_TOO_LONG
+                          and (pieces := overflow.halves(chunk_by_id(run, f.key), run.counter, settings.chunk_overlap))}:
+            cuts += len(refused)
+            failures = [f for f in failures if f.key not in refused]
+            run.chunks = [piece for c in run.chunks for piece in refused.get(c.id, [c])]
+            more_answers, more_failures = await ask([piece for pieces in refused.values() for piece in pieces])
+            answers, failures = answers | more_answers, failures + more_failures
     finally:
         reporter.finish()
+    if cuts:
+        run.warnings.append(f"{cuts} chunks were over the model's context window and were asked as smaller pieces")
 
-    too_large = [f for f in failures if not f.rerun_helps]
-    if too_large and len(too_large) == len(requests):  # not one chunk small enough: the run would make nothing
+    too_large = [f for f in failures if f.reason != CONTEXT_TOO_LONG and not f.rerun_helps]
+    if too_large and len(too_large) == len(run.chunks):  # not one chunk small enough: the run would make nothing
         raise ModelError(
             f"the endpoint refused every request as too large (413: {too_large[0].detail}); "
             f"run again with a smaller --chunk-size than {settings.chunk_size}."
         )
     if too_large:
         run.warnings.append(
-            f"{len(too_large)} of {len(requests)} chunks were refused as too large by the endpoint (413) and left out; "
+            f"{len(too_large)} of {len(run.chunks)} chunks were refused as too large by the endpoint (413) and left out; "
             f"a smaller --chunk-size than {settings.chunk_size} covers them"
         )
 
@@ -209,6 +243,10 @@ async def generate(run: Run, asker: Asker, answered_before: dict[str, JournalEnt
             f = failed[chunk.id]
             if f.rerun_helps:
                 reason, detail = "request_failed", f"the request failed after every retry ({f.reason}): {f.detail}; rerun to ask it again"
+            elif f.reason == CONTEXT_TOO_LONG:
+                reason = f.reason
+                detail = (f"the prompt is over the model's context window even for a piece of {chunk.tokens} tokens "
+                          f"({f.detail}); a model with a larger window, or a template asking for a shorter reply, covers it")
             else:
                 reason = f.reason
                 detail = f"the endpoint refused the request as too large (413: {f.detail}); use a smaller --chunk-size than {settings.chunk_size}"
@@ -222,7 +260,8 @@ async def generate(run: Run, asker: Asker, answered_before: dict[str, JournalEnt
         for failure in result.failures:
             rejections.append(Rejection(stage="parse", reason=failure.reason, detail=failure.detail, raw=failure.raw,
                                         source=chunk.source, chunk_id=chunk.id))
-    run.drop("generate", len(run.chunks), pairs, rejections)
+    run.rejections += rejections
+    run.counts.record("generate", len(run.chunks), len(pairs), rejections, split=cuts)
     return Generated(pairs, answers, failures, parsed_count)
 
 

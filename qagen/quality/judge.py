@@ -52,15 +52,21 @@ async def judge_pairs(
     scores: dict[str, int] = {}
     reasons: dict[str, str] = {}
     unrated_reason: dict[str, str] = {}
+    refused: dict[str, str] = {}  # pair id -> the reason of a request no rerun can mend
     failed = {f.key: f for f in failures}
     for chunk_id, chunk_pairs in by_chunk.items():
         key = requests[chunk_id].key
         if key not in answers:
             why = "the judge request failed after every retry; rerun to ask again"
-            if key in failed and not failed[key].rerun_helps:
-                why = f"the endpoint refused the judge request as too large (413: {failed[key].detail})"
+            failure = failed.get(key)
+            if failure is not None and failure.reason == "context_too_long":
+                why = f"the judge request is over the model's context window ({failure.detail}); the pair is left unjudged"
+            elif failure is not None and not failure.rerun_helps:
+                why = f"the endpoint refused the judge request as too large (413: {failure.detail})"
             for pair in chunk_pairs:
                 unrated_reason[pair.id] = why
+                if failure is not None and failure.reason == "context_too_long":
+                    refused[pair.id] = failure.reason
             continue
         ratings, problems = parse_ratings(answers[key].text, [p.id for p in chunk_pairs])
         for pair in chunk_pairs:
@@ -76,7 +82,7 @@ async def judge_pairs(
         if pair.kind != "grounded":
             kept.append(pair)
         elif pair.id in unrated_reason:
-            rejected.append(reject(pair, "judge", "judge_unrated", unrated_reason[pair.id]))
+            rejected.append(reject(pair, "judge", refused.get(pair.id, "judge_unrated"), unrated_reason[pair.id]))
         elif scores[pair.id] < threshold:
             rejected.append(
                 reject(pair, "judge", "judge_low_score", f"rated {scores[pair.id]}/5 (threshold {threshold}): {reasons[pair.id]}")

@@ -105,6 +105,12 @@ async def model_idk(
         request = Request(key=request_key("idk", *message_parts(messages)), messages=messages, params=generate_template.request_params(ask_for), n=ask_for)
         answers, failures = await asker.ask([request])
         outcome.failures += failures
+        if over_window := [f for f in failures if f.reason == "context_too_long"]:
+            # The excerpts of every round are as long: a later round would be refused the same way.
+            outcome.rejections.append(Rejection(stage="idk", reason="context_too_long", detail=(
+                f"the request for I-don't-know candidates is over the model's context window ({over_window[0].detail}); "
+                "no I-don't-know examples were written")))
+            break
         if request.key not in answers:
             continue
         questions, problems = parse_questions(answers[request.key].text)
@@ -132,9 +138,14 @@ async def model_idk(
             )
         answers, failures = await asker.ask(list(checks.values()))
         outcome.failures += failures
+        over_window_checks = {f.key: f.detail for f in failures if f.reason == "context_too_long"}
         for question, check in checks.items():
             if check.key not in answers:
-                outcome.rejections.append(_drop(question, "check_failed", "the model could not be asked to check it"))
+                if check.key in over_window_checks:
+                    outcome.rejections.append(_drop(question, "context_too_long", (
+                        f"the check against the corpus is over the model's context window ({over_window_checks[check.key]})")))
+                else:
+                    outcome.rejections.append(_drop(question, "check_failed", "the model could not be asked to check it"))
                 continue
             reply = answers[check.key].text
             answered = parse_check(reply)
