@@ -19,11 +19,12 @@ from qagen.documents.convert.cache import ConvertedCache, default_cache_folder, 
 from qagen.documents.convert.html import convert_html
 from qagen.documents.convert.worker import ConverterProcess
 from qagen.progress import Reporter
+from qagen.settings import CONVERT_TIMEOUT
 
 __all__ = ["FORMATS", "HTML_SUFFIXES", "Converted", "Converter", "Format", "Unconvertible", "convert_html",
            "default_cache_folder", "needs_docs_extra"]
 
-DEFAULT_TIMEOUT = 300.0  # seconds per file (--convert-timeout); a 500-page PDF takes well under a minute
+DEFAULT_TIMEOUT = CONVERT_TIMEOUT  # seconds per file (--convert-timeout)
 # A ZIP-based document may unpack to this many times the --max-file-size limit.
 UNPACKED_LIMIT_FACTOR = 20
 # A file of at least this many pages gets a progress line, then another every PROGRESS_NOTE_SECONDS.

@@ -19,15 +19,15 @@ _STYLE_MAP = "p[style-name='Title'] => h1:fresh"
 def convert_docx(path: str, progress: Progress) -> Converted:
     import mammoth  # the docs extra; imported only when a .docx is met
 
-    try:
-        with open(path, "rb") as handle:
+    with open(path, "rb") as handle:
+        try:
             markup = mammoth.convert_to_html(handle, style_map=_STYLE_MAP).value
-    except (zipfile.BadZipFile, KeyError, ValueError) as exc:
-        raise Unconvertible(f"corrupt DOCX: {_describe(exc)}") from exc
+        except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:  # OSError: no word/document.xml
+            raise Unconvertible(f"corrupt DOCX: {_describe(exc)}") from exc
     return convert_html(markup)
 
 
 def _describe(exc: Exception) -> str:
     if isinstance(exc, KeyError):
         return "a part of the document is missing"
-    return str(exc).rstrip(".") or type(exc).__name__
+    return str(exc).split(". ")[0].rstrip(".") or type(exc).__name__

@@ -1,0 +1,17 @@
+"""Converters that misbehave, for the time-limit tests; the worker process imports them by name."""
+
+from __future__ import annotations
+
+import threading
+
+
+def hang(path: str, progress: object) -> object:
+    """Never returns: what a converter stuck on a pathological file looks like from outside."""
+    threading.Event().wait()
+    raise AssertionError("unreachable")
+
+
+def crash(path: str, progress: object) -> object:
+    import os
+
+    os._exit(3)  # the worker dies as it would on a segfault in a native library
