@@ -21,6 +21,7 @@ SMALLEST = {
     "dedupe_bench.py": ["--n", "2000"],
     "speed.py": ["--rounds", "1"],
     "tokenizers.py": ["--repeat", "1"],
+    "convert_bench.py": ["--pages", "3"],
 }
 
 

@@ -24,7 +24,10 @@ def convert_pptx(path: str, progress: Progress) -> Converted:
         title_shape = slide.shapes.title
         title = title_shape.text_frame.text if title_shape is not None and title_shape.has_text_frame else ""
         # A slide without a title still starts a new heading, or its text would sit under the last one.
-        builder.heading(1, title.strip() or f"Slide {number}")
+        if title.strip():
+            builder.heading(1, title)
+        else:
+            builder.heading(1, f"Slide {number}", in_text=False)
         for shape in _reading_order(slide.shapes):
             if title_shape is not None and shape.shape_id == title_shape.shape_id:
                 continue

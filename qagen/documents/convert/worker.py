@@ -9,8 +9,11 @@ progress line for a large file.
 from __future__ import annotations
 
 import importlib
+import logging
 import multiprocessing
+import signal
 import time
+import warnings
 from dataclasses import astuple
 from multiprocessing.connection import Connection
 from typing import Any, Callable
@@ -87,6 +90,13 @@ class ConverterProcess:
 
 def serve(conn: Connection) -> None:
     """The worker's loop: one job at a time until the pipe closes."""
+    # Ctrl-C reaches the whole process group; the parent handles it and ends this process, which
+    # must not print a traceback of its own. The libraries' log lines and warnings about odd
+    # files would land on the user's terminal; what matters reaches the user as the skip reason.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    logging.getLogger().addHandler(logging.NullHandler())
+    logging.getLogger().setLevel(logging.CRITICAL)
+    warnings.simplefilter("ignore")
     while True:
         try:
             target, path, archive, max_unpacked = conn.recv()
