@@ -295,28 +295,43 @@ def test_the_cache_folder_follows_the_setting_and_a_rerun_of_the_command_convert
 # -- end to end: facts reach the pairs with their page and section ----------------------------
 
 _PAIRS_HAVE_PROVENANCE = "page" in {f.name for f in dataclasses.fields(qagen.records.Pair)}
+FACTS = {  # fact -> (file, page, innermost heading)
+    "Students under 26 pay half fare": ("fares.pdf", 2, "Concessions"),
+    "Lost umbrellas are kept for 90 days": ("fares.pdf", 3, "Lost property"),
+    "Every driver has 28 days of paid leave": ("handbook.docx", None, "Holidays"),
+    "Ridership grew 12 percent": ("results.pptx", 1, "Quarterly results"),
+    "Electric trams reached the harbour in 1902": ("history.epub", None, "The first line"),
+}
 
 
-@pytest.mark.skipif(not _PAIRS_HAVE_PROVENANCE, reason="pairs carry page and section once structure-aware chunking lands")
-def test_facts_from_each_format_reach_the_pairs_with_their_page_and_section(corpus: Path, tmp_path: Path, fake_openai) -> None:
+def pairs_from_documents(corpus: Path, out: Path, url: str) -> list[dict]:
     doc_files.multi_page_pdf(corpus / "fares.pdf")
     doc_files.docx_with_headings_and_table(corpus / "handbook.docx")
     doc_files.pptx_with_slides(corpus / "results.pptx")
-    out = tmp_path / "out"
-
-    code = main([str(corpus), "--base-url", fake_openai.url, "--model", "test-model", "-n", "3", "-o", str(out), "--idk-ratio", "0", "--quiet"])
-
+    doc_files.epub_with_chapters(corpus / "history.epub")
+    code = main([str(corpus), "--base-url", url, "--model", "test-model", "-n", "3", "-o", str(out), "--idk-ratio", "0", "--quiet"])
     assert code == 0
-    rows = [json.loads(line) for line in (out / "pairs.jsonl").read_text(encoding="utf-8").splitlines()]
-    expected = {
-        "Students under 26 pay half fare": ("fares.pdf", 2, "Concessions"),
-        "Lost umbrellas are kept for 90 days": ("fares.pdf", 3, "Lost property"),
-        "Every driver has 28 days of paid leave": ("handbook.docx", None, "Holidays"),
-        "Ridership grew 12 percent": ("results.pptx", 1, "Quarterly results"),
-    }
-    for fact, (source, page, heading) in expected.items():
-        matching = [row for row in rows if fact in row["answer"]]
-        assert matching, f"no pair carries {fact!r}"
-        row = matching[0]
+    return [json.loads(line) for line in (out / "pairs.jsonl").read_text(encoding="utf-8").splitlines()]
+
+
+def pair_with(rows: list[dict], fact: str) -> dict:
+    matching = [row for row in rows if fact in row["answer"]]
+    assert matching, f"no pair carries {fact!r}: {[row['answer'] for row in rows]}"
+    return matching[0]
+
+
+def test_facts_from_each_format_reach_the_pairs_against_the_test_server(corpus: Path, tmp_path: Path, fake_openai) -> None:
+    rows = pairs_from_documents(corpus, tmp_path / "out", fake_openai.url)
+
+    for fact, (source, _, _) in FACTS.items():
+        assert pair_with(rows, fact)["source"] == source
+
+
+@pytest.mark.skipif(not _PAIRS_HAVE_PROVENANCE, reason="pairs carry page and section once structure-aware chunking lands")
+def test_facts_reach_the_pairs_with_their_page_and_section(corpus: Path, tmp_path: Path, fake_openai) -> None:
+    rows = pairs_from_documents(corpus, tmp_path / "out", fake_openai.url)
+
+    for fact, (source, page, heading) in FACTS.items():
+        row = pair_with(rows, fact)
         assert (row["source"], row["page"]) == (source, page)
-        assert heading in json.dumps(row.get("section"))
+        assert heading in json.dumps(row["section"])
