@@ -10,7 +10,8 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
-# page -> (outline heading, facts on that page) of the multi-page PDF
+# page -> (outline heading, facts on that page) of the multi-page PDF; page 2 also has PDF_TABLE
+PDF_TABLE = [("Card", "Discount"), ("Student card", "50%"), ("Senior card", "30%")]
 PDF_PAGES = {
     1: ("Tickets", ["A day ticket costs 7 euros in zone A."]),
     2: ("Concessions", ["Students under 26 pay half fare on weekdays."]),
@@ -32,6 +33,12 @@ def multi_page_pdf(path: Path, pages: dict[int, tuple[str, list[str]]] = PDF_PAG
         pdf.set_font("Helvetica", size=11)
         for fact in facts:
             pdf.multi_cell(0, 6, fact, new_x="LMARGIN", new_y="NEXT")
+        if number == 2 and pages is PDF_PAGES:
+            with pdf.table() as table:  # a bordered table: a grid of cell rectangles
+                for values in PDF_TABLE:
+                    row = table.row()
+                    for value in values:
+                        row.cell(value)
     pdf.output(str(path))
     return path
 

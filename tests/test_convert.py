@@ -73,6 +73,8 @@ def test_a_multi_page_pdf_gives_each_fact_its_page_and_outline_heading(corpus: P
         for fact in facts:
             section = section_at(document, fact)
             assert (section.page, section.heading, section.kind) == (page, (heading,), "text")
+    table = section_at(document, "Card | Discount\nStudent card | 50%\nSenior card | 30%")
+    assert (table.page, table.heading, table.kind) == (2, ("Concessions",), "table")
 
 
 def test_a_two_column_pdf_page_reads_down_the_left_column_before_the_right(corpus: Path, tmp_path: Path) -> None:

@@ -4,7 +4,8 @@ pdfminer's layout analysis puts the text boxes of a page in reading order, so a 
 page reads down the first column, then the second (the faster extractors follow the order
 the text was drawn in, which interleaves the columns of many PDFs). One page is analysed at
 a time, so memory stays flat however long the document. The outline (bookmarks), where
-the PDF has one, gives the heading path.
+the PDF has one, gives the heading path; a table drawn as a grid of bordered cells is kept as
+rows (a PDF has no table structure to read, only where the text and the lines are).
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ from qagen.documents.convert.builder import Converted, TextBuilder, Unconvertibl
 from qagen.documents.convert.progress import Progress
 
 NO_TEXT_LAYER = "no text layer; run OCR first, e.g. with ocrmypdf"
+MAX_CELLS = 400
 ENCRYPTED = "encrypted PDF: it opens only with a password; save a copy without one (e.g. qpdf --decrypt)"
 
 
 def convert_pdf(path: str, progress: Progress) -> Converted:
     from pdfminer.converter import PDFPageAggregator
-    from pdfminer.layout import LAParams, LTTextContainer
+    from pdfminer.layout import LAParams
     from pdfminer.pdfdocument import PDFDocument, PDFEncryptionError, PDFPasswordIncorrect
     from pdfminer.pdfinterp import PDFPageInterpreter, PDFResourceManager
     from pdfminer.pdfpage import PDFPage
@@ -44,9 +46,8 @@ def convert_pdf(path: str, progress: Progress) -> Converted:
         try:
             for pages, page in enumerate(PDFPage.create_pages(document), start=1):
                 interpreter.process_page(page)
-                boxes = [box.get_text() for box in device.get_result() if isinstance(box, LTTextContainer)]
                 builder.page(pages)
-                _write_page(builder, [b for b in boxes if b.strip()], outline.get(page.pageid, []))
+                _write_page(builder, _page_blocks(device.get_result()), outline.get(page.pageid, []))
                 progress(pages, max(total, pages))
         except (PDFSyntaxError, PSException) as exc:
             raise Unconvertible(f"corrupt PDF: {str(exc).rstrip('.') or type(exc).__name__} (page {pages + 1})") from exc
@@ -58,18 +59,88 @@ def convert_pdf(path: str, progress: Progress) -> Converted:
     return converted
 
 
-def _write_page(builder: TextBuilder, boxes: list[str], headings: list[tuple[int, str]]) -> None:
-    """The page's text boxes, with each outline heading placed at the box that prints it.
+def _page_blocks(layout: Any) -> list[str | list[list[str]]]:
+    """The page's text boxes in reading order; the boxes inside a ruled table become that table's rows.
+
+    A table drawn as a grid of cell rectangles (what most writers draw for a bordered table) is
+    found from those rectangles; without them, its cells stay text boxes in reading order.
+    """
+    from pdfminer.layout import LTRect, LTTextContainer
+
+    boxes = [box for box in layout if isinstance(box, LTTextContainer) and box.get_text().strip()]
+    cells = [rect for rect in layout if isinstance(rect, LTRect) and rect.width > 4 and rect.height > 4]
+    # Grouping is quadratic in the rectangles; a page with hundreds is a drawing, not a table.
+    tables = _tables(cells) if len(cells) <= MAX_CELLS else []
+    blocks: list[str | list[list[str]]] = []
+    placed: set[int] = set()
+    for box in boxes:
+        x, y = (box.x0 + box.x1) / 2, (box.y0 + box.y1) / 2
+        table = next((t for t, grid in enumerate(tables) if any(_inside(x, y, cell) for cell in grid)), None)
+        if table is None:
+            blocks.append(box.get_text())
+            continue
+        if table not in placed:  # the table goes where its first box is read
+            placed.add(table)
+            blocks.append(_table_rows(tables[table], boxes))
+    return [_squeeze(block) if isinstance(block, str) else block for block in blocks]
+
+
+def _tables(cells: list[Any]) -> list[list[Any]]:
+    """Cell rectangles grouped by touching; a group of at least 2 x 2 cells is a table."""
+    groups: list[list[Any]] = []
+    for cell in cells:
+        touching = [g for g in groups if any(_touch(cell, other) for other in g)]
+        merged = [cell] + [c for g in touching for c in g]
+        groups = [g for g in groups if g not in touching] + [merged]
+    tables = []
+    for group in groups:
+        rows = {round(c.y1) for c in group}
+        columns = {round(c.x0) for c in group}
+        if len(rows) >= 2 and len(columns) >= 2:
+            tables.append(group)
+    return tables
+
+
+def _table_rows(grid: list[Any], boxes: list[Any]) -> list[list[str]]:
+    by_row: dict[int, list[Any]] = {}
+    for cell in grid:
+        by_row.setdefault(round(cell.y1), []).append(cell)
+    rows = []
+    for top in sorted(by_row, reverse=True):  # PDF y grows upwards: the top row has the largest y
+        row = []
+        for cell in sorted(by_row[top], key=lambda c: c.x0):
+            inside = [b for b in boxes if _inside((b.x0 + b.x1) / 2, (b.y0 + b.y1) / 2, cell)]
+            row.append(" ".join(b.get_text().strip() for b in sorted(inside, key=lambda b: -b.y1)))
+        rows.append(row)
+    return rows
+
+
+def _inside(x: float, y: float, cell: Any) -> bool:
+    return bool(cell.x0 <= x <= cell.x1 and cell.y0 <= y <= cell.y1)
+
+
+def _touch(a: Any, b: Any, slack: float = 1.5) -> bool:
+    return bool(a.x0 <= b.x1 + slack and b.x0 <= a.x1 + slack and a.y0 <= b.y1 + slack and b.y0 <= a.y1 + slack)
+
+
+def _squeeze(text: str) -> str:
+    # Justified lines come out with runs of spaces between words.
+    return "\n".join(" ".join(line.split()) for line in text.strip().splitlines())
+
+
+def _write_page(builder: TextBuilder, blocks: list[str | list[list[str]]], headings: list[tuple[int, str]]) -> None:
+    """The page's blocks, with each outline heading placed at the text box that prints it.
 
     A heading whose title is not printed on the page (or not found) applies from the page's top.
     """
+    boxes = [block if isinstance(block, str) else "" for block in blocks]
     found: dict[int, tuple[int, str]] = {}
     unplaced = []
     start = 0
     for level, title in headings:
         wanted = _words(title)
         for index in range(start, len(boxes)):
-            if _words(boxes[index])[: len(wanted)] == wanted:
+            if boxes[index] and _words(boxes[index])[: len(wanted)] == wanted:
                 found[index] = (level, title)
                 start = index + 1
                 break
@@ -77,11 +148,14 @@ def _write_page(builder: TextBuilder, boxes: list[str], headings: list[tuple[int
             unplaced.append((level, title))
     for level, title in unplaced:
         builder.heading(level, title, in_text=False)
-    for index, box in enumerate(boxes):
+    for index, block in enumerate(blocks):
         if index in found:
             level, title = found[index]
             builder.heading(level, title, in_text=False)
-        builder.paragraph(box)
+        if isinstance(block, str):
+            builder.paragraph(block)
+        else:
+            builder.table(block)
 
 
 def _words(text: str) -> list[str]:
