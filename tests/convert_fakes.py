@@ -15,3 +15,11 @@ def crash(path: str, progress: object) -> object:
     import os
 
     os._exit(3)  # the worker dies as it would on a segfault in a native library
+
+
+def hog(path: str, progress: object) -> object:
+    """Asks for 6 GB. The allocation is lazy, so without the worker's memory cap it would succeed at no cost."""
+    from qagen.documents.convert.builder import Converted
+
+    block = bytearray(6 * 2**30)
+    return Converted(f"allocated {len(block)} bytes", ())

@@ -84,12 +84,13 @@ def scanned_pdf(path: Path) -> Path:
     return path
 
 
-def encrypted_pdf(path: Path) -> Path:
+def encrypted_pdf(path: Path, user_password: str = "secret", algorithm: str = "RC4-128") -> Path:
+    """The multi-page PDF, encrypted; with an empty user password it opens without one (only its permissions are locked)."""
     from pypdf import PdfReader, PdfWriter
 
     plain = multi_page_pdf(path.with_name("plain-" + path.name))
     writer = PdfWriter(clone_from=PdfReader(plain))
-    writer.encrypt(user_password="secret", owner_password="owner", algorithm="RC4-128")
+    writer.encrypt(user_password=user_password, owner_password="owner", algorithm=algorithm)
     with open(path, "wb") as handle:
         writer.write(handle)
     plain.unlink()

@@ -178,6 +178,12 @@ def test_an_encrypted_pdf_is_skipped_as_encrypted(corpus: Path, tmp_path: Path) 
     assert reason.startswith("encrypted PDF: it opens only with a password")
 
 
+def test_a_pdf_encrypted_without_a_user_password_converts(corpus: Path, tmp_path: Path) -> None:
+    # Permissions-only encryption (an owner password) is common on published PDFs; it opens as is.
+    document = load_one(doc_files.encrypted_pdf(corpus / "published.pdf", user_password="", algorithm="AES-256"), tmp_path)
+    assert section_at(document, "Students under 26 pay half fare on weekdays.").page == 2
+
+
 @pytest.mark.parametrize(
     ("name", "data", "reason"),
     [
@@ -242,6 +248,15 @@ def test_a_converter_that_dies_costs_that_file_only(corpus: Path, tmp_path: Path
 
     assert [s.reason for s in result.skipped] == ["the converter stopped on this file (exit code 3); it may be damaged"]
     assert [d.source for d in result.documents] == ["b.pdf"]
+
+
+def test_a_conversion_that_needs_too_much_memory_is_skipped(corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(FORMATS, ".hog", Format("hog", "HOG", "convert_fakes:hog", ()))
+    (corpus / "a.hog").write_bytes(b"whatever")
+
+    reason = skip_reason(corpus / "a.hog", tmp_path)
+
+    assert reason == "it needs more than the 4 GB of memory one conversion may use"
 
 
 def test_convert_timeout_is_a_checked_setting(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -25,6 +25,9 @@ from qagen.records import Section
 # Seconds between two progress messages from the worker: often enough for a live line, rarely
 # enough that a 500-page file does not send 500 messages.
 PROGRESS_INTERVAL = 0.5
+# The worker's address space: a file that would need more is skipped (MemoryError), not left to
+# push the machine into swap. A 500-page PDF peaks near 200 MB.
+MEMORY_LIMIT = 4 * 2**30
 
 
 class ConverterProcess:
@@ -97,6 +100,7 @@ def serve(conn: Connection) -> None:
     logging.getLogger().addHandler(logging.NullHandler())
     logging.getLogger().setLevel(logging.CRITICAL)
     warnings.simplefilter("ignore")
+    _limit_memory()
     while True:
         try:
             target, path, archive, max_unpacked = conn.recv()
@@ -107,10 +111,23 @@ def serve(conn: Connection) -> None:
         except Unconvertible as exc:
             conn.send(("skip", str(exc)))
         except MemoryError:
-            conn.send(("skip", "it needs more memory to convert than this machine has"))
+            conn.send(("skip", f"it needs more than the {MEMORY_LIMIT // 2**30} GB of memory one conversion may use"))
         except Exception as exc:  # a converter library's own bug on a strange file: a skip, not a traceback
             detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             conn.send(("skip", f"cannot convert it ({type(exc).__name__}{': ' + detail[:200] if detail else ''})"))
+
+
+def _limit_memory() -> None:
+    try:
+        import resource
+    except ImportError:  # not on this platform: the time limit still holds
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard == resource.RLIM_INFINITY or hard > MEMORY_LIMIT:
+        try:
+            resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, hard))
+        except (ValueError, OSError):  # a platform that refuses: the time limit still holds
+            pass
 
 
 def run(target: str, path: str, archive: str | None, max_unpacked: int, progress: Callable[[int, int], None]) -> Converted:
