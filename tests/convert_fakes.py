@@ -23,3 +23,11 @@ def hog(path: str, progress: object) -> object:
 
     block = bytearray(6 * 2**30)
     return Converted(f"allocated {len(block)} bytes", ())
+
+
+def echo(path: str, progress: object) -> object:
+    """The file's bytes as its text: a converter that always works."""
+    from qagen.documents.convert.builder import Converted
+
+    with open(path, encoding="utf-8") as handle:
+        return Converted(handle.read(), ())

@@ -237,6 +237,11 @@ def test_a_conversion_over_the_time_limit_is_skipped_and_the_next_file_still_con
 
     assert [s.reason for s in result.skipped] == ["conversion took longer than 0.5 s; --convert-timeout raises the limit"]
     assert [d.source for d in result.documents] == ["b.pdf"]
+    # A time-out is not cached: with a longer limit (here, a converter that works) the file converts.
+    monkeypatch.setitem(FORMATS, ".slow", Format("slow", "SLOW", "convert_fakes:echo", ()))
+    again = load_corpus(corpus, convert_cache=tmp_path / "cache")
+    assert [d.text for d in again.documents if d.source == "a.slow"] == ["whatever"]
+    assert (again.converted, again.converted_from_cache) == (1, 1)
 
 
 def test_a_converter_that_dies_costs_that_file_only(corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -92,8 +92,8 @@ class Converter:
                 timeout=self._timeout, on_progress=self._progress_line(source, fmt),
             )
         except Unconvertible as exc:
-            if "--convert-timeout" in str(exc) or "converter stopped" in str(exc):
-                raise  # may go another way next time (a longer limit, more memory): not kept
+            if not exc.lasting:
+                raise  # may go another way next time (a longer limit, another machine): not kept
             result = str(exc)
         self._store(digest, fmt, result)
         if isinstance(result, str):

@@ -27,6 +27,14 @@ class Converted:
 class Unconvertible(Exception):
     """A document that cannot be converted; the message is the skip reason shown to the user."""
 
+    lasting = True  # the same bytes give the same answer every time, so the answer is cached
+
+
+class ConversionStopped(Unconvertible):
+    """The conversion was ended (time limit, memory cap, the worker died): a rerun may get further."""
+
+    lasting = False
+
 
 class TextBuilder:
     def __init__(self) -> None:

@@ -19,7 +19,7 @@ from multiprocessing.connection import Connection
 from typing import Any, Callable
 
 from qagen.documents.convert.archive import check_archive
-from qagen.documents.convert.builder import Converted, Unconvertible
+from qagen.documents.convert.builder import ConversionStopped, Converted, Unconvertible
 from qagen.records import Section
 
 # Seconds between two progress messages from the worker: often enough for a live line, rarely
@@ -50,16 +50,18 @@ class ConverterProcess:
             remaining = deadline - time.monotonic()
             if remaining <= 0 or not conn.poll(remaining):
                 self.close()
-                raise Unconvertible(f"conversion took longer than {timeout:g} s; --convert-timeout raises the limit")
+                raise ConversionStopped(f"conversion took longer than {timeout:g} s; --convert-timeout raises the limit")
             try:
                 message = conn.recv()
             except (EOFError, OSError):
                 code = self.close()
-                raise Unconvertible(f"the converter stopped on this file (exit code {code}); it may be damaged") from None
+                raise ConversionStopped(f"the converter stopped on this file (exit code {code}); it may be damaged") from None
             if message[0] == "progress":
                 on_progress(message[1], message[2])
             elif message[0] == "done":
                 return Converted(message[1], tuple(Section(start, tuple(heading), page, kind) for start, heading, page, kind in message[2]))
+            elif message[0] == "stopped":
+                raise ConversionStopped(message[1])
             else:
                 raise Unconvertible(message[1])
 
@@ -111,7 +113,7 @@ def serve(conn: Connection) -> None:
         except Unconvertible as exc:
             conn.send(("skip", str(exc)))
         except MemoryError:
-            conn.send(("skip", f"it needs more than the {MEMORY_LIMIT // 2**30} GB of memory one conversion may use"))
+            conn.send(("stopped", f"it needs more than the {MEMORY_LIMIT // 2**30} GB of memory one conversion may use"))
         except Exception as exc:  # a converter library's own bug on a strange file: a skip, not a traceback
             detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             conn.send(("skip", f"cannot convert it ({type(exc).__name__}{': ' + detail[:200] if detail else ''})"))
