@@ -142,6 +142,19 @@ def test_html_headings_make_the_path_and_tables_become_rows(corpus: Path, tmp_pa
     assert section_at(document, "Refunds take ten days.").heading == ("Fares", "Refunds")
 
 
+def test_html_markup_inside_headings_and_cells_stays_with_them(corpus: Path, tmp_path: Path) -> None:
+    page = corpus / "odd.htm"
+    page.write_text(
+        "<h1>Part<div>One</div></h1><p>Opening words.</p>"
+        "<table><tr><td>Line one<br>line two</td><td><p>Para</p><p>two</p></td></tr><tr><td>x</td><td>y</td></tr></table>",
+        encoding="utf-8",
+    )
+    document = load_one(page, tmp_path)
+
+    assert section_at(document, "Opening words.").heading == ("Part One",)
+    assert "Line one line two | Para two\nx | y" in document.text
+
+
 # -- without the docs extra -----------------------------------------------------------------
 
 

@@ -51,8 +51,11 @@ class _BlockParser(html.parser.HTMLParser):
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in _VOID:
-            if tag == "br":
-                self._text.append("\n")
+            if tag == "br" and not self._skip_depth:
+                if self._cell is not None:
+                    self._cell.append(" ")
+                else:
+                    self._text.append(" " if self._heading is not None else "\n")
             return
         if self._skip_depth or tag in _SKIPPED:
             self._skip_depth += 1
@@ -72,8 +75,8 @@ class _BlockParser(html.parser.HTMLParser):
         elif tag == "pre":
             self.flush()
             self._pre += 1
-        elif tag in _BLOCKS and self._cell is None:
-            self.flush()
+        elif tag in _BLOCKS:
+            self._break()
 
     def handle_endtag(self, tag: str) -> None:
         if tag in _VOID:
@@ -99,8 +102,8 @@ class _BlockParser(html.parser.HTMLParser):
             self._builder.paragraph("".join(self._text))
             self._text = []
             self._pre -= 1
-        elif tag in _BLOCKS and self._cell is None:
-            self.flush()
+        elif tag in _BLOCKS:
+            self._break()
 
     def handle_data(self, data: str) -> None:
         if self._skip_depth:
@@ -112,11 +115,20 @@ class _BlockParser(html.parser.HTMLParser):
         else:
             self._text.append(data)
 
+    def _break(self) -> None:
+        # A block ends a paragraph; inside a heading or a table cell it only separates words.
+        if self._cell is not None:
+            self._cell.append(" ")
+        elif self._heading is not None:
+            self._text.append(" ")
+        else:
+            self.flush()
+
     def flush(self) -> None:
         """Write the text gathered so far as paragraphs (one per line of the rendered page)."""
-        text, self._text = "".join(self._text), []
         if self._heading is not None:
-            return
+            return  # the heading's own text is written when the heading closes
+        text, self._text = "".join(self._text), []
         if self._pre:
             self._builder.paragraph(text)
             return
