@@ -43,6 +43,24 @@ def multi_page_pdf(path: Path, pages: dict[int, tuple[str, list[str]]] = PDF_PAG
     return path
 
 
+def numbered_sections_pdf(path: Path) -> Path:
+    """One page, two outline levels; the page prints the headings with their numbers ("3.1 Umbrellas")."""
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.set_font("Helvetica", size=11)
+    pdf.add_page()
+    pdf.start_section("Lost property", level=0)
+    pdf.cell(0, 10, "3 Lost property", new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(0, 6, "Found items go to the office at Central Station.", new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(10)
+    pdf.start_section("Umbrellas", level=1)
+    pdf.cell(0, 10, "3.1 Umbrellas", new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(0, 6, "Umbrellas are kept for 90 days.", new_x="LMARGIN", new_y="NEXT")
+    pdf.output(str(path))
+    return path
+
+
 def long_pdf(path: Path, pages: int) -> Path:
     from fpdf import FPDF
 

@@ -77,6 +77,14 @@ def test_a_multi_page_pdf_gives_each_fact_its_page_and_outline_heading(corpus: P
     assert (table.page, table.heading, table.kind) == (2, ("Concessions",), "table")
 
 
+def test_pdf_outline_headings_start_where_the_page_prints_them_even_numbered(corpus: Path, tmp_path: Path) -> None:
+    document = load_one(doc_files.numbered_sections_pdf(corpus / "lost.pdf"), tmp_path)
+
+    assert section_at(document, "Found items go to the office").heading == ("Lost property",)
+    assert section_at(document, "Umbrellas are kept for 90 days.").heading == ("Lost property", "Umbrellas")
+    assert section_at(document, "3.1 Umbrellas").heading == ("Lost property", "Umbrellas")
+
+
 def test_a_two_column_pdf_page_reads_down_the_left_column_before_the_right(corpus: Path, tmp_path: Path) -> None:
     # The writer draws both columns line by line across the page; reading that order would
     # interleave the columns sentence by sentence.

@@ -131,35 +131,40 @@ def _squeeze(text: str) -> str:
 def _write_page(builder: TextBuilder, blocks: list[str | list[list[str]]], headings: list[tuple[int, str]]) -> None:
     """The page's blocks, with each outline heading placed at the text box that prints it.
 
-    A heading whose title is not printed on the page (or not found) applies from the page's top.
+    Headings are looked for in outline order. One not found on the page (its title printed
+    differently, or not at all) is placed right after the heading found before it, or at the
+    page's top.
     """
-    boxes = [block if isinstance(block, str) else "" for block in blocks]
-    found: dict[int, tuple[int, str]] = {}
-    unplaced = []
+    at: dict[int, list[tuple[int, str]]] = {}
     start = 0
     for level, title in headings:
-        wanted = _words(title)
-        for index in range(start, len(boxes)):
-            if boxes[index] and _words(boxes[index])[: len(wanted)] == wanted:
-                found[index] = (level, title)
+        for index in range(start, len(blocks)):
+            block = blocks[index]
+            if isinstance(block, str) and _prints(block, title):
+                at.setdefault(index, []).append((level, title))
                 start = index + 1
                 break
         else:
-            unplaced.append((level, title))
-    for level, title in unplaced:
-        builder.heading(level, title, in_text=False)
+            at.setdefault(start, []).append((level, title))
     for index, block in enumerate(blocks):
-        if index in found:
-            level, title = found[index]
+        for level, title in at.get(index, []):
             builder.heading(level, title, in_text=False)
         if isinstance(block, str):
             builder.paragraph(block)
         else:
             builder.table(block)
+    for level, title in at.get(len(blocks), []):  # after the page's last box: for what follows
+        builder.heading(level, title, in_text=False)
 
 
-def _words(text: str) -> list[str]:
-    return text.casefold().split()
+def _prints(box: str, title: str) -> bool:
+    """Whether the text box begins with the heading, allowing for a number before it ("2.1 Syntax")."""
+    first = " ".join(box.split("\n", 1)[0].casefold().split())
+    wanted = " ".join(title.casefold().split())
+    if first.startswith(wanted):
+        return True
+    number, _, rest = first.partition(" ")
+    return bool(number) and number.rstrip(".").replace(".", "").isalnum() and len(number) <= 8 and rest.startswith(wanted)
 
 
 def _page_count(document: Any) -> int:
