@@ -2,6 +2,7 @@
 
     python benchmarks/convert_bench.py              # 100-page PDF
     python benchmarks/convert_bench.py --pages 20
+    python benchmarks/convert_bench.py --pdf real.pdf --pdf other.pdf   # also time each candidate on your own PDFs
 
 Every file is written here with the writer libraries of the test extra (fpdf2, python-docx).
 For each candidate that is installed it prints: whether a two-column page (drawn line by line
@@ -61,10 +62,17 @@ def pdf_pypdfium2(path: Path) -> list[str]:
         document.close()
 
 
+def pdf_qagen(path: Path) -> list[str]:
+    from qagen.documents.convert.pdf import convert_pdf
+
+    return [convert_pdf(str(path), lambda done, total: None).text.replace(" | ", " ")]
+
+
 PDF = [  # (name, module, distributions with their dependencies, extractor)
     ("pypdf", "pypdf", ("pypdf",), pdf_pypdf),
     ("pdfminer.six", "pdfminer", ("pdfminer.six", "cryptography", "cffi", "pycparser", "charset-normalizer"), pdf_pdfminer),
     ("pypdfium2", "pypdfium2", ("pypdfium2",), pdf_pypdfium2),
+    ("qagen (pdfminer)", "pdfminer", ("pdfminer.six", "cryptography", "cffi", "pycparser", "charset-normalizer"), pdf_qagen),
 ]
 
 
@@ -149,6 +157,17 @@ def compare_pdf(folder: Path, pages: int) -> None:
         print(f"  {name:18} {str(in_order):20} {str(row):22} {seconds:6.2f} s  {installed_mb(*dists):5.1f} MB")
 
 
+def compare_real_pdfs(paths: list[str]) -> None:
+    for path in paths:
+        print(f"{Path(path).name}:")
+        for name, module, _, extract in PDF:
+            if importlib.util.find_spec(module) is None:
+                continue
+            seconds, pages = timed(lambda: extract(Path(path)))
+            text = "".join(pages)  # type: ignore[arg-type]
+            print(f"  {name:18} {len(pages):4} pages {seconds:6.2f} s {len(text):8} characters {text.count(chr(0xFFFD)):4} U+FFFD")  # type: ignore[arg-type]
+
+
 def compare_docx(folder: Path, pages: int) -> None:
     if importlib.util.find_spec("docx") is None:
         print("DOCX: python-docx (the writer) not installed")
@@ -217,6 +236,7 @@ def qagen_path(folder: Path, pages: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pages", type=int, default=100)
+    parser.add_argument("--pdf", action="append", default=[], help="a real PDF to time each candidate on (repeatable)")
     args = parser.parse_args()
     if importlib.util.find_spec("fpdf") is None:
         print("0 files written: install the test extra (fpdf2, python-docx) to run this benchmark")
@@ -224,6 +244,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as temp:
         folder = Path(temp)
         compare_pdf(folder, args.pages)
+        compare_real_pdfs(args.pdf)
         compare_docx(folder, args.pages)
         compare_html(args.pages)
         qagen_path(folder, args.pages)

@@ -168,12 +168,15 @@ def epub_with_chapters(path: Path) -> Path:
         "<p>Electric trams reached the harbour in 1902.</p>"
         "<table><tr><th>Year</th><th>Lines</th></tr><tr><td>1910</td><td>6</td></tr></table></body></html>"
     )
-    book.add_item(one)
-    book.add_item(two)
-    book.toc = [epub.Link("one.xhtml", "Founding", "one"), epub.Link("two.xhtml", "Electrification", "two")]
+    three = epub.EpubHtml(title="Today", file_name="three.xhtml", lang="en")
+    three.content = "<html><body><p>Today 41 trams run from the depot.</p></body></html>"  # titled only in the TOC
+    for chapter in (one, two, three):
+        book.add_item(chapter)
+    book.toc = [epub.Link("one.xhtml", "Founding", "one"), epub.Link("two.xhtml", "Electrification", "two"),
+                epub.Link("three.xhtml", "Today", "three")]
     book.add_item(epub.EpubNcx())
     book.add_item(epub.EpubNav())
-    book.spine = ["nav", one, two]
+    book.spine = ["nav", one, two, three]
     epub.write_epub(str(path), book)
     return path
 

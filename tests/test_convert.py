@@ -127,7 +127,8 @@ def test_an_epub_reads_its_chapters_in_spine_order_with_their_headings(corpus: P
     harbour = section_at(document, "Electric trams reached the harbour in 1902.")
     assert harbour.heading == ("Electrification", "The first line")
     assert section_at(document, "1910 | 6").kind == "table"
-    assert document.text.index("1897") < document.text.index("1902")
+    assert document.text.index("1897") < document.text.index("1902") < document.text.index("41 trams")
+    assert section_at(document, "Today 41 trams run from the depot.").heading == ("Today",)  # from the table of contents
 
 
 def test_html_headings_make_the_path_and_tables_become_rows(corpus: Path, tmp_path: Path) -> None:
