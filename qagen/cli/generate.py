@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 
 _GROUPS = {
     "model": ("model", "base_url", "pairs_per_chunk", "template", "concurrency", "max_attempts", "timeout", "max_retry_wait"),
-    "documents": ("max_file_size", "convert_timeout", "convert_cache"),
+    "documents": ("max_file_size",),
+    "document conversion (PDF, DOCX, PPTX, EPUB)": ("convert_timeout", "convert_cache"),
     "chunking": ("chunk_size", "chunk_overlap"),
     "dataset": ("format", "system", "no_system", "separator", "stop", "leading_space", "valid_fraction", "seed", "max_example_tokens"),
     "quality": ("idk_ratio", "refusal", "dedupe_threshold", "grounding_threshold", "judge", "judge_threshold",
