@@ -336,6 +336,20 @@ def test_the_cache_folder_follows_the_setting_and_a_rerun_of_the_command_convert
     assert calls == ["fares.pdf", "fares.pdf"]  # asked twice; the second answer came from the cache
 
 
+def test_a_cache_folder_that_cannot_be_written_costs_a_warning_not_the_run(corpus: Path, tmp_path: Path) -> None:
+    doc_files.multi_page_pdf(corpus / "fares.pdf")
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where the cache folder should be", encoding="utf-8")
+    notes = Notes()
+
+    result = load_corpus(corpus, convert_cache=blocked / "converted", reporter=notes)
+
+    assert [d.source for d in result.documents] == ["fares.pdf"]
+    assert len(notes.notes) == 1
+    assert notes.notes[0].startswith(f"warning: converted files are not cached (cannot write {blocked / 'converted'}: ")
+    assert notes.notes[0].endswith("); a rerun converts them again")
+
+
 # -- end to end: facts reach the pairs with their page and section ----------------------------
 
 _PAIRS_HAVE_PROVENANCE = "page" in {f.name for f in dataclasses.fields(qagen.records.Pair)}

@@ -15,8 +15,6 @@ from dataclasses import astuple
 from pathlib import Path
 
 from qagen.documents.convert.builder import Converted
-from qagen.errors import QagenError
-from qagen.outfolder import write_atomic
 from qagen.records import Section
 
 # Raise when a converter's output changes, so entries made by the old one are not used.
@@ -62,9 +60,14 @@ class ConvertedCache:
         else:
             entry = {"text": value.text, "sections": [astuple(s) for s in value.sections]}
         path = self._path(digest, fmt)
+        # Renamed into place, so a reader sees a whole entry or none; not synced to disk: an entry
+        # lost in a crash is only converted again.
+        temp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(path, json.dumps(entry, ensure_ascii=False))
-        except (OSError, QagenError) as exc:
-            return str(exc)
+            temp.write_text(json.dumps(entry, ensure_ascii=False), encoding="utf-8")
+            os.replace(temp, path)
+        except OSError as exc:
+            temp.unlink(missing_ok=True) if temp.parent.is_dir() else None
+            return f"cannot write {self.folder}: {exc.strerror or exc}"
         return None
