@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -284,6 +287,27 @@ def test_a_conversion_that_needs_too_much_memory_is_skipped(corpus: Path, tmp_pa
     reason = skip_reason(corpus / "a.hog", tmp_path)
 
     assert reason == "it needs more than the 4 GB of memory one conversion may use"
+
+
+def test_a_script_without_a_main_guard_can_convert(corpus: Path, tmp_path: Path) -> None:
+    # The converter's process must not run the caller's script again (what multiprocessing's
+    # spawn does with a script that has no `if __name__ == "__main__":`).
+    doc_files.multi_page_pdf(corpus / "fares.pdf")
+    script = tmp_path / "make_dataset.py"
+    script.write_text(
+        "import sys\n"
+        "from qagen.documents.loading import load_corpus\n"
+        f"result = load_corpus({str(corpus)!r}, convert_cache={str(tmp_path / 'cache')!r})\n"
+        "print('ran', [d.source for d in result.documents], [s.reason for s in result.skipped])\n",
+        encoding="utf-8",
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(qagen.__file__).parent.parent)}
+
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=300)
+
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.splitlines() == ["ran ['fares.pdf'] []"]
+    assert done.stderr == ""
 
 
 def test_convert_timeout_is_a_checked_setting(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -72,7 +72,7 @@ class _Skip:
 
 def load_corpus(
     root: Path | str, *, exclude: Iterable[Path | str] = (), max_file_bytes: int = MAX_FILE_BYTES,
-    convert_timeout: float = DEFAULT_TIMEOUT, convert_cache: Path | None = None, reporter: Reporter | None = None,
+    convert_timeout: float = DEFAULT_TIMEOUT, convert_cache: Path | str | None = None, reporter: Reporter | None = None,
 ) -> LoadResult:
     """Read every usable text file under ``root`` (a folder, walked recursively, or one file).
 
@@ -94,7 +94,7 @@ def load_corpus(
     reader = _Reader(
         max_file_bytes,
         Converter(
-            timeout=convert_timeout, cache_folder=convert_cache or default_cache_folder(),
+            timeout=convert_timeout, cache_folder=Path(convert_cache) if convert_cache else default_cache_folder(),
             max_unpacked=UNPACKED_LIMIT_FACTOR * max_file_bytes, reporter=reporter or Reporter(),
         ),
     )

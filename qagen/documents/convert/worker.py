@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import importlib
 import logging
-import multiprocessing
+import os
 import signal
+import socket
+import subprocess
+import sys
 import time
 import warnings
 from dataclasses import astuple
@@ -73,22 +76,28 @@ class ConverterProcess:
             self._conn = None
         if process is None:
             return None
-        process.join(0.2)
-        if process.is_alive():
+        try:
+            return int(process.wait(0.5))  # it ends by itself once the pipe is closed
+        except subprocess.TimeoutExpired:
             process.kill()
-            process.join()
-        return int(process.exitcode)
+            return int(process.wait())
 
     def _connection(self) -> Connection:
         if self._conn is None:
-            # spawn, not fork: the caller may hold threads (the SDK's, a test server's), and a
-            # forked copy of a threaded process can deadlock.
-            context = multiprocessing.get_context("spawn")
-            ours, theirs = context.Pipe()
-            self._process = context.Process(target=serve, args=(theirs,), daemon=True, name="qagen-convert")
-            self._process.start()
-            theirs.close()
-            self._conn = ours
+            # A fresh interpreter, not multiprocessing: fork could deadlock a caller holding threads
+            # (the SDK's, a test server's), and spawn would run the caller's script again in the
+            # worker when it lacks an `if __name__ == "__main__":` guard. The worker gets the
+            # caller's import path, so it imports the same qagen.
+            ours, theirs = socket.socketpair()
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join(path for path in sys.path if path)}
+            try:
+                self._process = subprocess.Popen(
+                    [sys.executable, "-m", "qagen.documents.convert", str(theirs.fileno())],
+                    pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, env=env,
+                )
+            finally:
+                theirs.close()
+            self._conn = Connection(ours.detach())
             self.started += 1
         return self._conn
 
