@@ -411,9 +411,27 @@ def test_facts_from_each_format_reach_the_pairs_against_the_test_server(corpus: 
 
 @pytest.mark.skipif(not _PAIRS_HAVE_PROVENANCE, reason="pairs carry page and section once structure-aware chunking lands")
 def test_facts_reach_the_pairs_with_their_page_and_section(corpus: Path, tmp_path: Path, fake_openai) -> None:
-    rows = pairs_from_documents(corpus, tmp_path / "out", fake_openai.url)
+    # Small chunks and pages with some words each, so every page (and chapter) is a chunk of its own:
+    # a pair's page and section are its chunk's.
+    filler = " The office is open on weekdays from nine to five. Ask at the desk for a printed copy."
+    pages = {number: (heading, [facts[0] + filler]) for number, (heading, facts) in doc_files.PDF_PAGES.items()}
+    doc_files.multi_page_pdf(corpus / "fares.pdf", pages)
+    doc_files.pptx_with_slides(corpus / "results.pptx")
+    doc_files.epub_with_chapters(corpus / "history.epub")
+    out = tmp_path / "out"
+    code = main([str(corpus), "--base-url", fake_openai.url, "--model", "test-model", "-n", "3", "-o", str(out),
+                 "--idk-ratio", "0", "--quiet", "--chunk-size", "50", "--chunk-overlap", "0"])
+    assert code == 0
+    rows = [json.loads(line) for line in (out / "pairs.jsonl").read_text(encoding="utf-8").splitlines()]
 
-    for fact, (source, page, heading) in FACTS.items():
+    expected = {
+        "A day ticket costs 7 euros": ("fares.pdf", 1, "Tickets"),
+        "Students under 26 pay half fare": ("fares.pdf", 2, "Concessions"),
+        "Lost umbrellas are kept for 90 days": ("fares.pdf", 3, "Lost property"),
+        "Ridership grew 12 percent": ("results.pptx", 1, "Quarterly results"),
+        "Electric trams reached the harbour in 1902": ("history.epub", None, "The first line"),
+    }
+    for fact, (source, page, heading) in expected.items():
         row = pair_with(rows, fact)
-        assert (row["source"], row["page"]) == (source, page)
-        assert heading in json.dumps(row["section"])
+        assert (row["source"], row["page"]) == (source, page), fact
+        assert heading in json.dumps(row["section"]), (fact, row["section"])
