@@ -20,7 +20,7 @@ from pathlib import Path
 
 from qagen.llm.offline.model import extract_pairs
 from qagen.quality.dedupe import dedupe
-from qagen.quality.grounding import lexical_support
+from qagen.quality.grounding import check_grounding
 from qagen.records import Pair
 from qagen.replies.pairs import parse_reply
 
@@ -75,21 +75,27 @@ def dedupe_pairs(count: int = 5000) -> list[Pair]:
 def grounding_work() -> tuple[int, Callable[[], None]]:
     text = (CORPUS / "fares-and-tickets.md").read_text(encoding="utf-8")
     chunks = [text[i : i + 1500] for i in range(0, len(text), 1500)]
-    answers = [
-        "The adult single on Route 1 costs £9.40.",
-        "An Islander card costs £5.00 and is valid for three years.",
-        "Changing a vehicle booking less than 48 hours before departure costs £5.00.",
-        "The Gullwing carries no more than four bicycles.",
-        "Dogs travel for £3.00 on Route 1.",
+    pairs = [
+        ("What does the adult single on Route 1 cost?", "The adult single on Route 1 costs £9.40."),
+        ("What does an Islander card cost?", "An Islander card costs £5.00 and is valid for three years."),
+        ("What does a late change cost?", "Changing a vehicle booking less than 48 hours before departure costs £5.00."),
+        ("How many bicycles does the Gullwing take?", "The Gullwing carries no more than four bicycles."),
+        ("What do dogs pay on Route 1?", "Dogs travel for £3.00 on Route 1."),
     ]
 
     def work() -> None:
         for _ in range(200):
             for chunk in chunks:
-                for answer in answers:
-                    lexical_support(answer, chunk)
+                for question, answer in pairs:
+                    check_grounding(question, answer, chunk, example="The Brindle Point tide gauge was installed in 1964.")
 
-    return 200 * len(chunks) * len(answers), work
+    return 200 * len(chunks) * len(pairs), work
+
+
+def hostile_grounding() -> tuple[str, str, str]:
+    """A chunk of 1,000 sentences (about 60 kB), and an answer that restates all of them in reverse order."""
+    said = [f"The fare from Harbour {i} to Quay {i % 90} is £{i}.50 on Route {i % 7}." for i in range(1_000)]
+    return "What do the fares say?", " ".join(reversed(said)), " ".join(said)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -105,7 +111,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"parse a {len(text) / 1e6:.1f} MB hostile reply ({name})  {seconds:6.3f} s   (budget 5 s)")
     checked, work = grounding_work()
     seconds = best_of(rounds, work)
-    print(f"grounding check of one answer against a chunk  {seconds / checked * 1e6:6.1f} µs   (budget 500 µs)")
+    print(f"grounding check of one pair against a chunk  {seconds / checked * 1e6:6.1f} µs   (budget 500 µs)")
+    question, answer, chunk = hostile_grounding()
+    seconds = best_of(rounds, lambda: check_grounding(question, answer, chunk))
+    print(f"grounding check of a {len(answer) / 1e3:.0f} kB answer against a {len(chunk) / 1e3:.0f} kB chunk  {seconds:6.3f} s   (budget 2 s)")
     passage = "\n\n".join([(CORPUS / "history.md").read_text(encoding="utf-8")] * 60)
     seconds = best_of(rounds, lambda: extract_pairs(passage, 8))
     print(f"offline generator, 8 pairs from a {len(passage) / 1e3:.0f} kB passage  {seconds:6.3f} s   (budget 5 s)")

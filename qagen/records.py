@@ -54,6 +54,8 @@ class Chunk:
     index: int  # position within its document, from 0
     text: str
     tokens: int
+    page: int | None = None  # the page (or slide) the chunk starts on, where the format has pages
+    section: str | None = None  # heading path shared by all the chunk holds, "Fares > Concessions"
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,8 @@ class Pair:
     source: str
     chunk_id: str
     kind: PairKind = "grounded"
+    page: int | None = None  # of its chunk; None where the format has no pages, and for "I don't know" pairs
+    section: str | None = None  # of its chunk, the heading path; None where the document has no headings
 
 
 @dataclass(frozen=True)
@@ -113,3 +117,5 @@ class Rejection:
     source: str = ""
     chunk_id: str = ""
     pair_id: str = ""
+    page: int | None = None  # of the chunk, as for a Pair
+    section: str | None = None

@@ -2,6 +2,7 @@
 
 ``qagen.settings`` declares every setting with it; the flags, the ``QAGEN_*`` variables and
 the config file keys all come from an Option's name, so they cannot drift apart.
+``is_local_endpoint`` tells a server on this machine, whose default timeout is longer.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from qagen.errors import ConfigError
 
@@ -200,3 +202,7 @@ def read_config_file(path: Path, options: Mapping[str, Option]) -> dict[str, Any
     return dict(table)
 
 
+def is_local_endpoint(base_url: str | None) -> bool:
+    """Whether ``base_url`` points at this machine (localhost, a loopback address)."""
+    host = (urlsplit(base_url or "").hostname or "").lower()
+    return host in ("localhost", "::1", "0.0.0.0") or host.startswith("127.") or host.endswith(".localhost")

@@ -6,7 +6,8 @@ the three can never drift apart. Each command's settings are a frozen dataclass 
 ``resolve`` (flags > environment > config file > defaults) or ``build`` (library keyword
 arguments); a bad name or value is one ``ConfigError`` sentence naming it and where it came from.
 
-This module imports no stage: ``qagen --help`` and ``qagen --version`` load it and nothing heavy.
+The option tables and every default are in ``qagen.options``. This module imports no stage:
+``qagen --help`` and ``qagen --version`` load it and nothing heavy.
 """
 
 from __future__ import annotations
@@ -19,139 +20,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from qagen.errors import ConfigError
-from qagen.schema import ENV_PREFIX, Option, read_config_file, unknown_setting
-
-OFFLINE_MODEL = "offline"
-DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
-DEFAULT_BASE_MODEL = "gpt-4o-mini-2024-07-18"
-OPENAI_URL = "https://api.openai.com/v1"
-MAX_EXAMPLE_TOKENS = 16385  # per-example limit used by OpenAI's data preparation notebook
-MAX_SUFFIX_CHARS = 64  # the jobs API's limit on a fine-tuned model's name suffix
-MAX_FILE_MB = 50  # larger files are skipped unread (--max-file-size): one file should not eat a run's budget
-CONVERT_TIMEOUT = 300.0  # seconds one PDF, DOCX ... may take to convert (--convert-timeout); 500 PDF pages take about 10
-DEFAULT_SYSTEM_MESSAGE = (
-    "You answer questions about the organisation's documents. "
-    "When the documents do not cover a question, say that you don't know."
-)
-DEFAULT_REFUSALS: tuple[str, ...] = (
-    "I don't know. The documents I was trained on do not cover that.",
-    "I don't know: the documents I learned from say nothing about that.",
-    "I'm sorry, I don't know. That is not covered in the documents I was trained on.",
-    "I don't know. Nothing in the documents I was trained on answers that question.",
-)
-
-
-def _options(*options: Option) -> dict[str, Option]:
-    return {option.name: option for option in options}
-
-
-# Shared by several commands: declared once, so a range or a help text cannot differ between them.
-_BASE_URL = Option("base_url", str, None, "OpenAI-compatible endpoint, e.g. http://localhost:11434/v1 (env OPENAI_BASE_URL; default OpenAI)", optional=True)
-_CONCURRENCY = Option("concurrency", int, 8, "requests in flight at once", low=1, high=512)
-_MAX_ATTEMPTS = Option("max_attempts", int, 6, "attempts per request before giving up on it", low=1, high=100)
-_TIMEOUT = Option("timeout", float, 120.0, "seconds to wait for one reply", low=0, low_open=True)
-_MAX_RETRY_WAIT = Option("max_retry_wait", float, 600.0, "longest wait the server may ask for (Retry-After) before a retry; "
-                         "asked for longer, qagen stops and a rerun resumes", low=0, low_open=True)
-_SEED = Option("seed", int, 0, "seed of the train/validation split and of the I-don't-know choices")
-
-GENERATE_OPTIONS = _options(
-    Option("out", Path, Path("out"), "output folder"),
-    Option("model", str, None, f"model name at the endpoint, or '{OFFLINE_MODEL}' for the built-in generator "
-           f"(default: {DEFAULT_OPENAI_MODEL} when OPENAI_API_KEY is set, else {OFFLINE_MODEL})", optional=True),
-    _BASE_URL,
-    Option("pairs_per_chunk", int, 5, "question/answer pairs asked per chunk (written into the prompt)", low=1, high=100),
-    Option("template", Path, None, "chat template JSON file (default: the built-in templates/qa.json)", optional=True),
-    _CONCURRENCY,
-    _MAX_ATTEMPTS,
-    _TIMEOUT,
-    _MAX_RETRY_WAIT,
-    Option("max_file_size", float, MAX_FILE_MB, "largest file read, in MB (2**20 bytes); larger files are skipped", low=0, low_open=True),
-    Option("convert_timeout", float, CONVERT_TIMEOUT, "seconds one PDF, DOCX, PPTX or EPUB may take to convert; a slower one is skipped",
-           low=0, low_open=True),
-    Option("convert_cache", Path, None, "folder of converted text, kept by file content "
-           "(default: $XDG_CACHE_HOME/qagen/converted, else ~/.cache/qagen/converted)", optional=True),
-    Option("chunk_size", int, 800, "tokens per chunk", low=50, high=1_000_000),
-    Option("chunk_overlap", int, 80, "tokens shared by neighbouring chunks (below chunk_size)", low=0),
-    Option("format", str, "chat", "chat messages, or legacy prompt/completion for completion models", choices=("chat", "completion")),
-    Option("system", str, DEFAULT_SYSTEM_MESSAGE, "system message of every chat example (--no-system for none)", field="system_message",
-           not_blank="for chat examples without a system message, use --no-system (no_system = true in a config file, QAGEN_NO_SYSTEM=1)"),
-    Option("no_system", bool, False, "write chat examples without a system message (whatever --system says)"),
-    Option("separator", str, "\n\n###\n\n", "completion format: the separator ending every prompt"),
-    Option("stop", str, " END", "completion format: the stop sequence ending every completion"),
-    Option("leading_space", bool, True, "completion format: start completions with a space (--no-leading-space turns it off)"),
-    Option("valid_fraction", float, 0.1, "share of pairs held out for validation", low=0, high=1, high_open=True),
-    _SEED,
-    Option("max_example_tokens", int, MAX_EXAMPLE_TOKENS, "per-example token limit of the target model; longer examples are rejected", low=16),
-    Option("idk_ratio", float, 0.1, "I-don't-know examples per kept grounded pair (0 for none)", low=0, high=1),
-    Option("refusal", tuple, DEFAULT_REFUSALS, "answer of the I-don't-know examples; repeat the flag for several "
-           "(a list in a config file, '|'-separated in the environment)", field="refusals",
-           not_blank="to make no I-don't-know examples, use --idk-ratio 0 (idk_ratio = 0 in a config file, QAGEN_IDK_RATIO=0)"),
-    Option("dedupe_threshold", float, 0.8, "word overlap (Jaccard of word sets) at which two questions are near duplicates", low=0, high=1, low_open=True),
-    Option("grounding_threshold", float, 0.5, "share of an answer's terms its chunk must contain (numbers must all be there)", low=0, high=1),
-    Option("judge", bool, False, "also have the model rate every pair against its chunk (templates/judge.json)"),
-    Option("judge_threshold", int, 4, "lowest judge rating a pair may have", low=1, high=5),
-    Option("idk_template", Path, None, "template that asks for I-don't-know candidates (default: built-in idk.json)", optional=True),
-    Option("idk_check_template", Path, None, "template that checks a candidate against passages (default: built-in idk_check.json)", optional=True),
-    Option("judge_template", Path, None, "template of the judge (default: built-in judge.json)", optional=True),
-    Option("restart", bool, False, "discard the earlier run in the out folder and start over (keeps eval/ and adapter/)", flag_only=True),
-    Option("quiet", bool, False, "no progress bar or notices; the summary still prints"),
-)
-
-VALIDATE_OPTIONS = _options(
-    Option("model", str, DEFAULT_OPENAI_MODEL, "model whose tokenizer counts tokens"),
-    Option("max_tokens", int, MAX_EXAMPLE_TOKENS, "per-example token limit", low=16),
-    Option("separator", str, None, "legacy format: the separator every prompt must end with (default: inferred)", optional=True),
-    Option("stop", str, None, "legacy format: the stop sequence every completion must end with (default: inferred)", optional=True),
-    Option("leading_space", bool, True, "legacy format: completions start with a space (--no-leading-space: need not)"),
-    Option("max_lines", int, 50, "problems listed at most", low=1),
-)
-
-EVAL_OPTIONS = _options(
-    Option("model", str, None, "model to evaluate: a name at the endpoint (e.g. ft:gpt-4o-mini:org::id)", optional=True),
-    _BASE_URL,
-    Option("adapter", Path, None, "evaluate a LoRA adapter trained by `qagen finetune --trainer trl` instead", optional=True),
-    Option("base_model", str, None, "with --adapter: the base model (default: the one the adapter names)", optional=True),
-    Option("judge_model", str, None, "also have this model (same endpoint) rate each answer against the reference", optional=True),
-    Option("split", str, "valid", "which questions to ask", choices=("valid", "train")),
-    _CONCURRENCY,
-    _TIMEOUT,
-    _MAX_ATTEMPTS,
-    _MAX_RETRY_WAIT,
-    Option("f1_threshold", float, 0.5, "token F1 at which an answer counts as correct", low=0, high=1, low_open=True),
-    Option("fresh", bool, False, "ask every question again, even those this very model answered before", flag_only=True),
-)
-
-FINETUNE_OPTIONS = _options(
-    Option("base_model", str, DEFAULT_BASE_MODEL, "model to fine-tune; babbage-002 or davinci-002 for prompt/completion data"),
-    Option("epochs", int, None, "training epochs (default: chosen by the service); --dry-run shows its estimate", low=1, optional=True, field="n_epochs"),
-    Option("batch_size", int, None, "examples per training step (default: chosen by the service)", low=1, optional=True),
-    Option("learning_rate_multiplier", float, None, "scales the learning rate (default: chosen by the service)", low=0, low_open=True, optional=True),
-    Option("suffix", str, None, f"up to {MAX_SUFFIX_CHARS} characters added to the fine-tuned model's name", optional=True),
-    Option("seed", int, None, "seed for a reproducible job (default: chosen by the service)", optional=True),
-    _BASE_URL,
-    Option("dry_run", bool, False, "check the dataset and show the files, tokens, epochs and estimated billed tokens; sends nothing", flag_only=True),
-    Option("poll_interval", float, 10.0, "seconds between two looks at the job", low=0, low_open=True),
-    dataclasses.replace(_TIMEOUT, default=60.0),
-    _MAX_ATTEMPTS,
-    _MAX_RETRY_WAIT,
-)
-
-FOLLOW_OPTIONS = {name: FINETUNE_OPTIONS[name] for name in ("base_url", "poll_interval", "timeout", "max_attempts", "max_retry_wait")}
-
-TRAIN_OPTIONS = _options(
-    Option("base_model", str, None, "local folder or Hugging Face id of the model to train"),
-    Option("adapter_dir", Path, None, "where the adapter goes (default: OUT_DIR/adapter)", optional=True),
-    Option("epochs", float, 3.0, "passes over train.jsonl", low=0, low_open=True),
-    Option("learning_rate", float, 2e-4, "peak learning rate", low=0, low_open=True),
-    Option("batch_size", int, 4, "examples per step", low=1),
-    Option("lora_r", int, 16, "LoRA rank", low=1),
-    Option("lora_alpha", int, 32, "LoRA scaling alpha", low=1),
-    Option("lora_dropout", float, 0.05, "LoRA dropout", low=0, high=1, high_open=True),
-    Option("max_length", int, 1024, "longest example in tokens; longer ones are cut at the end", low=1),
-    Option("seed", int, 0, "training seed"),
-    Option("max_steps", int, None, "stop after N optimizer steps, whatever --epochs says (quick trials)", low=1, optional=True),
-)
-
+from qagen.options import DEFAULT_OPENAI_MODEL, EVAL_OPTIONS, FINETUNE_OPTIONS, GENERATE_OPTIONS, LOCAL_TIMEOUT, MAX_SUFFIX_CHARS, OFFLINE_MODEL, OPENAI_URL, TRAIN_OPTIONS, VALIDATE_OPTIONS
+from qagen.schema import ENV_PREFIX, Option, is_local_endpoint, read_config_file, unknown_setting
 
 def _defaults(options: Mapping[str, Option]) -> Callable[[str], Any]:
     """``default("chunk_size")``: a field's default, read from its option so it is written once."""
@@ -206,6 +76,7 @@ class Settings:
     judge: bool = _g("judge")
     judge_threshold: int = _g("judge_threshold")
     max_example_tokens: int = _g("max_example_tokens")
+    structured_output: bool = _g("structured_output")
     restart: bool = _g("restart")
     quiet: bool = _g("quiet")
     model_was_defaulted: bool = False  # offline because nothing was configured: say so at the start
@@ -472,6 +343,10 @@ def resolve(
         kwargs["api_key"] = env.get("OPENAI_API_KEY") or None
     if cls is Settings:
         kwargs.update(_resolve_model(kwargs.get("model"), kwargs.get("base_url"), kwargs.get("api_key")))
+    if "timeout" in options and "timeout" not in values and is_local_endpoint(kwargs.get("base_url")):
+        # One request at a time and the rest queued: with 8 in flight and 120 s, queued requests time out
+        # and are sent again while the server still works on them for nobody.
+        kwargs["timeout"] = LOCAL_TIMEOUT
     return cls(**kwargs)
 
 

@@ -6,7 +6,10 @@ exactly as it would talk to a live endpoint: same sockets, same headers, same
 error mapping, same retries. Tests script it per request and inject faults
 (error statuses with headers, slow, trickled, malformed, truncated or dropped replies).
 Like the real service, it refuses ``max_tokens``, ``top_p`` and a temperature other than 1
-for OpenAI's reasoning models (o1, o3, o4-mini, gpt-5...).
+for OpenAI's reasoning models (o1, o3, o4-mini, gpt-5...). ``response_formats`` says which
+``response_format`` types it takes (others get a 400 naming the parameter, as LM Studio answers
+``json_object``), and ``honour_response_format`` makes the default reply one JSON object
+``{"pairs": [...]}`` when a request asks for JSON, as a server enforcing the schema would.
 
 Deliberately free of pytest: ``benchmarks/`` imports it by adding ``tests/``
 to ``sys.path``.
@@ -690,6 +693,8 @@ class FakeOpenAI:
         self.models: list[str] = list(models)
         self.latency = latency  # seconds added to every chat reply (a model's thinking time)
         self.default_pairs = default_pairs  # JSON lines the default chat handler answers with
+        self.response_formats: tuple[str, ...] | None = None  # response_format types taken; None: any, ignored
+        self.honour_response_format = False  # answer a request for JSON with {"pairs": [...]} instead of JSON lines
         self.handler: Callable[[RecordedRequest], Reply] = self.default_handler
         self.requests: list[RecordedRequest] = []
         self.handler_errors: list[BaseException] = []  # exceptions raised by scripted handlers
@@ -805,7 +810,11 @@ class FakeOpenAI:
         return None
 
     def default_handler(self, request: RecordedRequest) -> Reply:
-        return grounded_pairs_reply(request, self.default_pairs)
+        reply = grounded_pairs_reply(request, self.default_pairs)
+        if not (self.honour_response_format and _asked_format(request) in ("json_schema", "json_object")):
+            return reply
+        lines = reply.json["choices"][0]["message"]["content"].splitlines()  # type: ignore[index]
+        return chat_reply(jsonlib.dumps({"pairs": [jsonlib.loads(line) for line in lines]}, ensure_ascii=False))
 
     # ----- observing
 
@@ -942,7 +951,7 @@ class FakeOpenAI:
             return _model_not_found(str(model))
         if isinstance(request.json, dict) and request.json.get("stream"):
             return error_reply(400, "The fake OpenAI server does not stream.", param="stream")
-        refused = _reasoning_model_refusal(request)
+        refused = _reasoning_model_refusal(request) or _response_format_refusal(request, self.response_formats)
         if refused is not None:
             return refused
         with self._lock:
@@ -982,6 +991,20 @@ def _reasoning_model_refusal(request: RecordedRequest) -> Reply | None:
             param="temperature", code="unsupported_value",
         )
     return None
+
+
+def _asked_format(request: RecordedRequest) -> str | None:
+    body = request.json
+    response_format = body.get("response_format") if isinstance(body, dict) else None
+    return response_format.get("type") if isinstance(response_format, dict) else None
+
+
+def _response_format_refusal(request: RecordedRequest, taken: tuple[str, ...] | None) -> Reply | None:
+    asked = _asked_format(request)
+    if taken is None or asked is None or asked in taken:
+        return None
+    allowed = " or ".join(f"'{name}'" for name in taken) or "absent"
+    return error_reply(400, f"'response_format.type' must be {allowed}, not '{asked}'", param="response_format")
 
 
 def _fill_from_request(reply: Reply, request: RecordedRequest) -> Reply:

@@ -22,6 +22,7 @@ SMALLEST = {
     "dedupe_bench.py": ["--n", "2000"],
     "speed.py": ["--rounds", "1"],
     "tokenizers.py": ["--repeat", "1"],
+    "grounding_bench.py": [],
 }
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from fake_openai import chat_reply
 from helpers import CORPUS, read_jsonl
 from qagen.cli import main
-from qagen.settings import DEFAULT_REFUSALS
+from qagen.options import DEFAULT_REFUSALS
 
 
 def _dataset(tmp_path: Path) -> Path:

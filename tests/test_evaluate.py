@@ -18,7 +18,7 @@ from qagen.evaluate.matching import exact_match, normalise_answer, token_f1
 from qagen.evaluate.refusals import looks_like_refusal
 from qagen.evaluate.runner import EvalItem, EvalReport, evaluate, load_eval_items, render_eval, safe_model_name, write_eval
 from qagen.replies.reasoning import strip_reasoning
-from qagen.settings import DEFAULT_REFUSALS
+from qagen.options import DEFAULT_REFUSALS
 from qagen.llm.client import OpenAIChatModel
 from qagen.documents.tokens import counter_for
 

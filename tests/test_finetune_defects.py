@@ -24,7 +24,8 @@ from qagen.finetune.errors import FinetuneError
 from qagen.finetune.jobs import launch
 from qagen.finetune.state import state_path
 from qagen.outfolder.lock import FolderInUse, FolderLock
-from qagen.settings import DEFAULT_REFUSALS, FinetuneSettings
+from qagen.options import DEFAULT_REFUSALS
+from qagen.settings import FinetuneSettings
 
 FILES = "/v1/files"
 JOBS = "/v1/fine_tuning/jobs"

@@ -414,3 +414,117 @@ def test_judge_template_loads_and_renders_document_text_literally(tmp_path: Path
     copy.write_text(json.dumps(broken), encoding="utf-8")
     with pytest.raises(TemplateError):
         load_template(copy, required=frozenset({"passage", "pairs"}))
+
+
+# --------------------------------------------------------------------------- the pair, in context
+
+from qagen.quality.grounding import check_grounding, corpus_terms, example_text, names  # noqa: E402
+
+FARES_CHUNK = (REPO / "corpus" / "fares-and-tickets.md").read_text(encoding="utf-8").split("## Booking")[0]
+FLEET_CHUNK = (REPO / "corpus" / "fleet.txt").read_text(encoding="utf-8")
+QA_EXAMPLE = example_text(load_template(REPO / "templates" / "qa.json", required=frozenset({"info", "n"})).messages)
+
+
+def test_the_small_models_senior_fare_is_not_grounded() -> None:
+    # The chunk says "10-journey" and that both fares are half the adult fare; "10%" is nowhere.
+    verdict = check_grounding(
+        "What is the difference between a senior and a child fare?",
+        "A senior fare is 10% more than a child fare, but it does not include any other fares.",
+        FARES_CHUNK,
+    )
+    assert verdict is not None and verdict.reason == "not_grounded"
+    assert "10%" in verdict.detail
+
+
+@pytest.mark.parametrize(
+    ("question", "answer"),
+    [
+        # Every figure and name is in the chunk, each attached to another fact.
+        ("What does the Islander card cost?", "The Islander card costs £75.00 and is valid for 12 months."),
+        ("What does a carnet cost on Route 4?", "A 10-journey carnet on Route 4 costs £75.00."),
+        ("How many passengers can the MV Heather Bell carry?", "The MV Heather Bell carries 220 passengers."),
+        ("Who built the MV Gullwing?", "The MV Gullwing was built by Malden & Rusk in Greyhaven."),
+    ],
+)
+def test_a_right_figure_on_the_wrong_fact_is_rejected(question: str, answer: str) -> None:
+    chunk = FLEET_CHUNK if "MV" in question else FARES_CHUNK
+    assert lexical_support(answer, chunk).missing_numbers == ()  # the old check found them all
+    verdict = check_grounding(question, answer, chunk)
+    assert verdict is not None and verdict.reason in ("facts_apart", "not_grounded"), verdict
+
+
+@pytest.mark.parametrize(
+    ("question", "answer", "chunk"),
+    [
+        ("How much is a child single on Route 2?", "A child single on Route 2 costs £2.05.", FARES_CHUNK),  # table row + heading
+        ("What does a passenger aged 65 or over pay?", "Passengers aged 65 or over pay the senior fare, half the adult fare.", FARES_CHUNK),
+        ("How long is the MV Heather Bell?", "The MV Heather Bell is 42.0 m long.", FLEET_CHUNK),  # record line + title
+        ("What discount does the Islander card give?", "It gives 40 percent off adult fares and car fares.", FARES_CHUNK),
+        ("When was the Heather Bell built?", "She was built in 2021 by Ostrand Marine, Kalvik.", FLEET_CHUNK),
+    ],
+)
+def test_facts_stated_together_are_kept(question: str, answer: str, chunk: str) -> None:
+    assert check_grounding(question, answer, chunk) is None
+
+
+def test_a_sentence_with_nothing_to_check_does_not_sink_the_answer() -> None:
+    assert check_grounding("Does the Islander card cost £5.00?", "Yes. The card costs £5.00 and is valid for three years.", FARES_CHUNK) is None
+
+
+def test_a_percent_needs_a_percent() -> None:
+    assert lexical_support("The carnet gives 10% off.", FARES_CHUNK).missing_numbers == ("10%",)
+    assert lexical_support("Fares rose by 4.5%.", FARES_CHUNK).missing_numbers == ()  # "4.5 percent"
+    assert lexical_support("A 10-journey carnet costs £75.", "A 10% carnet costs £75.").missing_numbers == ()
+
+
+def test_the_question_is_checked_too() -> None:
+    answer = "Children aged 5 to 15 pay half the adult fare."
+    verdict = check_grounding("What do children pay on the Tollan ferry?", answer, FARES_CHUNK)
+    assert verdict is not None and verdict.reason == "question_not_grounded" and "Tollan" in verdict.detail
+    verdict = check_grounding("What do children pay on Route 77?", answer, FARES_CHUNK)
+    assert verdict is not None and verdict.reason == "question_not_grounded" and "77" in verdict.detail
+    # A name the chunk lacks but another chunk of the corpus holds is the documents' subject, not an invention.
+    known = corpus_terms([FARES_CHUNK, "The Brannoch Sound Ferry Cooperative runs four routes."])
+    assert check_grounding("What do children pay on the Brannoch Sound ferries?", answer, FARES_CHUNK, corpus_terms=known) is None
+    # The answer must be stated where the question's subject is: Route 4 has no £9.40 fare.
+    verdict = check_grounding("What is the adult fare on Route 4?", "The adult fare is £9.40.", FARES_CHUNK)
+    assert verdict is not None and verdict.reason == "facts_apart"
+    assert check_grounding("What is the adult fare on Route 4?", "The adult fare is £3.60.", FARES_CHUNK) is None
+
+
+@pytest.mark.parametrize(
+    ("question", "answer"),
+    [
+        ("What is the current fleet of Brindle Point?", "MV Brannoch Lass"),  # the small model's real pair
+        ("When was the tide gauge installed?", "The Brindle Point tide gauge was installed in 1964."),
+        ("Where does Route 1 leave from?", "Route 1 leaves from Brindle Point."),
+    ],
+)
+def test_names_from_the_templates_example_never_pass(question: str, answer: str) -> None:
+    assert "Brindle Point" in QA_EXAMPLE and "Rules" not in names(QA_EXAMPLE)  # the system message is not the example
+    verdict = check_grounding(question, answer, FLEET_CHUNK + "\nBrannoch Lass", example=QA_EXAMPLE)
+    assert verdict is not None and verdict.reason == "example_leak"
+    assert "Brindle Point" in verdict.detail
+    # The same name is fine where the chunk itself has it.
+    chunk = "The Brindle Point tide gauge was installed in 1964 and serves Route 1. The MV Brannoch Lass was retired."
+    assert check_grounding(question, answer, chunk, example=QA_EXAMPLE) is None or verdict.reason != "example_leak"
+
+
+def test_names_are_runs_of_capitalised_words() -> None:
+    assert names("The MV Heather Bell was built by Malden & Rusk. When did Morag Innesley chair it?") == [
+        "MV Heather Bell", "Malden & Rusk", "Morag Innesley"
+    ]
+
+
+def test_labelled_set_false_accepts_and_rejects() -> None:
+    # benchmarks/grounding_bench.py prints these by kind; the answer-only check kept 96 of the 106 wrong pairs.
+    rows = [json.loads(line) for line in (REPO / "benchmarks" / "data" / "grounding_set.jsonl").read_text(encoding="utf-8").splitlines()]
+    known = corpus_terms({row["chunk"] for row in rows})
+    kept = {row["id"]: check_grounding(row["question"], row["answer"], row["chunk"], example=QA_EXAMPLE, corpus_terms=known) is None for row in rows}
+    wrong = [row for row in rows if row["label"] == "wrong"]
+    right = [row for row in rows if row["label"] == "right"]
+    false_accepts = sum(kept[row["id"]] for row in wrong) / len(wrong)
+    false_rejects = sum(not kept[row["id"]] for row in right) / len(right)
+    assert false_accepts <= 0.30, false_accepts
+    assert false_rejects <= 0.05, false_rejects
+    assert not any(kept[row["id"]] for row in rows if row["kind"] == "example_leak")

@@ -24,7 +24,7 @@ from qagen.quality.idk.offline import offline_idk_questions
 from qagen.replies.questions import parse_check, parse_questions
 from qagen.llm.templates import builtin_template_path, load_template
 from qagen.records import Chunk
-from qagen.settings import DEFAULT_REFUSALS
+from qagen.options import DEFAULT_REFUSALS
 from qagen.quality.retrieval import BM25Index
 from qagen.documents.tokens import counter_for
 
@@ -227,7 +227,7 @@ def test_offline_questions_are_deterministic_and_use_the_seed(chunks: list[Chunk
 def test_offline_questions_refusals_and_excerpts_do_not_depend_on_string_hash_salt(tmp_path: Path) -> None:
     script = (
         "import json, sys\n"
-        "from qagen.quality.idk.candidates import pick_refusal\nfrom qagen.settings import DEFAULT_REFUSALS\n"
+        "from qagen.quality.idk.candidates import pick_refusal\nfrom qagen.options import DEFAULT_REFUSALS\n"
         "from qagen.quality.idk.offline import offline_idk_questions\n"
         "from qagen.records import Chunk\n"
         "text = sys.stdin.read()\n"

@@ -18,6 +18,7 @@ PACKAGE = REPO / "qagen"
 LAYERS: list[set[str]] = [
     {"errors", "redaction"},
     {"records", "schema"},
+    {"options"},
     {"settings"},
     {"progress", "outfolder"},
     {"documents", "replies"},

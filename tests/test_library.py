@@ -125,14 +125,14 @@ def test_restart_is_a_flag_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 
 
 def test_the_readme_lists_every_setting_once_with_its_flag_variable_and_range() -> None:
-    from qagen.settings import GENERATE_OPTIONS
+    from qagen.options import GENERATE_OPTIONS
 
     from helpers import REPO
 
     rows = [line for line in (REPO / "README.md").read_text(encoding="utf-8").splitlines() if line.startswith("| ")]
     for option in GENERATE_OPTIONS.values():
         key = "(flag only)" if option.flag_only else f"`{option.name}`"
-        mine = [row for row in rows if row.startswith(f"| {key} |") and (option.flag in row or option.name == "leading_space")]
+        mine = [row for row in rows if row.startswith(f"| {key} |") and (option.flag in row or option.name in ("leading_space", "structured_output"))]
         assert len(mine) == 1, option.name
         if not option.flag_only:
             assert f"`{option.env}`" in mine[0]

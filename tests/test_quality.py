@@ -11,7 +11,8 @@ import pytest
 from fake_openai import chat_reply, grounded_pairs_reply
 from helpers import CORPUS, read_jsonl
 from qagen.cli import main
-from qagen.quality.nearindex import similarity
+from qagen.quality.dedupe import dedupe
+from qagen.records import Pair
 
 
 def _server_args(server, out: Path, *extra: str) -> list[str]:
@@ -117,7 +118,7 @@ def test_judge_needs_a_model(tmp_path: Path, capsys) -> None:
     assert "--judge needs a model" in capsys.readouterr().err
 
 
-def test_split_keeps_near_duplicates_and_chunks_on_one_side(tmp_path: Path) -> None:
+def test_split_leaves_no_duplicate_across_and_keeps_chunks_on_one_side(tmp_path: Path) -> None:
     out = tmp_path / "o"
     assert main([str(CORPUS), "-o", str(out), "-q", "--valid-fraction", "0.3"]) == 0
     pairs = read_jsonl(out / "pairs.jsonl")
@@ -125,9 +126,10 @@ def test_split_keeps_near_duplicates_and_chunks_on_one_side(tmp_path: Path) -> N
     valid = [p for p in pairs if p["split"] == "valid"]
     assert train and valid
     assert not {p["chunk_id"] for p in train if p["kind"] == "grounded"} & {p["chunk_id"] for p in valid if p["kind"] == "grounded"}
+    as_pair = lambda p: Pair(p["id"], p["question"], p["answer"], p["source"], p["chunk_id"])  # noqa: E731
     for v in valid:
         for t in train:
-            assert similarity(v["question"], t["question"]) < 0.8
+            assert dedupe([as_pair(t), as_pair(v)])[1] == [], (t["question"], v["question"])
     # deterministic for a seed, different for another
     assert main([str(CORPUS), "-o", str(tmp_path / "again"), "-q", "--valid-fraction", "0.3"]) == 0
     assert (tmp_path / "again" / "valid.jsonl").read_text() == (out / "valid.jsonl").read_text()
@@ -286,3 +288,22 @@ def test_a_judge_request_that_keeps_failing_is_reported_and_asked_again(tmp_path
     again = sum(1 for r in fake_openai.chat_requests() if not r.messages[0]["content"].startswith("You check"))
     assert again == generation_requests  # only the judge was asked again
     assert read_jsonl(out / "pairs.jsonl")
+
+
+def test_a_right_number_on_the_wrong_fact_and_the_examples_names_are_rejected(tmp_path: Path, fake_openai) -> None:
+    # Two of the small model's real kept pairs, and one right pair, about the fares chunk.
+    fake_openai.handler = lambda request: chat_reply(_jsonl(
+        ("What is the difference between a senior and a child fare?",
+         "A senior fare is 10% more than a child fare, but it does not include any other fares."),
+        ("What is the current fleet of Brindle Point?", "The current fleet sails on Route 1."),
+        ("What does an adult single on Route 1 cost?", "An adult single on Route 1 costs £9.40."),
+        ("What does the Islander card cost?", "The Islander card costs £75.00 and is valid for 12 months."),
+    ))
+    out = tmp_path / "o"
+    args = [str(CORPUS / "fares-and-tickets.md"), "--base-url", fake_openai.url, "--model", "m", "-o", str(out), "-q",
+            "--concurrency", "1", "--idk-ratio", "0", "--chunk-size", "2000"]
+    assert main(args) == 0
+    rejects = {r["reason"]: r for r in read_jsonl(out / "rejects.jsonl")}
+    assert set(rejects) == {"not_grounded", "example_leak", "facts_apart"}
+    assert "Brindle Point" in rejects["example_leak"]["detail"] and rejects["example_leak"]["stage"] == "grounding"
+    assert [p["answer"] for p in read_jsonl(out / "pairs.jsonl")] == ["An adult single on Route 1 costs £9.40."]

@@ -155,7 +155,9 @@ def test_training_writes_log_adapter_and_info(trained, base_model):
 
 def test_local_model_answers_deterministically(trained, run_out):
     result, _lines = trained
-    first = json.loads((run_out / "valid.jsonl").read_text(encoding="utf-8").splitlines()[0])
+    # A question it was trained on: after 30 steps a two-layer model may end its reply at once on an
+    # unseen one (it did when the sample corpus's chunks changed), which says nothing about LocalModel.
+    first = json.loads((run_out / "train.jsonl").read_text(encoding="utf-8").splitlines()[0])
     prompt = tuple(Message(m["role"], m["content"]) for m in first["messages"] if m["role"] != "assistant")
     request = Request(key="q1", messages=prompt, params={"max_tokens": 24})
 

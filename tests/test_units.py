@@ -80,7 +80,7 @@ def test_chunk_ids_depend_on_file_and_text_only() -> None:
 def test_builtin_template_renders_document_text_literally() -> None:
     template = load_template(builtin_template_path("qa"), required=frozenset({"info", "n"}))
     text = "Use {{ secret }} and {% raw %} here, {# not a comment #}."
-    messages = template.render(info=text, n=4, source="x.md")
+    messages = template.render(info=text, n=4, source="x.md", section="", page="")
     assert text in messages[-1].content and "Write 4 question" in messages[-1].content
     assert [m.role for m in messages] == ["system", "user", "assistant", "user"]
     assert template.params["max_tokens"] > 0

@@ -12,7 +12,8 @@ from typing import Any
 from qagen.cli import EXIT_INCOMPLETE, EXIT_INTERRUPTED
 from qagen.cli.options import add_options, given, say
 from qagen.progress import terminal_safe
-from qagen.settings import EVAL_OPTIONS, EvalSettings, resolve
+from qagen.options import EVAL_OPTIONS
+from qagen.settings import EvalSettings, resolve
 
 
 def run(argv: Sequence[str]) -> int:
@@ -75,5 +76,5 @@ def _endpoint_model(name: str, settings: EvalSettings) -> Any:
     return OpenAIChatModel(
         name, base_url=settings.base_url, api_key=settings.api_key, timeout=settings.timeout,
         max_attempts=settings.max_attempts, max_retry_wait=settings.max_retry_wait, count_tokens=counter_for(name),
-        on_retry=lambda reason, wait: say(f"retrying after {reason} in {wait:.1f} s"),
+        on_retry=lambda reason, wait: say(f"retrying after {reason} in {wait:.1f} s"), on_notice=say,
     )

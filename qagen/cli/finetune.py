@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 from qagen.cli import EXIT_INTERRUPTED, EXIT_JOB_STUCK
 from qagen.cli.options import add_options, given, say
 from qagen.progress import terminal_safe
-from qagen.settings import FINETUNE_OPTIONS, TRAIN_OPTIONS, FinetuneSettings, TrainSettings, resolve
+from qagen.options import FINETUNE_OPTIONS, TRAIN_OPTIONS
+from qagen.settings import FinetuneSettings, TrainSettings, resolve
 
 if TYPE_CHECKING:
     from qagen.finetune.jobs import JobOutcome

@@ -11,7 +11,8 @@ from qagen.cli import EXIT_INTERRUPTED
 from qagen.cli.finetune import outcome_code
 from qagen.cli.options import add_options, given, say
 from qagen.progress import terminal_safe
-from qagen.settings import FOLLOW_OPTIONS, FinetuneSettings, resolve
+from qagen.options import FOLLOW_OPTIONS
+from qagen.settings import FinetuneSettings, resolve
 
 
 def run(argv: Sequence[str]) -> int:

@@ -14,13 +14,14 @@ from qagen.cli import EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_NO_EXAMPLES
 from qagen.cli.options import add_options, given, say, unescape
 from qagen.cli.progress import TerminalProgress
 from qagen.progress import terminal_safe
-from qagen.settings import DEFAULT_BASE_MODEL, GENERATE_OPTIONS, FinetuneSettings, Settings, resolve, unknown_env_variables
+from qagen.options import DEFAULT_BASE_MODEL, GENERATE_OPTIONS
+from qagen.settings import FinetuneSettings, Settings, resolve, unknown_env_variables
 
 if TYPE_CHECKING:
     from qagen.pipeline.report import Report
 
 _GROUPS = {
-    "model": ("model", "base_url", "pairs_per_chunk", "template", "concurrency", "max_attempts", "timeout", "max_retry_wait"),
+    "model": ("model", "base_url", "pairs_per_chunk", "template", "structured_output", "concurrency", "max_attempts", "timeout", "max_retry_wait"),
     "documents": ("max_file_size",),
     "document conversion (PDF, DOCX, PPTX, EPUB)": ("convert_timeout", "convert_cache"),
     "chunking": ("chunk_size", "chunk_overlap"),
@@ -92,11 +93,18 @@ def run(argv: Sequence[str]) -> int:
     return launch_job(job)
 
 
+PLAIN_PROGRESS_SECONDS = 15.0  # between progress lines when stderr is not a terminal
+
+
 def _generate(settings: Settings) -> int:
     from qagen.pipeline.report import summary
     from qagen.pipeline.runner import run as run_pipeline
 
-    progress = TerminalProgress(sys.stderr, draw_bar=sys.stderr.isatty() and not settings.quiet, show_notes=not settings.quiet)
+    tty = sys.stderr.isatty()
+    progress = TerminalProgress(
+        sys.stderr, draw_bar=tty and not settings.quiet, show_notes=not settings.quiet,
+        plain_interval=None if tty or settings.quiet else PLAIN_PROGRESS_SECONDS,
+    )
     report = run_pipeline(settings, progress).report
     print(summary(report))
     return verdict(report)

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from qagen.cli.options import add_options, given, unescape
 from qagen.progress import terminal_safe
-from qagen.settings import VALIDATE_OPTIONS, ValidateSettings, resolve
+from qagen.options import VALIDATE_OPTIONS
+from qagen.settings import ValidateSettings, resolve
 
 
 def run(argv: Sequence[str]) -> int:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from qagen.dataset.messages import example_problems, json_type, message_problems, tool_texts, uses_tools
 from qagen.documents.tokens import count_chat_tokens
-from qagen.settings import MAX_EXAMPLE_TOKENS
+from qagen.options import MAX_EXAMPLE_TOKENS
 from qagen.quality.leftovers import json_leftover, template_leftover
 from qagen.quality.text import fold
 

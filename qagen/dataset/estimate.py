@@ -12,7 +12,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from qagen.settings import MAX_EXAMPLE_TOKENS
+from qagen.options import MAX_EXAMPLE_TOKENS
 
 
 @dataclass(frozen=True)

@@ -18,30 +18,33 @@ from qagen.dataset.checks import Finding, check_chat_example, check_completion_e
 from qagen.dataset.formats import ExampleFormat
 from qagen.documents.tokens import count_chat_tokens
 from qagen.quality.checks import reject
-from qagen.quality.grounding import is_supported, lexical_support
+from qagen.quality.grounding import check_grounding, corpus_terms
 from qagen.records import Pair, Rejection
 
 
 def check_pairs(
-    pairs: Sequence[Pair], chunk_texts: Mapping[str, str], *, grounding_threshold: float
+    pairs: Sequence[Pair], chunk_texts: Mapping[str, str], *, grounding_threshold: float, example: str = ""
 ) -> tuple[list[Pair], list[Rejection]]:
-    """Keep pairs whose text is usable and whose grounded answers their chunk supports."""
+    """Keep pairs whose text is usable and whose grounded answers their chunk supports.
+
+    ``example`` is the generation template's worked example (``qagen.quality.grounding.example_text``):
+    a pair naming what only it holds is rejected as ``example_leak``.
+    """
     kept: list[Pair] = []
     rejected: list[Rejection] = []
+    known = corpus_terms(chunk_texts.values()) if any(p.kind == "grounded" for p in pairs) else frozenset()
     for pair in pairs:
         findings = pair_text_findings(pair.question, pair.answer, source=chunk_texts.get(pair.chunk_id))
         if findings:
             rejected.append(reject(pair, "check", findings[0].code, " ".join(f.message for f in findings)))
             continue
         if pair.kind == "grounded":
-            support = lexical_support(pair.answer, chunk_texts[pair.chunk_id])
-            if not is_supported(support, grounding_threshold):
-                if support.missing_numbers:
-                    detail = f"The answer states {', '.join(support.missing_numbers[:5])}, which its chunk does not contain."
-                else:
-                    missing = ", ".join(support.missing[:8]) or "its key terms"
-                    detail = f"Only {support.score:.0%} of the answer's terms are in its chunk (missing: {missing})."
-                rejected.append(reject(pair, "grounding", "not_grounded", detail))
+            verdict = check_grounding(
+                pair.question, pair.answer, chunk_texts[pair.chunk_id],
+                threshold=grounding_threshold, example=example, corpus_terms=known,
+            )
+            if verdict is not None:
+                rejected.append(reject(pair, "grounding", verdict.reason, verdict.detail))
                 continue
         kept.append(pair)
     return kept, rejected

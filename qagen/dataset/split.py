@@ -2,8 +2,9 @@
 
 All pairs of one chunk stay on the same side: they ask about the same facts, and a
 validation score would otherwise partly measure memorised training questions. Near-
-duplicate questions need no grouping here: the pipeline dedupes at the same threshold
-first, which leaves no two questions that near each other. "I don't know" examples are
+duplicate questions need no grouping here: the pipeline dedupes first, which leaves no
+two questions asking for the same fact (alike questions about different things, "Route 1"
+and "Route 2", may fall on both sides: neither answer gives the other away). "I don't know" examples are
 split on their own, so both sides get some whenever there are at least two.
 """
 

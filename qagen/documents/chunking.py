@@ -1,23 +1,199 @@
-"""Token-aware splitting of documents into chunks with stable ids."""
+"""Token-aware, structure-aware splitting of documents into chunks with stable ids.
+
+A document with no known structure is split by the token-aware splitter alone. A document with
+sections (Markdown headings, or what a converter found: headings, pages, tables) is split along
+them:
+
+- Sections are grouped by their top-level heading: the shallowest level at which the document's
+  headings differ (a lone title above everything is not a top level; its second-level headings
+  are). A chunk never holds text of two groups, except that a group smaller than a quarter of a
+  chunk joins the group after it (the last one, the group before): a few words make a poor request.
+- Within a group, whole sections are packed into a chunk while they fit; a section too large for
+  one chunk is cut by the splitter, and a small lead (a bare heading) goes with it. A page break
+  alone is no boundary: text runs on from one page to the next.
+- A table that fits in a chunk is never cut.
+
+A chunk's text is the document's own text, unchanged: its heading path travels beside it, as
+``Chunk.section``, so no chunk holds words the file does not, and an id still names text.
+"""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-from qagen.records import Chunk, Document
+from qagen.documents.structure import heading_label, sections_of
+from qagen.records import Chunk, Document, Section
 
 # Paragraphs first, then lines, sentences, words: a chunk boundary falls at the
 # largest natural break that keeps the chunk within its token budget.
 _SEPARATORS = ["\n\n", "\n", ". ", "? ", "! ", "; ", ", ", " ", ""]
+# A group of sections under this share of a chunk joins its neighbour rather than make a chunk alone.
+TINY_SHARE = 4
 
 
 def chunk_id(source: str, text: str, occurrence: int) -> str:
     """Same file path and text give the same id; ``occurrence`` separates repeats of one text in one file."""
     digest = hashlib.sha256(f"{source}\x00{occurrence}\x00{text}".encode()).hexdigest()
     return digest[:16]
+
+
+@dataclass(frozen=True)
+class _Block:
+    """A stretch of text under one heading path: a section, or sections that differ only by page."""
+
+    start: int
+    end: int
+    heading: tuple[str, ...]
+    kind: str
+    bare: bool  # holds nothing but its heading line
+
+
+@dataclass(frozen=True)
+class _Span:
+    start: int
+    end: int
+
+
+class _Splitter:
+    """Splits one document's text along its sections; spans are offsets into the text."""
+
+    def __init__(self, text: str, count_tokens: Callable[[str], int], splitter: RecursiveCharacterTextSplitter, chunk_tokens: int) -> None:
+        self.text, self.count, self.splitter = text, count_tokens, splitter
+        self.chunk_tokens = chunk_tokens
+        self.tiny = chunk_tokens // TINY_SHARE
+
+    def tokens(self, start: int, end: int) -> int:
+        return self.count(self.text[start:end])
+
+    def fits(self, start: int, end: int) -> bool:
+        return self.tokens(start, end) <= self.chunk_tokens
+
+    def spans(self, blocks: Sequence[_Block]) -> list[_Span]:
+        spans: list[_Span] = []
+        for group in self.groups(blocks):
+            spans += self.pack(group)
+        return spans
+
+    def groups(self, blocks: Sequence[_Block]) -> list[list[_Block]]:
+        depth = _top_level_depth([b.heading for b in blocks if b.heading])
+        groups: list[list[_Block]] = []
+        for block in blocks:
+            if groups and groups[-1][-1].heading[:depth] == block.heading[:depth]:
+                groups[-1].append(block)
+            else:
+                groups.append([block])
+        # Tiny groups join the next (the last one, the one before), so a bare title or a
+        # one-line section does not become a request of its own.
+        merged: list[list[_Block]] = []
+        carry: list[_Block] = []
+        for group in groups:
+            group = carry + group
+            carry = []
+            if self.tokens(group[0].start, group[-1].end) < self.tiny:
+                carry = group
+            else:
+                merged.append(group)
+        if carry:
+            if merged:
+                merged[-1] += carry
+            else:
+                merged.append(carry)
+        return merged
+
+    def pack(self, group: Sequence[_Block]) -> list[_Span]:
+        spans: list[_Span] = []
+        current: _Span | None = None
+        for block in group:
+            if current is not None and self.fits(current.start, block.end):
+                current = _Span(current.start, block.end)
+                continue
+            if self.fits(block.start, block.end):
+                if current is not None:
+                    spans.append(current)
+                current = _Span(block.start, block.end)
+                continue
+            # Too large for one chunk: the splitter cuts it, taking a small lead along.
+            start = block.start
+            if current is not None:
+                if self.tokens(current.start, current.end) < self.tiny:
+                    start = current.start
+                else:
+                    spans.append(current)
+            spans += self.cut(start, block.end)
+            current = None
+        if current is not None:
+            spans.append(current)
+        return spans
+
+    def cut(self, start: int, end: int) -> list[_Span]:
+        spans: list[_Span] = []
+        search = start
+        for piece in self.splitter.split_text(self.text[start:end]):
+            found = self.text.find(piece, search, end)
+            at = found if found >= 0 else search  # the splitter returns pieces of the text; a miss keeps order
+            spans.append(_Span(at, at + len(piece)))
+            search = at + 1
+        return spans
+
+
+def _top_level_depth(headings: Sequence[tuple[str, ...]]) -> int:
+    """The shallowest heading level at which the headings differ (1 when they never do)."""
+    deepest = max((len(h) for h in headings), default=1)
+    for depth in range(1, deepest + 1):
+        if len({h[:depth] for h in headings}) > 1:
+            return depth
+    return 1
+
+
+def _blocks(text: str, sections: Sequence[Section]) -> list[_Block]:
+    """The document cut at every section start, neighbours that differ only by page joined."""
+    starts = [min(max(s.start, 0), len(text)) for s in sections]  # a converter's offset past the end holds nothing
+    bounds = ([0] if starts[0] > 0 else []) + starts + [len(text)]
+    owners = ([Section(0)] if starts[0] > 0 else []) + list(sections)
+    blocks: list[_Block] = []
+    for section, start, end in zip(owners, bounds, bounds[1:]):
+        if not text[start:end].strip():
+            continue
+        previous = blocks[-1] if blocks else None
+        if previous and section.kind == "text" == previous.kind and section.heading == previous.heading:
+            blocks[-1] = _Block(previous.start, end, previous.heading, "text", bare=False)
+            continue
+        blocks.append(_Block(start, end, section.heading, section.kind, _is_bare(text[start:end], section.heading)))
+    return blocks
+
+
+def _is_bare(text: str, heading: tuple[str, ...]) -> bool:
+    """A block that holds its heading line and nothing else ("# Fares", or "Fares" over "=====")."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    if not heading or not lines or not (lines[0].startswith("#") or heading[-1] in lines[0]):
+        return False
+    return len(lines) == 1 or (len(lines) == 2 and set(lines[1]) <= {"=", "-"})
+
+
+def _section_of(span: _Span, blocks: Sequence[_Block]) -> str | None:
+    """The heading path shared by every block the span holds text of; bare headings name nothing."""
+    inside = [b for b in blocks if b.start < span.end and b.end > span.start]
+    named = [b for b in inside if not b.bare] or inside
+    common: tuple[str, ...] = named[0].heading if named else ()
+    for block in named[1:]:
+        length = 0
+        while length < min(len(common), len(block.heading)) and common[length] == block.heading[length]:
+            length += 1
+        common = common[:length]
+    return heading_label(common)
+
+
+def _page_at(offset: int, sections: Sequence[Section]) -> int | None:
+    page = None
+    for section in sections:
+        if section.start > offset:
+            break
+        page = section.page
+    return page
 
 
 def split_documents(
@@ -38,17 +214,28 @@ def split_documents(
     )
     chunks: list[Chunk] = []
     for document in documents:
+        text, sections = document.text, sections_of(document)
+        if sections:
+            blocks = _blocks(text, sections)
+            spans = _Splitter(text, count_tokens, splitter, chunk_tokens).spans(blocks)
+            # Whitespace at a span's edges is not part of the chunk, nor of its offsets.
+            spans = [_Span(s.start + len(t) - len(t.lstrip()), s.start + len(t.rstrip())) for s in spans for t in [text[s.start:s.end]]]
+            places = [(text[s.start:s.end], _page_at(s.start, sections), _section_of(s, blocks)) for s in spans]
+        else:
+            places = [(piece, None, None) for piece in splitter.split_text(text)]
         seen: dict[str, int] = {}
-        for index, text in enumerate(t for t in splitter.split_text(document.text) if t.strip()):
-            occurrence = seen.get(text, 0)
-            seen[text] = occurrence + 1
+        for index, (piece, page, section) in enumerate(p for p in places if p[0].strip()):
+            occurrence = seen.get(piece, 0)
+            seen[piece] = occurrence + 1
             chunks.append(
                 Chunk(
-                    id=chunk_id(document.source, text, occurrence),
+                    id=chunk_id(document.source, piece, occurrence),
                     source=document.source,
                     index=index,
-                    text=text,
-                    tokens=count_tokens(text),
+                    text=piece,
+                    tokens=count_tokens(piece),
+                    page=page,
+                    section=section,
                 )
             )
     return chunks

@@ -33,7 +33,7 @@ from qagen.errors import CorpusError
 from qagen.outfolder import MANIFEST, STATE_DIR
 from qagen.progress import Reporter
 from qagen.records import Document, SkippedFile
-from qagen.settings import MAX_FILE_MB
+from qagen.options import MAX_FILE_MB
 
 MEGABYTE = 1024 * 1024
 MAX_FILE_BYTES = MAX_FILE_MB * MEGABYTE

@@ -340,7 +340,7 @@ async def _judge(
     for group in batches:
         messages = template.render(items=_render_items(group))
         requests.append(
-            Request(key=request_key("evaljudge", judge_model.name, tag, *message_parts(messages)), messages=messages, params=dict(template.params))
+            Request(key=request_key("evaljudge", judge_model.name, tag, *message_parts(messages)), messages=messages, params=template.request_params(len(group)))
         )
     say(f"judge {judge_model.name} rating {len(scores)} answers in {len(requests)} requests")
     replies, failures = await answers.ask(requests, judge_model, concurrency=concurrency)

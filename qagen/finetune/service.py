@@ -30,7 +30,8 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 from qagen import __version__
 from qagen.errors import ConfigError, ModelError, QagenError
 from qagen.finetune.errors import FinetuneError, FinetuneRefused
-from qagen.settings import DEFAULT_BASE_MODEL, FinetuneSettings
+from qagen.options import DEFAULT_BASE_MODEL
+from qagen.settings import FinetuneSettings
 from qagen.finetune.preflight import TRAIN_FILE, VALID_FILE, DatasetFile, Preflight
 from qagen.finetune.state import write_state
 from qagen.llm.client import NO_KEY, describe_failure, is_retryable, retry_wait, server_message

@@ -13,6 +13,10 @@ same pause paces a run by the ``x-ratelimit-*`` headers, where the endpoint send
 a spent window is waited out before a 429 instead of after one. ``timeout`` bounds the
 whole reply, not each read, so a reply trickled in slowly is a timeout like any other.
 
+The ``response_format`` a template asks for is sent as the run's ``StructuredOutput`` allows
+(``qagen.llm.structured``): a server that refuses it moves the whole run to ``json_object``,
+then to plain text, once.
+
 What comes out of ``complete`` besides a completion: ``RequestFailed`` for a request that
 got no answer (after every attempt, or at once for a request too large for the endpoint,
 413), and ``ModelError`` for what no retry can fix (400, 401, 403, 404, 422). Their text
@@ -38,9 +42,10 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 from qagen.documents.tokens import count_chat_tokens
 from qagen.errors import ModelError
 from qagen.llm.model import RetryListener
+from qagen.llm.structured import StructuredOutput
 from qagen.records import Completion, Request
 from qagen.redaction import redact, register_secret
-from qagen.settings import GENERATE_OPTIONS
+from qagen.options import GENERATE_OPTIONS
 
 # qagen's own waits (backoff, pacing by rate-limit headers) stay below this; the server's Retry-After is
 # honoured up to max_retry_wait instead.
@@ -254,6 +259,8 @@ class OpenAIChatModel:
         on_retry: RetryListener | None = None,
         max_retry_wait: float = DEFAULT_MAX_RETRY_WAIT,
         clock: Clock | None = None,
+        structured_output: bool = True,
+        on_notice: Callable[[str], None] | None = None,
     ) -> None:
         self.name = model
         self._endpoint = base_url or "the OpenAI API"
@@ -272,6 +279,8 @@ class OpenAIChatModel:
         self._on_retry = on_retry
         self._clock = clock or Clock()
         self._pause = RateLimitPause(self._clock)
+        # One per client, so one per run: a refused response_format is learned once.
+        self._structured = StructuredOutput(enabled=structured_output, on_notice=on_notice)
 
     async def aclose(self) -> None:
         await self._client.close()
@@ -312,12 +321,7 @@ class OpenAIChatModel:
         # it knows (qagen.llm.templates.ROLES) when they load, which the types cannot see.
         messages = cast(list[ChatCompletionMessageParam], [m.as_dict() for m in request.messages])
         try:
-            try:
-                raw, response = await self._with_retries(messages, self._params(request))
-            except openai.BadRequestError as exc:
-                if not self._adopt_reasoning_params(exc):
-                    raise
-                raw, response = await self._with_retries(messages, self._params(request))
+            raw, response = await self._answer(messages, request)
         except openai.APIStatusError as exc:
             raise self._refusal(exc) from None
         except _TRANSIENT as exc:  # every attempt used up
@@ -342,6 +346,21 @@ class OpenAIChatModel:
             prompt_tokens=int(prompt_tokens),
             completion_tokens=int(completion_tokens),
         )
+
+    async def _answer(self, messages: list[ChatCompletionMessageParam], request: Request) -> tuple[Any, Any]:
+        """The reply, sent again after each refusal that changes what is sent (reasoning parameters,
+        the response format); each such change happens at most once or twice a run, so this ends."""
+        while True:
+            params, format_step = self._structured.params_for(self._params(request))
+            try:
+                return await self._with_retries(messages, params)
+            except openai.APIStatusError as exc:
+                if isinstance(exc, openai.BadRequestError) and self._adopt_reasoning_params(exc):
+                    continue
+                if not self._structured.refused(format_step, exc, server_message(exc, self._api_key), self._endpoint):
+                    raise
+                if self._on_retry:
+                    self._on_retry("response_format refused", 0.0)  # a request sent and refused: counted
 
     async def _with_retries(self, messages: list[ChatCompletionMessageParam], params: dict) -> tuple[Any, Any]:
         async for attempt in AsyncRetrying(

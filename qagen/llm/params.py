@@ -4,12 +4,16 @@ A template's ``params`` go to every request made from it. A wrong type or range 
 otherwise surface as a 400 from the endpoint, after the run has started (or, on a lenient
 local server, never), so they are checked when the template loads. The ranges are those
 of the OpenAI chat completions API, which the compatible servers follow.
+
+A ``response_format`` of type ``json_schema`` describes one reply whatever the count asked
+for; ``pinned_response_format`` fits it to one request (``minItems`` = ``maxItems`` = n).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 MAX_STOP_SEQUENCES = 4  # the chat completions API takes at most four
 RESPONSE_FORMAT_TYPES = ("text", "json_object", "json_schema")
@@ -73,3 +77,27 @@ def param_problem(name: str, value: object) -> str | None:
     """What ``name`` must be, when ``value`` is not a valid value for it; None when it is."""
     allowed, check = PARAMS[name]
     return None if check(value) else allowed
+
+
+def pinned_response_format(response_format: dict[str, Any], count: int) -> dict[str, Any]:
+    """``response_format`` with each list at the root of its schema held to exactly ``count`` items.
+
+    A schema that lets the list be empty gets ``{"pairs": []}`` from a small model every time;
+    one that pins it gets the count the prompt asks for, where the server enforces the schema.
+    A list that sets ``minItems`` or ``maxItems`` itself is the template's choice and stays.
+    The template's own dicts are never changed: a copy is returned.
+    """
+    json_schema = response_format.get("json_schema")
+    if response_format.get("type") != "json_schema" or not isinstance(json_schema, dict):
+        return response_format
+    schema = json_schema.get("schema")
+    properties = schema.get("properties") if isinstance(schema, dict) else None
+    if not isinstance(schema, dict) or not isinstance(properties, dict):
+        return response_format
+    pinned = {
+        name: {**spec, "minItems": count, "maxItems": count}
+        if isinstance(spec, dict) and spec.get("type") == "array" and "minItems" not in spec and "maxItems" not in spec
+        else spec
+        for name, spec in properties.items()
+    }
+    return {**response_format, "json_schema": {**json_schema, "schema": {**schema, "properties": pinned}}}

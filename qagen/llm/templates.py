@@ -28,7 +28,7 @@ from jinja2 import meta, nodes
 from jinja2.sandbox import MAX_RANGE, SandboxedEnvironment, SecurityError
 
 from qagen.errors import TemplateError
-from qagen.llm.params import ALLOWED_PARAMS, param_problem
+from qagen.llm.params import ALLOWED_PARAMS, param_problem, pinned_response_format
 from qagen.records import Message
 
 ROLES = ("system", "user", "assistant")
@@ -109,6 +109,16 @@ class ChatTemplate:
     # The messages compiled once, when the template loads: compiling them for every chunk took
     # about 25 times as long as rendering them (0.8 ms against 0.03 ms for templates/qa.json).
     compiled: tuple[jinja2.Template, ...] = field(default=(), compare=False, hash=False, repr=False)
+
+    def request_params(self, count: int | None = None) -> dict:
+        """The parameters of one request made from this template, asking for ``count`` items when given.
+
+        The count pins the length of the list a ``json_schema`` response format asks for.
+        """
+        params = dict(self.params)
+        if count is not None and isinstance(params.get("response_format"), dict):
+            params["response_format"] = pinned_response_format(params["response_format"], count)
+        return params
 
     def render(self, **variables: object) -> tuple[Message, ...]:
         missing = self.variables - variables.keys()

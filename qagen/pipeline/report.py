@@ -27,6 +27,8 @@ class ChunkCoverage:
     kept: int  # pairs in the dataset
     truncated: bool
     status: str  # "answered", "resumed" (answered by an earlier run), "failed" (a rerun asks again), "too_large" (413)
+    page: int | None = None  # the page the chunk starts on, where the format has pages
+    section: str | None = None  # the chunk's heading path, where the document has headings
 
 
 @dataclass(frozen=True)
@@ -146,6 +148,8 @@ def chunk_coverage(
             kept=kept.get(c.id, 0),
             truncated=c.id in generated.answers and generated.answers[c.id].truncated,
             status=failed.get(c.id) or ("resumed" if c.id in answered_before else "answered"),
+            page=c.page,
+            section=c.section,
         )
         for c in run.chunks
     ]

@@ -13,6 +13,7 @@ import asyncio
 import json
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -28,7 +29,9 @@ from qagen.pipeline import stages
 from qagen.pipeline.report import Report, build_report
 from qagen.progress import Reporter
 from qagen.records import Pair, Rejection
-from qagen.settings import DEFAULT_OPENAI_MODEL, Settings
+from qagen.schema import is_local_endpoint
+from qagen.options import DEFAULT_OPENAI_MODEL
+from qagen.settings import Settings
 
 OUTPUT_NAMES = ("pairs", "rejects", "train", "valid", "report")
 
@@ -85,7 +88,17 @@ async def _run_locked(settings: Settings, reporter: Reporter, out: OutFolder, mo
         retries[reason] += 1
         reporter.retry(reason, wait)
 
-    chat_model = model if model is not None else make_model(settings, counter, on_retry)
+    def on_notice(sentence: str) -> None:
+        reporter.note(f"qagen: {sentence}")
+        run.warnings.append(sentence)
+
+    if model is None and not settings.offline and is_local_endpoint(settings.base_url) and settings.concurrency > 1:
+        reporter.note(
+            f"qagen: {settings.base_url} is on this machine: {settings.concurrency} requests at once, "
+            f"{settings.timeout:g} s for each reply; a server that answers one at a time queues the rest "
+            "(set --concurrency to its number of slots)"
+        )
+    chat_model = model if model is not None else make_model(settings, counter, on_retry, on_notice)
     try:
         with out.open_journal(in_flight=settings.concurrency) as journal:
             asker = Asker(chat_model, journal, dict(answered_before), concurrency=settings.concurrency)
@@ -103,19 +116,22 @@ async def _run_locked(settings: Settings, reporter: Reporter, out: OutFolder, mo
         failed_requests=kept.failed_requests, seconds=round(time.monotonic() - started, 3),
     )
     final, split, examples = dataset.checked.kept, dataset.split, dataset.checked.examples
+    rejects = run.placed(run.rejections)
     split_of = {p.id: "train" for p in split.train} | {p.id: "valid" for p in split.valid}
     paths = {name: out.path / (f"{name}.json" if name == "report" else f"{name}.jsonl") for name in OUTPUT_NAMES}
     out.write_outputs({
         paths["pairs"].name: jsonl(asdict(p) | {"split": split_of[p.id]} for p in final),
-        paths["rejects"].name: jsonl(asdict(r) for r in run.rejections),
+        paths["rejects"].name: jsonl(asdict(r) for r in rejects),
         paths["train"].name: jsonl(examples[p.id] for p in split.train),
         paths["valid"].name: jsonl(examples[p.id] for p in split.valid),
         paths["report"].name: json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n",
     })
-    return Result(pairs=list(final), rejects=list(run.rejections), report=report, paths=paths)
+    return Result(pairs=list(final), rejects=rejects, report=report, paths=paths)
 
 
-def make_model(settings: Settings, counter: TokenCounter, on_retry: RetryListener) -> ChatModel:
+def make_model(
+    settings: Settings, counter: TokenCounter, on_retry: RetryListener, on_notice: Callable[[str], None] | None = None
+) -> ChatModel:
     if settings.offline:
         return OfflineModel(counter)
     return OpenAIChatModel(
@@ -127,4 +143,6 @@ def make_model(settings: Settings, counter: TokenCounter, on_retry: RetryListene
         max_retry_wait=settings.max_retry_wait,
         count_tokens=counter,
         on_retry=on_retry,
+        structured_output=settings.structured_output,
+        on_notice=on_notice,
     )

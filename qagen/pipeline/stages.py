@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from qagen.outfolder.journal import JournalEntry
 from qagen.progress import Reporter
 from qagen.dataset.examples import CheckedExamples, check_examples, check_pairs
 from qagen.quality.dedupe import dedupe
+from qagen.quality.grounding import example_text
 from qagen.quality.idk.pairs import IdkOutcome, model_idk, offline_idk
 from qagen.quality.judge import judge_pairs, render_pairs_for_judge
 from qagen.quality.retrieval import BM25Index
@@ -65,7 +66,20 @@ class Run:
 
     @property
     def chunk_texts(self) -> dict[str, str]:
-        return {c.id: c.text for c in self.chunks}
+        """What a pair's answer is checked against: its chunk, under its heading path.
+
+        A chunk that starts mid-section does not hold its heading, yet the heading is the
+        document's own words about that text ("Route 2"), and the template gave it to the model.
+        """
+        return {c.id: f"{c.section}\n\n{c.text}" if c.section else c.text for c in self.chunks}
+
+    def placed(self, rejections: Sequence[Rejection]) -> list[Rejection]:
+        """The rejections, each with the page and section of its chunk (stages below the pipeline know only the id)."""
+        chunks = {c.id: c for c in self.chunks}
+        return [
+            replace(r, page=chunks[r.chunk_id].page, section=chunks[r.chunk_id].section) if r.chunk_id in chunks else r
+            for r in rejections
+        ]
 
     def drop(self, stage: str, taken: int, kept: Sequence[Pair], dropped: Sequence[Rejection]) -> None:
         self.rejections += dropped
@@ -118,7 +132,9 @@ def try_templates(templates: dict[str, ChatTemplate], chunk: Chunk, n: int) -> N
     """
     sample = Pair(id="sample", question="What does this passage say?", answer=chunk.text[:200], source=chunk.source, chunk_id=chunk.id)
     variables: dict[str, list[dict[str, object]]] = {
-        "qa": [{"info": chunk.text, "n": n, "source": chunk.source}],
+        # With and without a section and page, as chunks of other files will render it.
+        "qa": [qa_variables(chunk, n), qa_variables(replace(chunk, page=None, section=None), n),
+               qa_variables(replace(chunk, page=1, section="Section > Subsection"), n)],
         # The first round asks with nothing to avoid, later rounds with the questions seen so far.
         "idk": [{"excerpts": chunk.text, "n": 5, "avoid": ""}, {"excerpts": chunk.text, "n": 5, "avoid": sample.question}],
         "idk_check": [{"question": sample.question, "passages": chunk.text}],
@@ -132,9 +148,14 @@ def try_templates(templates: dict[str, ChatTemplate], chunk: Chunk, n: int) -> N
 # --------------------------------------------------------------------------- generation
 
 
+def qa_variables(chunk: Chunk, n: int) -> dict[str, object]:
+    """What the generation template is given; section and page are "" when unknown, so they print as nothing."""
+    return {"info": chunk.text, "n": n, "source": chunk.source, "section": chunk.section or "", "page": chunk.page or ""}
+
+
 def build_request(template: ChatTemplate, chunk: Chunk, n: int) -> Request:
-    messages = template.render(info=chunk.text, n=n, source=chunk.source)
-    return Request(key=chunk.id, messages=messages, params=dict(template.params), n=n, passage=chunk.text)
+    messages = template.render(**qa_variables(chunk, n))
+    return Request(key=chunk.id, messages=messages, params=template.request_params(n), n=n, passage=chunk.text)
 
 
 @dataclass(frozen=True)
@@ -155,7 +176,7 @@ async def generate(run: Run, asker: Asker, answered_before: dict[str, JournalEnt
 
     def parse(key: str, completion: Completion) -> ParseResult:
         if key not in parsed:
-            parsed[key] = parse_reply(completion.text, truncated=completion.truncated)
+            parsed[key] = parse_reply(completion.text, truncated=completion.truncated, asked=settings.pairs_per_chunk)
         return parsed[key]
 
     def on_answer(request: Request, completion: Completion) -> None:
@@ -200,7 +221,7 @@ async def generate(run: Run, asker: Asker, answered_before: dict[str, JournalEnt
         parsed_count[chunk.id] = len(result.items)
         for index, item in enumerate(result.items):
             pairs.append(Pair(id=f"{chunk.id}-{index}", question=item.question, answer=item.answer,
-                              source=chunk.source, chunk_id=chunk.id, kind="grounded"))
+                              source=chunk.source, chunk_id=chunk.id, kind="grounded", page=chunk.page, section=chunk.section))
         for failure in result.failures:
             rejections.append(Rejection(stage="parse", reason=failure.reason, detail=failure.detail, raw=failure.raw,
                                         source=chunk.source, chunk_id=chunk.id))
@@ -226,7 +247,8 @@ class Kept:
 async def keep_good_pairs(run: Run, asker: Asker, pairs: list[Pair]) -> Kept:
     """Text and grounding checks, the judge, dedupe, then the "I don't know" pairs and dedupe again."""
     settings, chunk_texts = run.settings, run.chunk_texts
-    kept, dropped = check_pairs(pairs, chunk_texts, grounding_threshold=settings.grounding_threshold)
+    example = example_text(run.templates["qa"].messages)
+    kept, dropped = check_pairs(pairs, chunk_texts, grounding_threshold=settings.grounding_threshold, example=example)
     run.drop("check", len(pairs), kept, dropped)
 
     judge_failures: list[Failure] = []

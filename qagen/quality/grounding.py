@@ -1,6 +1,7 @@
 """Is a grounded pair's answer supported by the chunk it came from?
 
-Two layers. The lexical check here is cheap and always on; the few-shot judge
+Two layers. The lexical checks here are cheap and always on: ``check_grounding`` (the pair in
+context, rules in its docstring) builds on ``lexical_support`` (the answer against a text); the few-shot judge
 (``templates/judge.json``) is opt-in: ``qagen.quality.judge`` asks it and
 ``qagen.replies.ratings`` reads its reply.
 
@@ -44,13 +45,20 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 
+from qagen.quality.passages import sentences, windows
 from qagen.quality.retrieval import tokenize
 from qagen.quality.text import fold, squash
 
 __all__ = [
+    "Grounding",
     "Support",
+    "check_grounding",
+    "corpus_terms",
+    "example_text",
+    "names",
     "is_supported",
     "is_refusal",
     "lexical_support",
@@ -92,6 +100,8 @@ _CURRENCY_WORDS = {
 _CURRENCY_AFTER = re.compile(
     r"[ \t]*(?:(?:million|billion|thousand|bn|m|k)\b[ \t]*)?(" + "|".join(_CURRENCY_WORDS) + r")\b", re.IGNORECASE
 )
+# A share written out after the figure: "40 percent", "4.5 per cent".
+_PERCENT_AFTER = re.compile(r"[ \t]*(?:percent|per\s+cent)\b", re.IGNORECASE)
 # Same definition of a word as qagen.quality.retrieval, so each word yields at most one term.
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
 
@@ -159,6 +169,8 @@ def _split_numbers(text: str) -> tuple[list[tuple[str, str]], str]:
         if not sign:
             unit = _CURRENCY_AFTER.match(match.string, match.end())
             sign = _CURRENCY_WORDS[unit.group(1).lower()] if unit else ""
+        if match.group().rstrip().endswith("%") or _PERCENT_AFTER.match(match.string, match.end()):
+            key += "%"
         found.append((sign + key, match.group().strip()))
         return " " * len(match.group())  # same length, so the second pass sees the same text around
 
@@ -180,21 +192,22 @@ class _ChunkProfile:
     text: str  # lower case, whitespace collapsed, for span search
 
 
-@lru_cache(maxsize=512)
+@lru_cache(maxsize=4096)  # a chunk and each of its windows (qagen.quality.passages)
 def _chunk_profile(chunk_text: str) -> _ChunkProfile:
     found, blanked = _split_numbers(chunk_text)
     terms = set(tokenize(blanked))
     terms.update(word for symbol, word in _SYMBOL_WORDS.items() if symbol in chunk_text)
     numbers = {key for key, _ in found}
-    # An amount also supports the bare figure: an answer's "9.40" is found in "£9.40".
-    numbers.update(key.lstrip(_CURRENCY_SIGNS) for key, _ in found)
+    # An amount also supports the bare figure: an answer's "9.40" is found in "£9.40", "40" in "40%".
+    # Not the other way round: "10%" is not found in "10-journey".
+    numbers.update(key.lstrip(_CURRENCY_SIGNS).rstrip("%") for key, _ in found)
     # A price table often puts the currency in its header ("Fare (£)") and bare "9.40" in its
     # cells; a figure with decimals counts as an amount in each currency the chunk names.
     # Whole numbers do not, so "Route 3" never backs "£3".
     currencies = {sign for sign in _CURRENCY_SIGNS if sign in chunk_text}
     currencies.update(_CURRENCY_WORDS[word] for word in _CURRENCY_WORDS if word in terms)
     for key, written in found:
-        if currencies and key[0] not in _CURRENCY_SIGNS and "." in written and ":" not in written:
+        if currencies and key[0] not in _CURRENCY_SIGNS and not key.endswith("%") and "." in written and ":" not in written:
             numbers.update(sign + key for sign in currencies)
     numbers.update(value for term, value in _NUMBER_TERMS.items() if term in terms)
     return _ChunkProfile(frozenset(terms), frozenset(numbers), _normalise(chunk_text))
@@ -233,17 +246,23 @@ def _clean_edge(text: str, at: int, edge: str, step: int) -> bool:
 
 def lexical_support(answer: str, chunk_text: str) -> Support:
     """How much of ``answer`` the chunk supports (rules in the module docstring)."""
-    if not answer.strip() or is_refusal(answer):
-        return Support(score=0.0, missing=(), exact_span=False)
-    chunk = _chunk_profile(chunk_text)
+    return _support(answer, _chunk_profile(chunk_text))
 
+
+@lru_cache(maxsize=256)  # an answer's sentence is held against several windows of its chunk
+def _answer_side(answer: str) -> tuple[dict[str, str], list[str], str, str]:
     numbers, blanked = _split_numbers(answer)
     number_forms: dict[str, str] = {}
     for key, written in numbers:
         number_forms.setdefault(key, written)
     words = list(dict.fromkeys(tokenize(blanked)))
+    return number_forms, words, blanked, _normalise(answer).rstrip(".").strip()
 
-    span_text = _normalise(answer).rstrip(".").strip()
+
+def _support(answer: str, chunk: _ChunkProfile) -> Support:
+    if not answer.strip() or is_refusal(answer):
+        return Support(score=0.0, missing=(), exact_span=False)
+    number_forms, words, blanked, span_text = _answer_side(answer)
     exact = bool(span_text) and _is_span(span_text, chunk.text)
     if not number_forms and not words:
         return Support(score=0.0, missing=(), exact_span=exact)
@@ -277,3 +296,189 @@ def is_supported(support: Support, threshold: float = 0.5) -> bool:
     if support.missing_numbers:
         return False
     return support.score > 0.0 and support.score >= threshold
+
+
+# --------------------------------------------------------------------------- the pair, in context
+
+
+@dataclass(frozen=True)
+class Grounding:
+    """Why a grounded pair is not supported by its chunk."""
+
+    reason: str  # example_leak, not_grounded, question_not_grounded, facts_apart
+    detail: str  # one sentence
+
+
+# A name: a capitalised word (or a run of them) of letters and digits ("MV Heather Bell", "SR-4").
+_NAME_WORD = re.compile(r"(?<![\w'’-])[A-Z][\w'’]*(?:-\w+)*")
+_OPENERS = ".!?:;\n\"“("  # what a word after them opens (spaces in between skipped)
+
+
+def _opens_sentence(text: str, start: int) -> bool:
+    # Looks back over spaces only, never the whole text: an answer of 100,000 words stays linear.
+    while start > 0 and text[start - 1] in " \t":
+        start -= 1
+    return start == 0 or text[start - 1] in _OPENERS
+
+
+def names(text: str) -> list[str]:
+    """The capitalised names of ``text`` ("MV Heather Bell", "Malden & Rusk", "SR-4"), each once, as written.
+
+    A capitalised word that opens a sentence counts only as part of a longer name ("Morag
+    Innesley was..."), since every sentence opens with one ("The", "When").
+    """
+    runs: list[list[re.Match[str]]] = []
+    for word in _NAME_WORD.finditer(text):
+        if runs and text[runs[-1][-1].end() : word.start()] in (" ", " & "):
+            runs[-1].append(word)
+        else:
+            runs.append([word])
+    found: list[str] = []
+    for run in runs:
+        if _opens_sentence(text, run[0].start()) and (len(run) == 1 or not tokenize(run[0].group())):
+            run = run[1:]  # "When", or "The" of "The MV Heather Bell"
+        if not run or (len(run) == 1 and len(run[0].group()) < 2):
+            continue
+        if not tokenize(" ".join(w.group() for w in run)):
+            continue  # "The", "I"
+        found.append(text[run[0].start() : run[-1].end()])
+    return list(dict.fromkeys(found))
+
+
+def example_text(messages: Sequence[object]) -> str:
+    """The worked example of a generation template: its messages between the system message and the last.
+
+    The last message holds the chunk and the system message the rules (a user's own may well
+    name their documents' subject); what is in between is a made-up passage and its pairs,
+    whose names must never reach the dataset unless the chunk has them too.
+    """
+    contents = [getattr(m, "content", "") for m in messages]
+    roles = [getattr(m, "role", "") for m in messages]
+    return "\n".join(c for c, r in zip(contents[:-1], roles[:-1]) if r != "system")
+
+
+def _anchors(text: str) -> tuple[set[str], set[str]]:
+    """The number keys and name terms of ``text``: what must be found, not merely most of it."""
+    numbers = {key for key, _ in _split_numbers(text)[0]}
+    return numbers, _name_terms(names(text))
+
+
+def _name_terms(found: Sequence[str]) -> set[str]:
+    # Digits of "SR-4" are checked as numbers; number words ("Route Four") likewise.
+    return {term for name in found for term in tokenize(name) if not term.isdigit() and term not in _NUMBER_TERMS}
+
+
+def corpus_terms(chunk_texts: Iterable[str]) -> frozenset[str]:
+    """Every content term of the chunks, for ``check_grounding``'s ``corpus_terms``."""
+    return frozenset(term for text in chunk_texts for term in _chunk_profile(text).terms)
+
+
+def _holds(profile: _ChunkProfile, numbers: set[str], name_terms: set[str]) -> bool:
+    return numbers <= profile.numbers and name_terms <= profile.terms
+
+
+def check_grounding(
+    question: str,
+    answer: str,
+    chunk_text: str,
+    *,
+    threshold: float = 0.5,
+    example: str = "",
+    corpus_terms: frozenset[str] = frozenset(),
+) -> Grounding | None:
+    """None when the chunk supports the pair; else why not.
+
+    1. ``example_leak``: the question or answer names something (or states a figure of two digits
+       or more) of the template's worked example (``example``, see ``example_text``) that the chunk
+       does not hold.
+    2. ``not_grounded``: ``lexical_support`` of the answer by the whole chunk fails.
+    3. ``question_not_grounded``: a number of the question is not in the chunk, or a name is in
+       neither the chunk nor the rest of the corpus (``corpus_terms``): a question may name the
+       documents' subject ("the Brannoch Sound ferries") from another chunk, not an invented one.
+    4. ``facts_apart``: some sentence of the answer is not supported, with all its numbers and
+       names, by one window of the chunk (a sentence and its neighbours, with its heading, table
+       header or block title: ``qagen.quality.passages.windows``), or no such window of the
+       answer also holds the question's names and numbers. The right figure of the wrong fact
+       fails here.
+    """
+    chunk = _chunk_profile(chunk_text)
+    if example:
+        leaked = _leaked(f"{question}\n{answer}", example, chunk)
+        if leaked:
+            return Grounding("example_leak", f"The pair names {', '.join(leaked[:3])} from the template's example, which its chunk does not mention.")
+
+    support = lexical_support(answer, chunk_text)
+    if not is_supported(support, threshold):
+        if support.missing_numbers:
+            detail = f"The answer states {', '.join(support.missing_numbers[:5])}, which its chunk does not contain."
+        else:
+            missing = ", ".join(support.missing[:8]) or "its key terms"
+            detail = f"Only {support.score:.0%} of the answer's terms are in its chunk (missing: {missing})."
+        return Grounding("not_grounded", detail)
+
+    q_numbers, _ = _anchors(question)
+    q_names = _name_terms(names(question)) & chunk.terms  # those from elsewhere cannot be near the answer
+    absent = [n for n in names(question) if not _name_terms([n]) <= (chunk.terms | corpus_terms)]
+    absent += [w for k, w in _split_numbers(question)[0] if k not in chunk.numbers]
+    if absent:
+        return Grounding("question_not_grounded", f"The question mentions {', '.join(absent[:3])}, which its chunk does not contain.")
+
+    spots, profiles, postings = _window_index(chunk_text)
+    near_question = not q_numbers and not q_names
+    for sentence in sentences(answer) or [answer]:
+        numbers, name_terms = _anchors(sentence)
+        keys = [f"n:{n}" for n in numbers] + [f"t:{t}" for t in name_terms]
+        if not keys:
+            keys = [f"t:{t}" for t in set(tokenize(_split_numbers(sentence)[1]))]
+            if len(keys) < 2:
+                continue  # "Yes." or "Correct." states no fact to find; the whole answer was checked above
+            candidates = set().union(*(postings.get(k, set()) for k in keys))  # a window sharing a word
+        else:
+            candidates = set.intersection(*(set(postings.get(k, ())) for k in keys))  # windows holding every anchor
+        # A verbatim span of the chunk states its facts together by definition.
+        holding = sorted(
+            i for i in candidates if support.exact_span or is_supported(_support(sentence, profiles[i]), threshold)
+        )
+        if not holding and not support.exact_span:
+            return Grounding("facts_apart", f"No passage of its chunk states together what the answer says in: {_short(sentence)}")
+        near_question = near_question or any(_holds(profiles[i], q_numbers, q_names) for i in holding)
+    if not near_question:
+        asked = ", ".join(sorted(names(question) + [w for _, w in _split_numbers(question)[0]]))
+        return Grounding("facts_apart", f"The answer is not stated near what the question asks about ({asked}).")
+    return None
+
+
+@lru_cache(maxsize=64)
+def _window_index(chunk_text: str) -> tuple[tuple[str, ...], tuple[_ChunkProfile, ...], dict[str, frozenset[int]]]:
+    """The chunk's windows, their profiles, and which windows hold each term ("t:...") and number ("n:...")."""
+    spots = windows(chunk_text)
+    profiles = tuple(_chunk_profile(w) for w in spots)
+    postings: dict[str, set[int]] = {}
+    for i, profile in enumerate(profiles):
+        for key in [f"t:{t}" for t in profile.terms] + [f"n:{n}" for n in profile.numbers]:
+            postings.setdefault(key, set()).add(i)
+    return spots, profiles, {key: frozenset(found) for key, found in postings.items()}
+
+
+@lru_cache(maxsize=8)  # one example per template, checked for every pair
+def _example_anchors(example: str) -> tuple[frozenset[str], frozenset[str]]:
+    numbers, name_terms = _anchors(example)
+    return frozenset(numbers), frozenset(name_terms)
+
+
+def _leaked(text: str, example: str, chunk: _ChunkProfile) -> list[str]:
+    example_numbers, example_names = _example_anchors(example)
+    found = []
+    for name in names(text):
+        terms = set(tokenize(name))
+        if terms and terms <= example_names and not terms <= chunk.terms:
+            found.append(name)
+    for key, written in _split_numbers(text)[0]:
+        if key in example_numbers and key not in chunk.numbers and len(key.strip(_CURRENCY_SIGNS + "%.:")) >= 2:
+            found.append(written)
+    return found
+
+
+def _short(text: str, limit: int = 80) -> str:
+    text = squash(text)
+    return text if len(text) <= limit else text[: limit - 3].rstrip() + "..."

@@ -46,7 +46,7 @@ async def judge_pairs(
     requests: dict[str, Request] = {}
     for chunk_id, chunk_pairs in by_chunk.items():
         messages = template.render(passage=chunk_texts[chunk_id], pairs=render_pairs_for_judge(chunk_pairs))
-        requests[chunk_id] = Request(key=request_key("judge", *message_parts(messages)), messages=messages, params=dict(template.params))
+        requests[chunk_id] = Request(key=request_key("judge", *message_parts(messages)), messages=messages, params=template.request_params(len(chunk_pairs)))
     answers, failures = await asker.ask(list(requests.values()))
 
     scores: dict[str, int] = {}

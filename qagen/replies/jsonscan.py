@@ -8,7 +8,7 @@ candidate questions and check verdicts in ``qagen.replies.questions``, judge rat
 - ``JSON_OPENER``: where a JSON value may start (``[`` or ``{``);
 - ``JsonReader``: reads the JSON value at an offset into a ``JsonNode``, decoded whole or walked
   entry by entry so that each entry keeps its own source span; trailing commas are accepted,
-  and raw control characters inside the strings of an object. Where reading breaks, a
+  and raw control characters inside strings. Where reading breaks, a
   ``JsonBreak`` says where, why, and whether the text simply ended there (a reply cut off at
   the token limit) rather than went wrong;
 - ``json_values``: every JSON value of the reply in order, damaged ones too, stepping over
@@ -192,7 +192,9 @@ class JsonReader:
             if not isinstance(got, JsonBreak) and not self.wraps_items(got[0]):
                 return JsonNode(pos, got[1], value=got[0])
             return self._walk_object(pos, depth)
-        got = self.decode(pos)
+        # A string read on its own (inside an object walked because it did not decode whole, say
+        # for a trailing comma) may hold raw newlines too, as it could in an object decoded whole.
+        got = self.decode_tolerant(pos) if opener == '"' else self.decode(pos)
         if isinstance(got, JsonBreak):
             return JsonNode(pos, got.pos, error=got)
         return JsonNode(pos, got[1], value=got[0])

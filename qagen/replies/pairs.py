@@ -8,12 +8,15 @@ but real models wander. ``parse_reply`` accepts, in any mix:
   (``{"pairs": [...]}``, ``{"data": {"questions": [...]}}``), or a single object that is one pair;
 - any number of markdown code fences, and prose before, between and after the JSON;
 - keys ``question``/``answer``, ``prompt``/``completion``, ``q``/``a``, ``input``/``output``,
-  in any letter case (any question key goes with any answer key);
+  in any letter case (any question key goes with any answer key), and an answer under ``response``
+  in an object that has a question key and no answer key;
 - trailing commas inside arrays and objects, and raw control characters inside strings;
 - a reasoning block (``<think>...</think>``) before the answer, which is skipped;
 - when no JSON pair is found: plain text in the ``Q: ... A: ...`` / ``Question: ... Answer: ...``
   style, with optional numbering and bold labels; a field runs over the following non-blank lines
-  and a blank line closes it.
+  and a blank line closes it. A numbered line or a markdown heading that asks a question
+  (``1. What ...?``, ``### 2. What ...?``) is a question without a label; its answer is the next
+  ``Answer:``/``A:`` line, or, under a heading, the paragraph that follows.
 
 Strict about what it keeps: both fields are stripped and must be non-empty text (an int or float
 answer becomes its decimal text); everything not kept is returned as a ``ParseFailure`` with its
@@ -29,27 +32,34 @@ that looks like JSON but is not is a failure. Failure reasons:
 ``not_text``        a field is a list, object, boolean or non-finite number
 ``empty_field``     a field is empty, whitespace or null
 ``not_an_object``   an entry of a list of pairs is not an object (a bare string or number)
+``empty_list``      the reply is an empty list of pairs (``{"pairs": []}``: a schema without ``minItems``)
+``runaway_reply``   a reply cut off at the token limit that repeats a pair or holds more than asked:
+                    pairs past the first ``asked`` distinct ones
+
+``parse_reply(..., asked=n)`` knows how many pairs were asked, which is how a runaway is recognised.
 
 ``ParseResult.truncated`` is true when the caller says the reply was cut off
 (``finish_reason == "length"``) or when the text itself ends inside a JSON value.
 
-The JSON values are found by ``qagen.replies.jsonscan``; this module decides which of them are pairs.
+The JSON values are found by ``qagen.replies.jsonscan``, the plain-text blocks by
+``qagen.replies.plaintext``; this module decides which of them are pairs.
 Everything here is a pure function of the reply text; nothing is read, written or printed.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from qagen.replies.jsonscan import TOO_DEEP, JsonBreak, JsonNode, JsonReader, json_values, plain_value
+from qagen.replies.plaintext import read_blocks
 from qagen.replies.reasoning import answer_start
 
 __all__ = [
     "ANSWER_KEYS",
     "EMPTY_FIELD",
+    "EMPTY_LIST",
     "EMPTY_REPLY",
     "FAILURE_REASONS",
     "MALFORMED_JSON",
@@ -58,6 +68,7 @@ __all__ = [
     "NOT_TEXT",
     "NO_PAIRS_FOUND",
     "QUESTION_KEYS",
+    "RUNAWAY_REPLY",
     "TRUNCATED_ITEM",
     "ParseFailure",
     "ParseResult",
@@ -74,8 +85,12 @@ MISSING_FIELD = "missing_field"
 NOT_TEXT = "not_text"
 EMPTY_FIELD = "empty_field"
 NOT_AN_OBJECT = "not_an_object"
+EMPTY_LIST = "empty_list"
+RUNAWAY_REPLY = "runaway_reply"
 FAILURE_REASONS = frozenset(
     {
+        EMPTY_LIST,
+        RUNAWAY_REPLY,
         EMPTY_REPLY,
         NO_PAIRS_FOUND,
         MALFORMED_JSON,
@@ -90,6 +105,9 @@ FAILURE_REASONS = frozenset(
 # Accepted field names, compared after lower-casing; the first one present wins.
 QUESTION_KEYS = ("question", "prompt", "q", "input")
 ANSWER_KEYS = ("answer", "completion", "a", "output")
+# Small models put the answer under "response"; only read as one beside a question key, so an object
+# wrapping its pairs under "response" is still walked into.
+LOOSE_ANSWER_KEYS = ("response",)
 _PAIR_KEYS = frozenset(QUESTION_KEYS + ANSWER_KEYS)
 
 
@@ -118,12 +136,14 @@ class ParseResult:
     truncated: bool  # the reply was cut off, by the caller's word or visibly in the text
 
 
-def parse_reply(text: str, *, truncated: bool = False) -> ParseResult:
+def parse_reply(text: str, *, truncated: bool = False, asked: int | None = None) -> ParseResult:
     """Read every question/answer pair in a model's reply.
 
     ``truncated`` is the caller's knowledge that generation stopped at the token limit
     (``Completion.truncated``); the result is also marked truncated when the text ends inside
-    a JSON value. A reply that yields no pair always carries at least one failure.
+    a JSON value. ``asked`` is the number of pairs the request asked for: a truncated reply
+    that repeats a pair or holds more than that is a runaway, and keeps only its first
+    ``asked`` distinct pairs. A reply that yields no pair always carries at least one failure.
     """
     if not text.strip():
         failure = ParseFailure(text, EMPTY_REPLY, "The model returned an empty reply.")
@@ -143,6 +163,11 @@ def parse_reply(text: str, *, truncated: bool = False) -> ParseResult:
             failures = failures + plain.failures
             cut = cut or plain.cut
     is_truncated = truncated or cut
+    if truncated and asked is not None:
+        items, runaway = _without_runaway(items, asked)
+        failures = failures + runaway
+    if items:  # an empty list beside the pairs ({"pairs": [...], "tags": []}) is not a failure
+        failures = [f for f in failures if f.reason != EMPTY_LIST]
 
     if not items:
         failures = _with_whole_reply_failure(text, failures, is_truncated, body_start is None)
@@ -151,10 +176,37 @@ def parse_reply(text: str, *, truncated: bool = False) -> ParseResult:
 
 # --------------------------------------------------------------------------- shared helpers
 
+def _without_runaway(items: list[ParsedItem], asked: int) -> tuple[list[ParsedItem], list[ParseFailure]]:
+    """The first ``asked`` distinct pairs of a cut-off reply, and the rest as runaway failures.
+
+    A small model caught in a loop writes the same pairs until the token limit (one gave 21
+    pairs when 5 were asked); each repeat would otherwise count as a pair of its own.
+    """
+    questions = [" ".join(item.question.split()).casefold() for item in items]
+    if len(items) <= asked and len(set(questions)) == len(questions):
+        return items, []
+    kept: list[ParsedItem] = []
+    seen: set[str] = set()
+    failures: list[ParseFailure] = []
+    for item, question in zip(items, questions):
+        if question not in seen and len(kept) < asked:
+            seen.add(question)
+            kept.append(item)
+            continue
+        why = "repeats an earlier pair" if question in seen else f"goes past the {asked} pair(s) asked for"
+        failures.append(ParseFailure(
+            item.raw, RUNAWAY_REPLY,
+            f"The reply ran on until the token limit, and this pair {why}; it repeats itself or runs away, so only its first distinct pairs are kept.",
+        ))
+    return kept, failures
+
+
 def _with_whole_reply_failure(
     text: str, failures: list[ParseFailure], truncated: bool, only_reasoning: bool
 ) -> list[ParseFailure]:
     whole = text.strip()
+    if failures and all(f.reason == EMPTY_LIST for f in failures):
+        return [ParseFailure(text, EMPTY_LIST, "The reply's list of pairs is empty; the model wrote no pair.")]
     if any(len(f.raw) == len(whole) and f.raw == whole for f in failures):
         return failures
     if only_reasoning:
@@ -211,6 +263,8 @@ def _pair_from_object(obj: Any, raw: str) -> ParsedItem | ParseFailure:
         fields.setdefault(key.strip().lower(), value)
     question_key = next((k for k in QUESTION_KEYS if k in fields), None)
     answer_key = next((k for k in ANSWER_KEYS if k in fields), None)
+    if answer_key is None and question_key is not None:
+        answer_key = next((k for k in LOOSE_ANSWER_KEYS if k in fields), None)
     if question_key is None or answer_key is None:
         missing = " and ".join(
             name for name, key in (("question", question_key), ("answer", answer_key)) if key is None
@@ -323,6 +377,9 @@ class _JsonScan:
             self._take_tail(node)
 
     def _take_list(self, node: JsonNode) -> None:
+        if node.elements == [] and node.error is None:
+            self.failures.append(ParseFailure(self.text[node.start : node.end], EMPTY_LIST, "The list of pairs is empty."))
+            return
         if not _bears_items(node):
             if node.error is not None and node.error.cut:
                 self.cut = True
@@ -384,16 +441,6 @@ class _JsonScan:
 
 # --------------------------------------------------------------------------- plain-text fallback
 
-# "Q: ...", "Question 3: ...", "1. **Q:** ...", "**Answer**: ...", "- A: ..."; one match per line,
-# no nested repetition, so it stays linear on any input.
-_LABEL = re.compile(
-    r"[ \t]*(?:(?:\d{1,4}[.)]|[-*+\u2022]|#{1,6})[ \t]*)?"
-    r"(?:\*\*|__)?(?P<label>question|answer|q|a)(?:[ \t]*#?\d{1,4})?"
-    r"[ \t]*(?:\*\*|__)?[ \t]*[:\uff1a][ \t]*(?:\*\*|__)?[ \t]*",
-    re.IGNORECASE,
-)
-
-
 @dataclass
 class _PlainResult:
     items: list[ParsedItem]
@@ -401,46 +448,8 @@ class _PlainResult:
     cut: bool
 
 
-@dataclass
-class _Block:
-    start: int
-    end: int
-    question: list[str] | None = None
-    answer: list[str] | None = None
-    open_field: str | None = None  # "q" or "a" while continuation lines still belong to it
-
-
 def _read_plain_pairs(text: str, start: int, *, truncated: bool) -> _PlainResult:
-    blocks: list[_Block] = []
-    current: _Block | None = None
-    pos = start
-    size = len(text)
-    while pos < size:
-        newline = text.find("\n", pos)
-        line_end = size if newline < 0 else newline
-        line = text[pos:line_end].rstrip("\r")
-        label = _LABEL.match(line)
-        if label is not None:
-            content = line[label.end() :]
-            is_question = label.group("label").lower() in ("q", "question")
-            if is_question or current is None or current.answer is not None or current.question is None:
-                current = _Block(pos, line_end)
-                blocks.append(current)
-            if is_question:
-                current.question, current.open_field = [content], "q"
-            else:
-                current.answer, current.open_field = [content], "a"
-            current.end = line_end
-        elif not line.strip():
-            if current is not None:
-                current.open_field = None
-        elif current is not None and current.open_field is not None:
-            target = current.question if current.open_field == "q" else current.answer
-            assert target is not None
-            target.append(line)
-            current.end = line_end
-        pos = line_end + 1
-
+    blocks = read_blocks(text, start)
     items: list[ParsedItem] = []
     failures: list[ParseFailure] = []
     cut = False

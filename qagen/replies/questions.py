@@ -25,8 +25,9 @@ def parse_questions(reply: str) -> tuple[list[str], list[str]]:
     Reads, in any mix: JSON Lines ``{"question": "..."}`` (any key of
     ``qagen.replies.pairs.QUESTION_KEYS``, any letter case), a JSON array of strings or of such
     objects, an object wrapping them (``{"questions": [...]}``), with code fences and prose
-    around. When the reply holds no JSON question at all, plain lines are read instead: the
-    numbered or bulleted ones (``1.``, ``-``, ``Q:``...), or every line when none is.
+    around. When the reply holds no JSON question at all, or none that can be kept, plain lines
+    are read instead: the numbered or bulleted ones (``1.``, ``-``, ``Q:``...), or every line
+    when none is.
 
     Kept are questions ending with "?", whitespace collapsed, each once (compared without
     letter case). Everything else is described by one sentence in the second list: text
@@ -46,6 +47,11 @@ def parse_questions(reply: str) -> tuple[list[str], list[str]]:
         problems = scan.problems + problems
     questions, rejected = _distinct_questions(candidates)
     problems = problems + rejected
+    if not questions and scan.saw_questions:
+        # The JSON held no usable question (a small model left off the "?"); its plain lines may.
+        plain, plain_problems = _plain_questions(reply[start:])
+        questions, rejected = _distinct_questions(plain)
+        problems = problems + plain_problems + rejected
     if not questions:
         problems.append("No question could be kept from the reply." if problems else "No question was found in the reply.")
     return questions, problems

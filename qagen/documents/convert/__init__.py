@@ -26,7 +26,7 @@ from qagen.documents.convert.cache import ConvertedCache, default_cache_folder, 
 from qagen.documents.convert.html import convert_html
 from qagen.documents.convert.worker import ConverterProcess
 from qagen.progress import Reporter
-from qagen.settings import CONVERT_TIMEOUT
+from qagen.options import CONVERT_TIMEOUT
 
 __all__ = ["FORMATS", "HTML_SUFFIXES", "Converted", "Converter", "Format", "Unconvertible", "convert_html",
            "default_cache_folder", "needs_docs_extra"]

@@ -3,7 +3,8 @@
 When no model endpoint is configured, qagen still runs its whole pipeline, with `OfflineModel`
 standing in for the chat model. It is deterministic (no randomness, no clock, no salted hashing),
 needs no network, and is extractive: every answer is a sentence, or a few consecutive sentences,
-copied from the passage with only its whitespace normalised, so every pair is grounded in its
+copied from the passage with only its whitespace normalised (a list or label line gets a full stop,
+or is restated with its heading in the passage's own words), so every pair is grounded in its
 chunk by construction. When the passage supports fewer good pairs than asked, it returns fewer.
 
 How `extract_pairs` works:
@@ -12,8 +13,9 @@ How `extract_pairs` works:
    lines, underlined lines, ALL-CAPS lines, "2. Leave" alone on its line, short lines with no
    sentence ending) are not answers but give their topic to the text under them. Bullet and
    numbered items and ``Label: value`` lines are blocks of their own; other lines join into
-   paragraphs. Code (fenced or indented), tables, rules, HTML and image lines are skipped: no
-   sentence-shaped answer lives there. A question the passage asks itself (a heading, bold line or
+   paragraphs. Code (fenced or indented), tables, rules, HTML and image lines, reStructuredText
+   directives, lines of only punctuation and boilerplate (copyright notices, navigation, "Contents")
+   are skipped: no answer worth asking for lives there. A question the passage asks itself (a heading, bold line or
    ``Q:`` line ending in "?") is remembered for the block right after it.
 2. Sentences. Blocks split after ".", "!" or "?" when a space and a capital or digit follow, except
    after abbreviations ("Dr.", "St.", "e.g.", "Jan. 5", "U.S.", initials). Decimals and times such
@@ -22,17 +24,20 @@ How `extract_pairs` works:
    does), run-ons (over 60 words), unterminated prose, questions, code-like text, and template
    syntax such as ``{{ x }}``, which qagen's pair checks would reject as a leaked prompt.
 3. Questions. Each sentence's grammatical subject is found (the words before its first verb from a
-   short list, rejected when they start with a pronoun, preposition or connective). A few patterns
-   then ask for what the rest of the sentence states: "X was founded in 1921" -> "When was X
-   founded?", "... by Y" -> "Who founded X?", "X is located in ..." -> "Where is X located?",
-   "X is a ..." -> "What is X?" (or "Who" for people and roles), "X has 14 galleries" -> "How many
-   galleries does X have?", "X costs NOK 50" -> "How much does X cost?", "X opens at 9.30" -> "When
-   does X open?", "X is 42 metres tall" -> "How tall is X?". A ``Label: value`` line under a
-   heading that names one thing asks for that property: "Length: 46.2 m" under "MV Corrie Dawn"
-   -> "What is the length of MV Corrie Dawn?". Every sentence also gets the plain question "What
-   should I know about <topic>?", the topic being its subject, its label, its longest
-   proper name or its heading, in that order. A question the passage asks itself is used as is,
-   answered by the sentences after it.
+   short list, rejected when they start with a pronoun, preposition or connective, or name nothing
+   but stop words: never "Not" or "unless there"). The question asks for what the rest of the
+   sentence states: "X was founded in 1921" -> "When was X founded?", "X is located in ..." ->
+   "Where is X located?", "X has 14 galleries" -> "How many galleries does X have?", "X costs NOK
+   50" -> "How much does X cost?", "X is a ..." -> "What is X?"; and, for any verb
+   (``qagen.llm.offline.forms``), the reason ("because ..." -> "Why ...?"), the time, the place,
+   the doer ("The General Manager leads ..." -> "Who leads ...?"), a condition ("If X, ..." ->
+   "What happens if X?"), or what the subject does. A ``Label: value`` line asks for that
+   property of the heading above it and is answered by a sentence restating it
+   (``qagen.llm.offline.labels``): "Length: 46.2 m" under "MV Corrie Dawn" -> "What is the length
+   of MV Corrie Dawn?", "The length of MV Corrie Dawn is 46.2 m.". Finishing places in race
+   results are asked by place (``qagen.llm.offline.results``). The plain "What should I know about
+   <topic>?" is a last resort worth less than any sharp question, so few sentences are asked it.
+   A question the passage asks itself is used as is, answered by the sentences after it.
 4. Score. Information counts: years, dates, times, prices, percentages and other numbers, proper
    names (capitalised words past the sentence start), a sensible length, and how specific the
    question is. Sentences leaning on earlier text ("It", "This", "However", ...) and Markdown
@@ -43,8 +48,8 @@ How `extract_pairs` works:
    is skipped, and each pair takes the first of its questions no other pair has used, as long as
    the question does not hold the answer. Pairs come back in passage order.
 
-Steps 1 and 2 (blocks and sentences) live in ``qagen.offline_passage``, step 3 (questions) in
-``qagen.offline_questions``; scoring, picking and ``OfflineModel`` are here.
+Steps 1 and 2 (blocks and sentences) live in ``qagen.llm.offline.passage``, step 3 (questions) in
+``qagen.llm.offline.questions`` and the modules it uses; scoring, picking and ``OfflineModel`` are here.
 """
 
 from __future__ import annotations
@@ -55,7 +60,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from qagen.llm.offline.passage import DIGIT_RE, TERMINATED_RE, Block, read_blocks, split_sentences, strip_markup_edges
-from qagen.llm.offline.questions import bare_word, is_capitalised, known_names, sentence_questions
+from qagen.llm.offline.questions import ABOUT_QUESTION, sentence_questions
+from qagen.llm.offline.results import place_candidates
+from qagen.llm.offline.words import bare_word, is_capitalised, known_names
 from qagen.llm.offline.vocabulary import DATE_RE, PRICE_RE, STOPWORDS, TIME_RE, YEAR_RE
 from qagen.records import Completion, Request
 
@@ -78,11 +85,16 @@ _TEMPLATE_MARK_RE = re.compile(r"\{\{|\}\}|\{%|%\}")
 
 @dataclass(frozen=True)
 class _Candidate:
-    answer: str
+    answer: str  # the passage's text, or that text restated with its heading
     questions: tuple[str, ...]  # best first
     score: float
     group: int
     position: int  # order in the passage
+    span: str = ""  # the passage's text the answer is made of, when it is not the answer itself
+
+    @property
+    def source_text(self) -> str:
+        return self.span or self.answer
 
 
 # --- scoring and picking ----------------------------------------------------------------------
@@ -159,15 +171,24 @@ def _candidates(blocks: list[Block]) -> list[_Candidate]:
             position += 1
             if not _is_answer_shaped(sentence, block.is_item):
                 continue
-            questions = sentence_questions(sentence, block.topic, names)
-            if not questions:
+            asked = sentence_questions(sentence, block.topic, names)
+            if not asked:
                 continue
-            score = (_information(sentence, names) + _length_points(len(sentence.split()))
-                     + questions[0][1] - _penalty(sentence))
-            if score >= MIN_SCORE:
-                candidates.append(_Candidate(sentence, tuple(q for q, _ in questions), score,
-                                             block.group, position))
+            base = _information(sentence, names) + _length_points(len(sentence.split())) - _penalty(sentence)
+            answers: dict[str, list[tuple[str, float]]] = {}
+            for question, worth, answer in asked:
+                answers.setdefault(answer, []).append((question, worth))
+            for answer, questions in answers.items():
+                score = base + questions[0][1]
+                if score >= MIN_SCORE:
+                    candidates.append(_Candidate(answer or _as_sentence(sentence), tuple(q for q, _ in questions),
+                                                 score, block.group, position, span=sentence))
     return candidates
+
+
+def _as_sentence(text: str) -> str:
+    """A list item or label line as a sentence: "Adults: NOK 120" ends in a full stop."""
+    return text if TERMINATED_RE.search(text) else text.rstrip(",;: ") + "."
 
 
 def _answer_to_asked(block: Block, names: frozenset[str], position: int) -> _Candidate | None:
@@ -225,6 +246,10 @@ def _is_fair(question: str, answer: str) -> bool:
             and not _TEMPLATE_MARK_RE.search(question) and not _TEMPLATE_MARK_RE.search(answer))
 
 
+def _is_vague(question: str) -> bool:
+    return question.startswith(ABOUT_QUESTION.split("{")[0])
+
+
 def extract_pairs(passage: str, n: int) -> list[tuple[str, str]]:
     """Up to n (question, answer) pairs whose answers are sentences copied from the passage.
 
@@ -236,18 +261,26 @@ def extract_pairs(passage: str, n: int) -> list[tuple[str, str]]:
     chosen: list[_Candidate] = []
     asked: list[str] = []
     used: set[str] = set()
-    for candidate in _round_robin(_candidates(read_blocks(passage))):
-        if len(chosen) >= n:
-            break
-        if candidate.answer not in normalised_passage or _repeats(candidate.answer, chosen):
-            continue
-        question = next((q for q in candidate.questions
-                         if q.casefold() not in used and _is_fair(q, candidate.answer)), None)
-        if question is None:
-            continue
-        used.add(question.casefold())
-        chosen.append(candidate)
-        asked.append(question)
+    candidates = _candidates(read_blocks(passage)) + [
+        _Candidate(answer, (question,), score, group, position, span=span)
+        for answer, question, score, group, position, span in place_candidates(passage)
+    ]
+    ranked = _round_robin(candidates)
+    # Specific questions first; the vague "What should I know about X?" only fills what is left, so
+    # a passage with more answerable sentences than n asks none of that kind.
+    for vague_too in (False, True):
+        for candidate in ranked:
+            if len(chosen) >= n:
+                break
+            if candidate in chosen or candidate.source_text not in normalised_passage or _repeats(candidate.answer, chosen):
+                continue
+            question = next((q for q in candidate.questions if q.casefold() not in used and _is_fair(q, candidate.answer)
+                             and (vague_too or not _is_vague(q))), None)
+            if question is None:
+                continue
+            used.add(question.casefold())
+            chosen.append(candidate)
+            asked.append(question)
     pairs = sorted(zip(chosen, asked), key=lambda pair: pair[0].position)
     return [(question, candidate.answer) for candidate, question in pairs]
 
@@ -261,6 +294,8 @@ class OfflineModel:
         self._count_tokens = count_tokens
 
     async def complete(self, request: Request) -> Completion:
+        # The same JSON lines whatever response_format the template asks for: the pair reader
+        # takes them under any format, and no refusal or fallback applies to a model qagen runs itself.
         pairs = extract_pairs(request.passage, request.n)
         text = "\n".join(
             json.dumps({"question": q, "answer": a}, ensure_ascii=False) for q, a in pairs

@@ -47,6 +47,16 @@ _QA_PREFIX_RE = re.compile(r"^(?:Q|Question|FAQ)\s*[:.)]\s*", re.IGNORECASE)
 _ANSWER_PREFIX_RE = re.compile(r"^(?:\*\*|__)?(?:A|Answer)\s*[:.)](?:\*\*|__)?\s+", re.IGNORECASE)
 _SENTENCE_END_RE = re.compile(r"(?:[.!?]+|…)[\"'”’)\]*_]*(?=\s+\S)")
 TERMINATED_RE = re.compile(r"(?:[.!?]|…)[\"'”’)\]*_]*$")
+# Copyright notices, navigation and tables of contents: every page of a site repeats them.
+_BOILERPLATE_RE = re.compile(
+    r"©|\(c\)\s*\d{4}|^\W*copyright\b|\ball rights reserved\b"
+    r"|^(?:[«‹<←]\s*)?(?:previous|next|back to top|skip to (?:main )?content|edit on \w+|table of contents"
+    r"|contents|on this page|in this (?:section|article)|home|menu|search|print this page|share)\b"
+    r"(?:\W+(?:previous|next|page|topic|»|›|→))*\W*$",
+    re.IGNORECASE,
+)
+# reStructuredText and Sphinx markup: ".. note::", ".. code-block:: python", ":param x:".
+_DIRECTIVE_RE = re.compile(r"^(?:\.\.\s+[\w:-]+::|\.\.\s+_[\w -]+:|\.\.\s*$|:\w+(?:\s+\w+)?:\s)")
 _MARKUP_CHARS = "*_`#[]<>\"“”‘’"
 
 
@@ -230,9 +240,13 @@ def _follows_item(lines: list[str], index: int) -> bool:
 
 
 def _is_skipped_line(stripped: str) -> bool:
-    """Tables, HTML and images hold no sentence-shaped answer."""
+    """Tables, HTML, images, directives and boilerplate hold no answer worth asking for."""
     if stripped.startswith("|") or stripped.count("|") >= 2:
         return True
+    if _BOILERPLATE_RE.search(stripped) or _DIRECTIVE_RE.match(stripped):
+        return True
+    if not any(ch.isalnum() for ch in stripped):
+        return True  # "----", "* * *", "»"
     if stripped.startswith("<") and stripped.endswith(">"):
         return True
     return stripped.startswith("![")

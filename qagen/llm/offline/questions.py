@@ -1,9 +1,10 @@
 """How the offline generator (``qagen.llm.offline.model``) asks about one sentence of a passage.
 
 ``sentence_questions`` finds the sentence's grammatical subject and, with a few patterns, asks
-for what the rest of the sentence states ("X was founded in 1921" -> "When was X founded?"), or
-for the property a ``Label: value`` line gives under a heading that names one thing; every
-sentence with a clear topic also gets the plain ``ABOUT_QUESTION``. Step 3 of the method
+for what the rest of the sentence states ("X was founded in 1921" -> "When was X founded?"),
+with the clause forms of ``qagen.llm.offline.forms`` (why, when, where, who, what happens if), or
+for the property a ``Label: value`` line gives (``qagen.llm.offline.labels``). The plain
+``ABOUT_QUESTION`` is kept as a last resort, worth less than any of these. Step 3 of the method
 described in ``qagen.llm.offline.model``. The word lists and patterns this takes (verbs,
 names, dates, times, prices) are in ``qagen.llm.offline.vocabulary``.
 """
@@ -11,9 +12,11 @@ names, dates, times, prices) are in ``qagen.llm.offline.vocabulary``.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 
-from qagen.llm.offline.passage import DIGIT_RE, LABEL_RE, TITLES, clean_phrase
+from qagen.llm.offline.forms import clause_questions, condition_question
+from qagen.llm.offline.labels import is_topic_label, label_questions
+from qagen.llm.offline.passage import LABEL_RE, TITLES, clean_phrase
+from qagen.llm.offline.words import bare_word, is_capitalised, looks_plural, lower_first, mentions_time
 from qagen.llm.offline.vocabulary import (
     ADVERBS,
     BAD_SUBJECT_START,
@@ -21,7 +24,6 @@ from qagen.llm.offline.vocabulary import (
     COST_VERBS,
     COUNT_VERBS,
     DATED_PARTICIPLES,
-    DATE_RE,
     DETERMINERS,
     DURATION_RE,
     IRREGULAR_PAST,
@@ -40,80 +42,79 @@ from qagen.llm.offline.vocabulary import (
     PRICED,
     PRICE_RE,
     QUANTITY_RE,
-    QUESTION_WORDS,
     ROLES,
     SCHEDULE_VERBS,
     STARTS_WITH_TIME_RE,
     STOPWORDS,
     TAKE_VERBS,
-    TIME_RE,
-    TIME_WORDS_RE,
     VERB_TRIGGERS,
-    YEAR_RE,
 )
 
 
 # The question every sentence with a clear topic can answer, when no sharper pattern fits.
 # A fine-tuned model is asked without any passage in view, so the question must stand alone.
 ABOUT_QUESTION = "What should I know about {phrase}?"
+VAGUE_WORTH = -1.0
+# "**2011**: the MV Saltmarrow took over Route 2 ...": a timeline item, its year opening the sentence.
+_YEAR_ITEM_RE = re.compile(r"^(?:\*\*|__)?(?:1[5-9]\d\d|20\d\d)s?(?:\*\*|__)?\s*[:–—-]\s+(?=\S)")
+# Words that alone never name a subject, on top of the stop words and subject openers.
+FRAGMENT_WORDS = frozenset("not unless except only if then there here".split())
 
 
 # --- questions --------------------------------------------------------------------------------
 
 
-def bare_word(word: str) -> str:
-    """The word without the punctuation and markup around it, in lower case, as the word lists hold it."""
-    return word.strip(".,;:!?()[]{}\"'“”‘’*_`").lower()
 
 
 def _about(phrase: str) -> str:
     return ABOUT_QUESTION.format(phrase=phrase)
 
 
-def is_capitalised(word: str) -> bool:
-    """Whether the word opens with a capital, past an opening bracket, quote or emphasis mark."""
-    core = word.strip("([\"'“‘*_")
-    return core[:1].isupper()
-
-
-def known_names(sentences: Iterable[str]) -> frozenset[str]:
-    """Words the passage capitalises mid-sentence: proper names, even when one opens a sentence."""
-    names: set[str] = set()
-    for sentence in sentences:
-        words = sentence.split()
-        for previous, word in zip(words, words[1:]):
-            if is_capitalised(word) and not previous.endswith((":", ".")):
-                names.add(bare_word(word))
-    names.discard("i")
-    return frozenset(names)
-
 
 def _subject(words: list[str], names: frozenset[str]) -> tuple[str, int] | None:
     """The sentence's subject, ready for a question, and where its verb is; None when unclear."""
+    end = -1  # where the subject ends, when an aside stands between it and its verb
     for at, word in enumerate(words[:10]):
         bare = bare_word(word)
         if at > 0 and bare in VERB_TRIGGERS and _can_be_verb(bare, words[at - 1], words[at + 1:]):
+            break
+        if "(" in word and re.fullmatch(r"\([A-Z][A-Za-z0-9&.-]{1,10}\)", word):
+            continue  # "Brannoch Sound Ferry Cooperative (BSFC)"
+        if word.endswith(",") and at > 0 and end < 0 and (close := _aside_end(words, at)):
+            end = at + 1  # "The current director, Dr. Erik Holm, has led ..."
+            at = close
             break
         if word.endswith((",", ";", ":")) or "(" in word:
             return None  # an opening clause or an aside: the subject is not simply the first words
     else:
         return None
-    subject = list(words[:at])
+    subject = list(words[:end if end > 0 else at])
     while subject and bare_word(subject[-1]) in ADVERBS:
         subject.pop()
     bare_subject = [bare_word(word) for word in subject]
-    if not subject or len(subject) > 7 or bare_subject[0] in BAD_SUBJECT_START:
+    if not subject or len(subject) > 9 or bare_subject[0] in BAD_SUBJECT_START:
         return None
     if all(word in DETERMINERS for word in bare_subject):
         return None
     for previous, word, raw in zip(bare_subject, bare_subject[1:], subject):
         if word in {"the", "a", "an"} and previous not in PREPOSITIONS:
             return None  # "Every Tuesday the café ...": two noun phrases, not one subject
-        if _looks_plural(previous) and not is_capitalised(raw) and word not in PREPOSITIONS \
+        if looks_plural(previous) and not is_capitalised(raw) and word not in PREPOSITIONS \
                 and word not in {"or", "who", "that", "which"}:
             return None  # "The company reimburses travel ...": a verb we do not know
     phrase = clean_phrase(" ".join(subject))
-    return (_lower_first(phrase, names), at) if phrase else None
+    return (lower_first(phrase, names), at) if phrase else None
+
+
+def _aside_end(words: list[str], comma: int) -> int:
+    """Where the verb after an aside starts ("..., 18:30 from Port Essary, arrives"); 0 when there is none."""
+    for close in range(comma + 1, min(comma + 9, len(words) - 1)):
+        if words[close].endswith((";", ":")) or "(" in words[close]:
+            return 0
+        if words[close].endswith(","):
+            verb = bare_word(words[close + 1])
+            return close + 1 if verb in VERB_TRIGGERS and _can_be_verb(verb, "", words[close + 2:]) else 0
+    return 0
 
 
 def _can_be_verb(bare: str, previous: str, following: list[str]) -> bool:
@@ -129,35 +130,20 @@ def _can_be_verb(bare: str, previous: str, following: list[str]) -> bool:
         return True
     # A plain form such as "leave" or "open" is a verb after a plural ("Tickets cost", "Staff
     # leave"), a noun otherwise ("Unused leave of ...").
-    return _looks_plural(before)
+    return looks_plural(before)
 
 
-def _looks_plural(bare: str) -> bool:
-    return bare in IRREGULAR_PLURALS or (
-        bare.endswith("s") and not bare.endswith(("ss", "us", "is", "'s", "’s"))
-    )
 
 
-def _lower_first(phrase: str, names: frozenset[str]) -> str:
-    first, _, rest = phrase.partition(" ")
-    if _keeps_capital(first, rest, names):
-        return phrase
-    return first.lower() + (" " + rest if rest else "")
 
 
-def _keeps_capital(first: str, rest: str, names: frozenset[str]) -> bool:
-    if first.lower() in DETERMINERS:
-        return False
-    if first.lower().rstrip(".") in TITLES or (first.isupper() and len(first) > 1):
-        return True
-    return first.lower() in names or (bool(rest) and rest[:1].isupper())
 
 
 def _aux(verb: str, subject: str) -> str:
     if verb in PAST_FORMS:
         return "did"
     if verb == "cost":  # "Tickets cost" now, "The refit cost" then
-        return "do" if _looks_plural(bare_word(subject.split()[-1])) else "did"
+        return "do" if looks_plural(bare_word(subject.split()[-1])) else "did"
     return "does" if verb.endswith("s") else "do"
 
 
@@ -197,7 +183,7 @@ def _copula_questions(
     questions: list[str] = []
     if head in DATED_PARTICIPLES:
         clause = _first_clause(following)  # "designed by Per Lund and was completed in 1924"
-        if timed or _mentions_time(" ".join(clause)):
+        if timed or mentions_time(" ".join(clause)):
             questions.append(f"When {verb} {subject} {head}?")
         if head not in NO_AGENT and _has_named_agent(clause):
             questions.append(f"Who {IRREGULAR_PAST.get(head, head)} {subject}?")
@@ -259,8 +245,6 @@ def _has_named_agent(words: list[str]) -> bool:
     return False
 
 
-def _mentions_time(text: str) -> bool:
-    return any(regex.search(text) for regex in (YEAR_RE, DATE_RE, TIME_RE, TIME_WORDS_RE))
 
 
 def _counted_noun(tail: str) -> str:
@@ -312,65 +296,61 @@ def _longer(best: list[str], run: list[str]) -> list[str]:
     return run if len(run) > len(best) else best
 
 
-def _is_topic_label(label: str) -> bool:
-    """"Opening hours: ..." names a topic; "A: ...", "Note: ..." or "What happened: ..." do not."""
-    words = label.split()
-    return (len(label) > 1 and len(words) <= 4 and bare_word(words[0]) not in QUESTION_WORDS
-            and bare_word(words[0]) not in PREPOSITIONS
-            and label.strip().lower() not in {"q", "a", "question", "answer", "note", "notes", "tip",
-                                              "warning", "important", "nb", "example", "see"})
 
 
-def _label_questions(label: str, value: str, topic: str, names: frozenset[str]) -> list[str]:
-    """"Length: 46.2 m" under "MV Corrie Dawn" -> "What is the length of MV Corrie Dawn?"."""
-    if not _is_named(topic, names):
-        return []
-    lowered = _lower_first(label, names)
-    if lowered.lower() in DATED_PARTICIPLES:
-        return [f"When was {topic} {lowered.lower()}?"] if _mentions_time(value) else []
-    if any(bare_word(word).endswith("ed") for word in label.split()):
-        return []  # "Entered service": a verb, not a property
-    verb = "are" if _looks_plural(bare_word(label.split()[-1])) else "is"
-    return [f"What {verb} the {lowered} of {topic}?"]
 
 
-def _is_named(topic: str, names: frozenset[str]) -> bool:
-    """A heading naming one thing ("MV Corrie Dawn", "IR-2023-01"), not a subject ("Opening hours")."""
-    words = topic.split()
-    if not words or not all(is_capitalised(word) or word[:1].isdigit() for word in words):
-        return False
-    if len(words) > 1 and topic.isupper():
-        return False  # "CURRENT FLEET"
-    identifier = len(words) == 1 and bool(DIGIT_RE.search(topic)) and any(c.isalpha() for c in topic)
-    acronym = any(2 <= len(word) <= 5 and word.isalpha() and word.isupper() for word in words)  # "MV"
-    return identifier or acronym or any(bare_word(word) in names for word in words)
 
 
-def sentence_questions(sentence: str, topic: str, names: frozenset[str]) -> list[tuple[str, float]]:
-    """Candidate questions for one sentence, best first, each with how much it is worth."""
-    found: list[tuple[str, float]] = []
-    label = ""
-    if (match := LABEL_RE.match(sentence)) and _is_topic_label(match.group(1)):
-        label = clean_phrase(match.group(1))
-        sentence = sentence[match.end():]
-    opening = OPENING_TIME_RE.match(sentence)
+def _the(topic: str) -> str:
+    return topic if not topic or topic[:1].isupper() or topic.split()[0] in DETERMINERS else f"the {topic}"
+
+
+def _has_content(phrase: str) -> bool:
+    """Whether a phrase names something: "Not", "For" or "unless there" do not."""
+    words = [bare_word(word) for word in phrase.split()]
+    return bool(words) and words[0] not in BAD_SUBJECT_START and words[0] not in FRAGMENT_WORDS \
+        and any(any(ch.isalnum() for ch in word) and word not in STOPWORDS and word not in FRAGMENT_WORDS for word in words)
+
+
+def sentence_questions(sentence: str, topic: str, names: frozenset[str]) -> list[tuple[str, float, str]]:
+    """Candidate questions for one sentence, best first: (question, worth, answer).
+
+    The answer is "" when it is the sentence itself, or the sentence restated with its heading.
+    """
+    found: list[tuple[str, float, str]] = []
+    label = raw_label = ""
+    if (match := LABEL_RE.match(sentence)) and (is_topic_label(match.group(1))
+                                                or match.group(1).strip().lower() == "what happened"):
+        raw_label = match.group(1)
+        label = clean_phrase(raw_label)
+        value = sentence[match.end():]
+        found += [(question, 1.5, answer) for question, answer
+                  in label_questions(raw_label, label, value, topic, names)]
+        sentence = value
+    if not label and (condition := condition_question(sentence)):
+        found.append((condition, 1.5, ""))
+    opening = OPENING_TIME_RE.match(sentence) or _YEAR_ITEM_RE.match(sentence)
     words = sentence[opening.end():].split() if opening else sentence.split()
-    if subject := _subject(words, names):
+    vague: list[str] = []
+    if not label and (subject := _subject(words, names)) and _has_content(subject[0]):
         phrase, verb_at = subject
         specific = _specific_questions(phrase, words[verb_at:], timed=opening is not None)
-        found += [(question, 1.5) for question in specific]
-        found.append((_about(phrase), 0.5))
-    if label:
-        found += [(question, 1.5) for question in _label_questions(label, sentence, topic, names)]
-        found.append((_about(_lower_first(label, names)), 0.5))
-    if name := _longest_name(words, names):
-        found.append((_about(name), 0.25))
-    if topic:
-        found.append((_about(_lower_first(topic, names)), 0.0))
-    unique: list[tuple[str, float]] = []
+        found += [(question, 1.5, "") for question in specific]
+        found += [(question, 1.25, "") for question in clause_questions(
+            phrase, words[verb_at:], timed=opening is not None, topic=_the(lower_first(topic, names)))]
+        vague.append(phrase)
+    if not label:
+        if name := _longest_name(words, names):
+            vague.append(name)
+        if topic:
+            vague.append(lower_first(topic, names))
+    # The plain question is the last resort: a fine-tuned model learns little from it.
+    found += [(_about(phrase), VAGUE_WORTH, "") for phrase in vague if _has_content(phrase)]
+    unique: list[tuple[str, float, str]] = []
     seen: set[str] = set()
-    for question, worth in found:
+    for question, worth, answer in found:
         if question.casefold() not in seen:
             seen.add(question.casefold())
-            unique.append((question, worth))
+            unique.append((question, worth, answer))
     return unique

@@ -49,7 +49,14 @@ ROLES = frozenset(
     "director founder manager curator head chair chairman chairwoman chairperson president ceo "
     "owner author architect editor captain mayor principal leader secretary treasurer coordinator "
     "officer supervisor chief minister king queen artist painter designer engineer inventor creator "
-    "composer writer poet scientist professor teacher doctor".split()
+    "composer writer poet scientist professor teacher doctor superintendent master mate engineer "
+    "deckhand driver".split()
+)
+# Plural words for people: a subject that can be asked "Who ...?".
+PEOPLE = frozenset(
+    "people staff employees members passengers drivers crews crew masters deckhands engineers residents "
+    "children adults visitors users customers islanders traders directors students runners sailors "
+    "riders players teams managers officers volunteers".split()
 )
 IRREGULAR_PLURALS = frozenset("people children staff men women persons personnel crew".split())
 DATED_PARTICIPLES = frozenset(
@@ -94,7 +101,10 @@ SCHEDULE_VERBS = _verb_forms(
     "launch launches launched", "return returns returned",
 )
 COST_VERBS = frozenset({"cost", "costs"})
-IRREGULAR_PAST_FORMS = frozenset("made kept gave became lay stood meant led told built".split())
+IRREGULAR_PAST_FORMS = frozenset(
+    "made kept gave became lay stood meant led told built won went rose met paid came spent took left "
+    "began ran sold bought lost brought found sent".split()
+)
 TAKE_VERBS = _verb_forms("take takes took", "last lasts lasted")
 PAST_FORMS = frozenset(
     "had employed contained included held housed offered seated attracted received welcomed sold "
@@ -111,7 +121,13 @@ _OTHER_VERBS = frozenset(
     "depends depend depended means mean meant applies apply applied leads lead led connects "
     "connect connected operates operate operated manages manage managed hosts host hosted "
     "organises organise organised organizes organize organized tells tell told founded built "
-    "designed created donated established introduced".split()
+    "designed created donated established introduced rose rise rises went go goes met meet meets "
+    "paid pay pays carries carry carried spends spend spent leads reports report reported took "
+    "bought buy buys became come comes came gave won win wins lost finished sailed sail sails "
+    "contributes contribute contributed elects elect elected marks mark marked joined join joins "
+    "celebrated approved approve approves replaced replace replaces retired retire retires "
+    "charges charge charged sets set waits wait waited travels travel travelled work works "
+    "worked answers answer answered reviews review reviewed declares declare declared".split()
 )
 VERB_TRIGGERS = (COPULAS | MODALS | COST_VERBS | _OTHER_VERBS
                   | frozenset(COUNT_VERBS) | frozenset(SCHEDULE_VERBS) | frozenset(TAKE_VERBS))

@@ -5,7 +5,8 @@ corpus, its reply read by ``qagen.replies.questions``) or, offline, from
 ``qagen.quality.idk.offline.offline_idk_questions``. Every candidate is verified
 against the whole corpus before it is kept: first lexically (BM25 over all chunks, see
 ``candidates.likely_answered``), then, with a model, by asking it whether the best-matching
-passages answer the question (``templates/idk_check.json``). A candidate the corpus
+passages answer the question (``templates/idk_check.json``): the sentence that answers it first,
+then a verdict; a quote found in the passages counts as "answered" (``evidence.quoted_answer``). A candidate the corpus
 likely answers is dropped, because a wrong "I don't know" example teaches the model to
 refuse real questions. Model requests go through the journal like every other request,
 keyed by a hash of their content (``qagen.llm.keys``), so a rerun replays them instead of paying again.
@@ -20,6 +21,7 @@ from qagen.llm.asker import Asker, Failure
 from qagen.llm.keys import message_parts, request_key
 from qagen.llm.templates import ChatTemplate
 from qagen.quality.idk.candidates import choose_excerpt_chunks, likely_answered, pick_refusal, render_excerpts
+from qagen.quality.idk.evidence import quoted_answer
 from qagen.quality.idk.offline import offline_idk_questions
 from qagen.quality.retrieval import BM25Index
 from qagen.records import Chunk, Pair, Rejection, Request
@@ -100,7 +102,7 @@ async def model_idk(
         ask_for = min(30, max(5, 2 * missing))
         avoid = "\n".join(sorted(seen))
         messages = generate_template.render(excerpts=excerpts, n=ask_for, avoid=avoid)
-        request = Request(key=request_key("idk", *message_parts(messages)), messages=messages, params=dict(generate_template.params), n=ask_for)
+        request = Request(key=request_key("idk", *message_parts(messages)), messages=messages, params=generate_template.request_params(ask_for), n=ask_for)
         answers, failures = await asker.ask([request])
         outcome.failures += failures
         if request.key not in answers:
@@ -120,11 +122,13 @@ async def model_idk(
             else:
                 survivors.append(question)
         checks = {}
+        shown: dict[str, str] = {}
         for question in survivors:
             passages = "\n\n---\n\n".join(index.chunk(hit.chunk_id).text for hit in index.search(question, CHECK_PASSAGES))
+            shown[question] = passages
             check_messages = check_template.render(question=question, passages=passages)
             checks[question] = Request(
-                key=request_key("idk-check", *message_parts(check_messages)), messages=check_messages, params=dict(check_template.params)
+                key=request_key("idk-check", *message_parts(check_messages)), messages=check_messages, params=check_template.request_params()
             )
         answers, failures = await asker.ask(list(checks.values()))
         outcome.failures += failures
@@ -132,10 +136,15 @@ async def model_idk(
             if check.key not in answers:
                 outcome.rejections.append(_drop(question, "check_failed", "the model could not be asked to check it"))
                 continue
-            answered = parse_check(answers[check.key].text)
-            if answered is None:
+            reply = answers[check.key].text
+            answered = parse_check(reply)
+            quote = quoted_answer(reply, shown[question], question) if answered is False else None
+            if quote is not None:
+                # A model that copied the answer out of the passages has found it, whatever it concluded.
+                outcome.rejections.append(_drop(question, "model_quotes_answer", f"the model quoted the passage that answers it: {quote[:200]}"))
+            elif answered is None:
                 # Unreadable is treated as "answered": a wrong refusal example does more harm than a missing one.
-                outcome.rejections.append(_drop(question, "check_unreadable", f"unreadable check reply: {answers[check.key].text[:200]}"))
+                outcome.rejections.append(_drop(question, "check_unreadable", f"unreadable check reply: {reply[:200]}"))
             elif answered:
                 outcome.rejections.append(_drop(question, "model_says_answered", "the model found the answer in the corpus"))
             elif len(outcome.pairs) < target:

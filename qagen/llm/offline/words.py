@@ -1,0 +1,63 @@
+"""Small word tests the offline generator's question makers share.
+
+What a word is once its punctuation is gone, whether it is capitalised, which words a passage
+uses as names, whether a noun looks plural, how a phrase starts inside a question, and whether
+a text mentions a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from qagen.llm.offline.passage import TITLES
+from qagen.llm.offline.vocabulary import DATE_RE, DETERMINERS, IRREGULAR_PLURALS, TIME_RE, TIME_WORDS_RE, YEAR_RE
+
+__all__ = ["bare_word", "is_capitalised", "known_names", "looks_plural", "lower_first", "mentions_time"]
+
+
+def bare_word(word: str) -> str:
+    """The word without the punctuation and markup around it, in lower case, as the word lists hold it."""
+    return word.strip(".,;:!?()[]{}\"'“”‘’*_`").lower()
+
+
+def is_capitalised(word: str) -> bool:
+    """Whether the word opens with a capital, past an opening bracket, quote or emphasis mark."""
+    core = word.strip("([\"'“‘*_")
+    return core[:1].isupper()
+
+
+def known_names(sentences: Iterable[str]) -> frozenset[str]:
+    """Words the passage capitalises mid-sentence: proper names, even when one opens a sentence."""
+    names: set[str] = set()
+    for sentence in sentences:
+        words = sentence.split()
+        for previous, word in zip(words, words[1:]):
+            if is_capitalised(word) and not previous.endswith((":", ".")):
+                names.add(bare_word(word))
+    names.discard("i")
+    return frozenset(names)
+
+
+def looks_plural(bare: str) -> bool:
+    return bare in IRREGULAR_PLURALS or (
+        bare.endswith("s") and not bare.endswith(("ss", "us", "is", "'s", "’s"))
+    )
+
+
+def lower_first(phrase: str, names: frozenset[str]) -> str:
+    first, _, rest = phrase.partition(" ")
+    if _keeps_capital(first, rest, names):
+        return phrase
+    return first.lower() + (" " + rest if rest else "")
+
+
+def _keeps_capital(first: str, rest: str, names: frozenset[str]) -> bool:
+    if first.lower() in DETERMINERS:
+        return False
+    if first.lower().rstrip(".") in TITLES or (first.isupper() and len(first) > 1):
+        return True
+    return first.lower() in names or (bool(rest) and rest[:1].isupper())
+
+
+def mentions_time(text: str) -> bool:
+    return any(regex.search(text) for regex in (YEAR_RE, DATE_RE, TIME_RE, TIME_WORDS_RE))
