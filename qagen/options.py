@@ -20,6 +20,7 @@ MAX_EXAMPLE_TOKENS = 16385  # per-example limit used by OpenAI's data preparatio
 MAX_SUFFIX_CHARS = 64  # the jobs API's limit on a fine-tuned model's name suffix
 LOCAL_TIMEOUT = 600.0  # default --timeout for a server on this machine, which often queues requests (README)
 MAX_FILE_MB = 50  # larger files are skipped unread (--max-file-size): one file should not eat a run's budget
+CONVERT_TIMEOUT = 300.0  # seconds one PDF, DOCX ... may take to convert (--convert-timeout); 500 PDF pages take about 10
 DEFAULT_SYSTEM_MESSAGE = (
     "You answer questions about the organisation's documents. "
     "When the documents do not cover a question, say that you don't know."
@@ -57,6 +58,10 @@ GENERATE_OPTIONS = _options(
     _TIMEOUT,
     _MAX_RETRY_WAIT,
     Option("max_file_size", float, MAX_FILE_MB, "largest file read, in MB (2**20 bytes); larger files are skipped", low=0, low_open=True),
+    Option("convert_timeout", float, CONVERT_TIMEOUT, "seconds one PDF, DOCX, PPTX or EPUB may take to convert; a slower one is skipped",
+           low=0, low_open=True),
+    Option("convert_cache", Path, None, "folder of converted text, kept by file content "
+           "(default: $XDG_CACHE_HOME/qagen/converted, else ~/.cache/qagen/converted)", optional=True),
     Option("chunk_size", int, 800, "tokens per chunk", low=50, high=1_000_000),
     Option("chunk_overlap", int, 80, "tokens shared by neighbouring chunks (below chunk_size)", low=0),
     Option("format", str, "chat", "chat messages, or legacy prompt/completion for completion models", choices=("chat", "completion")),

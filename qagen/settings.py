@@ -49,6 +49,8 @@ class Settings:
     api_key: str | None = field(default=None, repr=False)
     pairs_per_chunk: int = _g("pairs_per_chunk")
     max_file_size: float = _g("max_file_size")
+    convert_timeout: float = _g("convert_timeout")
+    convert_cache: Path | None = _g("convert_cache")
     chunk_size: int = _g("chunk_size")
     chunk_overlap: int = _g("chunk_overlap")
     template: Path | None = _g("template")

@@ -15,10 +15,12 @@ _ENV_PREFIX = "QAGEN_"
 
 
 @pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
     for name in list(os.environ):
         if name in _ENV_NAMES or name.startswith(_ENV_PREFIX):
             monkeypatch.delenv(name)
+    # Converted documents are cached in the user's cache folder; a test's go to its own.
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
 
 
 @pytest.fixture

@@ -94,7 +94,8 @@ def test_single_file_root_accepts_a_str(tmp_path: Path) -> None:
 
 
 def test_single_binary_file_root_is_an_error_naming_the_reason(tmp_path: Path) -> None:
-    path = write(tmp_path / "scan.pdf", b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n")
+    # A PDF under another name is not converted (only .pdf is), but its signature is still named.
+    path = write(tmp_path / "scan.dat", b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n")
 
     with pytest.raises(CorpusError) as info:
         load_corpus(path)
@@ -202,11 +203,11 @@ def make_zip(path: Path) -> Path:
 def test_binary_files_are_skipped_with_the_format_named(tmp_path: Path) -> None:
     write(tmp_path / "good.txt", "text")
     write(tmp_path / "nul.dat", b"abc\x00def" * 10)
-    write(tmp_path / "paper.pdf", b"%PDF-1.4\n%\xc7\xec\x8f\xa2\n")
+    write(tmp_path / "paper.pdf.bak", b"%PDF-1.4\n%\xc7\xec\x8f\xa2\n")
     write(tmp_path / "logo.png", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
     write(tmp_path / "photo.jpg", b"\xff\xd8\xff\xe0\x00\x10JFIF")
     write(tmp_path / "notes.txt.gz", b"\x1f\x8b\x08\x00\x00\x00\x00\x00")
-    make_zip(tmp_path / "report.docx")
+    make_zip(tmp_path / "report.odt")  # .docx, .pptx and .epub are converted (tests/test_convert.py)
     make_zip(tmp_path / "bundle.zip")
     write(tmp_path / "controls.bin", bytes(range(1, 32)) * 20)
 
@@ -219,9 +220,9 @@ def test_binary_files_are_skipped_with_the_format_named(tmp_path: Path) -> None:
         "logo.png": "binary file (PNG): convert it to text first",
         "notes.txt.gz": "binary file (GZIP): convert it to text first",
         "nul.dat": "binary file",
-        "paper.pdf": "binary file (PDF): convert it to text first",
+        "paper.pdf.bak": "binary file (PDF): convert it to text first",
         "photo.jpg": "binary file (JPEG): convert it to text first",
-        "report.docx": "binary file (DOCX, a ZIP archive): convert it to text first",
+        "report.odt": "binary file (ODT, a ZIP archive): convert it to text first",
     }
 
 
@@ -492,7 +493,7 @@ def test_broken_link_as_root_is_a_corpus_error(tmp_path: Path) -> None:
 
 def test_folder_with_nothing_usable_summarises_the_skips(tmp_path: Path) -> None:
     corpus = tmp_path / "corpus2"
-    write(corpus / "a.pdf", b"%PDF-1.4\n")
+    write(corpus / "a.pdf.bak", b"%PDF-1.4\n")
     write(corpus / "b.bin", b"\x00\x01\x02")
     write(corpus / "c.txt", "   \n")
 

@@ -303,7 +303,7 @@ def test_a_folder_holding_only_a_too_large_file_names_the_limit_and_the_flag(tmp
 
 def test_the_nothing_usable_message_says_why_each_kind_was_skipped(tmp_path: Path) -> None:
     corpus = tmp_path / "corpus"
-    write(corpus / "a.pdf", b"%PDF-1.4\n")
+    write(corpus / "a.pdf.bak", b"%PDF-1.4\n")
     write(corpus / "b.bin", b"\x00\x01\x02")
     write(corpus / "c.txt", "   \n")
     write(corpus / ".env", "KEY=1\n")

@@ -111,7 +111,8 @@ def test_help_and_version_load_no_stage_sdk_or_splitter(argv: list[str]) -> None
         f"    main({argv!r})\n"
         "except SystemExit:\n"
         "    pass\n"
-        "heavy = ('qagen.pipeline', 'qagen.quality', 'qagen.llm', 'qagen.documents', 'qagen.finetune', 'openai', 'langchain_text_splitters', 'jinja2')\n"
+        "heavy = ('qagen.pipeline', 'qagen.quality', 'qagen.llm', 'qagen.documents', 'qagen.finetune', 'openai', 'langchain_text_splitters', 'jinja2',\n"
+        "         'pdfminer', 'mammoth', 'pptx', 'ebooklib')\n"
         "print(sorted(m for m in sys.modules if m.startswith(heavy)))\n"
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, check=True)

@@ -24,6 +24,7 @@ _GROUPS = {
     "model": ("model", "base_url", "pairs_per_chunk", "template", "structured_output", "concurrency", "max_attempts", "timeout",
               "max_retry_wait", "max_context"),
     "documents": ("max_file_size",),
+    "document conversion (PDF, DOCX, PPTX, EPUB)": ("convert_timeout", "convert_cache"),
     "chunking": ("chunk_size", "chunk_overlap"),
     "dataset": ("format", "system", "no_system", "separator", "stop", "leading_space", "valid_fraction", "seed", "max_example_tokens"),
     "quality": ("idk_ratio", "refusal", "dedupe_threshold", "grounding_threshold", "judge", "judge_threshold",

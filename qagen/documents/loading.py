@@ -3,7 +3,8 @@
 Every file the walk meets either becomes a ``Document`` or a ``SkippedFile`` with a
 reason a user understands; nothing is dropped silently, except what the user asked
 us not to look at (hidden folders such as ``.git`` and the ``exclude`` paths).
-Turning bytes into text is ``qagen.documents.decoding``'s part.
+Turning bytes into text is ``qagen.documents.decoding``'s part; PDF, DOCX, PPTX, EPUB and
+HTML files go to ``qagen.documents.convert`` instead.
 """
 
 from __future__ import annotations
@@ -15,9 +16,22 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from qagen.documents.convert import (
+    DEFAULT_TIMEOUT,
+    FORMATS,
+    HTML_SUFFIXES,
+    UNPACKED_LIMIT_FACTOR,
+    Converter,
+    Format,
+    Unconvertible,
+    convert_html,
+    default_cache_folder,
+    needs_docs_extra,
+)
 from qagen.documents.decoding import BinaryFileError, decode_text
 from qagen.errors import CorpusError
 from qagen.outfolder import MANIFEST, STATE_DIR
+from qagen.progress import Reporter
 from qagen.records import Document, SkippedFile
 from qagen.options import MAX_FILE_MB
 
@@ -26,6 +40,7 @@ MAX_FILE_BYTES = MAX_FILE_MB * MEGABYTE
 # Office and e-book formats are ZIP archives; naming the format helps more than "ZIP".
 _ZIP_FORMATS = frozenset({"docx", "xlsx", "pptx", "odt", "ods", "odp", "epub"})
 _MANIFEST = f"{STATE_DIR}/{MANIFEST}"
+NEEDS_DOCS = "needs qagen[docs]"  # the skip kind of a PDF, DOCX ... met without the docs extra
 _OUT_FOLDER_REASON = f"an earlier qagen out folder (it holds {_MANIFEST})"
 # Why each kind of skip happens, for the error that says a folder has nothing usable;
 # "too large" and "unreadable" are worded from the limit and the system's reasons.
@@ -37,6 +52,7 @@ _WHY = {
     "link to a folder": "links to folders are not followed",
     "not a regular file": "a pipe, socket or device",
     "qagen out folder": f"qagen's own output, holding {_MANIFEST}",
+    NEEDS_DOCS: 'pip install "qagen[docs]" reads them',
 }
 
 
@@ -44,6 +60,8 @@ _WHY = {
 class LoadResult:
     documents: tuple[Document, ...]  # sorted by source
     skipped: tuple[SkippedFile, ...]  # sorted by source
+    converted: int = 0  # PDF, DOCX ... files converted by this load
+    converted_from_cache: int = 0  # ... and those whose conversion an earlier run had cached
 
 
 @dataclass(frozen=True)
@@ -53,14 +71,17 @@ class _Skip:
 
 
 def load_corpus(
-    root: Path | str, *, exclude: Iterable[Path | str] = (), max_file_bytes: int = MAX_FILE_BYTES
+    root: Path | str, *, exclude: Iterable[Path | str] = (), max_file_bytes: int = MAX_FILE_BYTES,
+    convert_timeout: float = DEFAULT_TIMEOUT, convert_cache: Path | str | None = None, reporter: Reporter | None = None,
 ) -> LoadResult:
     """Read every usable text file under ``root`` (a folder, walked recursively, or one file).
 
     ``exclude`` names folders (or files) not to read, e.g. the out folder when it sits
     inside the corpus; relative paths are taken from the current directory. A folder
     holding a qagen manifest is an earlier run's out folder and is skipped. Files over
-    ``max_file_bytes`` are skipped unread.
+    ``max_file_bytes`` are skipped unread. PDF, DOCX, PPTX and EPUB files are converted
+    within ``convert_timeout`` seconds each, their text cached in ``convert_cache`` (default:
+    the user's cache folder); ``reporter`` gets the progress line of a large file.
     Raises CorpusError when ``root`` is missing or holds no usable document.
     """
     root = Path(root)
@@ -70,21 +91,32 @@ def load_corpus(
         raise CorpusError(f"{root} is a broken link; point it at a folder or a text file.")
 
     excluded = _ExcludedPaths(exclude)
-    if root.is_dir():
-        if _is_out_folder(str(root)):
-            raise CorpusError(
-                f"{root} is a qagen out folder (it holds {_MANIFEST}), not a folder of documents; "
-                "give the folder your documents are in."
-            )
-        documents, skips = _load_folder(root, excluded, max_file_bytes)
-    else:
-        documents, skips = _load_single(root, max_file_bytes)
+    reader = _Reader(
+        max_file_bytes,
+        Converter(
+            timeout=convert_timeout, cache_folder=Path(convert_cache) if convert_cache else default_cache_folder(),
+            max_unpacked=UNPACKED_LIMIT_FACTOR * max_file_bytes, reporter=reporter or Reporter(),
+        ),
+    )
+    try:
+        if root.is_dir():
+            if _is_out_folder(str(root)):
+                raise CorpusError(
+                    f"{root} is a qagen out folder (it holds {_MANIFEST}), not a folder of documents; "
+                    "give the folder your documents are in."
+                )
+            documents, skips = _load_folder(root, excluded, reader)
+        else:
+            documents, skips = _load_single(root, reader)
+    finally:
+        reader.converter.close()
 
     documents.sort(key=lambda d: d.source)
     skips.sort(key=lambda s: s.file.source)
     if not documents:
         raise CorpusError(_nothing_usable_message(root, skips, max_file_bytes))
-    return LoadResult(tuple(documents), tuple(s.file for s in skips))
+    converter = reader.converter
+    return LoadResult(tuple(documents), tuple(s.file for s in skips), converter.converted, converter.from_cache)
 
 
 # -- walking ---------------------------------------------------------------------------
@@ -105,7 +137,7 @@ class _ExcludedPaths:
         return os.path.abspath(path) in self._keys or os.path.realpath(path) in self._keys
 
 
-def _load_folder(root: Path, excluded: _ExcludedPaths, limit: int) -> tuple[list[Document], list[_Skip]]:
+def _load_folder(root: Path, excluded: _ExcludedPaths, reader: _Reader) -> tuple[list[Document], list[_Skip]]:
     if str(root) in excluded:
         return [], []
     documents: list[Document] = []
@@ -115,7 +147,7 @@ def _load_folder(root: Path, excluded: _ExcludedPaths, limit: int) -> tuple[list
     except OSError as exc:
         raise CorpusError(f"cannot read the folder {root}: {_strerror(exc)}.") from exc
     for path, source in entries:
-        outcome = _load_file(path, source, limit)
+        outcome = reader.load(path, source)
         if isinstance(outcome, Document):
             documents.append(outcome)
         else:
@@ -184,8 +216,8 @@ def _link_problem(path: str) -> tuple[str, str] | None:
     return None
 
 
-def _load_single(root: Path, limit: int) -> tuple[list[Document], list[_Skip]]:
-    outcome = _load_file(str(root), root.name, limit)
+def _load_single(root: Path, reader: _Reader) -> tuple[list[Document], list[_Skip]]:
+    outcome = reader.load(str(root), root.name)
     if isinstance(outcome, Document):
         return [outcome], []
     return [], [outcome]
@@ -194,30 +226,60 @@ def _load_single(root: Path, limit: int) -> tuple[list[Document], list[_Skip]]:
 # -- one file --------------------------------------------------------------------------
 
 
-def _load_file(path: str, source: str, limit: int) -> Document | _Skip:
-    try:
-        info = os.stat(path)
-    except OSError as exc:
-        return _skip("unreadable", source, f"unreadable: {_strerror(exc)}")
-    if not stat.S_ISREG(info.st_mode):
-        # Reading a FIFO or a device could block forever or never end.
-        return _skip("not a regular file", source, "not a regular file")
-    if info.st_size > limit:
-        return _skip("too large", source, _too_large_reason(info.st_size, limit))
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read(limit + 1)
-    except OSError as exc:
-        return _skip("unreadable", source, f"unreadable: {_strerror(exc)}")
-    if len(data) > limit:  # grew since stat
-        return _skip("too large", source, _too_large_reason(len(data), limit))
-    try:
-        text, encoding, warning = decode_text(data)
-    except BinaryFileError as exc:
-        return _skip("binary", source, _binary_reason(exc, source))
-    if not text.strip():
-        return _skip("empty", source, "empty file")
-    return Document(source=source, text=text, encoding=encoding, warning=warning)
+class _Reader:
+    """Reads one file of the corpus: as text, or through its converter."""
+
+    def __init__(self, limit: int, converter: Converter) -> None:
+        self.limit = limit
+        self.converter = converter
+
+    def load(self, path: str, source: str) -> Document | _Skip:
+        limit = self.limit
+        try:
+            info = os.stat(path)
+        except OSError as exc:
+            return _skip("unreadable", source, f"unreadable: {_strerror(exc)}")
+        if not stat.S_ISREG(info.st_mode):
+            # Reading a FIFO or a device could block forever or never end.
+            return _skip("not a regular file", source, "not a regular file")
+        if info.st_size > limit:
+            return _skip("too large", source, _too_large_reason(info.st_size, limit))
+        suffix = os.path.splitext(source)[1].lower()
+        if suffix in FORMATS:
+            return self._convert(path, source, FORMATS[suffix])
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read(limit + 1)
+        except OSError as exc:
+            return _skip("unreadable", source, f"unreadable: {_strerror(exc)}")
+        if len(data) > limit:  # grew since stat
+            return _skip("too large", source, _too_large_reason(len(data), limit))
+        try:
+            text, encoding, warning = decode_text(data)
+        except BinaryFileError as exc:
+            return _skip("binary", source, _binary_reason(exc, source))
+        if suffix in HTML_SUFFIXES:
+            # The standard library parses HTML: no extra to install, no process to start.
+            page = convert_html(text)
+            if not page.text.strip():
+                return _skip("empty", source, "no text in the page")
+            return Document(source=source, text=page.text, encoding="html", warning=warning, sections=page.sections)
+        if not text.strip():
+            return _skip("empty", source, "empty file")
+        return Document(source=source, text=text, encoding=encoding, warning=warning)
+
+    def _convert(self, path: str, source: str, fmt: Format) -> Document | _Skip:
+        if needs_docs_extra(fmt):
+            return _skip(NEEDS_DOCS, source, f"install qagen[docs] to read .{fmt.name} files")
+        try:
+            converted = self.converter.convert(path, source, fmt)
+        except Unconvertible as exc:
+            return _skip("not converted", source, str(exc))
+        except OSError as exc:
+            return _skip("unreadable", source, f"unreadable: {_strerror(exc)}")
+        if not converted.text.strip():
+            return _skip("empty", source, f"no text in the {fmt.label}")
+        return Document(source=source, text=converted.text, encoding=fmt.name, sections=converted.sections)
 
 
 def _skip(kind: str, source: str, reason: str) -> _Skip:
@@ -267,7 +329,7 @@ def _nothing_usable_message(root: Path, skips: list[_Skip], limit: int) -> str:
 def _why(kind: str, skips: list[_Skip], limit: int) -> str:
     if kind == "too large":
         return _over_the_limit(limit)
-    if kind == "unreadable":
+    if kind in ("unreadable", "not converted"):
         reasons = {s.file.reason.removeprefix("unreadable: ") for s in skips if s.kind == kind}
         return ", ".join(sorted(reasons))
     return _WHY.get(kind, kind)

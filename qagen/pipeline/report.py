@@ -200,6 +200,8 @@ def summary(report: Report) -> str:
     """A few lines a person reads at the end of a run, each safe to print (file names are escaped)."""
     lines = []
     skipped = f", {len(report.files_skipped)} skipped" if report.files_skipped else ""
+    need_docs = sum(1 for item in report.files_skipped if item["reason"].startswith("install qagen[docs]"))
+    skipped += f' ({need_docs} need pip install "qagen[docs]")' if need_docs else ""
     lines.append(f"files     {report.files_read} read{skipped}")
     for item in report.files_skipped[:5]:
         lines.append(f"          skipped {item['source']}: {item['reason']}")

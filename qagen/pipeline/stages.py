@@ -109,7 +109,10 @@ def load_templates(settings: Settings) -> dict[str, ChatTemplate]:
 def read_documents(settings: Settings, reporter: Reporter, counter: TokenCounter) -> Run:
     """Load and chunk the corpus; the Run that the later stages share."""
     templates = load_templates(settings)
-    loaded = load_corpus(settings.corpus, exclude=[settings.out], max_file_bytes=round(settings.max_file_size * MEGABYTE))
+    loaded = load_corpus(
+        settings.corpus, exclude=[settings.out], max_file_bytes=round(settings.max_file_size * MEGABYTE),
+        convert_timeout=settings.convert_timeout, convert_cache=settings.convert_cache, reporter=reporter,
+    )
     if settings.model_was_defaulted:
         reporter.note(OFFLINE_NOTICE)
     warnings = [f"{d.source}: {d.warning}" for d in loaded.documents if d.warning]
