@@ -193,8 +193,11 @@ def test_a_run_whose_server_stops_midway_resumes_without_asking_an_answered_chun
     done = subprocess.run(command, capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL)
     report = assert_accounted_for(done, out)
     asked_again = llama.chat_statuses()[before:]
-    # Only the chunks the first run did not get answers for were asked.
-    assert len(asked_again) == report["chunks"] - len(answered) == report["requests"]
+    # Only the chunks the first run did not get answers for were asked, plus, in a new process, the one
+    # request this server refuses (500) when the run learns again that it takes no json_schema.
+    answered_again = [status for status in asked_again if status != 500]
+    assert len(answered_again) == report["chunks"] - len(answered)
+    assert len(asked_again) == report["requests"] and len(asked_again) - len(answered_again) <= 1
     assert report["chunks_resumed"] == len(answered)
     keys = [json.loads(line)["key"] for line in journal.read_text(encoding="utf-8").splitlines()]
     assert len(keys) == len(set(keys)) == report["chunks"]
