@@ -197,6 +197,17 @@ def _page_at(offset: int, sections: Sequence[Section]) -> int | None:
     return page
 
 
+def _text_splitter(count_tokens: Callable[[str], int], chunk_tokens: int, overlap_tokens: int) -> RecursiveCharacterTextSplitter:
+    return RecursiveCharacterTextSplitter(
+        chunk_size=chunk_tokens,
+        chunk_overlap=overlap_tokens,
+        length_function=count_tokens,
+        separators=_SEPARATORS,
+        keep_separator="end",
+        strip_whitespace=True,
+    )
+
+
 def split_documents(
     documents: Iterable[Document],
     count_tokens: Callable[[str], int],
@@ -205,14 +216,7 @@ def split_documents(
     overlap_tokens: int,
 ) -> list[Chunk]:
     """Chunks of at most ``chunk_tokens`` tokens (sizes are checked by the settings)."""
-    splitter = RecursiveCharacterTextSplitter(
-        chunk_size=chunk_tokens,
-        chunk_overlap=overlap_tokens,
-        length_function=count_tokens,
-        separators=_SEPARATORS,
-        keep_separator="end",
-        strip_whitespace=True,
-    )
+    splitter = _text_splitter(count_tokens, chunk_tokens, overlap_tokens)
     chunks: list[Chunk] = []
     for document in documents:
         text, sections = document.text, sections_of(document)
@@ -247,14 +251,7 @@ def split_chunk(chunk: Chunk, count_tokens: Callable[[str], int], *, chunk_token
 
     For a chunk whose prompt is over the model's context window: its pieces are asked instead.
     """
-    splitter = RecursiveCharacterTextSplitter(
-        chunk_size=chunk_tokens,
-        chunk_overlap=overlap_tokens,
-        length_function=count_tokens,
-        separators=_SEPARATORS,
-        keep_separator="end",
-        strip_whitespace=True,
-    )
+    splitter = _text_splitter(count_tokens, chunk_tokens, overlap_tokens)
     texts = [t for t in splitter.split_text(chunk.text) if t.strip()]
     # Every other field (source, position, and whatever else a chunk records) is the chunk's own.
     return [
