@@ -56,6 +56,17 @@ class Chunk:
     tokens: int
     page: int | None = None  # the page (or slide) the chunk starts on, where the format has pages
     section: str | None = None  # heading path shared by all the chunk holds, "Fares > Concessions"
+    # Where later pages begin in ``text``: (character offset, page), for a chunk that runs over a page break.
+    page_starts: tuple[tuple[int, int], ...] = ()
+
+    def page_at(self, offset: int) -> int | None:
+        """The page of the character at ``offset`` of ``text``."""
+        page = self.page
+        for start, later in self.page_starts:
+            if start > offset:
+                break
+            page = later
+        return page
 
 
 @dataclass(frozen=True)
@@ -102,7 +113,7 @@ class Pair:
     source: str
     chunk_id: str
     kind: PairKind = "grounded"
-    page: int | None = None  # of its chunk; None where the format has no pages, and for "I don't know" pairs
+    page: int | None = None  # where its answer is in its chunk; None where the format has no pages, and for "I don't know" pairs
     section: str | None = None  # of its chunk, the heading path; None where the document has no headings
 
 

@@ -277,6 +277,42 @@ def test_a_paged_document_gives_every_pair_its_page(tmp_path: Path, fake_openai,
     assert all(p["answer"] in pages[p["page"] - 1] for p in pairs)  # each answer is from the page its pair names
 
 
+def test_a_pair_from_a_chunk_that_runs_over_a_page_break_names_the_page_of_its_answer(
+    tmp_path: Path, fake_openai, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two short pages under one heading make one chunk, which starts on page 1.
+    pages = [
+        "The Corrie Dawn was built in 1998 at Greyhaven. She carries two hundred and twenty passengers.",
+        "The Orrin Lass was built in 2009 at Port Essary. She carries ninety passengers and twelve cars.",
+    ]
+    text = "\n\n".join(pages)
+    document = Document("fleet.pdf", text, "pdf",
+                        sections=(Section(0, ("Fleet",), page=1), Section(text.index(pages[1]), ("Fleet",), page=2)))
+    import qagen.pipeline.stages as stages
+
+    monkeypatch.setattr(stages, "load_corpus", lambda *a, **k: LoadResult((document,), ()))
+    fake_openai.handler = lambda request: grounded_pairs_reply(request, 4)
+    out = tmp_path / "o"
+    assert main(_args(tmp_path, out, fake_openai.url)) == 0
+
+    assert len({r.last_user_text for r in fake_openai.chat_requests()}) == 1  # one chunk for both pages
+    pairs = read_jsonl(out / "pairs.jsonl")
+    assert {p["page"] for p in pairs} == {1, 2}
+    assert all(p["answer"] in pages[p["page"] - 1] for p in pairs)  # each answer is from the page its pair names
+
+
+def test_a_pair_answered_in_other_words_finds_its_page_by_its_number_or_name() -> None:
+    from qagen.documents.chunking import page_of
+    from qagen.records import Chunk
+
+    text = "The Corrie Dawn was built in 1998.\n\nThe Orrin Lass was built in 2009 at Port Essary."
+    chunk = Chunk("c", "fleet.pdf", 0, text, 20, page=4, page_starts=((text.index("The Orrin"), 5),))
+    assert page_of(chunk, "The Orrin Lass was built in 2009 at Port Essary.") == 5  # the answer's own words
+    assert page_of(chunk, "She dates from 2009.") == 5  # its number
+    assert page_of(chunk, "It was the Corrie Dawn.") == 4  # its name
+    assert page_of(chunk, "A ferry.") == 4  # nothing to find: the chunk's first page
+
+
 def test_a_template_of_ones_own_can_use_section_and_page(tmp_path: Path, fake_openai) -> None:
     template = tmp_path / "mine.json"
     template.write_text(json.dumps({"messages": [{"role": "user", "content": (

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -197,6 +198,46 @@ def _page_at(offset: int, sections: Sequence[Section]) -> int | None:
     return page
 
 
+def _page_starts(span: _Span, sections: Sequence[Section]) -> tuple[tuple[int, int], ...]:
+    """Where pages after the span's first begin inside it, as offsets into the span's text."""
+    starts: list[tuple[int, int]] = []
+    page = _page_at(span.start, sections)
+    for section in sections:
+        if span.start < section.start < span.end and section.page is not None and section.page != page:
+            starts.append((section.start - span.start, section.page))
+            page = section.page
+    return tuple(starts)
+
+
+_NUMBER = re.compile(r"\d+(?:[.,:/]\d+)*")
+_NAME = re.compile(r"(?<!^)(?<![.!?] )\b[A-Z][\w'-]{2,}")
+
+
+def page_of(chunk: Chunk, answer: str) -> int | None:
+    """The page an answer comes from, for a chunk that runs over a page break.
+
+    Where the answer's opening words, else its first number, else its first name (a capitalised
+    word that does not start a sentence) first appears in the chunk; the chunk's first page when
+    none does (a model's answer in other words).
+    """
+    if not chunk.page_starts:
+        return chunk.page
+    opening = " ".join(answer.split()[:6])
+    flat = " ".join(chunk.text.split())
+    at = flat.find(opening) if opening else -1
+    if at >= 0:
+        # Back from the whitespace-folded text to the chunk's own: count the words before the match.
+        words_before = len(flat[:at].split())
+        offsets = [m.start() for m in re.finditer(r"\S+", chunk.text)]
+        return chunk.page_at(offsets[words_before] if words_before < len(offsets) else 0)
+    for anchors in (_NUMBER.findall(answer), _NAME.findall(answer)):
+        for anchor in anchors:
+            found = re.search(rf"(?<!\w){re.escape(anchor)}(?!\w)", chunk.text)
+            if found:
+                return chunk.page_at(found.start())
+    return chunk.page
+
+
 def _text_splitter(count_tokens: Callable[[str], int], chunk_tokens: int, overlap_tokens: int) -> RecursiveCharacterTextSplitter:
     return RecursiveCharacterTextSplitter(
         chunk_size=chunk_tokens,
@@ -225,11 +266,12 @@ def split_documents(
             spans = _Splitter(text, count_tokens, splitter, chunk_tokens).spans(blocks)
             # Whitespace at a span's edges is not part of the chunk, nor of its offsets.
             spans = [_Span(s.start + len(t) - len(t.lstrip()), s.start + len(t.rstrip())) for s in spans for t in [text[s.start:s.end]]]
-            places = [(text[s.start:s.end], _page_at(s.start, sections), _section_of(s, blocks)) for s in spans]
+            places = [(text[s.start:s.end], _page_at(s.start, sections), _section_of(s, blocks), _page_starts(s, sections))
+                      for s in spans]
         else:
-            places = [(piece, None, None) for piece in splitter.split_text(text)]
+            places = [(piece, None, None, ()) for piece in splitter.split_text(text)]
         seen: dict[str, int] = {}
-        for index, (piece, page, section) in enumerate(p for p in places if p[0].strip()):
+        for index, (piece, page, section, page_starts) in enumerate(p for p in places if p[0].strip()):
             occurrence = seen.get(piece, 0)
             seen[piece] = occurrence + 1
             chunks.append(
@@ -241,6 +283,7 @@ def split_documents(
                     tokens=count_tokens(piece),
                     page=page,
                     section=section,
+                    page_starts=page_starts,
                 )
             )
     return chunks
@@ -253,9 +296,17 @@ def split_chunk(chunk: Chunk, count_tokens: Callable[[str], int], *, chunk_token
     """
     splitter = _text_splitter(count_tokens, chunk_tokens, overlap_tokens)
     texts = [t for t in splitter.split_text(chunk.text) if t.strip()]
-    # Every other field (source, position, and whatever else a chunk records) is the chunk's own.
-    return [
-        dataclasses.replace(chunk, id=hashlib.sha256(f"{chunk.id}\x00{i}\x00{text}".encode()).hexdigest()[:16],
-                            text=text, tokens=count_tokens(text))
-        for i, text in enumerate(texts)
-    ]
+    pieces = []
+    searched_from = 0
+    for i, text in enumerate(texts):
+        # Pieces come in order and may overlap; where each starts gives its pages.
+        start = chunk.text.find(text, searched_from)
+        start = start if start >= 0 else searched_from
+        searched_from = start + 1
+        later = tuple((offset - start, page) for offset, page in chunk.page_starts if start < offset < start + len(text))
+        # Every other field (source, position, and whatever else a chunk records) is the chunk's own.
+        pieces.append(dataclasses.replace(
+            chunk, id=hashlib.sha256(f"{chunk.id}\x00{i}\x00{text}".encode()).hexdigest()[:16],
+            text=text, tokens=count_tokens(text), page=chunk.page_at(start), page_starts=later,
+        ))
+    return pieces

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from qagen.dataset.formats import ExampleFormat
-from qagen.documents.chunking import split_documents
+from qagen.documents.chunking import page_of, split_documents
 from qagen.documents.loading import MEGABYTE, LoadResult, load_corpus
 from qagen.documents.tokens import TokenCounter
 from qagen.errors import ModelError
@@ -259,7 +259,8 @@ async def generate(run: Run, asker: Asker, answered_before: dict[str, JournalEnt
         parsed_count[chunk.id] = len(result.items)
         for index, item in enumerate(result.items):
             pairs.append(Pair(id=f"{chunk.id}-{index}", question=item.question, answer=item.answer,
-                              source=chunk.source, chunk_id=chunk.id, kind="grounded", page=chunk.page, section=chunk.section))
+                              source=chunk.source, chunk_id=chunk.id, kind="grounded", page=page_of(chunk, item.answer),
+                              section=chunk.section))
         for failure in result.failures:
             rejections.append(Rejection(stage="parse", reason=failure.reason, detail=failure.detail, raw=failure.raw,
                                         source=chunk.source, chunk_id=chunk.id))
