@@ -125,3 +125,16 @@ def test_names_near_a_known_one_get_no_price() -> None:
     assert not price_for("gpt-4o-mini-turbo").known
     assert not price_for("llama3").known
     assert price_for("gpt-4o").input != price_for("gpt-4o-mini").input
+
+
+def test_an_out_folder_made_with_other_settings_is_estimated_as_a_fresh_start(tmp_path: Path, fake_openai, capsys) -> None:
+    out = tmp_path / "out"
+    args = ["-o", str(out), "--base-url", fake_openai.url, "--model", "gpt-4o-mini", *SMALL]
+    fake_openai.handler = lambda request: grounded_pairs_reply(request, 3)
+    assert main([str(CORPUS), "-q", *args, "-n", "3"]) == 0
+    chunks = len(fake_openai.chat_requests())
+
+    # The run itself would refuse that folder: its answers are no answers for these settings.
+    text = _dry(capsys, *args, "-n", "4")
+    assert _row(text, "generation")[0] == chunks
+    assert "holds a run made with different settings (pairs_per_chunk 3 -> 4)" in text and "--restart" in text

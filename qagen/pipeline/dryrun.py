@@ -60,7 +60,16 @@ class DryRun:
     answered: int  # chunks the journal holds an answer for
     typical_source: str
     price: Price | None
+    notes: list[str] = field(default_factory=list)
     stages: list[StageEstimate] = field(default_factory=list)
+
+
+def other_settings(settings: Settings, template_digest: str) -> str | None:
+    """Why the run would refuse the out folder's earlier run (as ``OutFolder.prepare`` does); None if it would not."""
+    if settings.restart or not (details := OutFolder(settings.out).changed_settings(settings.fingerprint_fields(template_digest))):
+        return None
+    return (f"{settings.out} holds a run made with different settings ({details}); the run would refuse it "
+            "without --restart, so this estimate starts over")
 
 
 def journal_entries(settings: Settings) -> dict[str, JournalEntry]:
@@ -91,7 +100,8 @@ def plan(settings: Settings, reporter: Reporter | None = None) -> DryRun:
     chunks = run.chunks
     if (window := overflow.context_window(settings)) is not None:
         chunks, _cuts = overflow.fit_to_window(chunks, build, window, counter, settings.chunk_overlap)
-    entries = journal_entries(settings)
+    refused = other_settings(settings, qa.digest)
+    entries = {} if refused else journal_entries(settings)
     answered = [entries[c.id] for c in chunks if c.id in entries]
     left = [c for c in chunks if c.id not in entries]
 
@@ -104,7 +114,7 @@ def plan(settings: Settings, reporter: Reporter | None = None) -> DryRun:
         source = f"{TYPICAL_SHARE:.0%} of each template's max_tokens"
     prompt_tokens = sum(_tokens(build(c), counter) for c in left)
     price = None if settings.offline else price_for(settings.model, input=settings.price_input, output=settings.price_output)
-    result = DryRun(settings, len(run.loaded.documents), len(chunks), len(answered), source, price)
+    result = DryRun(settings, len(run.loaded.documents), len(chunks), len(answered), source, price, notes=[refused] if refused else [])
     result.stages.append(StageEstimate(
         "generation", len(left), len(left), prompt_tokens, prompt_tokens, max_output, typical,
         "one request per chunk not yet answered in the journal",
@@ -201,6 +211,7 @@ def describe(dry: DryRun) -> str:
         f"corpus: {dry.documents} documents, {dry.chunks} chunks of up to {s.chunk_size} tokens (overlap {s.chunk_overlap})"
         + (f"; {dry.answered} already answered in {s.out}, {left} left" if dry.answered else ""),
     ]
+    lines += [f"note: {note}" for note in dry.notes]
     if s.offline:
         lines.append("model: the built-in offline generator; no request goes to any endpoint, and there is nothing to pay")
         return "\n".join(lines)
