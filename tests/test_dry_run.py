@@ -138,3 +138,14 @@ def test_an_out_folder_made_with_other_settings_is_estimated_as_a_fresh_start(tm
     text = _dry(capsys, *args, "-n", "4")
     assert _row(text, "generation")[0] == chunks
     assert "holds a run made with different settings (pairs_per_chunk 3 -> 4)" in text and "--restart" in text
+
+
+def test_the_generation_input_tokens_are_those_of_the_requests_a_run_sends(tmp_path: Path, fake_openai, capsys) -> None:
+    from qagen.documents.tokens import count_chat_tokens, counter_for
+
+    args = ["--base-url", fake_openai.url, "--model", "gpt-4o-mini", *SMALL]
+    planned = _row(_dry(capsys, "-o", str(tmp_path / "dry"), *args), "generation")[1]
+    assert main([str(CORPUS), "-q", "-o", str(tmp_path / "real"), *args]) == 0
+    counter = counter_for("gpt-4o-mini")
+    sent = sum(count_chat_tokens(request.messages, counter) for request in fake_openai.chat_requests())
+    assert planned == sent > 0
