@@ -30,7 +30,7 @@ _GROUPS = {
     "quality": ("idk_ratio", "refusal", "dedupe_threshold", "grounding_threshold", "judge", "judge_threshold",
                 "idk_template", "idk_check_template", "judge_template"),
     "run": ("restart", "quiet", "dry_run"),
-    "cost (--dry-run)": ("price_input", "price_output"),
+    "cost": ("price_input", "price_output"),
 }
 
 
