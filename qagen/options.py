@@ -91,6 +91,9 @@ GENERATE_OPTIONS = _options(
            "once per run where the server refuses it (--no-structured-output sends none)"),
     Option("restart", bool, False, "discard the earlier run in the out folder and start over (keeps eval/ and adapter/)", flag_only=True),
     Option("quiet", bool, False, "no progress bar or notices; the summary still prints"),
+    Option("dry_run", bool, False, "show the chunks, requests, tokens, cost and time of the run; sends and writes nothing", flag_only=True),
+    Option("price_input", float, None, "dollars per million input tokens, for --dry-run (default: qagen's table)", low=0, optional=True),
+    Option("price_output", float, None, "dollars per million output tokens, for --dry-run (default: qagen's table)", low=0, optional=True),
 )
 
 VALIDATE_OPTIONS = _options(

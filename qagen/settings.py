@@ -80,6 +80,9 @@ class Settings:
     max_context: int | None = _g("max_context")
     restart: bool = _g("restart")
     quiet: bool = _g("quiet")
+    dry_run: bool = _g("dry_run")
+    price_input: float | None = _g("price_input")
+    price_output: float | None = _g("price_output")
     model_was_defaulted: bool = False  # offline because nothing was configured: say so at the start
 
     @property

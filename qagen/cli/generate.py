@@ -29,7 +29,8 @@ _GROUPS = {
     "dataset": ("format", "system", "no_system", "separator", "stop", "leading_space", "valid_fraction", "seed", "max_example_tokens"),
     "quality": ("idk_ratio", "refusal", "dedupe_threshold", "grounding_threshold", "judge", "judge_threshold",
                 "idk_template", "idk_check_template", "judge_template"),
-    "run": ("restart", "quiet"),
+    "run": ("restart", "quiet", "dry_run"),
+    "cost": ("price_input", "price_output"),
 }
 
 
@@ -71,6 +72,8 @@ def run(argv: Sequence[str]) -> int:
     if not settings.quiet:
         for name in unknown_env_variables(os.environ):
             print(terminal_safe(f"warning: {name} names no qagen setting and is ignored (see qagen --help)"), file=sys.stderr)
+    if settings.dry_run:
+        return _dry_run(settings)
     job = None
     if args.finetune:
         from qagen.finetune.jobs import check_before_generating
@@ -109,6 +112,16 @@ def _generate(settings: Settings) -> int:
     report = run_pipeline(settings, progress).report
     print(summary(report))
     return verdict(report)
+
+
+def _dry_run(settings: Settings) -> int:
+    """The estimate on stdout: before the lock, the manifest or any request, so the out folder stays as it was."""
+    from qagen.pipeline.dryrun import describe, plan
+
+    notes = TerminalProgress(sys.stderr, draw_bar=False, show_notes=not settings.quiet, plain_interval=None)
+    for line in describe(plan(settings, notes)).splitlines():
+        print(terminal_safe(line))
+    return 0
 
 
 def verdict(report: Report) -> int:

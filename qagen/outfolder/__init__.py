@@ -132,12 +132,7 @@ class OutFolder:
         if restart:
             self._clear()
         if self.manifest_path.exists():
-            previous = self._read_manifest()
-            changed = sorted(k for k in set(previous) | set(fingerprint) if previous.get(k) != fingerprint.get(k))
-            if changed:
-                details = ", ".join(f"{k} {previous.get(k)!r} -> {fingerprint.get(k)!r}" for k in changed if k != "template_sha256")
-                if "template_sha256" in changed:
-                    details = ", ".join(filter(None, [details, "the template changed"]))
+            if details := self.changed_settings(fingerprint):
                 raise OutputError(
                     f"{self.path} holds a run made with different settings ({details}); "
                     "pass --restart to start over there, or choose another folder with -o."
@@ -149,6 +144,17 @@ class OutFolder:
         except OSError as exc:
             raise OutputError(f"cannot create {self.state}: {exc.strerror}.") from None
         write_atomic(self.manifest_path, json.dumps(fingerprint, indent=2, sort_keys=True) + "\n")
+
+    def changed_settings(self, fingerprint: dict) -> str:
+        """What differs between the earlier run's settings and ``fingerprint`` ("" for nothing, or no earlier run); reads only."""
+        if not self.manifest_path.exists():
+            return ""
+        previous = self._read_manifest()
+        changed = sorted(k for k in set(previous) | set(fingerprint) if previous.get(k) != fingerprint.get(k))
+        details = ", ".join(f"{k} {previous.get(k)!r} -> {fingerprint.get(k)!r}" for k in changed if k != "template_sha256")
+        if "template_sha256" in changed:
+            details = ", ".join(filter(None, [details, "the template changed"]))
+        return details
 
     def _refuse_foreign_files(self) -> None:
         if not self.path.exists():
