@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
@@ -10,14 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from qagen.cli import EXIT_INCOMPLETE, EXIT_INTERRUPTED
-from qagen.cli.options import add_options, given, say
+from qagen.cli.options import Parser, add_options, given, say
 from qagen.progress import terminal_safe
 from qagen.options import EVAL_OPTIONS
 from qagen.settings import EvalSettings, resolve
 
 
 def run(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="qagen eval",
         description="Ask a model the validation questions and the held-out I-don't-know probes of a run, and score its answers.",
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import sys
 from collections.abc import Sequence
@@ -12,7 +11,7 @@ from typing import ContextManager
 from typing import TYPE_CHECKING
 
 from qagen.cli import EXIT_INTERRUPTED, EXIT_JOB_STUCK
-from qagen.cli.options import add_options, given, say
+from qagen.cli.options import Parser, add_options, given, say
 from qagen.progress import terminal_safe
 from qagen.options import FINETUNE_OPTIONS, TRAIN_OPTIONS
 from qagen.settings import FinetuneSettings, TrainSettings, resolve
@@ -22,10 +21,10 @@ if TYPE_CHECKING:
 
 
 def run(argv: Sequence[str]) -> int:
-    choose = argparse.ArgumentParser(add_help=False)
+    choose = Parser(add_help=False)
     choose.add_argument("--trainer", choices=("openai", "trl"), default="openai")
     chosen, _ = choose.parse_known_args(argv)
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="qagen finetune",
         description=(
             "Fine-tune a model on a qagen run's train.jsonl/valid.jsonl: on an OpenAI-compatible jobs API (OpenAI, "

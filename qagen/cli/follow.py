@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from qagen.cli import EXIT_INTERRUPTED
 from qagen.cli.finetune import outcome_code
-from qagen.cli.options import add_options, given, say
+from qagen.cli.options import Parser, add_options, given, say
 from qagen.progress import terminal_safe
 from qagen.options import FOLLOW_OPTIONS
 from qagen.settings import FinetuneSettings, resolve
 
 
 def run(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(prog="qagen follow", description="Follow a fine-tuning job: status, events, losses, until it ends.")
+    parser = Parser(prog="qagen follow", description="Follow a fine-tuning job: status, events, losses, until it ends.")
     parser.add_argument("job_id", help="the job id, e.g. ftjob-abc123")
     add_options(parser, FOLLOW_OPTIONS)
     args = parser.parse_args(argv)

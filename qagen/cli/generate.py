@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from qagen import __version__
 from qagen.cli import EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_NO_EXAMPLES
-from qagen.cli.options import add_options, given, say, unescape
+from qagen.cli.options import Parser, add_options, given, say, unescape
 from qagen.cli.progress import TerminalProgress
 from qagen.progress import terminal_safe
 from qagen.options import DEFAULT_BASE_MODEL, GENERATE_OPTIONS
@@ -35,7 +35,7 @@ _GROUPS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="qagen",
         description="Turn a folder of documents into a question/answer dataset for fine-tuning a chat model.",
         epilog=(

@@ -19,6 +19,19 @@ SHORT_FLAGS = {"out": "-o", "pairs_per_chunk": "-n", "quiet": "-q"}
 _NEGATIVE = {"leading_space", "structured_output"}
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse's parser, except that a failed write of --help, --version or a usage error is not ignored.
+
+    argparse swallows an OSError while it prints; then `qagen --help | head -c 10` exits 0 or 141
+    depending on whether the help text outgrew stdout's buffer. Let it through, and ``main`` ends
+    quietly with 141 as for any other output into a closed pipe.
+    """
+
+    def _print_message(self, message: str, file: Any = None) -> None:
+        if message:
+            (file or sys.stderr).write(message)
+
+
 def describe(option: Option) -> str:
     """The help text: what it does, its default and its valid values."""
     parts = [option.help]

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from qagen.cli.options import add_options, given, unescape
+from qagen.cli.options import Parser, add_options, given, unescape
 from qagen.progress import terminal_safe
 from qagen.options import VALIDATE_OPTIONS
 from qagen.settings import ValidateSettings, resolve
 
 
 def run(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="qagen validate",
         description="Check a chat or prompt/completion JSONL file before uploading it for fine-tuning.",
     )
