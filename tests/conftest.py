@@ -19,7 +19,7 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest
     for name in list(os.environ):
         if name in _ENV_NAMES or name.startswith(_ENV_PREFIX):
             monkeypatch.delenv(name)
-    # Converted documents are cached in the user's cache folder; a test's go to its own.
+    # Converted documents and the call cache live in the user's cache folder; a test's go to its own.
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
 
 
