@@ -89,6 +89,9 @@ GENERATE_OPTIONS = _options(
     Option("judge_template", Path, None, "template of the judge (default: built-in judge.json)", optional=True),
     Option("structured_output", bool, True, "ask for the JSON schema the templates give (response_format), falling back "
            "once per run where the server refuses it (--no-structured-output sends none)"),
+    Option("cache", bool, True, "answer a request sent before (same endpoint, model, messages and parameters) from the call "
+           "cache instead of the endpoint (--no-cache asks the endpoint every time)"),
+    Option("cache_dir", Path, None, "folder of the call cache (default: $XDG_CACHE_HOME/qagen, else ~/.cache/qagen)", optional=True),
     Option("restart", bool, False, "discard the earlier run in the out folder and start over (keeps eval/ and adapter/)", flag_only=True),
     Option("quiet", bool, False, "no progress bar or notices; the summary still prints"),
     Option("dry_run", bool, False, "show the chunks, requests, tokens, cost and time of the run; sends and writes nothing", flag_only=True),

@@ -78,6 +78,8 @@ class Settings:
     max_example_tokens: int = _g("max_example_tokens")
     structured_output: bool = _g("structured_output")
     max_context: int | None = _g("max_context")
+    cache: bool = _g("cache")
+    cache_dir: Path | None = _g("cache_dir")
     restart: bool = _g("restart")
     quiet: bool = _g("quiet")
     dry_run: bool = _g("dry_run")

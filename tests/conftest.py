@@ -14,12 +14,20 @@ _ENV_NAMES = ("OPENAI_API_KEY", "OPENAI_BASE_URL")
 _ENV_PREFIX = "QAGEN_"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _cache_away_from_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Module-scoped fixtures run qagen before any test's own environment is set up: their caches go here too."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("session-cache")))
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
     for name in list(os.environ):
         if name in _ENV_NAMES or name.startswith(_ENV_PREFIX):
             monkeypatch.delenv(name)
-    # Converted documents are cached in the user's cache folder; a test's go to its own.
+    # Converted documents and the call cache live in the user's cache folder; a test's go to its own.
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
 
 

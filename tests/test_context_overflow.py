@@ -133,8 +133,9 @@ def test_max_context_splits_chunks_before_sending(tmp_path: Path, fake_openai) -
     fake_openai.requests.clear()
     out2 = tmp_path / "o2"
     # A 1,600-token window keeps a quarter for the reply: a 1000-token chunk and the template do not fit the rest.
+    # Without the call cache, so every request of this run reaches the server to be looked at.
     assert main(args(fake_openai, out2, "--chunk-size", "1000", "--chunk-overlap", "0", "--idk-ratio", "0",
-                     "--max-context", "1600")) == 0
+                     "--max-context", "1600", "--no-cache")) == 0
     report = report_of(out2)
     assert report["chunks"] > whole
     assert report["stages"]["generate"]["split"] >= 1

@@ -47,7 +47,8 @@ def _hang_after(server, answered: int) -> tuple[threading.Event, threading.Event
 
 @pytest.mark.parametrize("how", ["kill", "interrupt"])
 def test_interrupted_run_resumes_to_the_same_output(tmp_path: Path, fake_openai, how: str) -> None:
-    args = ["--base-url", fake_openai.url, "--model", "m", "--idk-ratio", "0", "--concurrency", "2", "--chunk-size", "300"]
+    # --no-cache: the journal alone must resume the run (the call cache would answer it from the reference run).
+    args = ["--base-url", fake_openai.url, "--model", "m", "--idk-ratio", "0", "--concurrency", "2", "--chunk-size", "300", "--no-cache"]
     # The reference: one uninterrupted run.
     assert main([str(CORPUS), "-o", str(tmp_path / "whole"), "-q", *args]) == 0
     total = len(fake_openai.chat_requests())
@@ -89,7 +90,7 @@ def test_interrupted_run_resumes_to_the_same_output(tmp_path: Path, fake_openai,
 
 def test_torn_journal_line_is_discarded_and_that_chunk_asked_again(tmp_path: Path, fake_openai) -> None:
     out = tmp_path / "o"
-    args = [str(CORPUS / "history.md"), "--base-url", fake_openai.url, "--model", "m", "--idk-ratio", "0", "-o", str(out), "-q", "--chunk-size", "300"]
+    args = [str(CORPUS / "history.md"), "--base-url", fake_openai.url, "--model", "m", "--idk-ratio", "0", "-o", str(out), "-q", "--chunk-size", "300", "--no-cache"]
     assert main(args) == 0
     whole = output_files(out)
     journal = out / ".qagen" / "journal.jsonl"

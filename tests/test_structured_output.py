@@ -128,6 +128,7 @@ def test_a_server_refusing_both_json_formats_gets_plain_text(tmp_path: Path, fak
 
 
 def test_no_structured_output_sends_no_response_format(tmp_path: Path, fake_openai, monkeypatch) -> None:
+    monkeypatch.setenv("QAGEN_CACHE", "false")  # each run must reach the server to show what it sends
     assert _run(fake_openai, tmp_path / "flag", "--no-structured-output") == 0
     assert set(_formats(fake_openai)) == {None}
     fake_openai.requests.clear()
@@ -285,7 +286,7 @@ def test_idk_check_and_judge_requests_ask_for_their_schemas_and_share_the_runs_f
     fake_openai.requests.clear()
     fake_openai.response_formats = ("json_object",)
     assert main([str(CORPUS / "fleet.txt"), "--base-url", fake_openai.url, "--model", "m", "-o", str(tmp_path / "p"),
-                 "--judge", "--idk-ratio", "0.5", "-n", "2"]) == 0
+                 "--judge", "--idk-ratio", "0.5", "-n", "2", "--no-cache"]) == 0
     formats = _formats(fake_openai)
     assert formats[0] == "json_schema" and len(formats) > 4 and set(formats[1:]) == {"json_object"}
 

@@ -29,7 +29,7 @@ _GROUPS = {
     "dataset": ("format", "system", "no_system", "separator", "stop", "leading_space", "valid_fraction", "seed", "max_example_tokens"),
     "quality": ("idk_ratio", "refusal", "dedupe_threshold", "grounding_threshold", "judge", "judge_threshold",
                 "idk_template", "idk_check_template", "judge_template"),
-    "run": ("restart", "quiet", "dry_run"),
+    "run": ("cache", "cache_dir", "restart", "quiet", "dry_run"),
     "cost": ("price_input", "price_output"),
 }
 
@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Turn a folder of documents into a question/answer dataset for fine-tuning a chat model.",
         epilog=(
             "Other commands (each has --help): qagen validate FILE.jsonl, qagen finetune OUT_DIR, "
-            "qagen follow JOB_ID, qagen eval OUT_DIR. "
+            "qagen follow JOB_ID, qagen eval OUT_DIR, qagen cache info|clear. "
             "Environment: OPENAI_API_KEY, OPENAI_BASE_URL, and QAGEN_<SETTING> named like the flag "
             "(QAGEN_CHUNK_SIZE=400). Flags win over the environment, which wins over --config."
         ),

@@ -48,6 +48,7 @@ class Report:
     requests_failed: int  # idk and judge requests that failed after every retry
     requests: int  # requests this run sent (generation, idk, judge), every attempt counted
     retries: int
+    cache_hits: int  # requests answered from the call cache: not sent, not counted in ``requests``
     tokens_in: int  # over every answer of the run, including ones an earlier run paid for
     tokens_out: int
     stages: dict[str, dict]  # stage -> {"in", "out", "dropped": {reason: count}}
@@ -80,6 +81,7 @@ def build_report(
     *,
     requests: int,
     retries: int,
+    cache_hits: int,
     tokens: tuple[int, int],
     failed_requests: int,
     seconds: float,
@@ -110,6 +112,7 @@ def build_report(
         requests_failed=failed_requests,
         requests=requests,
         retries=retries,
+        cache_hits=cache_hits,
         tokens_in=tokens[0],
         tokens_out=tokens[1],
         stages=run.counts.counts,
@@ -213,7 +216,8 @@ def summary(report: Report) -> str:
     failed += f", {too_large} too large for the endpoint" if too_large else ""
     lines.append(f"chunks    {report.chunks}{resumed}{failed}")
     retries = f", {report.retries} retries" if report.retries else ""
-    lines.append(f"requests  {report.requests} to {report.model}{retries}")
+    cached = f" ({report.cache_hits} answered from the cache)" if report.cache_hits else ""
+    lines.append(f"requests  {report.requests} to {report.model}{retries}{cached}")
     lines.append(f"tokens    {report.tokens_in:,} in, {report.tokens_out:,} out ({report.token_encoding})")
     dropped = sum(report.dropped.values())
     reasons = _most_common_first(report.dropped)

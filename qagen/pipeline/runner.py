@@ -21,6 +21,7 @@ from qagen.dataset.formats import jsonl
 from qagen.documents.tokens import TokenCounter, counter_for
 from qagen.finetune.state import saved_job_id
 from qagen.llm.asker import Asker
+from qagen.llm.cache import CACHE_FILE, CacheUnavailable, CachedModel, CallCache, default_cache_dir, normalised_endpoint
 from qagen.llm.client import OpenAIChatModel
 from qagen.llm.model import ChatModel, RetryListener
 from qagen.llm.offline.model import OfflineModel
@@ -101,6 +102,9 @@ async def _run_locked(settings: Settings, reporter: Reporter, out: OutFolder, mo
             "(set --concurrency to its number of slots)"
         )
     chat_model = model if model is not None else make_model(settings, counter, on_retry, on_notice)
+    # Only qagen's own client is cached: a caller's model may answer differently to the same request.
+    cached = with_cache(chat_model, settings, warn) if model is None else None
+    chat_model = cached or chat_model
     try:
         with out.open_journal(in_flight=settings.concurrency) as journal:
             window = stages.overflow.context_window(settings)
@@ -112,11 +116,13 @@ async def _run_locked(settings: Settings, reporter: Reporter, out: OutFolder, mo
         if model is None:  # the caller's own model is the caller's to close
             await chat_model.aclose()
 
+    hits = cached.hits if cached is not None else 0
     dataset = stages.make_dataset(run, kept.pairs)
     report = build_report(
         run, generated, dataset, answered_before,
-        # Every request sent: each ends answered or failed, and each retry was one more.
-        requests=asker.answered_now + asker.failed_now + sum(retries.values()), retries=sum(retries.values()), tokens=asker.tokens(),
+        # Every request sent: each ends answered (the cache's answers were not sent) or failed, and each retry was one more.
+        requests=asker.answered_now - hits + asker.failed_now + sum(retries.values()), retries=sum(retries.values()),
+        cache_hits=hits, tokens=asker.tokens(),
         failed_requests=kept.failed_requests, seconds=round(time.monotonic() - started, 3),
     )
     final, split, examples = dataset.checked.kept, dataset.split, dataset.checked.examples
@@ -131,6 +137,19 @@ async def _run_locked(settings: Settings, reporter: Reporter, out: OutFolder, mo
         paths["report"].name: json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n",
     })
     return Result(pairs=list(final), rejects=rejects, report=report, paths=paths)
+
+
+def with_cache(model: ChatModel, settings: Settings, warn: Callable[[str], None]) -> CachedModel | None:
+    """The model behind the call cache; None for the offline generator, with --no-cache, or when the cache cannot open."""
+    if settings.offline or not settings.cache:
+        return None
+    try:
+        cache = CallCache((settings.cache_dir or default_cache_dir()) / CACHE_FILE)
+    except CacheUnavailable as exc:
+        warn(f"the call cache cannot be used: {exc}; this run goes on without it (qagen cache clear resets it)")
+        return None
+    return CachedModel(model, cache, endpoint=normalised_endpoint(settings.base_url),
+                       structured_output=settings.structured_output, warn=warn)
 
 
 def make_model(
