@@ -37,7 +37,7 @@ from qagen.dataset.split import Split, split_pairs
 
 OFFLINE_NOTICE = (
     "qagen: no model configured, so the built-in offline generator is writing pairs "
-    "(extractive: questions about sentences, answered with the sentence itself). "
+    "(extractive: each question asks what a sentence states, answered with that sentence or its heading and line). "
     "For a real model set OPENAI_API_KEY, or pass --base-url URL --model NAME."
 )
 
