@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -21,3 +24,21 @@ def normalise_space(text: str) -> str:
 def output_files(out: Path) -> dict[str, str]:
     """The dataset files of a run, for comparing two runs (report.json holds timings, so it is left out)."""
     return {name: (out / name).read_text(encoding="utf-8") for name in ("pairs.jsonl", "rejects.jsonl", "train.jsonl", "valid.jsonl")}
+
+
+@contextmanager
+def small_tmpfs(folder: Path, size: str) -> Iterator[Path]:
+    """A filesystem of ``size`` (e.g. "48k") at ``folder``, so writes really fail with "No space left on device".
+
+    Mounting needs root: the calling test is skipped otherwise.
+    """
+    import pytest
+
+    folder.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True)
+    if made.returncode != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True)

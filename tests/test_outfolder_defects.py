@@ -6,14 +6,13 @@ from __future__ import annotations
 import errno
 import json
 import os
-import subprocess
 import threading
 from pathlib import Path
 
 import pytest
 
 from fake_openai import FakeOpenAI, chat_reply, grounded_pairs_reply, passage_sentences
-from helpers import CORPUS, output_files, read_jsonl
+from helpers import CORPUS, output_files, read_jsonl, small_tmpfs
 from qagen.cli import main
 from qagen.outfolder.lock import FolderLock
 from test_resume import _hang_after, _start
@@ -261,15 +260,8 @@ def test_line_separators_in_documents_give_jsonl_every_reader_reads(tmp_path: Pa
 @pytest.fixture
 def small_disk(tmp_path: Path):
     """An 8 MiB filesystem that a test can fill (needs root: skipped otherwise)."""
-    mount_point = tmp_path / "disk"
-    mount_point.mkdir()
-    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount_point)], capture_output=True)
-    if made.returncode != 0:
-        pytest.skip("mounting a small tmpfs needs root")
-    try:
+    with small_tmpfs(tmp_path / "disk", "8m") as mount_point:
         yield mount_point
-    finally:
-        subprocess.run(["umount", "-l", str(mount_point)], capture_output=True)
 
 
 def _fill(path: Path) -> None:

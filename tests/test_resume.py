@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from fake_openai import grounded_pairs_reply
-from helpers import CORPUS, output_files, read_jsonl
+from helpers import CORPUS, output_files, read_jsonl, small_tmpfs
 from qagen.cli import main
 
 
@@ -136,15 +136,8 @@ def test_out_folder_with_foreign_files_is_refused(tmp_path: Path, capsys) -> Non
 @pytest.fixture
 def tiny_disk(tmp_path: Path):
     """A 48 KiB filesystem, so writes really fail with 'No space left on device' (needs root: skipped otherwise)."""
-    mount_point = tmp_path / "tiny"
-    mount_point.mkdir()
-    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48k", "tmpfs", str(mount_point)], capture_output=True)
-    if made.returncode != 0:
-        pytest.skip("mounting a small tmpfs needs root")
-    try:
+    with small_tmpfs(tmp_path / "tiny", "48k") as mount_point:
         yield mount_point
-    finally:
-        subprocess.run(["umount", "-l", str(mount_point)], capture_output=True)
 
 
 def test_full_disk_is_one_error_and_a_rerun_after_freeing_space_loses_nothing(tmp_path: Path, tiny_disk: Path, capsys) -> None:

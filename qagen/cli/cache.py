@@ -36,11 +36,8 @@ def _info(path: Path) -> int:
         lines += ["entries  0", "size     0 bytes"]
     else:
         try:
-            cache = CallCache(path)
-            try:
+            with CallCache(path) as cache:
                 info = cache.info()
-            finally:
-                cache.close()
         except (CacheUnavailable, sqlite3.Error) as exc:
             raise OutputError(f"the call cache cannot be read ({exc}); qagen cache clear resets it.") from None
         lines += [f"entries  {info.entries}", f"size     {info.bytes:,} bytes",
@@ -54,11 +51,8 @@ def _clear(path: Path) -> int:
         print(terminal_safe(f"the call cache {path} is empty"))
         return 0
     try:
-        cache = CallCache(path)
-        try:
+        with CallCache(path) as cache:
             count = cache.clear()
-        finally:
-            cache.close()
         print(terminal_safe(f"forgot {count} cached {'reply' if count == 1 else 'replies'} in {path}"))
     except (CacheUnavailable, sqlite3.Error):
         try:

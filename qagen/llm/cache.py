@@ -106,6 +106,12 @@ class CallCache:
             self._db.close()
             raise
 
+    def __enter__(self) -> CallCache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def close(self) -> None:
         self._db.close()
 
