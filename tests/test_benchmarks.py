@@ -23,6 +23,7 @@ SMALLEST = {
     "speed.py": ["--rounds", "1"],
     "tokenizers.py": ["--repeat", "1"],
     "grounding_bench.py": [],
+    "startup.py": ["--rounds", "1"],
 }
 
 
