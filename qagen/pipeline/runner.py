@@ -29,7 +29,7 @@ from qagen.llm.offline.model import OfflineModel
 from qagen import __version__
 from qagen.dataset.card import dataset_card
 from qagen.outfolder import CARD, DECISIONS, RUN_SETTINGS, OutFolder, write_atomic
-from qagen.pipeline.decisions import Review, merge_decisions, read_decisions, stored_decisions
+from qagen.pipeline.decisions import Decision, Review, merge_decisions, read_decisions, stored_decisions
 from qagen.pipeline import stages
 from qagen.pipeline.report import Report, build_report
 from qagen.progress import Reporter
@@ -59,21 +59,25 @@ def run(settings: Settings, reporter: Reporter | None = None, *, model: ChatMode
 async def run_async(settings: Settings, reporter: Reporter | None = None, *, model: ChatModel | None = None) -> Result:
     """``model`` replaces the one the settings name (any object with the ChatModel protocol)."""
     reporter = reporter or Reporter()
+    # A decisions file is read before anything else: a bad line stops the run before it makes or costs anything.
+    decisions = read_decisions(settings.decisions) if settings.decisions else (None, [])
     out = OutFolder(settings.out)
     with out.lock():
         # An earlier run killed while replacing the output files left a mix; finish it first,
         # whatever this run does next.
         out.finish_switch()
-        return await _run_locked(settings, reporter, out, model)
+        return await _run_locked(settings, reporter, out, model, decisions)
 
 
-async def _run_locked(settings: Settings, reporter: Reporter, out: OutFolder, model: ChatModel | None) -> Result:
+async def _run_locked(
+    settings: Settings, reporter: Reporter, out: OutFolder, model: ChatModel | None,
+    decisions: tuple[dict[str, Decision] | None, list[str]],
+) -> Result:
     started = time.monotonic()
     # Counting tokens for the offline generator as for the default OpenAI model keeps
     # the report's figures comparable with a real run.
     counter = counter_for(DEFAULT_OPENAI_MODEL if settings.offline else settings.model)
-    # A decisions file is read before any work: a bad line stops the run before it costs anything.
-    new_decisions, decision_warnings = read_decisions(settings.decisions) if settings.decisions else (None, [])
+    new_decisions, decision_warnings = decisions
     run = stages.read_documents(settings, reporter, counter)
 
     if settings.restart and (job_id := saved_job_id(settings.out)):

@@ -325,7 +325,9 @@ async def keep_good_pairs(run: Run, asker: Asker, pairs: list[Pair]) -> Kept:
     kept, dropped = drop_duplicates(kept, settings.dedupe_threshold, review.protected)
     run.drop("dedupe", before, kept, dropped)
 
-    idk = await make_idk(run, asker, target=round(len(kept) * settings.idk_ratio))
+    # Counted as if the reviewer had dropped nothing: the I-don't-know requests are then the ones asked before
+    # (their count is in the prompt), and applying a review asks the model nothing new.
+    idk = await make_idk(run, asker, target=round((len(kept) + review.applied["drop"]) * settings.idk_ratio))
     idk_reviewed, _ = review.apply(idk.pairs)  # a dropped one is among review.rejections already
     run.rejections += [r for r in review.rejections if r.pair_id in {p.id for p in idk.pairs}]
     idk_checked, dropped = check_pairs(idk_reviewed, chunk_texts, grounding_threshold=settings.grounding_threshold)
