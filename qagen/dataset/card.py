@@ -19,7 +19,8 @@ from collections.abc import Mapping, Sequence
 
 # The Hub's size categories, by their upper bounds.
 _SIZES = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
-          (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M"), (1_000_000_000, "100M<n<1B"))
+          (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M"), (10**9, "100M<n<1B"), (10**10, "1B<n<10B"),
+          (10**11, "10B<n<100B"), (10**12, "100B<n<1T"))
 
 # Settings that change what the dataset holds, as the report names them; paths and run mechanics
 # (concurrency, timeouts, the cache) are left out: they change how a run goes, not what it makes.
@@ -37,7 +38,7 @@ def size_category(examples: int) -> str:
     for bound, name in _SIZES:
         if examples < bound:
             return name
-    return "n>1B"
+    return "n>1T"
 
 
 def front_matter(*, train: int, valid: int, language: str | None) -> str:
