@@ -11,6 +11,9 @@ import qagen
 from fake_openai import chat_reply, grounded_pairs_reply
 from helpers import CORPUS, output_files, read_jsonl
 from qagen.cli import main
+from qagen.pipeline.decisions import protect_from_dedupe
+from qagen.pipeline.stages import drop_duplicates
+from qagen.records import Pair
 
 
 def _write(path: Path, *lines: dict | str) -> Path:
@@ -175,7 +178,9 @@ def test_unknown_ids_and_repeated_decisions_are_warnings_that_name_them(tmp_path
                        {"pair_id": pair["id"], "action": "keep"})
     capsys.readouterr()
     assert main([str(CORPUS), "-o", str(out), "--decisions", str(decisions)]) == 0
-    err = capsys.readouterr().err
+    printed = capsys.readouterr()
+    err = printed.err
+    assert "review    1 kept by the reviewer (1 names no pair of this run)" in printed.out
     assert "gone-3" in err and "does not have" in err
     assert f"2 decisions for pair {pair['id']} (lines 1, 3); the last one, on line 3, is used" in err
     assert pair["id"] in {p["id"] for p in read_jsonl(out / "pairs.jsonl")}  # the last one was keep
@@ -199,3 +204,17 @@ def test_apply_reruns_the_recorded_settings_from_another_folder(tmp_path: Path, 
     assert main(["apply", "o", "d.jsonl", "-q"]) == 0
     assert pair["id"] not in {p["id"] for p in read_jsonl(out / "pairs.jsonl")}
     assert json.loads((out / "report.json").read_text())["chunks_resumed"] > 0
+
+
+def _pair(pair_id: str, question: str) -> Pair:
+    return Pair(id=pair_id, question=question, answer="It sails at noon.", source="a.md", chunk_id="c")
+
+
+def test_dedupe_never_drops_a_reviewed_pair_and_keeps_the_input_order() -> None:
+    pairs = [_pair("a", "When does the ferry sail?"), _pair("b", "When does the ferry sail?"), _pair("c", "When does the ferry sail?")]
+    dedupe_exact = lambda ps: drop_duplicates(ps, 0.75)  # noqa: E731
+    assert [p.id for p in dedupe_exact(pairs)[0]] == ["a"]
+    kept, dropped = drop_duplicates(pairs, 0.75, {"b", "c"})
+    assert [p.id for p in kept] == ["b", "c"]  # both reviewed: both stay; the unreviewed first one is the duplicate
+    assert [(r.pair_id, r.reason) for r in dropped] == [("a", "exact_duplicate")]
+    assert protect_from_dedupe(pairs, set(), lambda ps: (list(ps), [])) == (pairs, [])

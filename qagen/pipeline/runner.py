@@ -86,8 +86,9 @@ async def _run_locked(
             f"follow it with: qagen follow {job_id})"
         )
     if settings.restart and (earlier := stored_decisions(settings.out)):
+        then = f"only those of {settings.decisions} apply" if settings.decisions else "give --decisions FILE again to reapply them"
         reporter.note(f"qagen: starting over forgets the {len(earlier)} review decisions kept in {settings.out / DECISIONS} "
-                      "(an id may name another pair after it); give the exported file again with --decisions to reapply them")
+                      f"(after it, an id may name another pair); {then}")
     # Decisions are not part of the fingerprint: a new review must not force starting over.
     out.prepare(settings.fingerprint_fields(run.templates["qa"].digest), restart=settings.restart)
     write_atomic(out.state / RUN_SETTINGS, json.dumps(settings_record(settings, own_model=model is not None), indent=2) + "\n")
