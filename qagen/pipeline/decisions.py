@@ -25,15 +25,17 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
 from qagen.dataset.formats import jsonl
+from qagen.documents.chunking import page_of
 from qagen.errors import ConfigError, OutputError
 from qagen.outfolder import DECISIONS, write_atomic
-from qagen.records import Pair, Rejection
+from qagen.quality.checks import reject
+from qagen.records import Chunk, Pair, Rejection
 
 Action = Literal["keep", "drop", "edit"]
 ACTIONS: tuple[Action, ...] = ("keep", "drop", "edit")
@@ -158,7 +160,7 @@ class Review:
     kept: int = 0
     rejections: list[Rejection] = field(default_factory=list)
 
-    def apply(self, pairs: Sequence[Pair]) -> tuple[list[Pair], list[Pair]]:
+    def apply(self, pairs: Sequence[Pair], chunks: Mapping[str, Chunk]) -> tuple[list[Pair], list[Pair]]:
         """The pairs after the decisions, and the originals of those dropped or edited (in input order).
 
         Dropped pairs become rejections; edited ones keep their id, place and provenance.
@@ -175,16 +177,15 @@ class Review:
             self.applied[decision.action] += 1
             if decision.action == "drop":
                 changed.append(pair)
-                self.rejections.append(Rejection(
-                    stage=REVIEW_STAGE, reason=DROPPED, detail="dropped by the reviewer (decisions.jsonl in the out folder)",
-                    raw=json.dumps({"question": pair.question, "answer": pair.answer}, ensure_ascii=False),
-                    source=pair.source, chunk_id=pair.chunk_id, pair_id=pair.id,
-                ))
+                self.rejections.append(reject(pair, REVIEW_STAGE, DROPPED, "dropped by the reviewer (decisions.jsonl in the out folder)"))
                 continue
             self.protected.add(pair.id)
             if decision.action == "edit":
                 changed.append(pair)
-                pair = replace(pair, question=decision.question or pair.question, answer=decision.answer or pair.answer)
+                answer = decision.answer or pair.answer
+                # A chunk over a page break: the page is where the new answer is, as it was for the old one.
+                page = page_of(chunks[pair.chunk_id], answer) if pair.chunk_id in chunks else pair.page
+                pair = replace(pair, question=decision.question or pair.question, answer=answer, page=page)
             after.append(pair)
         self.kept += len(after)
         return after, changed

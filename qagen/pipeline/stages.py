@@ -295,7 +295,8 @@ async def keep_good_pairs(run: Run, asker: Asker, pairs: list[Pair]) -> Kept:
     """
     settings, chunk_texts, review = run.settings, run.chunk_texts, run.review
     generated = pairs
-    pairs, changed = review.apply(generated)
+    chunks = {c.id: c for c in run.chunks}
+    pairs, changed = review.apply(generated, chunks)
     run.rejections += review.rejections
     if review.decisions:
         run.counts.counts["review"] = review.counts()  # its place in the report, after generate; the I-don't-know pairs add to it
@@ -325,11 +326,13 @@ async def keep_good_pairs(run: Run, asker: Asker, pairs: list[Pair]) -> Kept:
     kept, dropped = drop_duplicates(kept, settings.dedupe_threshold, review.protected)
     run.drop("dedupe", before, kept, dropped)
 
-    # Counted as if the reviewer had dropped nothing: the I-don't-know requests are then the ones asked before
-    # (their count is in the prompt), and applying a review asks the model nothing new.
-    idk = await make_idk(run, asker, target=round((len(kept) + review.applied["drop"]) * settings.idk_ratio))
-    idk_reviewed, _ = review.apply(idk.pairs)  # a dropped one is among review.rejections already
-    run.rejections += [r for r in review.rejections if r.pair_id in {p.id for p in idk.pairs}]
+    # Counted as if the reviewer had dropped nothing (and no edit had failed a check): the I-don't-know requests
+    # are then the ones asked before (their count is in the prompt), and applying a review asks the model nothing new.
+    unreviewed_count = len(kept) + review.applied["drop"] + sum(1 for r in checked_rejections if r.pair_id in review.protected)
+    idk = await make_idk(run, asker, target=round(unreviewed_count * settings.idk_ratio))
+    reviewed_before = len(review.rejections)
+    idk_reviewed, _ = review.apply(idk.pairs, chunks)
+    run.rejections += review.rejections[reviewed_before:]
     idk_checked, dropped = check_pairs(idk_reviewed, chunk_texts, grounding_threshold=settings.grounding_threshold)
     checked_rejections += dropped
     run.rejections += idk.rejections + dropped
