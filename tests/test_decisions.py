@@ -218,3 +218,14 @@ def test_dedupe_never_drops_a_reviewed_pair_and_keeps_the_input_order() -> None:
     assert [p.id for p in kept] == ["b", "c"]  # both reviewed: both stay; the unreviewed first one is the duplicate
     assert [(r.pair_id, r.reason) for r in dropped] == [("a", "exact_duplicate")]
     assert protect_from_dedupe(pairs, set(), lambda ps: (list(ps), [])) == (pairs, [])
+
+
+def test_a_damaged_copy_in_the_out_folder_is_one_error_naming_it(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "o"
+    assert main(_offline(out)) == 0
+    (out / "decisions.jsonl").write_text('{"pair_id": "a-0", "action": "keep"}\n{"pair_id": \n')
+    manifest = (out / ".qagen" / "manifest.json").read_text()
+    assert main(_offline(out)) == 1
+    err = capsys.readouterr().err
+    assert "decisions.jsonl line 2 is not JSON" in err and "Fix or remove" in err
+    assert (out / ".qagen" / "manifest.json").read_text() == manifest
