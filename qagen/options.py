@@ -87,6 +87,8 @@ GENERATE_OPTIONS = _options(
     Option("idk_template", Path, None, "template that asks for I-don't-know candidates (default: built-in idk.json)", optional=True),
     Option("idk_check_template", Path, None, "template that checks a candidate against passages (default: built-in idk_check.json)", optional=True),
     Option("judge_template", Path, None, "template of the judge (default: built-in judge.json)", optional=True),
+    Option("decisions", Path, None, "a review's decisions.jsonl (keep, drop, edit pairs by id); kept in OUT for later runs", optional=True),
+    Option("language", str, None, "language of the documents (ISO 639 code: en, pt-BR) for the dataset card", optional=True),
     Option("structured_output", bool, True, "ask for the JSON schema the templates give (response_format), falling back "
            "once per run where the server refuses it (--no-structured-output sends none)"),
     Option("cache", bool, True, "answer a request sent before (same endpoint, model, messages and parameters) from the call "

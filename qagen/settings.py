@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,6 +76,8 @@ class Settings:
     grounding_threshold: float = _g("grounding_threshold")
     judge: bool = _g("judge")
     judge_threshold: int = _g("judge_threshold")
+    decisions: Path | None = _g("decisions")
+    language: str | None = _g("language")
     max_example_tokens: int = _g("max_example_tokens")
     structured_output: bool = _g("structured_output")
     max_context: int | None = _g("max_context")
@@ -122,6 +125,9 @@ class Settings:
         return view
 
 
+_LANGUAGE = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})*")
+
+
 def _check_generate(settings: Settings) -> None:
     """The checks that involve more than one setting."""
     if settings.chunk_overlap >= settings.chunk_size:
@@ -134,6 +140,9 @@ def _check_generate(settings: Settings) -> None:
         raise ConfigError("--judge needs a model: set OPENAI_API_KEY or pass --base-url and --model.")
     if settings.base_url and not settings.base_url.startswith(("http://", "https://")):
         raise ConfigError(f"--base-url must start with http:// or https:// (got {settings.base_url}).")
+    if settings.language is not None and not _LANGUAGE.fullmatch(settings.language):
+        # It goes into the card's YAML as it is: only a code is safe there, and only a code is what the Hub reads.
+        raise ConfigError(f"--language must be an ISO 639 code such as en, de or pt-BR (got {settings.language!r}).")
     if os.path.realpath(settings.out) == os.path.realpath(settings.corpus):
         # The out folder is never read as input, so the corpus would be empty; and the
         # dataset files would land among the user's documents.

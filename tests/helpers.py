@@ -23,7 +23,8 @@ def normalise_space(text: str) -> str:
 
 def output_files(out: Path) -> dict[str, str]:
     """The dataset files of a run, for comparing two runs (report.json holds timings, so it is left out)."""
-    return {name: (out / name).read_text(encoding="utf-8") for name in ("pairs.jsonl", "rejects.jsonl", "train.jsonl", "valid.jsonl")}
+    names = ("pairs.jsonl", "rejects.jsonl", "train.jsonl", "valid.jsonl", "README.md")  # the card holds no timing
+    return {name: (out / name).read_text(encoding="utf-8") for name in names}
 
 
 @contextmanager

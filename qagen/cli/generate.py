@@ -26,7 +26,9 @@ _GROUPS = {
     "documents": ("max_file_size",),
     "document conversion (PDF, DOCX, PPTX, EPUB)": ("convert_timeout", "convert_cache"),
     "chunking": ("chunk_size", "chunk_overlap"),
-    "dataset": ("format", "system", "no_system", "separator", "stop", "leading_space", "valid_fraction", "seed", "max_example_tokens"),
+    "dataset": ("format", "system", "no_system", "separator", "stop", "leading_space", "valid_fraction", "seed", "max_example_tokens",
+                "language"),
+    "review": ("decisions",),
     "quality": ("idk_ratio", "refusal", "dedupe_threshold", "grounding_threshold", "judge", "judge_threshold",
                 "idk_template", "idk_check_template", "judge_template"),
     "run": ("cache", "cache_dir", "restart", "quiet", "dry_run"),
@@ -40,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Turn a folder of documents into a question/answer dataset for fine-tuning a chat model.",
         epilog=(
             "Other commands (each has --help): qagen validate FILE.jsonl, qagen finetune OUT_DIR, "
-            "qagen follow JOB_ID, qagen eval OUT_DIR, qagen cache info|clear. "
+            "qagen follow JOB_ID, qagen eval OUT_DIR, qagen apply OUT_DIR DECISIONS, qagen cache info|clear. "
             "Environment: OPENAI_API_KEY, OPENAI_BASE_URL, and QAGEN_<SETTING> named like the flag "
             "(QAGEN_CHUNK_SIZE=400). Flags win over the environment, which wins over --config."
         ),

@@ -30,8 +30,14 @@ SWITCH = "switch.json"  # present only while the output files are being replaced
 # Present from the start of a run's requests until it writes its output files: while it is, the files
 # there are an earlier run's, and readers say so instead of taking them for this run's.
 OUTDATED = "outdated"
+CARD = "README.md"  # the dataset card (qagen.dataset.card)
 # Files qagen writes in an out folder; --restart removes these and nothing else.
-OUTPUT_FILES = ("pairs.jsonl", "rejects.jsonl", "train.jsonl", "valid.jsonl", "report.json")
+OUTPUT_FILES = ("pairs.jsonl", "rejects.jsonl", "train.jsonl", "valid.jsonl", "report.json", CARD)
+# A reviewer's decisions merged from every --decisions file given (qagen.pipeline.decisions). --restart removes
+# it too: a pair id names the same pair only while the settings in the manifest hold.
+DECISIONS = "decisions.jsonl"
+# The settings of the last run, for `qagen apply OUT FILE` to run it again.
+RUN_SETTINGS = "settings.json"
 # Folders later qagen commands add (evaluations, a trained adapter): expected here, and
 # kept by --restart, since they can cost hours to make again.
 LATER_FOLDERS = ("eval", "adapter")
@@ -159,7 +165,8 @@ class OutFolder:
     def _refuse_foreign_files(self) -> None:
         if not self.path.exists():
             return
-        known = {*OUTPUT_FILES, *LATER_FOLDERS, STATE_DIR}
+        # A README.md or decisions.jsonl in a folder with no manifest is someone else's: qagen would overwrite it.
+        known = {*OUTPUT_FILES, *LATER_FOLDERS, STATE_DIR} - {CARD}
         foreign = [p.name for p in self.path.iterdir() if p.name not in known and not is_output_temp(p.name)]
         if foreign:
             raise OutputError(
@@ -184,7 +191,7 @@ class OutFolder:
                     shutil.rmtree(child, ignore_errors=True)
                 else:
                     child.unlink(missing_ok=True)
-        for name in OUTPUT_FILES:
+        for name in (*OUTPUT_FILES, DECISIONS):
             (self.path / name).unlink(missing_ok=True)
         self._remove_output_temps()
 

@@ -226,6 +226,11 @@ def summary(report: Report) -> str:
         f"pairs     {grounded} grounded of {report.pairs_generated} generated + {report.idk_kept} I-don't-know"
         + (f"; {dropped} dropped: {reasons}" if dropped else "")
     )
+    if review := report.stages.get("review"):
+        done = ", ".join(f"{n} {word}" for word, n in zip(("kept", "dropped", "edited"), review["decisions"].values()) if n)
+        verb = "names" if review["not_found"] == 1 else "name"
+        missing = f" ({review['not_found']} {verb} no pair of this run)" if review["not_found"] else ""
+        lines.append(f"review    {done or 'no decision applied'} by the reviewer{missing}")
     lines.append(f"dataset   {report.train_examples} train + {report.valid_examples} valid ({report.format}) in {report.out}")
     estimate = report.finetune_estimate
     if estimate.get("examples"):

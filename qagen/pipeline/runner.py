@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -25,13 +26,16 @@ from qagen.llm.cache import CACHE_FILE, CacheUnavailable, CachedModel, CallCache
 from qagen.llm.client import OpenAIChatModel
 from qagen.llm.model import ChatModel, RetryListener
 from qagen.llm.offline.model import OfflineModel
-from qagen.outfolder import OutFolder
+from qagen import __version__
+from qagen.dataset.card import dataset_card
+from qagen.outfolder import CARD, DECISIONS, RUN_SETTINGS, OutFolder, write_atomic
+from qagen.pipeline.decisions import Decision, Review, merge_decisions, read_decisions, stored_decisions
 from qagen.pipeline import stages
 from qagen.pipeline.report import Report, build_report
 from qagen.progress import Reporter
 from qagen.records import Pair, Rejection
 from qagen.schema import is_local_endpoint
-from qagen.options import DEFAULT_OPENAI_MODEL
+from qagen.options import DEFAULT_OPENAI_MODEL, GENERATE_OPTIONS
 from qagen.settings import Settings
 
 OUTPUT_NAMES = ("pairs", "rejects", "train", "valid", "report")
@@ -44,7 +48,7 @@ class Result:
     pairs: list[Pair]
     rejects: list[Rejection]
     report: Report
-    paths: dict[str, Path]  # "pairs", "rejects", "train", "valid", "report" -> the file in the out folder
+    paths: dict[str, Path]  # "pairs", "rejects", "train", "valid", "report", "card" (README.md) -> the file in the out folder
 
 
 def run(settings: Settings, reporter: Reporter | None = None, *, model: ChatModel | None = None) -> Result:
@@ -55,19 +59,25 @@ def run(settings: Settings, reporter: Reporter | None = None, *, model: ChatMode
 async def run_async(settings: Settings, reporter: Reporter | None = None, *, model: ChatModel | None = None) -> Result:
     """``model`` replaces the one the settings name (any object with the ChatModel protocol)."""
     reporter = reporter or Reporter()
+    # A decisions file is read before anything else: a bad line stops the run before it makes or costs anything.
+    decisions = read_decisions(settings.decisions) if settings.decisions else (None, [])
     out = OutFolder(settings.out)
     with out.lock():
         # An earlier run killed while replacing the output files left a mix; finish it first,
         # whatever this run does next.
         out.finish_switch()
-        return await _run_locked(settings, reporter, out, model)
+        return await _run_locked(settings, reporter, out, model, decisions)
 
 
-async def _run_locked(settings: Settings, reporter: Reporter, out: OutFolder, model: ChatModel | None) -> Result:
+async def _run_locked(
+    settings: Settings, reporter: Reporter, out: OutFolder, model: ChatModel | None,
+    decisions: tuple[dict[str, Decision] | None, list[str]],
+) -> Result:
     started = time.monotonic()
     # Counting tokens for the offline generator as for the default OpenAI model keeps
     # the report's figures comparable with a real run.
     counter = counter_for(DEFAULT_OPENAI_MODEL if settings.offline else settings.model)
+    new_decisions, decision_warnings = decisions
     run = stages.read_documents(settings, reporter, counter)
 
     if settings.restart and (job_id := saved_job_id(settings.out)):
@@ -75,11 +85,21 @@ async def _run_locked(settings: Settings, reporter: Reporter, out: OutFolder, mo
             f"qagen: starting over forgets fine-tuning job {job_id} (it keeps running on the service; "
             f"follow it with: qagen follow {job_id})"
         )
+    if settings.restart and (earlier := stored_decisions(settings.out)):
+        then = f"only those of {settings.decisions} apply" if settings.decisions else "give --decisions FILE again to reapply them"
+        reporter.note(f"qagen: starting over forgets the {len(earlier)} review decisions kept in {settings.out / DECISIONS} "
+                      f"(after it, an id may name another pair); {then}")
+    # Decisions are not part of the fingerprint: a new review must not force starting over.
     out.prepare(settings.fingerprint_fields(run.templates["qa"].digest), restart=settings.restart)
+    write_atomic(out.state / RUN_SETTINGS, json.dumps(settings_record(settings, own_model=model is not None), indent=2) + "\n")
 
     def warn(sentence: str) -> None:
         reporter.note(f"warning: {sentence}")
         run.warnings.append(sentence)
+
+    for sentence in decision_warnings:
+        warn(sentence)
+    run.review = Review(decisions=merge_decisions(settings.out, new_decisions))
 
     answered_before = out.read_journal(warn)
     # From here on a failure would leave the earlier run's files behind: readers must not take them for this run's.
@@ -129,7 +149,11 @@ async def _run_locked(settings: Settings, reporter: Reporter, out: OutFolder, mo
     rejects = run.placed(run.rejections)
     split_of = {p.id: "train" for p in split.train} | {p.id: "valid" for p in split.valid}
     paths = {name: out.path / (f"{name}.json" if name == "report" else f"{name}.jsonl") for name in OUTPUT_NAMES}
+    paths["card"] = out.path / CARD
+    card = dataset_card(report.to_dict(), version=__version__, templates={name: t.digest for name, t in run.templates.items()},
+                        language=settings.language, decisions=len(run.review.decisions))
     out.write_outputs({
+        CARD: card,
         paths["pairs"].name: jsonl(asdict(p) | {"split": split_of[p.id]} for p in final),
         paths["rejects"].name: jsonl(asdict(r) for r in rejects),
         paths["train"].name: jsonl(examples[p.id] for p in split.train),
@@ -137,6 +161,22 @@ async def _run_locked(settings: Settings, reporter: Reporter, out: OutFolder, mo
         paths["report"].name: json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n",
     })
     return Result(pairs=list(final), rejects=rejects, report=report, paths=paths)
+
+
+# Not recorded for `qagen apply`: it names the out folder and the decisions itself, and chooses its own quietness.
+_NOT_RECORDED = {"out", "decisions", "quiet"}
+
+
+def settings_record(settings: Settings, *, own_model: bool) -> dict:
+    """The run's settings by key, for ``qagen apply OUT FILE`` to run it again; paths made absolute, no key."""
+    recorded: dict[str, object] = {}
+    for option in GENERATE_OPTIONS.values():
+        if option.flag_only or option.name in _NOT_RECORDED:
+            continue
+        value = getattr(settings, option.attr)
+        recorded[option.name] = os.path.abspath(value) if isinstance(value, Path) else (list(value) if isinstance(value, tuple) else value)
+    # A model object passed to qagen.generate cannot be written down: apply then asks for qagen.generate.
+    return {"corpus": os.path.abspath(settings.corpus), "settings": recorded, "own_model": own_model}
 
 
 def with_cache(model: ChatModel, settings: Settings, warn: Callable[[str], None]) -> CachedModel | None:

@@ -23,6 +23,7 @@ from qagen.llm.client import CONTEXT_TOO_LONG
 from qagen.llm.templates import ChatTemplate, builtin_template_path, load_template
 from qagen.outfolder.journal import JournalEntry
 from qagen.pipeline import overflow
+from qagen.pipeline.decisions import Review, judged_as_before, protect_from_dedupe
 from qagen.progress import Reporter
 from qagen.dataset.examples import CheckedExamples, check_examples, check_pairs
 from qagen.quality.dedupe import dedupe
@@ -65,6 +66,7 @@ class Run:
     warnings: list[str]
     counts: StageCounts = field(default_factory=StageCounts)
     rejections: list[Rejection] = field(default_factory=list)
+    review: Review = field(default_factory=Review)  # the reviewer's decisions, and what they did
 
     @property
     def chunk_texts(self) -> dict[str, str]:
@@ -272,8 +274,9 @@ async def generate(run: Run, asker: Asker, answered_before: dict[str, JournalEnt
 # --------------------------------------------------------------------------- quality
 
 
-def drop_duplicates(pairs: Sequence[Pair], threshold: float) -> tuple[list[Pair], list[Rejection]]:
-    kept, duplicates = dedupe(pairs, threshold=threshold)
+def drop_duplicates(pairs: Sequence[Pair], threshold: float, protected: set[str] | None = None) -> tuple[list[Pair], list[Rejection]]:
+    """Dedupe; a pair the reviewer kept or edited (``protected``) is never the one dropped."""
+    kept, duplicates = protect_from_dedupe(pairs, protected or set(), lambda ps: dedupe(ps, threshold=threshold))
     by_id = {p.id: p for p in pairs}
     return kept, [d.rejection(by_id[d.pair_id]) for d in duplicates]
 
@@ -285,35 +288,66 @@ class Kept:
 
 
 async def keep_good_pairs(run: Run, asker: Asker, pairs: list[Pair]) -> Kept:
-    """Text and grounding checks, the judge, dedupe, then the "I don't know" pairs and dedupe again."""
-    settings, chunk_texts = run.settings, run.chunk_texts
+    """The reviewer's decisions, text and grounding checks, the judge, dedupe, then the "I don't know" pairs and dedupe again.
+
+    Decisions come first: a dropped pair is checked no further, an edited one is checked as any
+    pair (``qagen.pipeline.decisions`` says what each action protects a pair from).
+    """
+    settings, chunk_texts, review = run.settings, run.chunk_texts, run.review
+    generated = pairs
+    chunks = {c.id: c for c in run.chunks}
+    pairs, changed = review.apply(generated, chunks)
+    run.rejections += review.rejections
+    if review.decisions:
+        run.counts.counts["review"] = review.counts()  # its place in the report, after generate; the I-don't-know pairs add to it
+    checked_rejections: list[Rejection] = []
     example = example_text(run.templates["qa"].messages)
     kept, dropped = check_pairs(pairs, chunk_texts, grounding_threshold=settings.grounding_threshold, example=example)
     run.drop("check", len(pairs), kept, dropped)
+    checked_rejections += dropped
 
     judge_failures: list[Failure] = []
     if settings.judge:
         run.reporter.note(f"qagen: judging {len(kept)} pairs with {settings.model}")
         before = len(kept)
-        kept, dropped, judge_failures, _scores = await judge_pairs(
-            asker, kept, chunk_texts, template=run.templates["judge"], threshold=settings.judge_threshold
+        shown = kept
+        if changed:  # the judge sees the chunk's pairs as before the decisions, so its request is the one answered before
+            fine, _ = check_pairs(changed, chunk_texts, grounding_threshold=settings.grounding_threshold, example=example)
+            shown = judged_as_before(generated, kept, {p.id for p in fine}, {p.id for p in changed})
+        judged, dropped, judge_failures, _scores = await judge_pairs(
+            asker, shown, chunk_texts, template=run.templates["judge"], threshold=settings.judge_threshold
         )
+        passed = {p.id for p in judged}
+        dropped = [r for r in dropped if r.pair_id not in review.protected and r.pair_id not in review.decisions]
+        kept = [p for p in kept if p.id in passed or p.id in review.protected]
         run.drop("judge", before, kept, dropped)
 
     before = len(kept)
-    kept, dropped = drop_duplicates(kept, settings.dedupe_threshold)
+    kept, dropped = drop_duplicates(kept, settings.dedupe_threshold, review.protected)
     run.drop("dedupe", before, kept, dropped)
 
-    idk = await make_idk(run, asker, target=round(len(kept) * settings.idk_ratio))
-    idk_checked, dropped = check_pairs(idk.pairs, chunk_texts, grounding_threshold=settings.grounding_threshold)
+    # Counted as if the reviewer had dropped nothing (and no edit had failed a check): the I-don't-know requests
+    # are then the ones asked before (their count is in the prompt), and applying a review asks the model nothing new.
+    unreviewed_count = len(kept) + review.applied["drop"] + sum(1 for r in checked_rejections if r.pair_id in review.protected)
+    idk = await make_idk(run, asker, target=round(unreviewed_count * settings.idk_ratio))
+    reviewed_before = len(review.rejections)
+    idk_reviewed, _ = review.apply(idk.pairs, chunks)
+    run.rejections += review.rejections[reviewed_before:]
+    idk_checked, dropped = check_pairs(idk_reviewed, chunk_texts, grounding_threshold=settings.grounding_threshold)
+    checked_rejections += dropped
     run.rejections += idk.rejections + dropped
+    if review.decisions:
+        run.counts.counts["review"] = review.counts()
+    for warning in review.warnings(checked_rejections, settings.out):
+        run.warnings.append(warning)
+        run.reporter.note(f"warning: {warning}")
     run.counts.counts["idk"] = {
         "target": idk.target,
         "candidates": idk.candidates,
         "out": len(idk_checked),
         "dropped": dict(Counter(r.reason for r in idk.rejections + dropped)),
     }
-    combined, dropped = drop_duplicates(kept + idk_checked, settings.dedupe_threshold)
+    combined, dropped = drop_duplicates(kept + idk_checked, settings.dedupe_threshold, review.protected)
     run.drop("dedupe_idk", len(kept) + len(idk_checked), combined, dropped)
     # A request too large for the endpoint is no failure a rerun can mend: its pairs are rejected, not retried.
     return Kept(combined, sum(1 for f in idk.failures + judge_failures if f.rerun_helps))
