@@ -19,7 +19,7 @@ OPENAI_URL = "https://api.openai.com/v1"
 MAX_EXAMPLE_TOKENS = 16385  # per-example limit used by OpenAI's data preparation notebook
 MAX_SUFFIX_CHARS = 64  # the jobs API's limit on a fine-tuned model's name suffix
 LOCAL_TIMEOUT = 600.0  # default --timeout for a server on this machine, which often queues requests (README)
-MAX_FILE_MB = 50  # larger files are skipped unread (--max-file-size): one file should not eat a run's budget
+MAX_FILE_MB = 50.0  # larger files are skipped unread (--max-file-size): one file should not eat a run's budget
 CONVERT_TIMEOUT = 300.0  # seconds one PDF, DOCX ... may take to convert (--convert-timeout); 500 PDF pages take about 10
 DEFAULT_SYSTEM_MESSAGE = (
     "You answer questions about the organisation's documents. "

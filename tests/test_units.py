@@ -163,3 +163,14 @@ def test_settings_precedence_flags_env_config_defaults(tmp_path: Path) -> None:
         resolve(Settings, {"base_url": "http://localhost:11434/v1"}, env={}, corpus=Path("docs"))
     offline = resolve(Settings, {}, env={}, corpus=Path("docs"))
     assert offline.offline and offline.model_was_defaulted
+
+
+def test_every_default_has_its_options_type() -> None:
+    # A float option defaulting to an int read back as 50 from the defaults but 50.0 from a saved run,
+    # so `qagen apply` wrote a different dataset card than the run it repeated.
+    from qagen.options import EVAL_OPTIONS, FINETUNE_OPTIONS, GENERATE_OPTIONS, TRAIN_OPTIONS, VALIDATE_OPTIONS
+
+    for table in (GENERATE_OPTIONS, VALIDATE_OPTIONS, EVAL_OPTIONS, FINETUNE_OPTIONS, TRAIN_OPTIONS):
+        for option in table.values():
+            if option.default is not None and option.kind in (int, float, str, bool):
+                assert type(option.default) is option.kind, f"{option.name}: {option.default!r} is not a {option.kind.__name__}"

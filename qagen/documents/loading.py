@@ -36,7 +36,7 @@ from qagen.records import Document, SkippedFile
 from qagen.options import MAX_FILE_MB
 
 MEGABYTE = 1024 * 1024
-MAX_FILE_BYTES = MAX_FILE_MB * MEGABYTE
+MAX_FILE_BYTES = round(MAX_FILE_MB * MEGABYTE)
 # Office and e-book formats are ZIP archives; naming the format helps more than "ZIP".
 _ZIP_FORMATS = frozenset({"docx", "xlsx", "pptx", "odt", "ods", "odp", "epub"})
 _MANIFEST = f"{STATE_DIR}/{MANIFEST}"
