@@ -308,3 +308,16 @@ def test_a_template_without_max_tokens_needs_a_window() -> None:
     windowed = _ledger(1.0, window=4096)
     booking = windowed.reserve(Request(key="a", messages=(Message("user", "hi"),), params={}))
     assert booking is not None and booking.cap_tokens == 4096 - booking.prompt_tokens
+
+
+def test_the_dry_run_shows_the_cap_and_what_the_folder_spent(tmp_path: Path, fake_openai, capsys) -> None:
+    billing = Billing(fake_openai)
+    out = tmp_path / "out"
+    assert main(_args(fake_openai, out, "--idk-ratio", "0", "--max-cost", "0.004")) == 7
+    capsys.readouterr()
+    fake_openai.requests.clear()
+    assert main(_args(fake_openai, out, "--idk-ratio", "0", "--max-cost", "0.004", "--dry-run")) == 0
+    printed = capsys.readouterr().out
+    assert "cap: --max-cost $0.0040 for the out folder in all" in printed
+    assert f"${float(billing.total):.4f} already spent" in printed
+    assert fake_openai.requests == []
