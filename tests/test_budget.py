@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import threading
 from fractions import Fraction
@@ -24,6 +25,7 @@ MODEL = "gpt-4o-mini"  # an OpenAI model: its prompt tokens are counted exactly
 PRICE = ["--price-input", "1", "--price-output", "1"]  # a dollar per million tokens, either way
 PER_TOKEN = Fraction(1, 1_000_000)
 COUNTER = counter_for(MODEL)
+LATE = 5.0  # seconds before a late reply, far over the --timeout the tests give (0.5 s)
 
 
 class Billing:
@@ -33,8 +35,9 @@ class Billing:
     that were crossed by requests in flight would show in the bill.
     """
 
-    def __init__(self, server) -> None:
+    def __init__(self, server, *, late: int = 0) -> None:
         self.bills: list[Fraction] = []
+        self.late = late  # the first replies this many come after the client gave up waiting; they are billed all the same
         self._lock = threading.Lock()
         server.handler = self
 
@@ -49,7 +52,8 @@ class Billing:
         reply.json["usage"] = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
         with self._lock:
             self.bills.append((prompt + completion) * PER_TOKEN)
-        return reply
+            late, self.late = self.late > 0, max(self.late - 1, 0)
+        return dataclasses.replace(reply, delay=LATE) if late else reply
 
     @property
     def total(self) -> Fraction:
@@ -151,6 +155,43 @@ def test_the_cap_is_for_the_out_folder_and_stops_every_stage(tmp_path: Path, fak
     assert main(_args(fake_openai, out, "--idk-ratio", "0.5", "--max-cost", "100")) == 0
     assert len(fake_openai.chat_requests()) == total_requests - generation_requests
     assert output_files(out) == output_files(tmp_path / "whole")
+
+
+def test_a_reply_that_never_arrived_counts_at_its_worst_case_in_this_run_and_the_next(tmp_path: Path, fake_openai) -> None:
+    whole, total_requests = _reference(fake_openai, tmp_path, "--idk-ratio", "0")
+    worst = max(whole.bills)
+    cap = float(worst * Fraction(7, 2))  # room for the two lost attempts, the answer to their retry, and no more
+    billing = Billing(fake_openai, late=2)
+    out = tmp_path / "out"
+    args = _args(fake_openai, out, "--idk-ratio", "0", "--concurrency", "1", "--timeout", "0.5", "--max-cost", f"{cap!r}")
+
+    assert main(args) == 7
+    assert billing.total <= Fraction(repr(cap))
+    requests = fake_openai.chat_requests()
+    assert len(requests) == 3 and len({r.last_user_text for r in requests}) == 1  # two lost attempts and the answered retry
+    cost = _report(out)["cost"]
+    assert 0 < cost["unanswered"] < cost["spent"] <= cap
+    assert len((out / ".qagen" / "unanswered.jsonl").read_text().splitlines()) == 2
+
+    # The next run counts them too: with the same cap, nothing more is sent.
+    fake_openai.requests.clear()
+    assert main(args) == 7
+    assert fake_openai.chat_requests() == []
+    assert _report(out)["cost"]["spent"] == cost["spent"]
+
+
+def test_a_retry_the_cap_has_no_room_for_is_not_sent(tmp_path: Path, fake_openai, capsys) -> None:
+    whole, _ = _reference(fake_openai, tmp_path, "--idk-ratio", "0")
+    cap = float(max(whole.bills) * Fraction(3, 2))  # the first attempt, lost, leaves no room for its retry
+    billing = Billing(fake_openai, late=1)
+    out = tmp_path / "out"
+    assert main(_args(fake_openai, out, "--idk-ratio", "0", "--concurrency", "1", "--timeout", "0.5", "--max-cost", f"{cap!r}")) == 7
+    assert len(fake_openai.chat_requests()) == 1
+    assert billing.total <= Fraction(repr(cap))
+    report = _report(out)
+    assert report["cost"]["requests_not_sent"] == report["chunks"]
+    assert {c["reason"] for c in report["chunks_failed"]} == {"budget"}
+    assert "did not answer" not in capsys.readouterr().err  # the cap's stop is not taken for an endpoint that is down
 
 
 def test_a_cap_too_small_for_the_first_request_sends_nothing(tmp_path: Path, fake_openai, capsys) -> None:
@@ -299,6 +340,20 @@ def test_concurrent_workers_never_book_past_the_cap() -> None:
     assert ledger.spent <= Fraction("0.05")
     assert ledger.not_sent and ledger.in_flight == 0
     assert peak[0] >= 2
+
+
+def test_the_failures_counted_as_maybe_billed_are_the_clients_names_for_them() -> None:
+    import httpx
+    import openai
+
+    from qagen.llm.budget import MAYBE_BILLED
+    from qagen.llm.client import MalformedReply, ReplyTimedOut, describe_failure
+
+    request = httpx.Request("POST", "http://127.0.0.1/v1/chat/completions")
+    lost = [ReplyTimedOut("slow"), openai.APITimeoutError(request), openai.APIConnectionError(request=request), MalformedReply("no choices")]
+    assert {describe_failure(exc) for exc in lost} == MAYBE_BILLED
+    refused = openai.InternalServerError("down", response=httpx.Response(503, request=request), body=None)
+    assert describe_failure(refused) not in MAYBE_BILLED
 
 
 def test_a_template_without_max_tokens_needs_a_window() -> None:

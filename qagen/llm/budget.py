@@ -13,19 +13,21 @@ happen with no ``await`` between them, so the workers of one event loop cannot b
 dollar.
 
 What counts as billed: an answer, by its usage (prompt tokens the usage reports as cached at the
-cached-input price, where the price table has one). A request that ends in an error status (429,
-5xx, a 400 refusal of a parameter) is not billed by OpenAI, so its booking is given back; the
-client's retries of one request need no booking of their own, since only the attempt that is
-answered is billed, and one booking covers it. A reply that never arrived (a timeout, a dropped connection) carries no usage:
-qagen cannot know whether the service billed it and does not count it (the README says so).
-Answers from the call cache and the offline generator cost nothing: the cache sits in front of
-this model, so a cache hit never reaches the ledger.
+cached-input price, where the price table has one). An attempt answered with an error status (429,
+5xx, a 400 refusal of a parameter) is not billed by OpenAI: it costs nothing, and the retry that
+follows goes out under the same booking. An attempt whose reply never arrived (a timeout, a dropped
+connection, a body cut off) may have been billed, since the service can finish a reply nobody
+reads, and no usage says what it cost: it is counted at its worst case (``lost``), and recorded in
+the out folder so a rerun counts it too. Its retry then goes out only if its booking still fits
+under the cap with that counted. Answers from the call cache and the offline generator cost
+nothing: the cache sits in front of this model, so a cache hit never reaches the ledger.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -37,6 +39,9 @@ from qagen.llm.prices import Price
 from qagen.records import Completion, Request
 
 NOT_SENT = "budget"  # the failure reason of a request the cap kept from being sent
+NOT_SENT_DETAIL = "not sent: the --max-cost cap was reached; rerun with a higher --max-cost to ask it"
+# Failures (as qagen.llm.client.describe_failure names them) whose reply never arrived: billed or not, nobody can tell.
+MAYBE_BILLED = frozenset({"timeout", "connection error", "malformed reply"})
 TYPICAL_SHARE = Fraction(6, 10)  # of max_tokens, a reply's length when no answer has shown one yet (as --dry-run)
 # A prompt counted with an OpenAI encoding for a model that is not OpenAI's is an estimate: book this much more.
 ESTIMATE_MARGIN = Fraction(1, 4)
@@ -85,9 +90,16 @@ class Booking:
 
 @dataclass(frozen=True)
 class NotSent:
+    """A request the cap kept back (or, in ``Ledger.lost``, an attempt whose reply never arrived)."""
+
     key: str
     prompt_tokens: int
     cap_tokens: int
+
+
+# The booking of the request the current task is sending: the client's retry listener runs in that task,
+# so a lost attempt is charged to the request it belonged to.
+_sending: ContextVar[Booking | None] = ContextVar("qagen_budget_sending", default=None)
 
 
 class Ledger:
@@ -100,8 +112,10 @@ class Ledger:
         counter: TokenCounter,
         *,
         spent_before: Fraction = Fraction(0),
+        lost_before: Iterable[NotSent] = (),
         window: int | None = None,
         on_stop: Callable[[str], None] = lambda sentence: None,
+        on_lost: Callable[[NotSent, str], None] = lambda attempt, reason: None,
     ) -> None:
         self.rates = rates
         self.cap = None if cap is None else Fraction(repr(cap))
@@ -109,10 +123,13 @@ class Ledger:
         self.spent_now = Fraction(0)
         self.in_flight = Fraction(0)
         self.not_sent: list[NotSent] = []
+        self.lost: list[NotSent] = []  # this run's attempts whose reply never arrived, counted at their worst case
+        self.lost_before = sum((self._worst(a.prompt_tokens, a.cap_tokens) for a in lost_before), Fraction(0))
         self.stopped = False
         self._counter = counter
         self._window = window
         self._on_stop = on_stop
+        self._on_lost = on_lost
         self._reply_share: list[Fraction] = []  # each answer's completion tokens over its cap: for the projection
 
     @staticmethod
@@ -121,7 +138,15 @@ class Ledger:
 
     @property
     def spent(self) -> Fraction:
-        return self.spent_before + self.spent_now
+        """Billed answers, and attempts whose reply never arrived at their worst case, of this run and the earlier ones."""
+        return self.spent_before + self.spent_now + self.lost_before + self.lost_now
+
+    @property
+    def lost_now(self) -> Fraction:
+        return sum((self._worst(a.prompt_tokens, a.cap_tokens) for a in self.lost), Fraction(0))
+
+    def _worst(self, prompt_tokens: int, cap_tokens: int) -> Fraction:
+        return prompt_tokens * self.rates.input + cap_tokens * self.rates.output
 
     def prompt_tokens(self, request: Request) -> int:
         """The prompt's tokens as the endpoint bills them, erring high.
@@ -150,18 +175,46 @@ class Ledger:
         """Book the request's worst case; None (and no request is sent from then on) when it could cross the cap."""
         prompt = self.prompt_tokens(request)
         cap_tokens = self.cap_tokens(request, prompt)
-        worst = prompt * self.rates.input + cap_tokens * self.rates.output
-        if self.stopped or (self.cap is not None and self.spent + self.in_flight + worst > self.cap):
+        worst = self._worst(prompt, cap_tokens)
+        if self.stopped or self._over(worst):
             self.not_sent.append(NotSent(request.key, prompt, cap_tokens))
-            if not self.stopped:
-                self.stopped = True
-                self._on_stop(
-                    f"the next request could cross the --max-cost cap of {money(self.cap)} ({money(self.spent)} spent, "
-                    f"{money(self.in_flight)} booked for the requests in flight): no more requests are sent"
-                )
+            self._stop()
             return None
         self.in_flight += worst
         return Booking(request.key, worst, prompt, cap_tokens)
+
+    def _over(self, more: Fraction) -> bool:
+        return self.cap is not None and self.spent + self.in_flight + more > self.cap
+
+    def _stop(self) -> None:
+        if not self.stopped:
+            self.stopped = True
+            self._on_stop(
+                f"the next request could cross the --max-cost cap of {money(self.cap)} ({money(self.spent)} spent, "
+                f"{money(self.in_flight)} booked for the requests in flight): no more requests are sent"
+            )
+
+    def attempt_failed(self, reason: str) -> None:
+        """The client is about to retry the current task's request after ``reason``.
+
+        An attempt whose reply never arrived is counted at its worst case; then the retry, still
+        under the request's booking, goes only if that fits: else this raises, and it is not sent.
+        """
+        booking = _sending.get()
+        if booking is None or reason not in MAYBE_BILLED:
+            return
+        self._lose(booking, reason)
+        if self.stopped or self._over(Fraction(0)):
+            self._stop()
+            self.in_flight -= booking.worst
+            _sending.set(None)  # given back here: the request's end must not give it back again
+            self.not_sent.append(NotSent(booking.key, booking.prompt_tokens, booking.cap_tokens))
+            raise RequestFailed(NOT_SENT, NOT_SENT_DETAIL)
+
+    def _lose(self, booking: Booking, reason: str) -> None:
+        attempt = NotSent(booking.key, booking.prompt_tokens, booking.cap_tokens)
+        self.lost.append(attempt)
+        self._on_lost(attempt, reason)
 
     def settle(self, booking: Booking, completion: Completion) -> None:
         """Replace the booking with what the answer cost."""
@@ -170,9 +223,11 @@ class Ledger:
         if booking.cap_tokens:
             self._reply_share.append(Fraction(min(completion.completion_tokens, booking.cap_tokens), booking.cap_tokens))
 
-    def release(self, booking: Booking) -> None:
-        """Give the booking back: the request got no answer, which is not billed."""
+    def release(self, booking: Booking, reason: str | None = None) -> None:
+        """Give the booking back: the request got no answer; one whose last reply never arrived counts as ``lost``."""
         self.in_flight -= booking.worst
+        if reason in MAYBE_BILLED:
+            self._lose(booking, reason)
 
     def projected(self) -> Fraction:
         """Spent, plus what the requests the cap kept back would typically cost (replies as long as the answers so far)."""
@@ -209,13 +264,21 @@ class BudgetedModel:
     async def complete(self, request: Request) -> Completion:
         booking = self._ledger.reserve(request)
         if booking is None:
-            raise RequestFailed(NOT_SENT, "not sent: the --max-cost cap was reached; rerun with a higher --max-cost to ask it")
+            raise RequestFailed(NOT_SENT, NOT_SENT_DETAIL)
+        token = _sending.set(booking)
         try:
             completion = await self._inner.complete(request)
-        except BaseException:
-            # No answer: an error status is not billed, and a cancelled run stops here (see the module's notes).
-            self._ledger.release(booking)
+        except RequestFailed as exc:
+            if _sending.get() is booking:  # else the cap kept its retry back, and gave the booking back then
+                self._ledger.release(booking, exc.reason)
             raise
+        except BaseException:
+            # A fatal error or a cancelled run: no answer came, and the run stops here.
+            if _sending.get() is booking:
+                self._ledger.release(booking)
+            raise
+        finally:
+            _sending.reset(token)
         self._ledger.settle(booking, completion)
         return completion
 

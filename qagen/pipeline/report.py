@@ -63,8 +63,9 @@ class Report:
     finetune_estimate: dict  # epochs and billed tokens for the training file
     out: str
     seconds: float
-    # In dollars: {"spent" (by every run into the out folder), "spent_this_run", "cap" (--max-cost), "requests_not_sent"
-    # (kept back by the cap), "projected" (spent plus what those would typically cost), "price"}; None without a price.
+    # In dollars: {"spent" (by every run into the out folder), "spent_this_run", "unanswered" (of spent: attempts whose
+    # reply never arrived, at their worst case), "cap" (--max-cost), "requests_not_sent" (kept back by the cap),
+    # "projected" (spent plus what those would typically cost), "price"}; None without a price.
     cost: dict | None = None
     coverage: list[ChunkCoverage] = field(default_factory=list)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from fractions import Fraction
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -22,7 +23,7 @@ from qagen.documents.tokens import TokenCounter, counter_for
 from qagen.finetune.state import saved_job_id
 from qagen.errors import BudgetReached, ConfigError
 from qagen.llm.asker import Asker
-from qagen.llm.budget import BudgetedModel, Ledger, Rates, completion_cap
+from qagen.llm.budget import BudgetedModel, Ledger, NotSent, Rates, completion_cap
 from qagen.llm.cache import CACHE_FILE, CacheUnavailable, CachedModel, CallCache, default_cache_dir, normalised_endpoint
 from qagen.llm.client import OpenAIChatModel
 from qagen.llm.model import ChatModel, RetryListener
@@ -74,6 +75,8 @@ async def _run_locked(settings: Settings, reporter: Reporter, out: OutFolder, mo
     # the report's figures comparable with a real run.
     counter = counter_for(DEFAULT_OPENAI_MODEL if settings.offline else settings.model)
     run = stages.read_documents(settings, reporter, counter)
+    if rates is not None and settings.max_cost is not None:
+        check_reply_caps(run)
 
     if settings.restart and (job_id := saved_job_id(settings.out)):
         reporter.note(
@@ -90,15 +93,18 @@ async def _run_locked(settings: Settings, reporter: Reporter, out: OutFolder, mo
     # From here on a failure would leave the earlier run's files behind: readers must not take them for this run's.
     out.mark_outdated()
 
-    retries: Counter[str] = Counter()
-
-    def on_retry(reason: str, wait: float) -> None:
-        retries[reason] += 1
-        reporter.retry(reason, wait)
-
     def on_notice(sentence: str) -> None:
         reporter.note(f"qagen: {sentence}")
         run.warnings.append(sentence)
+
+    ledger = make_ledger(settings, rates, counter, answered_before, out, on_notice)
+    retries: Counter[str] = Counter()
+
+    def on_retry(reason: str, wait: float) -> None:
+        if ledger is not None:
+            ledger.attempt_failed(reason)  # raises when the cap keeps the retry back: it is then not sent
+        retries[reason] += 1
+        reporter.retry(reason, wait)
 
     if model is None and not settings.offline and is_local_endpoint(settings.base_url) and settings.concurrency > 1:
         reporter.note(
@@ -106,7 +112,6 @@ async def _run_locked(settings: Settings, reporter: Reporter, out: OutFolder, mo
             f"{settings.timeout:g} s for each reply; a server that answers one at a time queues the rest "
             "(set --concurrency to its number of slots)"
         )
-    ledger = make_ledger(settings, rates, run, counter, answered_before, on_notice)
     chat_model = model if model is not None else make_model(settings, counter, on_retry, on_notice)
     if ledger is not None:
         # Inside the cache: an answer the cache gives is not sent, so it books nothing.
@@ -173,23 +178,43 @@ def budget_rates(settings: Settings) -> Rates | None:
     return None
 
 
-def make_ledger(
-    settings: Settings, rates: Rates | None, run: stages.Run, counter: TokenCounter,
-    answered_before: dict[str, JournalEntry], on_notice: Callable[[str], None],
-) -> Ledger | None:
-    """The ledger that keeps the run under --max-cost; None without a cap (or for the offline generator)."""
-    if settings.max_cost is None or rates is None:
-        return None
-    window = stages.overflow.context_window(settings)
+def check_reply_caps(run: stages.Run) -> None:
+    """With --max-cost every request needs a worst case: a cap on its reply, or the model's known window."""
+    if stages.overflow.context_window(run.settings) is not None:
+        return
     for template in run.templates.values():
-        if completion_cap(template.params) is None and window is None:
+        if completion_cap(template.params) is None:
             raise ConfigError(
                 f"--max-cost needs the most a reply may cost, and template {template.name} sets no max_tokens; "
                 "set max_tokens in its params, or pass --max-context."
             )
-    # The cap is for the out folder: what its earlier runs spent (their answers in the journal) counts.
+
+
+def make_ledger(
+    settings: Settings, rates: Rates | None, counter: TokenCounter,
+    answered_before: dict[str, JournalEntry], out: OutFolder, on_notice: Callable[[str], None],
+) -> Ledger | None:
+    """The ledger that keeps the run under --max-cost; None without a cap (or for the offline generator)."""
+    if settings.max_cost is None or rates is None:
+        return None
+    # The cap is for the out folder: what its earlier runs spent counts, their answers in the journal and
+    # the attempts whose reply never arrived.
     spent = Ledger.spent_by(rates, (e.completion for e in answered_before.values()))
-    return Ledger(rates, settings.max_cost, counter, spent_before=spent, window=window, on_stop=on_notice)
+    lost = [attempt for line in out.read_unanswered() if (attempt := _unanswered(line)) is not None]
+
+    def on_lost(attempt: NotSent, reason: str) -> None:
+        out.record_unanswered({"key": attempt.key, "reason": reason, "prompt_tokens": attempt.prompt_tokens,
+                               "max_tokens": attempt.cap_tokens})
+
+    return Ledger(rates, settings.max_cost, counter, spent_before=spent, lost_before=lost,
+                  window=stages.overflow.context_window(settings), on_stop=on_notice, on_lost=on_lost)
+
+
+def _unanswered(line: dict) -> NotSent | None:
+    try:
+        return NotSent(str(line["key"]), int(line["prompt_tokens"]), int(line["max_tokens"]))
+    except (KeyError, TypeError, ValueError):
+        return None  # a line damaged by hand: what it would have added is not known
 
 
 def cost_report(
@@ -198,19 +223,22 @@ def cost_report(
 ) -> dict | None:
     """Spent (by the out folder's runs, and by this one), the cap, and the projected cost; None when no price is known."""
     if settings.offline:
-        return {"spent": 0.0, "spent_this_run": 0.0, "cap": settings.max_cost, "requests_not_sent": 0, "projected": 0.0, "price": None}
+        return {"spent": 0.0, "spent_this_run": 0.0, "unanswered": 0.0, "cap": settings.max_cost, "requests_not_sent": 0,
+                "projected": 0.0, "price": None}
     if rates is None:
         return None
     if ledger is not None:
-        spent, now, projected, not_sent = ledger.spent, ledger.spent_now, ledger.projected(), len(ledger.not_sent)
+        spent, now, projected, not_sent = ledger.spent, ledger.spent_now + ledger.lost_now, ledger.projected(), len(ledger.not_sent)
+        unanswered = ledger.lost_before + ledger.lost_now
     else:
         now = Ledger.spent_by(rates, (e.completion for key, e in answered.items() if key not in answered_before))
         spent = Ledger.spent_by(rates, (e.completion for e in answered.values()))
-        projected, not_sent = spent, 0
+        projected, not_sent, unanswered = spent, 0, Fraction(0)
     price = price_for(settings.model, input=settings.price_input, output=settings.price_output)
     return {
         "spent": round(float(spent), 6),
         "spent_this_run": round(float(now), 6),
+        "unanswered": round(float(unanswered), 6),  # of spent: attempts whose reply never arrived, at their worst case
         "cap": settings.max_cost,
         "requests_not_sent": not_sent,
         "projected": round(float(projected), 6),
