@@ -113,7 +113,7 @@ def test_a_cap_stops_the_run_below_it_and_a_higher_cap_continues_to_the_uncapped
     rejects = read_jsonl(out / "rejects.jsonl")
     assert sum(1 for r in rejects if r["reason"] == "budget") == total_requests - sent
     assert sum(1 for c in report["coverage"] if c["status"] == "not_sent") == total_requests - sent
-    assert "cost" in captured.out and "spent of the" in captured.out
+    assert "spent of the" in captured.out and f", {total_requests - sent} not sent (--max-cost)" in captured.out
     first_prompts = {r.last_user_text for r in fake_openai.chat_requests()}
 
     # A higher cap: only what is not yet answered is sent, and the run ends as the uncapped one did.
@@ -376,3 +376,43 @@ def test_the_dry_run_shows_the_cap_and_what_the_folder_spent(tmp_path: Path, fak
     assert "cap: --max-cost $0.0040 for the out folder in all" in printed
     assert f"${float(billing.total):.4f} already spent" in printed
     assert fake_openai.requests == []
+
+
+def test_a_lost_attempt_is_charged_to_its_own_request_and_its_retry_goes_only_with_room() -> None:
+    from qagen.llm.client import RequestFailed
+
+    class TimesOutOnce:
+        """As qagen's client does: the retry listener hears of the lost attempt, then the retry is answered."""
+
+        name = "times-out-once"
+
+        def __init__(self, ledger: Ledger) -> None:
+            self.ledger = ledger
+
+        async def complete(self, request: Request) -> Completion:
+            await asyncio.sleep(0)
+            self.ledger.attempt_failed("HTTP 503")  # not billed: nothing counted
+            self.ledger.attempt_failed("timeout")
+            return Completion("x", "stop", 10, 10)
+
+        async def aclose(self) -> None:
+            pass
+
+    async def ask(ledger: Ledger, keys: str) -> list[object]:
+        model = BudgetedModel(TimesOutOnce(ledger), ledger)
+        return await asyncio.gather(*(model.complete(_request(k)) for k in keys), return_exceptions=True)
+
+    roomy = _ledger(1.0)
+    worst = (roomy.prompt_tokens(_request("a")) + 2 * 1000) * PER_TOKEN
+    outcomes = asyncio.run(ask(roomy, "ab"))
+    assert all(isinstance(o, Completion) for o in outcomes)
+    assert [a.key for a in roomy.lost] == ["a", "b"] and roomy.in_flight == 0
+    assert roomy.spent == 2 * worst + 2 * (10 + 20) * PER_TOKEN
+
+    # Two requests in flight, each losing an attempt: the first retry still fits, the second does not.
+    tight = _ledger(float(worst * 3))
+    outcomes = asyncio.run(ask(tight, "ab"))
+    assert isinstance(outcomes[0], Completion)
+    assert isinstance(outcomes[1], RequestFailed) and outcomes[1].reason == "budget"
+    assert tight.in_flight == 0 and [n.key for n in tight.not_sent] == ["b"]
+    assert tight.spent <= Fraction(repr(float(worst * 3)))

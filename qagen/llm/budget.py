@@ -204,7 +204,8 @@ class Ledger:
         if booking is None or reason not in MAYBE_BILLED:
             return
         self._lose(booking, reason)
-        if self.stopped or self._over(Fraction(0)):
+        # Its booking is still in flight: the retry goes if what is spent now leaves it room, stopped or not.
+        if self._over(Fraction(0)):
             self._stop()
             self.in_flight -= booking.worst
             _sending.set(None)  # given back here: the request's end must not give it back again

@@ -222,7 +222,9 @@ def summary(report: Report) -> str:
     if len(report.files_skipped) > 5:
         lines.append(f"          ... and {len(report.files_skipped) - 5} more (see report.json)")
     resumed = f" ({report.chunks_resumed} from an earlier run)" if report.chunks_resumed else ""
-    failed = f", {len(report.chunks_failed)} failed" if report.chunks_failed else ""
+    kept_back = sum(1 for c in report.chunks_failed if c["reason"] == "budget")
+    failed = f", {len(report.chunks_failed) - kept_back} failed" if len(report.chunks_failed) > kept_back else ""
+    failed += f", {kept_back} not sent (--max-cost)" if kept_back else ""
     too_large = sum(1 for c in report.coverage if c.status == "too_large")
     failed += f", {too_large} too large for the endpoint" if too_large else ""
     lines.append(f"chunks    {report.chunks}{resumed}{failed}")
