@@ -73,7 +73,8 @@ def generate(
 
     ``model`` is a model name at the endpoint, ``"offline"`` (the default without a key), or
     any object with the ``ChatModel`` protocol. ``reporter`` hears of progress; the library
-    prints nothing. Called inside a running event loop (Jupyter), the run goes to a worker
+    prints nothing. With ``max_cost`` (dollars), a run the cap stops raises ``qagen.errors.BudgetReached``
+    after writing its files; its ``result`` is what the run made. Called inside a running event loop (Jupyter), the run goes to a worker
     thread with its own loop; ``await agenerate(...)`` avoids that.
     """
     import asyncio  # here, not at the top: `qagen --version` should not pay for it

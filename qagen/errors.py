@@ -32,3 +32,16 @@ class ModelError(QagenError):
 
 class OutputError(QagenError):
     """The out folder cannot be used or written (foreign files, different settings, full disk)."""
+
+
+class BudgetReached(QagenError):
+    """The --max-cost cap stopped the run: what was answered is written, and ``result`` is what the run made.
+
+    A rerun with a higher cap continues: the journal answers what was asked, only the rest is sent.
+    """
+
+    exit_code = 7
+
+    def __init__(self, message: str, result: object = None) -> None:
+        super().__init__(message)
+        self.result = result  # qagen.Result (typed loosely: errors import no stage)

@@ -97,8 +97,10 @@ GENERATE_OPTIONS = _options(
     Option("restart", bool, False, "discard the earlier run in the out folder and start over (keeps eval/ and adapter/)", flag_only=True),
     Option("quiet", bool, False, "no progress bar or notices; the summary still prints"),
     Option("dry_run", bool, False, "show the chunks, requests, tokens, cost and time of the run; sends and writes nothing", flag_only=True),
-    Option("price_input", float, None, "dollars per million input tokens, for --dry-run (default: qagen's table)", low=0, optional=True),
-    Option("price_output", float, None, "dollars per million output tokens, for --dry-run (default: qagen's table)", low=0, optional=True),
+    Option("price_input", float, None, "dollars per million input tokens, for --dry-run and --max-cost (default: qagen's table)", low=0, optional=True),
+    Option("price_output", float, None, "dollars per million output tokens, for --dry-run and --max-cost (default: qagen's table)", low=0, optional=True),
+    Option("max_cost", float, None, "most dollars the out folder's runs may spend in all; before a request could cross it, "
+           "qagen stops sending, writes what it has and exits 7 (a rerun with a higher cap continues)", low=0, low_open=True, optional=True),
 )
 
 VALIDATE_OPTIONS = _options(

@@ -97,6 +97,8 @@ class Completion:
     finish_reason: str  # "stop", "length", ...
     prompt_tokens: int
     completion_tokens: int
+    cached_tokens: int = 0  # of the prompt tokens, those the endpoint billed at its cached-input price (usage says so)
+    billed: bool = True  # False for an answer that cost nothing: from the call cache, or the offline generator
 
     @property
     def truncated(self) -> bool:

@@ -88,6 +88,7 @@ class Settings:
     dry_run: bool = _g("dry_run")
     price_input: float | None = _g("price_input")
     price_output: float | None = _g("price_output")
+    max_cost: float | None = _g("max_cost")
     model_was_defaulted: bool = False  # offline because nothing was configured: say so at the start
 
     @property

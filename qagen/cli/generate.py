@@ -32,7 +32,7 @@ _GROUPS = {
     "quality": ("idk_ratio", "refusal", "dedupe_threshold", "grounding_threshold", "judge", "judge_threshold",
                 "idk_template", "idk_check_template", "judge_template"),
     "run": ("cache", "cache_dir", "restart", "quiet", "dry_run"),
-    "cost": ("price_input", "price_output"),
+    "cost": ("max_cost", "price_input", "price_output"),
 }
 
 
@@ -104,14 +104,21 @@ PLAIN_PROGRESS_SECONDS = 15.0  # between progress lines when stderr is not a ter
 
 def _generate(settings: Settings) -> int:
     from qagen.pipeline.report import summary
-    from qagen.pipeline.runner import run as run_pipeline
+    from qagen.errors import BudgetReached
+    from qagen.pipeline.runner import Result, run as run_pipeline
 
     tty = sys.stderr.isatty()
     progress = TerminalProgress(
         sys.stderr, draw_bar=tty and not settings.quiet, show_notes=not settings.quiet,
         plain_interval=None if tty or settings.quiet else PLAIN_PROGRESS_SECONDS,
     )
-    report = run_pipeline(settings, progress).report
+    try:
+        report = run_pipeline(settings, progress).report
+    except BudgetReached as stopped:
+        # Everything the run has is written: its summary, then the error boundary's one sentence and exit code 7.
+        if isinstance(stopped.result, Result):
+            print(summary(stopped.result.report))
+        raise
     print(summary(report))
     return verdict(report)
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from qagen.errors import ModelError, OutputError
 from qagen.outfolder.journal import Journal, JournalEntry
 from qagen.outfolder.lines import without_surrogates
+from qagen.llm.budget import NOT_SENT
 from qagen.llm.client import RequestFailed, describe_failure, failure_detail, is_retryable
 from qagen.llm.model import ChatModel
 from qagen.records import Completion, Request
@@ -89,7 +90,8 @@ async def ask_all(
         await ask(queue.get_nowait())
         if stopped:
             raise stopped[-1]
-        if failures and failures[0].rerun_helps and stop_if_first_fails:
+        # A first request the --max-cost cap kept back says nothing of the endpoint.
+        if failures and failures[0].rerun_helps and failures[0].reason != NOT_SENT and stop_if_first_fails:
             first = failures[0]
             raise ModelError(
                 f"the model endpoint did not answer after every retry ({first.reason}: {first.detail}); "
@@ -125,7 +127,7 @@ class Asker:
         self._before_send = before_send  # sees each batch of requests about to be sent (e.g. to warn of their size)
         self.answered = answered
         self.answered_now = 0  # requests answered by this run (not counting retries)
-        self.failed_now = 0  # requests of this run that got no answer (each once, not counting retries)
+        self.failed_now = 0  # requests of this run that got no answer (each once, not counting retries), or were not sent
         self.used: set[str] = set()  # keys of every request this run needed, answered now or earlier
         self._journal = journal
         self._concurrency = concurrency

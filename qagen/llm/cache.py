@@ -19,6 +19,7 @@ the run then goes on without it. The offline generator is not cached: it is free
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -179,7 +180,8 @@ class CachedModel:
             else:
                 if cached is not None:
                     self.hits += 1
-                    return cached
+                    # Not sent, so not billed: the journal keeps it out of the money this out folder spent.
+                    return dataclasses.replace(cached, billed=False)
         completion = await self._inner.complete(request)
         if self._cache is not None:
             try:

@@ -370,6 +370,8 @@ class OpenAIChatModel:
             finish_reason=choice.finish_reason or "stop",
             prompt_tokens=int(prompt_tokens),
             completion_tokens=int(completion_tokens),
+            # OpenAI bills prompt tokens it had cached at a lower price, and says how many in the usage.
+            cached_tokens=int(getattr(getattr(usage, "prompt_tokens_details", None), "cached_tokens", None) or 0),
         )
 
     async def _answer(self, messages: list[ChatCompletionMessageParam], request: Request) -> tuple[Any, Any]:

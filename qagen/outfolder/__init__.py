@@ -26,6 +26,9 @@ STATE_DIR = ".qagen"
 MANIFEST = "manifest.json"
 JOURNAL = "journal.jsonl"
 DAMAGED = "journal.damaged"  # journal lines that could not be read, set aside rather than destroyed
+# Attempts whose reply never arrived (a timeout, a dropped connection), which the service may still have billed:
+# --max-cost counts them, in this run and the next ones.
+UNANSWERED = "unanswered.jsonl"
 SWITCH = "switch.json"  # present only while the output files are being replaced
 # Present from the start of a run's requests until it writes its output files: while it is, the files
 # there are an earlier run's, and readers say so instead of taking them for this run's.
@@ -294,6 +297,32 @@ class OutFolder:
             with open(self.journal_path, "r+b") as handle:
                 handle.truncate(len(raw) - len(torn))
         return entries
+
+    def record_unanswered(self, attempt: dict) -> None:
+        """Append one attempt whose reply never arrived, synced; OutputError when it cannot be written."""
+        path = self.state / UNANSWERED
+        try:
+            with open(path, "a", encoding="utf-8", newline="\n") as handle:
+                handle.write(json.dumps(attempt, ensure_ascii=False, sort_keys=True) + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as exc:
+            raise _write_error(path, exc) from None
+
+    def read_unanswered(self) -> list[dict]:
+        """The attempts recorded so far; a line a kill cut off is skipped (it was being written when the run died)."""
+        path = self.state / UNANSWERED
+        if not path.is_file():
+            return []
+        attempts = []
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                attempt = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(attempt, dict):
+                attempts.append(attempt)
+        return attempts
 
     def open_journal(self, *, in_flight: int = 8) -> Journal:
         """The journal for appending, with room kept for ``in_flight`` answers should the disk fill."""

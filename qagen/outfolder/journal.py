@@ -25,7 +25,13 @@ class JournalEntry:
     attempts: int = 1
 
     def to_line(self) -> str:
-        return json_line({"key": self.key, "attempts": self.attempts, **asdict(self.completion)})
+        fields = asdict(self.completion)
+        # Written only when they say something, so a line of a plain billed answer reads as it always did.
+        if not fields["cached_tokens"]:
+            del fields["cached_tokens"]
+        if fields["billed"]:
+            del fields["billed"]
+        return json_line({"key": self.key, "attempts": self.attempts, **fields})
 
     @staticmethod
     def from_line(line: str) -> JournalEntry:
@@ -35,6 +41,8 @@ class JournalEntry:
             finish_reason=data["finish_reason"],
             prompt_tokens=int(data["prompt_tokens"]),
             completion_tokens=int(data["completion_tokens"]),
+            cached_tokens=int(data.get("cached_tokens", 0)),
+            billed=bool(data.get("billed", True)),  # lines written before the field were counted as billed: the safe side
         )
         return JournalEntry(key=data["key"], completion=completion, attempts=int(data.get("attempts", 1)))
 

@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass, field
 
 from qagen.documents.tokens import TokenCounter, count_chat_tokens, counter_for
+from qagen.llm.budget import Ledger, Rates
 from qagen.llm.prices import BATCH_DISCOUNT, Price, price_for
 from qagen.options import DEFAULT_OPENAI_MODEL, OPENAI_URL
 from qagen.outfolder import OutFolder
@@ -61,6 +62,7 @@ class DryRun:
     typical_source: str
     price: Price | None
     notes: list[str] = field(default_factory=list)
+    spent: float | None = None  # what the answers in the out folder's journal cost; None without a price
     stages: list[StageEstimate] = field(default_factory=list)
 
 
@@ -115,6 +117,8 @@ def plan(settings: Settings, reporter: Reporter | None = None) -> DryRun:
     prompt_tokens = sum(_tokens(build(c), counter) for c in left)
     price = None if settings.offline else price_for(settings.model, input=settings.price_input, output=settings.price_output)
     result = DryRun(settings, len(run.loaded.documents), len(chunks), len(answered), source, price, notes=[refused] if refused else [])
+    if price is not None and price.known:
+        result.spent = float(Ledger.spent_by(Rates.of(price), (e.completion for e in entries.values())))
     result.stages.append(StageEstimate(
         "generation", len(left), len(left), prompt_tokens, prompt_tokens, max_output, typical,
         "one request per chunk not yet answered in the journal",
@@ -253,6 +257,10 @@ def describe(dry: DryRun) -> str:
             lines.append(f"  through the Batch API: about {_money(typical_cost * BATCH_DISCOUNT)}")
         if s.base_url and s.base_url.rstrip("/") != OPENAI_URL:
             lines.append(f"  these are OpenAI's prices; {s.base_url} may bill differently")
+    if s.max_cost is not None:
+        spent = f"{_money(dry.spent)} already spent by the answers in {s.out}" if dry.spent is not None else "no price to count by"
+        lines.append(f"cap: --max-cost {_money(s.max_cost)} for the out folder in all ({spent}); the run stops before "
+                     "a request could cross it and exits 7")
     seconds = 0.0
     for e in dry.stages:
         waves = math.ceil(e.requests / s.concurrency) if e.requests else 0

@@ -26,7 +26,7 @@ class ChunkCoverage:
     generated: int  # pairs parsed from the reply
     kept: int  # pairs in the dataset
     truncated: bool
-    status: str  # "answered", "resumed" (answered by an earlier run), "failed" (a rerun asks again), "too_large" (413)
+    status: str  # "answered", "resumed" (answered by an earlier run), "failed" (a rerun asks again), "not_sent" (kept back by --max-cost), "too_large" (413)
     page: int | None = None  # the page the chunk starts on, where the format has pages
     section: str | None = None  # the chunk's heading path, where the document has headings
 
@@ -63,6 +63,10 @@ class Report:
     finetune_estimate: dict  # epochs and billed tokens for the training file
     out: str
     seconds: float
+    # In dollars: {"spent" (by every run into the out folder), "spent_this_run", "unanswered" (of spent: attempts whose
+    # reply never arrived, at their worst case), "cap" (--max-cost), "requests_not_sent" (kept back by the cap),
+    # "projected" (spent plus what those would typically cost), "price"}; None without a price.
+    cost: dict | None = None
     coverage: list[ChunkCoverage] = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -85,6 +89,7 @@ def build_report(
     tokens: tuple[int, int],
     failed_requests: int,
     seconds: float,
+    cost: dict | None = None,
 ) -> Report:
     """The report of a run, assembled here and only here from what the stages recorded."""
     settings, chunks = run.settings, run.chunks
@@ -127,6 +132,7 @@ def build_report(
         finetune_estimate=asdict(estimate_finetune(train_tokens, limit=settings.max_example_tokens)),
         out=str(settings.out),
         seconds=seconds,
+        cost=cost,
         coverage=coverage,
     )
 
@@ -140,7 +146,8 @@ def chunk_coverage(
     run: Run, generated: Generated, answered_before: dict[str, JournalEntry], final: Sequence[Pair]
 ) -> list[ChunkCoverage]:
     kept = Counter(p.chunk_id for p in final if p.kind == "grounded")
-    failed = {f.key: "failed" if f.rerun_helps else ("context_too_long" if f.reason == "context_too_long" else "too_large")
+    failed = {f.key: ("not_sent" if f.reason == "budget" else "failed") if f.rerun_helps
+              else ("context_too_long" if f.reason == "context_too_long" else "too_large")
               for f in generated.failures}
     return [
         ChunkCoverage(
@@ -199,6 +206,10 @@ def why_no_training_examples(report: Report) -> str | None:
     return f"every one of the {report.pairs_kept} kept pairs went to the validation file; lower --valid-fraction"
 
 
+def _dollars(value: float) -> str:
+    return f"${value:,.2f}" if value >= 0.01 or value == 0 else f"${value:.4f}"
+
+
 def summary(report: Report) -> str:
     """A few lines a person reads at the end of a run, each safe to print (file names are escaped)."""
     lines = []
@@ -211,7 +222,9 @@ def summary(report: Report) -> str:
     if len(report.files_skipped) > 5:
         lines.append(f"          ... and {len(report.files_skipped) - 5} more (see report.json)")
     resumed = f" ({report.chunks_resumed} from an earlier run)" if report.chunks_resumed else ""
-    failed = f", {len(report.chunks_failed)} failed" if report.chunks_failed else ""
+    kept_back = sum(1 for c in report.chunks_failed if c["reason"] == "budget")
+    failed = f", {len(report.chunks_failed) - kept_back} failed" if len(report.chunks_failed) > kept_back else ""
+    failed += f", {kept_back} not sent (--max-cost)" if kept_back else ""
     too_large = sum(1 for c in report.coverage if c.status == "too_large")
     failed += f", {too_large} too large for the endpoint" if too_large else ""
     lines.append(f"chunks    {report.chunks}{resumed}{failed}")
@@ -219,6 +232,13 @@ def summary(report: Report) -> str:
     cached = f" ({report.cache_hits} answered from the cache)" if report.cache_hits else ""
     lines.append(f"requests  {report.requests} to {report.model}{retries}{cached}")
     lines.append(f"tokens    {report.tokens_in:,} in, {report.tokens_out:,} out ({report.token_encoding})")
+    if (cost := report.cost) is not None and not report.offline:
+        line = f"cost      {_dollars(cost['spent'])} spent"
+        line += f" of the {_dollars(cost['cap'])} cap" if cost["cap"] is not None else ""
+        line += f" ({_dollars(cost['spent_this_run'])} by this run)" if cost["spent_this_run"] != cost["spent"] else ""
+        if cost["requests_not_sent"]:
+            line += f"; {cost['requests_not_sent']} requests not sent, about {_dollars(cost['projected'])} for the whole run"
+        lines.append(line)
     dropped = sum(report.dropped.values())
     reasons = _most_common_first(report.dropped)
     grounded = report.pairs_kept - report.idk_kept

@@ -13,6 +13,7 @@ import asyncio
 import json
 import os
 import time
+from fractions import Fraction
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -21,7 +22,9 @@ from pathlib import Path
 from qagen.dataset.formats import jsonl
 from qagen.documents.tokens import TokenCounter, counter_for
 from qagen.finetune.state import saved_job_id
+from qagen.errors import BudgetReached, ConfigError
 from qagen.llm.asker import Asker
+from qagen.llm.budget import BudgetedModel, Ledger, NotSent, Rates, completion_cap
 from qagen.llm.cache import CACHE_FILE, CacheUnavailable, CachedModel, CallCache, default_cache_dir, normalised_endpoint
 from qagen.llm.client import OpenAIChatModel
 from qagen.llm.model import ChatModel, RetryListener
@@ -30,6 +33,9 @@ from qagen import __version__
 from qagen.dataset.card import dataset_card
 from qagen.outfolder import CARD, DECISIONS, RUN_SETTINGS, OutFolder, write_atomic
 from qagen.pipeline.decisions import Decision, Review, merge_decisions, read_decisions, stored_decisions
+from qagen.llm.prices import price_for
+from qagen.outfolder import OutFolder
+from qagen.outfolder.journal import JournalEntry
 from qagen.pipeline import stages
 from qagen.pipeline.report import Report, build_report
 from qagen.progress import Reporter
@@ -74,11 +80,14 @@ async def _run_locked(
     decisions: tuple[dict[str, Decision] | None, list[str]],
 ) -> Result:
     started = time.monotonic()
+    rates = budget_rates(settings)
     # Counting tokens for the offline generator as for the default OpenAI model keeps
     # the report's figures comparable with a real run.
     counter = counter_for(DEFAULT_OPENAI_MODEL if settings.offline else settings.model)
     new_decisions, decision_warnings = decisions
     run = stages.read_documents(settings, reporter, counter)
+    if rates is not None and settings.max_cost is not None:
+        check_reply_caps(run)
 
     if settings.restart and (job_id := saved_job_id(settings.out)):
         reporter.note(
@@ -105,15 +114,18 @@ async def _run_locked(
     # From here on a failure would leave the earlier run's files behind: readers must not take them for this run's.
     out.mark_outdated()
 
-    retries: Counter[str] = Counter()
-
-    def on_retry(reason: str, wait: float) -> None:
-        retries[reason] += 1
-        reporter.retry(reason, wait)
-
     def on_notice(sentence: str) -> None:
         reporter.note(f"qagen: {sentence}")
         run.warnings.append(sentence)
+
+    ledger = make_ledger(settings, rates, counter, answered_before, out, on_notice)
+    retries: Counter[str] = Counter()
+
+    def on_retry(reason: str, wait: float) -> None:
+        if ledger is not None:
+            ledger.attempt_failed(reason)  # raises when the cap keeps the retry back: it is then not sent
+        retries[reason] += 1
+        reporter.retry(reason, wait)
 
     if model is None and not settings.offline and is_local_endpoint(settings.base_url) and settings.concurrency > 1:
         reporter.note(
@@ -122,6 +134,9 @@ async def _run_locked(
             "(set --concurrency to its number of slots)"
         )
     chat_model = model if model is not None else make_model(settings, counter, on_retry, on_notice)
+    if ledger is not None:
+        # Inside the cache: an answer the cache gives is not sent, so it books nothing.
+        chat_model = BudgetedModel(chat_model, ledger)
     # Only qagen's own client is cached: a caller's model may answer differently to the same request.
     cached = with_cache(chat_model, settings, warn) if model is None else None
     chat_model = cached or chat_model
@@ -137,13 +152,16 @@ async def _run_locked(
             await chat_model.aclose()
 
     hits = cached.hits if cached is not None else 0
+    not_sent = len(ledger.not_sent) if ledger is not None else 0
     dataset = stages.make_dataset(run, kept.pairs)
     report = build_report(
         run, generated, dataset, answered_before,
         # Every request sent: each ends answered (the cache's answers were not sent) or failed, and each retry was one more.
-        requests=asker.answered_now - hits + asker.failed_now + sum(retries.values()), retries=sum(retries.values()),
+        # The requests the cap kept back were never sent.
+        requests=asker.answered_now - hits + asker.failed_now - not_sent + sum(retries.values()), retries=sum(retries.values()),
         cache_hits=hits, tokens=asker.tokens(),
         failed_requests=kept.failed_requests, seconds=round(time.monotonic() - started, 3),
+        cost=cost_report(settings, rates, ledger, asker.answered, answered_before),
     )
     final, split, examples = dataset.checked.kept, dataset.split, dataset.checked.examples
     rejects = run.placed(run.rejections)
@@ -160,7 +178,97 @@ async def _run_locked(
         paths["valid"].name: jsonl(examples[p.id] for p in split.valid),
         paths["report"].name: json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n",
     })
-    return Result(pairs=list(final), rejects=rejects, report=report, paths=paths)
+    result = Result(pairs=list(final), rejects=rejects, report=report, paths=paths)
+    if ledger is not None and ledger.not_sent:
+        raise BudgetReached(ledger.stop_sentence(), result)
+    return result
+
+
+def budget_rates(settings: Settings) -> Rates | None:
+    """Dollars per token of the run's model; None when no price is known (or the offline generator, which is free).
+
+    With --max-cost a price must be known, before anything is read or sent.
+    """
+    if settings.offline:
+        return None
+    price = price_for(settings.model, input=settings.price_input, output=settings.price_output)
+    if price.known:
+        return Rates.of(price)
+    if settings.max_cost is not None:
+        missing = " and ".join(flag for flag, value in (("--price-input", price.input), ("--price-output", price.output)) if value is None)
+        raise ConfigError(
+            f"--max-cost needs the price of {settings.model}, which qagen's price table does not know: "
+            f"pass {missing} (dollars per million tokens)."
+        )
+    return None
+
+
+def check_reply_caps(run: stages.Run) -> None:
+    """With --max-cost every request needs a worst case: a cap on its reply, or the model's known window."""
+    if stages.overflow.context_window(run.settings) is not None:
+        return
+    for template in run.templates.values():
+        if completion_cap(template.params) is None:
+            raise ConfigError(
+                f"--max-cost needs the most a reply may cost, and template {template.name} sets no max_tokens; "
+                "set max_tokens in its params, or pass --max-context."
+            )
+
+
+def make_ledger(
+    settings: Settings, rates: Rates | None, counter: TokenCounter,
+    answered_before: dict[str, JournalEntry], out: OutFolder, on_notice: Callable[[str], None],
+) -> Ledger | None:
+    """The ledger that keeps the run under --max-cost; None without a cap (or for the offline generator)."""
+    if settings.max_cost is None or rates is None:
+        return None
+    # The cap is for the out folder: what its earlier runs spent counts, their answers in the journal and
+    # the attempts whose reply never arrived.
+    spent = Ledger.spent_by(rates, (e.completion for e in answered_before.values()))
+    lost = [attempt for line in out.read_unanswered() if (attempt := _unanswered(line)) is not None]
+
+    def on_lost(attempt: NotSent, reason: str) -> None:
+        out.record_unanswered({"key": attempt.key, "reason": reason, "prompt_tokens": attempt.prompt_tokens,
+                               "max_tokens": attempt.cap_tokens})
+
+    return Ledger(rates, settings.max_cost, counter, spent_before=spent, lost_before=lost,
+                  window=stages.overflow.context_window(settings), on_stop=on_notice, on_lost=on_lost)
+
+
+def _unanswered(line: dict) -> NotSent | None:
+    try:
+        return NotSent(str(line["key"]), int(line["prompt_tokens"]), int(line["max_tokens"]))
+    except (KeyError, TypeError, ValueError):
+        return None  # a line damaged by hand: what it would have added is not known
+
+
+def cost_report(
+    settings: Settings, rates: Rates | None, ledger: Ledger | None,
+    answered: dict[str, JournalEntry], answered_before: dict[str, JournalEntry],
+) -> dict | None:
+    """Spent (by the out folder's runs, and by this one), the cap, and the projected cost; None when no price is known."""
+    if settings.offline:
+        return {"spent": 0.0, "spent_this_run": 0.0, "unanswered": 0.0, "cap": settings.max_cost, "requests_not_sent": 0,
+                "projected": 0.0, "price": None}
+    if rates is None:
+        return None
+    if ledger is not None:
+        spent, now, projected, not_sent = ledger.spent, ledger.spent_now + ledger.lost_now, ledger.projected(), len(ledger.not_sent)
+        unanswered = ledger.lost_before + ledger.lost_now
+    else:
+        now = Ledger.spent_by(rates, (e.completion for key, e in answered.items() if key not in answered_before))
+        spent = Ledger.spent_by(rates, (e.completion for e in answered.values()))
+        projected, not_sent, unanswered = spent, 0, Fraction(0)
+    price = price_for(settings.model, input=settings.price_input, output=settings.price_output)
+    return {
+        "spent": round(float(spent), 6),
+        "spent_this_run": round(float(now), 6),
+        "unanswered": round(float(unanswered), 6),  # of spent: attempts whose reply never arrived, at their worst case
+        "cap": settings.max_cost,
+        "requests_not_sent": not_sent,
+        "projected": round(float(projected), 6),
+        "price": {"input": price.input, "cached_input": price.cached_input, "output": price.output, "source": price.source},
+    }
 
 
 # Not recorded for `qagen apply`: it names the out folder and the decisions itself, and chooses its own quietness.

@@ -19,6 +19,7 @@ from qagen.documents.loading import MEGABYTE, LoadResult, load_corpus
 from qagen.documents.tokens import TokenCounter
 from qagen.errors import ModelError
 from qagen.llm.asker import Asker, Failure
+from qagen.llm.budget import NOT_SENT
 from qagen.llm.client import CONTEXT_TOO_LONG
 from qagen.llm.templates import ChatTemplate, builtin_template_path, load_template
 from qagen.outfolder.journal import JournalEntry
@@ -205,7 +206,8 @@ async def generate(run: Run, asker: Asker, answered_before: dict[str, JournalEnt
         reporter.chunk_done(len(parse(request.key, completion).items), completion.prompt_tokens, completion.completion_tokens)
 
     def on_failure(request: Request, reason: str) -> None:
-        if reason != CONTEXT_TOO_LONG:  # not a failure: the chunk is asked again in pieces, or rejected
+        # Not failures: the chunk is asked again in pieces, or rejected; the cap's stop is said once, not per chunk.
+        if reason not in (CONTEXT_TOO_LONG, NOT_SENT):
             reporter.chunk_failed(request.key, reason)
 
     async def ask(chunks: list[Chunk], *, first: bool = False) -> tuple[dict[str, Completion], list[Failure]]:
@@ -246,7 +248,9 @@ async def generate(run: Run, asker: Asker, answered_before: dict[str, JournalEnt
     for chunk in run.chunks:  # chunk order, whatever order the replies came in
         if chunk.id in failed:
             f = failed[chunk.id]
-            if f.rerun_helps:
+            if f.reason == NOT_SENT:
+                reason, detail = NOT_SENT, f"{f.detail} (it is asked when the cap leaves room)"
+            elif f.rerun_helps:
                 reason, detail = "request_failed", f"the request failed after every retry ({f.reason}): {f.detail}; rerun to ask it again"
             elif f.reason == CONTEXT_TOO_LONG:
                 reason = f.reason

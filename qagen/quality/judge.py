@@ -12,6 +12,7 @@ import json
 from collections.abc import Mapping, Sequence
 
 from qagen.llm.asker import Asker, Failure
+from qagen.llm.budget import NOT_SENT
 from qagen.llm.keys import message_parts, request_key
 from qagen.llm.templates import ChatTemplate
 from qagen.quality.checks import reject
@@ -59,7 +60,10 @@ async def judge_pairs(
         if key not in answers:
             why = "the judge request failed after every retry; rerun to ask again"
             failure = failed.get(key)
-            if failure is not None and failure.reason == "context_too_long":
+            if failure is not None and failure.reason == NOT_SENT:
+                why = f"the judge request was {failure.detail}"
+                refused.update((pair.id, NOT_SENT) for pair in chunk_pairs)
+            elif failure is not None and failure.reason == "context_too_long":
                 why = f"the judge request is over the model's context window ({failure.detail}); the pair is left unjudged"
             elif failure is not None and not failure.rerun_helps:
                 why = f"the endpoint refused the judge request as too large (413: {failure.detail})"

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from qagen.llm.asker import Asker, Failure
+from qagen.llm.budget import NOT_SENT
 from qagen.llm.keys import message_parts, request_key
 from qagen.llm.templates import ChatTemplate
 from qagen.quality.idk.candidates import choose_excerpt_chunks, likely_answered, pick_refusal, render_excerpts
@@ -111,6 +112,11 @@ async def model_idk(
                 f"the request for I-don't-know candidates is over the model's context window ({over_window[0].detail}); "
                 "no I-don't-know examples were written")))
             break
+        if kept_back := [f for f in failures if f.reason == NOT_SENT]:
+            # Once the cap keeps a request back, none is sent: a later round would be kept back too.
+            outcome.rejections.append(Rejection(stage="idk", reason=NOT_SENT, detail=(
+                f"the request for I-don't-know candidates was {kept_back[0].detail}")))
+            break
         if request.key not in answers:
             continue
         questions, problems = parse_questions(answers[request.key].text)
@@ -139,9 +145,12 @@ async def model_idk(
         answers, failures = await asker.ask(list(checks.values()))
         outcome.failures += failures
         over_window_checks = {f.key: f.detail for f in failures if f.reason == "context_too_long"}
+        not_sent = {f.key: f.detail for f in failures if f.reason == NOT_SENT}
         for question, check in checks.items():
             if check.key not in answers:
-                if check.key in over_window_checks:
+                if check.key in not_sent:
+                    outcome.rejections.append(_drop(question, NOT_SENT, f"its check against the corpus was {not_sent[check.key]}"))
+                elif check.key in over_window_checks:
                     outcome.rejections.append(_drop(question, "context_too_long", (
                         f"the check against the corpus is over the model's context window ({over_window_checks[check.key]})")))
                 else:
