@@ -244,6 +244,14 @@ def grounded_pairs_reply(request: RecordedRequest, pairs: int) -> Reply:
     return chat_reply("\n".join(lines))
 
 
+def judge_reply(request: RecordedRequest, rate: Callable[[dict], dict]) -> Reply | None:
+    """The judge's reply, a line from ``rate(item)`` (``{"id", "score", "reason", ...}``) per pair it was shown; None for other requests."""
+    if not request.messages[0]["content"].startswith("You check question and answer pairs"):
+        return None
+    items = [jsonlib.loads(line) for line in request.last_user_text.splitlines() if line.startswith('{"id"')]
+    return chat_reply("\n".join(jsonlib.dumps(rate(item)) for item in items))
+
+
 # --------------------------------------------------------------------------- routes
 
 

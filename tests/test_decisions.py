@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import qagen
-from fake_openai import chat_reply, grounded_pairs_reply
+from fake_openai import chat_reply, grounded_pairs_reply, judge_reply
 from helpers import CORPUS, output_files, read_jsonl
 from qagen.cli import main
 from qagen.pipeline.decisions import protect_from_dedupe
@@ -23,16 +23,14 @@ def _write(path: Path, *lines: dict | str) -> Path:
 
 def _judge_or_pairs(low: set[str] = frozenset()):  # type: ignore[assignment]
     """Pairs from the passage; the judge rates 5, or 2 for an answer holding any of ``low``."""
+    def rate(item: dict) -> dict:
+        score = 2 if any(word in item["answer"] for word in low) else 5
+        return {"id": item["id"], "score": score, "reason": f"scored {score}"}
+
     def handler(request):
+        if (judged := judge_reply(request, rate)) is not None:
+            return judged
         system = request.messages[0]["content"]
-        if system.startswith("You check question and answer pairs"):
-            rows = []
-            for line in request.last_user_text.splitlines():
-                if line.startswith('{"id"'):
-                    item = json.loads(line)
-                    score = 2 if any(word in item["answer"] for word in low) else 5
-                    rows.append(json.dumps({"id": item["id"], "score": score, "reason": f"scored {score}"}))
-            return chat_reply("\n".join(rows))
         if system.startswith("You write questions"):  # I-don't-know candidates, about nothing the corpus holds
             return chat_reply(json.dumps({"questions": [
                 "Does the cooperative run a night bus to the airport?", "Can passengers bring a canoe on the glasshouse tour?",

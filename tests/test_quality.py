@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from fake_openai import chat_reply, grounded_pairs_reply
+from fake_openai import chat_reply, grounded_pairs_reply, judge_reply
 from helpers import CORPUS, read_jsonl
 from qagen.cli import main
 from qagen.quality.dedupe import dedupe
@@ -69,19 +69,14 @@ def test_example_over_the_token_limit_is_rejected(tmp_path: Path, fake_openai) -
 
 
 def _judge_handler(scores: dict[str, int], echo_altered: bool = False):
+    def rate(item: dict) -> dict:
+        score = next((s for word, s in scores.items() if word in item["answer"]), 5)
+        row = {"id": item["id"], "score": score, "reason": f"scored {score}"}
+        return row | {"question": "ALTERED", "answer": "ALTERED"} if echo_altered else row
+
     def handler(request):
-        system = request.messages[0]["content"]
-        if system.startswith("You check question and answer pairs"):
-            lines = []
-            for line in request.last_user_text.splitlines():
-                if line.startswith('{"id"'):
-                    item = json.loads(line)
-                    score = next((s for word, s in scores.items() if word in item["answer"]), 5)
-                    row = {"id": item["id"], "score": score, "reason": f"scored {score}"}
-                    if echo_altered:
-                        row |= {"question": "ALTERED", "answer": "ALTERED"}
-                    lines.append(json.dumps(row))
-            return chat_reply("\n".join(lines))
+        if (judged := judge_reply(request, rate)) is not None:
+            return judged
         return grounded_pairs_reply(request, 3)
     return handler
 
