@@ -41,6 +41,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 
 from qagen.documents.tokens import count_chat_tokens
 from qagen.errors import ModelError
+from qagen.llm.body import chat_request_body
 from qagen.llm.model import RetryListener
 from qagen.llm.structured import StructuredOutput, refuses_response_format
 from qagen.records import Completion, Request
@@ -346,7 +347,7 @@ class OpenAIChatModel:
         # it knows (qagen.llm.templates.ROLES) when they load, which the types cannot see.
         messages = cast(list[ChatCompletionMessageParam], [m.as_dict() for m in request.messages])
         try:
-            raw, response = await self._answer(messages, request)
+            raw, response = await self._answer(request)
         except openai.APIStatusError as exc:
             raise self._refusal(exc) from None
         except _TRANSIENT as exc:  # every attempt used up
@@ -374,18 +375,24 @@ class OpenAIChatModel:
             cached_tokens=int(getattr(getattr(usage, "prompt_tokens_details", None), "cached_tokens", None) or 0),
         )
 
-    async def _answer(self, messages: list[ChatCompletionMessageParam], request: Request) -> tuple[Any, Any]:
+    def request_body(self, request: Request) -> dict[str, Any]:
+        """The JSON body this client sends for ``request`` now, at the run's response-format step."""
+        params, _ = self._structured.params_for(self._params(request))
+        return chat_request_body(self.name, request, params)
+
+    async def _answer(self, request: Request) -> tuple[Any, Any]:
         """The reply, sent again after each refusal that changes what is sent (reasoning parameters,
         the response format); each such change happens at most once or twice a run, so this ends."""
         while True:
             params, format_step = self._structured.params_for(self._params(request))
+            body = chat_request_body(self.name, request, params)
 
             def format_refused(exc: BaseException) -> bool:  # not retried: only a step down can help
                 return (format_step is not None and isinstance(exc, openai.APIStatusError)
                         and refuses_response_format(exc, server_message(exc, self._api_key)))
 
             try:
-                return await self._with_retries(messages, params, unless=format_refused)
+                return await self._with_retries(body, unless=format_refused)
             except openai.APIStatusError as exc:
                 if isinstance(exc, openai.BadRequestError) and self._adopt_reasoning_params(exc):
                     continue
@@ -394,9 +401,7 @@ class OpenAIChatModel:
                 if self._on_retry:
                     self._on_retry("response_format refused", 0.0)  # a request sent and refused: counted
 
-    async def _with_retries(
-        self, messages: list[ChatCompletionMessageParam], params: dict, *, unless: Callable[[BaseException], bool]
-    ) -> tuple[Any, Any]:
+    async def _with_retries(self, body: dict[str, Any], *, unless: Callable[[BaseException], bool]) -> tuple[Any, Any]:
         async for attempt in AsyncRetrying(
             stop=stop_after_attempt(self._max_attempts),
             wait=self._wait,
@@ -406,21 +411,21 @@ class OpenAIChatModel:
         ):
             with attempt:
                 await self._pause.wait()
-                return await self._send(messages, params)
+                return await self._send(body)
         raise AssertionError("tenacity neither returned nor raised")  # pragma: no cover
 
-    async def _send(self, messages: list[ChatCompletionMessageParam], params: dict) -> tuple[Any, Any]:
+    async def _send(self, body: dict[str, Any]) -> tuple[Any, Any]:
         # The SDK's timeout is per read; a reply trickled in slowly would pass it. This bounds the whole reply.
         try:
-            raw, response = await asyncio.wait_for(self._request(messages, params), self._timeout)
+            raw, response = await asyncio.wait_for(self._request(body), self._timeout)
         except asyncio.TimeoutError:
             raise ReplyTimedOut(f"no complete reply within {self._timeout:g} s") from None
         if not getattr(response, "choices", None):
             raise MalformedReply("the reply has no choices")
         return raw, response
 
-    async def _request(self, messages: list[ChatCompletionMessageParam], params: dict) -> tuple[Any, Any]:
-        raw = await self._client.chat.completions.with_raw_response.create(model=self.name, messages=messages, **params)
+    async def _request(self, body: dict[str, Any]) -> tuple[Any, Any]:
+        raw = await self._client.chat.completions.with_raw_response.create(**body)
         return raw, raw.parse()
 
     def _refusal(self, exc: openai.APIStatusError) -> Exception:
