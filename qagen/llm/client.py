@@ -365,6 +365,10 @@ class OpenAIChatModel:
             completion_tokens = self._count_tokens(text)
         # Pace the whole run by the endpoint's rate-limit headers (qagen.llm.ratelimit).
         self._pacer.observe(raw.headers)
+        if not self._pacer.paced:  # remaining/reset headers without the limits: wait out a spent window
+            params = self._params(request)
+            budget = int(prompt_tokens) + int(params.get("max_tokens") or params.get("max_completion_tokens") or 0)
+            self._pause.extend(window_spent_for(raw.headers, budget))
         return Completion(
             text=text,
             finish_reason=choice.finish_reason or "stop",

@@ -102,6 +102,11 @@ class Pacer:
             if self.tokens is not None:
                 self.tokens.take(tokens)
 
+    @property
+    def paced(self) -> bool:
+        """True once a reply has stated a limit to pace by."""
+        return self.requests is not None or self.tokens is not None
+
     def observe(self, headers: Mapping[str, str]) -> None:
         """Learn the limits from a reply's headers and lower the buckets to what it says is left."""
         now = self._clock.monotonic()
