@@ -43,6 +43,7 @@ from qagen.documents.tokens import count_chat_tokens
 from qagen.errors import ModelError
 from qagen.llm.body import chat_request_body
 from qagen.llm.model import RetryListener
+from qagen.llm.ratelimit import Pacer
 from qagen.llm.structured import StructuredOutput, refuses_response_format
 from qagen.records import Completion, Request
 from qagen.redaction import redact, register_secret
@@ -305,6 +306,7 @@ class OpenAIChatModel:
         self._on_retry = on_retry
         self._clock = clock or Clock()
         self._pause = RateLimitPause(self._clock)
+        self._pacer = Pacer(self._clock)
         # One per client, so one per run: a refused response_format is learned once.
         self._structured = StructuredOutput(enabled=structured_output, on_notice=on_notice)
 
@@ -352,7 +354,6 @@ class OpenAIChatModel:
             raise self._refusal(exc) from None
         except _TRANSIENT as exc:  # every attempt used up
             raise RequestFailed(describe_failure(exc), failure_detail(exc, self._api_key)) from None
-        params = self._params(request)
         choice = response.choices[0]
         text = choice.message.content or "" if choice.message else ""
         usage = response.usage
@@ -362,10 +363,12 @@ class OpenAIChatModel:
             prompt_tokens = count_chat_tokens(messages, self._count_tokens)
         if completion_tokens is None:
             completion_tokens = self._count_tokens(text)
-        # Pace the whole run by the endpoint's rate-limit headers, so it runs as fast as the
-        # limit allows without being refused. A request like this one needs about this much.
-        budget = int(prompt_tokens) + int(params.get("max_tokens") or params.get("max_completion_tokens") or 0)
-        self._pause.extend(window_spent_for(raw.headers, budget))
+        # Pace the whole run by the endpoint's rate-limit headers (qagen.llm.ratelimit).
+        self._pacer.observe(raw.headers)
+        if not self._pacer.paced:  # remaining/reset headers without the limits: wait out a spent window
+            params = self._params(request)
+            budget = int(prompt_tokens) + int(params.get("max_tokens") or params.get("max_completion_tokens") or 0)
+            self._pause.extend(window_spent_for(raw.headers, budget))
         return Completion(
             text=text,
             finish_reason=choice.finish_reason or "stop",
@@ -386,13 +389,17 @@ class OpenAIChatModel:
         while True:
             params, format_step = self._structured.params_for(self._params(request))
             body = chat_request_body(self.name, request, params)
+            # Charged before sending: what the endpoint counts against its token limit.
+            messages = cast(list[ChatCompletionMessageParam], [m.as_dict() for m in request.messages])
+            tokens = count_chat_tokens(messages, self._count_tokens) + int(
+                params.get("max_tokens") or params.get("max_completion_tokens") or 0)
 
             def format_refused(exc: BaseException) -> bool:  # not retried: only a step down can help
                 return (format_step is not None and isinstance(exc, openai.APIStatusError)
                         and refuses_response_format(exc, server_message(exc, self._api_key)))
 
             try:
-                return await self._with_retries(body, unless=format_refused)
+                return await self._with_retries(body, tokens, unless=format_refused)
             except openai.APIStatusError as exc:
                 if isinstance(exc, openai.BadRequestError) and self._adopt_reasoning_params(exc):
                     continue
@@ -401,7 +408,7 @@ class OpenAIChatModel:
                 if self._on_retry:
                     self._on_retry("response_format refused", 0.0)  # a request sent and refused: counted
 
-    async def _with_retries(self, body: dict[str, Any], *, unless: Callable[[BaseException], bool]) -> tuple[Any, Any]:
+    async def _with_retries(self, body: dict[str, Any], tokens: int, *, unless: Callable[[BaseException], bool]) -> tuple[Any, Any]:
         async for attempt in AsyncRetrying(
             stop=stop_after_attempt(self._max_attempts),
             wait=self._wait,
@@ -411,6 +418,7 @@ class OpenAIChatModel:
         ):
             with attempt:
                 await self._pause.wait()
+                await self._pacer.acquire(tokens)
                 return await self._send(body)
         raise AssertionError("tenacity neither returned nor raised")  # pragma: no cover
 

@@ -1,0 +1,122 @@
+"""Client-side pacing by the endpoint's ``x-ratelimit-*`` headers.
+
+A run keeps two buckets, one of requests and one of tokens, refilled continuously at the
+limit per minute the endpoint states. Each request takes its requests-share and its tokens
+(prompt plus the most it may write) before it is sent, so a run sends at the limit's pace
+instead of spending the window at once and then waiting for it to reset. The buckets start
+full once the first reply tells the limits, and ``x-ratelimit-remaining-*`` only ever lowers
+them: the endpoint counts requests still in flight that the bucket has already charged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from typing import Protocol
+
+WINDOW_SECONDS = 60.0
+# A burst may take up to this many seconds of the limit at once: enough to start a run at
+# full pace and absorb uneven replies, little enough that the endpoint's own window holds.
+BURST_SECONDS = 3.0
+
+
+class _Clock(Protocol):
+    def monotonic(self) -> float: ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+
+class _MonotonicClock:
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+def _header_int(headers: Mapping[str, str], name: str) -> int | None:
+    value = headers.get(name)
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+class Bucket:
+    """Units refilled at ``limit / window`` per second, holding at most a few seconds' worth."""
+
+    def __init__(self, limit: int, now: float, *, window: float = WINDOW_SECONDS, burst: float = BURST_SECONDS) -> None:
+        self.limit = limit
+        self.rate = limit / window
+        self.capacity = max(1.0, self.rate * burst)
+        self.level = self.capacity
+        self._at = now
+
+    def refill(self, now: float) -> None:
+        self.level = min(self.capacity, self.level + (now - self._at) * self.rate)
+        self._at = now
+
+    def wait_for(self, amount: float, now: float) -> float:
+        """Seconds until ``amount`` can be taken (0 when it can now); a request larger than the
+        whole bucket waits only until the bucket is full, then goes alone."""
+        self.refill(now)
+        need = min(amount, self.capacity) - self.level
+        # A sliver left by float rounding would be a sleep too short to move the clock: treat it as none.
+        return 0.0 if need <= 1e-6 * max(1.0, amount) else need / self.rate
+
+    def take(self, amount: float) -> None:
+        self.level -= amount
+
+    def lower_to(self, remaining: float) -> None:
+        self.level = min(self.level, remaining)
+
+
+class Pacer:
+    """Shared by all requests of a run; unpaced until a reply states a limit."""
+
+    def __init__(self, clock: _Clock | None = None, *, window: float = WINDOW_SECONDS,
+                 burst: float = BURST_SECONDS) -> None:
+        self._clock = clock or _MonotonicClock()
+        self._window = window
+        self._burst = burst
+        self.requests: Bucket | None = None
+        self.tokens: Bucket | None = None
+        self._lock = asyncio.Lock()
+
+    async def acquire(self, tokens: int) -> None:
+        """Wait until one request of ``tokens`` fits both buckets, then charge it."""
+        async with self._lock:  # first come, first served: a large request is not starved
+            while True:
+                now = self._clock.monotonic()
+                wait = 0.0
+                if self.requests is not None:
+                    wait = max(wait, self.requests.wait_for(1, now))
+                if self.tokens is not None:
+                    wait = max(wait, self.tokens.wait_for(tokens, now))
+                if wait <= 0:
+                    break
+                await self._clock.sleep(wait)
+            if self.requests is not None:
+                self.requests.take(1)
+            if self.tokens is not None:
+                self.tokens.take(tokens)
+
+    @property
+    def paced(self) -> bool:
+        """True once a reply has stated a limit to pace by."""
+        return self.requests is not None or self.tokens is not None
+
+    def observe(self, headers: Mapping[str, str]) -> None:
+        """Learn the limits from a reply's headers and lower the buckets to what it says is left."""
+        now = self._clock.monotonic()
+        for kind in ("requests", "tokens"):
+            limit = _header_int(headers, f"x-ratelimit-limit-{kind}")
+            bucket: Bucket | None = getattr(self, kind)
+            if limit is not None and limit > 0 and (bucket is None or bucket.limit != limit):
+                bucket = Bucket(limit, now, window=self._window, burst=self._burst)
+                setattr(self, kind, bucket)
+            remaining = _header_int(headers, f"x-ratelimit-remaining-{kind}")
+            if bucket is not None and remaining is not None:
+                bucket.refill(now)
+                bucket.lower_to(remaining)

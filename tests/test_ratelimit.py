@@ -1,0 +1,78 @@
+"""Pacing by x-ratelimit-* headers (qagen.llm.ratelimit), on a clock that moves without waiting."""
+
+from __future__ import annotations
+
+import asyncio
+
+from qagen.llm.ratelimit import Pacer
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def limits(requests: int, tokens: int, remaining_requests: int | None = None,
+           remaining_tokens: int | None = None) -> dict[str, str]:
+    return {
+        "x-ratelimit-limit-requests": str(requests),
+        "x-ratelimit-limit-tokens": str(tokens),
+        "x-ratelimit-remaining-requests": str(requests if remaining_requests is None else remaining_requests),
+        "x-ratelimit-remaining-tokens": str(tokens if remaining_tokens is None else remaining_tokens),
+    }
+
+
+def send(pacer: Pacer, count: int, tokens: int) -> None:
+    async def run() -> None:
+        for _ in range(count):
+            await pacer.acquire(tokens)
+    asyncio.run(run())
+
+
+def test_unpaced_until_a_reply_states_limits() -> None:
+    clock = FakeClock()
+    send(Pacer(clock), 1000, 10_000)
+    assert clock.now == 0.0
+
+
+def test_requests_are_paced_at_the_limit_per_minute_after_a_short_burst() -> None:
+    clock = FakeClock()
+    pacer = Pacer(clock)
+    pacer.observe(limits(600, 10**9))  # 10 a second, a burst of 3 s = 30
+    send(pacer, 30, 1)
+    assert clock.now == 0.0
+    send(pacer, 600, 1)
+    assert 59.0 <= clock.now <= 60.5  # the next 600 at 10 a second, not all at once nor after a reset
+
+
+def test_tokens_are_paced_by_prompt_plus_max_tokens() -> None:
+    clock = FakeClock()
+    pacer = Pacer(clock)
+    pacer.observe(limits(10**6, 200_000))  # 3,333 tokens a second
+    send(pacer, 10 + 200, 1000)
+    assert 59.0 <= clock.now <= 61.0
+
+
+def test_remaining_headers_lower_the_bucket_but_never_raise_it() -> None:
+    clock = FakeClock()
+    pacer = Pacer(clock)
+    pacer.observe(limits(600, 10**9, remaining_requests=0))
+    send(pacer, 1, 1)
+    assert clock.now > 0.0  # nothing left: waits for one request's share (0.1 s)
+    assert clock.now <= 0.11
+    pacer.observe(limits(600, 10**9, remaining_requests=590))
+    assert pacer.requests is not None and pacer.requests.level < 30
+
+
+def test_a_request_larger_than_the_bucket_still_goes() -> None:
+    clock = FakeClock()
+    pacer = Pacer(clock)
+    pacer.observe(limits(600, 6000))  # a 300-token bucket
+    send(pacer, 2, 5000)
+    assert clock.now <= 50.5  # the first goes at once; the second waits out its tokens, no longer
