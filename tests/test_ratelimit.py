@@ -76,3 +76,51 @@ def test_a_request_larger_than_the_bucket_still_goes() -> None:
     pacer.observe(limits(600, 6000))  # a 300-token bucket
     send(pacer, 2, 5000)
     assert clock.now <= 50.5  # the first goes at once; the second waits out its tokens, no longer
+
+
+def test_a_run_against_an_enforced_limit_is_paced_not_refused(tmp_path, fake_openai) -> None:
+    """End to end: a server that states 600 requests a minute and refuses (429) beyond a 3 s burst of them.
+
+    Without pacing, 8 requests in flight spend the burst at once and are refused; paced, the run sends at
+    10 a second after the burst and no request is refused.
+    """
+    import json
+    import threading
+    import time
+
+    from fake_openai import error_reply
+    from qagen.cli import main
+
+    rate, capacity = 10.0, 30.0
+    state = {"level": capacity, "at": time.monotonic()}
+    lock = threading.Lock()
+
+    def limited(request):
+        with lock:
+            now = time.monotonic()
+            state["level"] = min(capacity, state["level"] + (now - state["at"]) * rate)
+            state["at"] = now
+            if state["level"] < 1:
+                return error_reply(429, "Rate limit reached for requests", headers={"retry-after": "1"})
+            state["level"] -= 1
+            left = int(state["level"])
+        reply = fake_openai.default_handler(request)
+        reply.headers.update({"x-ratelimit-limit-requests": "600", "x-ratelimit-remaining-requests": str(left),
+                              "x-ratelimit-limit-tokens": "100000000", "x-ratelimit-remaining-tokens": "100000000"})
+        return reply
+
+    fake_openai.handler = limited
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "harbour.txt").write_text("\n\n".join(
+        f"Berth {i} of the Scarth harbour takes ferries of up to {100 + i} metres and opens at {i % 12 + 1} o'clock."
+        for i in range(120)), encoding="utf-8")
+    out = tmp_path / "o"
+    assert main([str(docs), "--base-url", fake_openai.url, "--model", "m", "--idk-ratio", "0", "-o", str(out),
+                 "--concurrency", "8", "--chunk-size", "60", "--chunk-overlap", "0", "-q"]) == 0
+    sent = fake_openai.chat_requests()
+    report = json.loads((out / "report.json").read_text())
+    assert len(sent) > capacity + 10  # the run outlasts the burst
+    assert report["retries"] == 0  # not one request refused
+    span = sent[-1].time - sent[0].time
+    assert span >= (len(sent) - capacity) / rate * 0.9  # sent at the stated pace after the burst
