@@ -24,6 +24,7 @@ SMALLEST = {
     "tokenizers.py": ["--repeat", "1"],
     "grounding_bench.py": [],
     "startup.py": ["--rounds", "1"],
+    "ratelimit.py": ["--requests", "40", "--rounds", "1", "--latency", "0.01"],
 }
 
 
