@@ -12,31 +12,21 @@ client on the same key, or requests the endpoint counted that the bucket did not
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Mapping
 from typing import Protocol
 
 WINDOW_SECONDS = 60.0
-# The bucket holds one window's worth, as the endpoint's own does (OpenAI: the per-minute limit, refilled
+# Each bucket holds one window's worth, as the endpoint's own does (OpenAI: the per-minute limit, refilled
 # continuously): a run starts with what the first reply says is left and may spend it at once, then sends at
 # the refill rate. A smaller bucket gives away what a fresh window holds: with 3 s of it, 800 requests at 600
 # a minute took 75.1 s where the limit allows 20.2 s; with the minute, 1,200 took 61.2 s of 60.2 s
 # (benchmarks/ratelimit.py).
-BURST_SECONDS = WINDOW_SECONDS
 
 
-class _Clock(Protocol):
+class Clock(Protocol):  # qagen.llm.client.Clock, or a test's clock that moves without waiting
     def monotonic(self) -> float: ...
 
     async def sleep(self, seconds: float) -> None: ...
-
-
-class _MonotonicClock:
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(seconds)
 
 
 def _header_int(headers: Mapping[str, str], name: str) -> int | None:
@@ -48,12 +38,12 @@ def _header_int(headers: Mapping[str, str], name: str) -> int | None:
 
 
 class Bucket:
-    """Units refilled at ``limit / window`` per second, holding at most a few seconds' worth."""
+    """Units refilled at ``limit / window`` per second, holding at most ``limit``."""
 
-    def __init__(self, limit: int, now: float, *, window: float = WINDOW_SECONDS, burst: float = BURST_SECONDS) -> None:
+    def __init__(self, limit: int, now: float, *, window: float = WINDOW_SECONDS) -> None:
         self.limit = limit
         self.rate = limit / window
-        self.capacity = max(1.0, self.rate * burst)
+        self.capacity = float(limit)
         self.level = self.capacity
         self._at = now
 
@@ -79,11 +69,9 @@ class Bucket:
 class Pacer:
     """Shared by all requests of a run; unpaced until a reply states a limit."""
 
-    def __init__(self, clock: _Clock | None = None, *, window: float = WINDOW_SECONDS,
-                 burst: float = BURST_SECONDS) -> None:
-        self._clock = clock or _MonotonicClock()
+    def __init__(self, clock: Clock, *, window: float = WINDOW_SECONDS) -> None:
+        self._clock = clock
         self._window = window
-        self._burst = burst
         self.requests: Bucket | None = None
         self.tokens: Bucket | None = None
         self._lock = asyncio.Lock()
@@ -118,7 +106,7 @@ class Pacer:
             limit = _header_int(headers, f"x-ratelimit-limit-{kind}")
             bucket: Bucket | None = getattr(self, kind)
             if limit is not None and limit > 0 and (bucket is None or bucket.limit != limit):
-                bucket = Bucket(limit, now, window=self._window, burst=self._burst)
+                bucket = Bucket(limit, now, window=self._window)
                 setattr(self, kind, bucket)
             remaining = _header_int(headers, f"x-ratelimit-remaining-{kind}")
             if bucket is not None and remaining is not None:
