@@ -18,7 +18,7 @@ BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
 SMALLEST = {
     "convert_bench.py": ["--pages", "3"],
-    "throughput.py": ["--requests", "12", "--latency", "0.01", "--concurrency", "4"],
+    "throughput.py": ["--requests", "12", "--latency", "0.01", "--concurrency", "4", "--rounds", "1"],
     "dedupe_bench.py": ["--n", "2000"],
     "speed.py": ["--rounds", "1"],
     "tokenizers.py": ["--repeat", "1"],

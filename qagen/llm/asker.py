@@ -43,8 +43,12 @@ async def ask_all(
     on_answer: Callable[[Request, Completion], None],
     on_failure: Callable[[Request, str], None] = lambda request, reason: None,
     stop_if_first_fails: bool = False,
+    probe_first: bool = True,
 ) -> list[Failure]:
     """Ask every request; failures come back in request order.
+
+    With ``probe_first``, one request goes alone before the others: a wrong key or model name then costs
+    one request, not ``concurrency``. Once the endpoint has answered in a run it is not needed again.
 
     With ``stop_if_first_fails``, a first request that fails after every retry raises
     ModelError: an endpoint that is down then stops a run at once instead of failing
@@ -85,8 +89,7 @@ async def ask_all(
                 return
             await ask(request)
 
-    # One request alone first: a wrong key or model name then costs one request, not `concurrency`.
-    if not queue.empty():
+    if probe_first and not queue.empty():
         await ask(queue.get_nowait())
         if stopped:
             raise stopped[-1]
@@ -161,6 +164,7 @@ class Asker:
         failures = await ask_all(
             pending, self.model, concurrency=self._concurrency, on_answer=answered,
             on_failure=on_failure or (lambda request, reason: None), stop_if_first_fails=stop_if_first_fails,
+            probe_first=self.answered_now == 0,  # an endpoint that answered in this run has shown key and model work
         )
         self.failed_now += len(failures)
         answers = {r.key: self.answered[r.key].completion for r in requests if r.key in self.answered}
