@@ -21,6 +21,7 @@ LAYERS: list[set[str]] = [
     {"options"},
     {"settings"},
     {"progress", "outfolder"},
+    {"review"},  # reads the out folder's files; only the pipeline and the commands use it
     {"documents", "replies"},
     {"llm"},
     {"quality"},
@@ -73,6 +74,17 @@ def import_violations() -> list[str]:
 
 def test_imports_go_one_way() -> None:
     assert import_violations() == []
+
+
+# Units that may import a unit even though it sits below them: only these use the review page.
+ONLY_IMPORTED_BY = {"review": {"pipeline", "cli"}}
+
+
+def test_the_review_page_is_imported_only_by_the_pipeline_and_the_commands() -> None:
+    for path in _modules():
+        unit = _top(path)
+        for imported in (_imported_units(path) - {unit}) & set(ONLY_IMPORTED_BY):
+            assert unit in ONLY_IMPORTED_BY[imported] | {"__init__", "__main__"}, f"{path.relative_to(REPO)} imports qagen.{imported}"
 
 
 def test_the_import_check_catches_an_upward_import(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
