@@ -18,7 +18,7 @@ from helpers import CORPUS, read_jsonl
 def test_generate_returns_the_pairs_rejects_report_and_paths_it_wrote(tmp_path: Path) -> None:
     result = qagen.generate(CORPUS, out=tmp_path / "out", pairs_per_chunk=3)
 
-    assert set(result.paths) == {"pairs", "rejects", "train", "valid", "report", "card"}
+    assert set(result.paths) == {"pairs", "rejects", "train", "valid", "report", "card", "review"}
     assert all(path.is_file() and path.parent == tmp_path / "out" for path in result.paths.values())
     written = read_jsonl(result.paths["pairs"])
     assert [p["id"] for p in written] == [p.id for p in result.pairs] and result.pairs
