@@ -23,6 +23,8 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "examples" / "review"
 HOSTILE = "</script><img src=x onerror=alert(1)>"
+# Read as the module loads: the tests' clean environment removes every QAGEN_ variable before each test.
+WRITE_SCREENSHOTS = os.environ.get("QAGEN_WRITE_SCREENSHOTS") == "1"
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install -e '.[test]')")
 if not CHROMIUM.exists() or not CHROMEDRIVER.exists():
@@ -61,7 +63,7 @@ def browser(tmp_path_factory: pytest.TempPathFactory, downloads: Path) -> Iterat
 
 def _open(browser, page: Path) -> None:
     browser.get_log("browser")  # what an earlier page logged is not this one's
-    browser.get(page.as_uri())
+    browser.get(page.resolve().as_uri())
 
 
 def _console_errors(browser) -> list[dict]:
@@ -88,7 +90,7 @@ def _card(browser, pair_id: str):
 
 
 def _screenshot(browser, name: str) -> None:
-    if os.environ.get("QAGEN_WRITE_SCREENSHOTS") == "1":
+    if WRITE_SCREENSHOTS:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         browser.save_screenshot(str(SCREENSHOTS / name))
 
@@ -102,8 +104,9 @@ def _wait_for_file(path: Path, seconds: float = 10.0) -> str:
     raise AssertionError(f"{path} was not downloaded")
 
 
-def test_the_page_lists_filters_and_exports_decisions_that_apply_applies(browser, downloads: Path, tmp_path: Path) -> None:
-    out = tmp_path / "o"
+def test_the_page_lists_filters_and_exports_decisions_that_apply_applies(browser, downloads: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    out = Path("out")  # relative, as a user types it: the page's heading (and the screenshots) show "out"
     assert main([str(CORPUS), "-o", str(out), "-q"]) == 0
     pairs = read_jsonl(out / "pairs.jsonl")
     rejects = read_jsonl(out / "rejects.jsonl")
@@ -176,16 +179,26 @@ def test_the_page_lists_filters_and_exports_decisions_that_apply_applies(browser
     assert _console_errors(browser) == []
 
 
-def test_hostile_document_text_shows_as_text(browser, tmp_path: Path) -> None:
+def test_hostile_document_text_shows_as_text_and_a_chunk_that_gave_nothing_stands_out(browser, tmp_path: Path) -> None:
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     (corpus / "gate.md").write_text(
         f"# Gate\n\nThe harbour gate opens at 06:40 every weekday {HOSTILE} and closes at 22:15.\n\n"
         "The ferry Heather Bell sails from the gate at 07:00 daily.\n", encoding="utf-8")
+    (corpus / "rules.txt").write_text("----\n****\n", encoding="utf-8")  # no sentence: the offline generator gives nothing
     out = tmp_path / "o"
     assert main([str(corpus), "-o", str(out), "-q"]) == 0
     _open(browser, out / "review.html")  # an alert would stop the driver here
     assert browser.find_elements(By.TAG_NAME, "img") == []
     shown = [box.text for box in browser.find_elements(By.CSS_SELECTOR, ".chunk-text")]
     assert shown and all(HOSTILE in text for text in shown)
+
+    browser.find_element(By.ID, "tab-coverage").click()
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#chunk-chart rect.none")) == 1
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#chunk-chart rect.kept")) == 1
+    rows = browser.find_elements(By.CSS_SELECTOR, "#empty-chunks tr")[1:]
+    assert [row.find_elements(By.TAG_NAME, "td")[1].text for row in rows] == ["rules.txt"]
+    assert "null" not in browser.find_element(By.ID, "view").text.splitlines()  # no part left out shows as the word
+    browser.find_element(By.ID, "tab-run").click()
+    assert "null" not in browser.find_element(By.ID, "view").text.splitlines()
     assert _console_errors(browser) == []

@@ -349,7 +349,7 @@
       body.replaceChildren(filterBar(current), listBox);
     } else {
       listBox = null;
-      body.replaceChildren(...(current === "coverage" ? coverageView() : runView()));
+      body.replaceChildren(...(current === "coverage" ? coverageView() : runView()).filter((part) => part !== null));
     }
   }
 
