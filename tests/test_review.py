@@ -7,9 +7,9 @@ import re
 from pathlib import Path
 
 import pytest
-
 from fake_openai import chat_reply, grounded_pairs_reply, judge_reply
 from helpers import CORPUS, output_files, read_jsonl
+
 from qagen.cli import main
 from qagen.review.page import render_page, script_json
 

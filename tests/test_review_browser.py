@@ -15,8 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from helpers import CORPUS, read_jsonl
+
 from qagen.cli import main
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -30,9 +30,9 @@ webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not in
 if not CHROMIUM.exists() or not CHROMEDRIVER.exists():
     pytest.skip(f"{CHROMIUM} or {CHROMEDRIVER} is missing (apt-get install chromium chromium-driver)", allow_module_level=True)
 
-from selenium.webdriver.chrome.service import Service  # noqa: E402
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support.ui import Select  # noqa: E402
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select
 
 # Without the background-networking flags chromium tries to reach its services, which a closed network refuses.
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
