@@ -197,6 +197,16 @@ def test_the_judges_rating_and_reason_are_in_pairs_jsonl_and_on_the_page(tmp_pat
     assert all(p["grounding"] == 1.0 for p in grounded)  # each answer is a sentence of its chunk
     assert page_data(out / "review.html")["pairs"] == pairs
 
+    # The judge rated an edited pair's earlier text: its rating is not shown beside the new one.
+    edited = grounded[0]
+    decisions = tmp_path / "d.jsonl"
+    decisions.write_text(json.dumps({"pair_id": edited["id"], "action": "edit", "question": "What exactly does this part state?",
+                                     "answer": edited["answer"]}) + "\n", encoding="utf-8")
+    assert main(["apply", str(out), str(decisions), "-q"]) == 0
+    after = {p["id"]: p for p in read_jsonl(out / "pairs.jsonl")}
+    assert after[edited["id"]]["judge_rating"] is None and after[edited["id"]]["judge_reason"] is None
+    assert after[grounded[1]["id"]]["judge_rating"] == 5
+
 
 def test_a_big_run_makes_a_page_of_sane_size(tmp_path: Path) -> None:
     """100,000 pairs over 20,000 chunks, written as a run writes them; the page holds each once, compactly."""

@@ -320,9 +320,12 @@ async def keep_good_pairs(run: Run, asker: Asker, pairs: list[Pair]) -> Kept:
         if changed:  # the judge sees the chunk's pairs as before the decisions, so its request is the one answered before
             fine, _ = check_pairs(changed, chunk_texts, grounding_threshold=settings.grounding_threshold, example=example)
             shown = judged_as_before(generated, kept, {p.id for p in fine}, {p.id for p in changed})
-        judged, dropped, judge_failures, run.ratings = await judge_pairs(
+        judged, dropped, judge_failures, ratings = await judge_pairs(
             asker, shown, chunk_texts, template=run.templates["judge"], threshold=settings.judge_threshold
         )
+        # An edited pair's rating is of its text before the edit: shown beside the new text it would mislead.
+        run.ratings = {pair_id: rating for pair_id, rating in ratings.items()
+                       if (decision := review.decisions.get(pair_id)) is None or decision.action != "edit"}
         passed = {p.id for p in judged}
         dropped = [r for r in dropped if r.pair_id not in review.protected and r.pair_id not in review.decisions]
         kept = [p for p in kept if p.id in passed or p.id in review.protected]
