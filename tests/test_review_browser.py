@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -115,6 +116,14 @@ def test_the_page_lists_filters_and_exports_decisions_that_apply_applies(browser
     _screenshot(browser, "pairs.png")
 
     assert _count(browser) == len(pairs) > 50  # more than one page of 50
+    # The supporting words: marked in the chunk, each a word of the answer; a figure stays one word ("9.40").
+    figures: set[str] = set()
+    for pair in pairs[:50]:
+        marked = [m.get_attribute("textContent") for m in _card(browser, pair["id"]).find_elements(By.CSS_SELECTOR, ".chunk-text mark")]
+        assert bool(marked) == (pair["kind"] == "grounded")
+        assert all(re.search(rf"(?<!\w){re.escape(word)}(?!\w)", pair["answer"], re.IGNORECASE) for word in marked), pair["id"]
+        figures.update(set(re.findall(r"\d+\.\d+", pair["answer"])) & set(marked))
+    assert figures  # the sample's first page has prices and shares: "4.5", "9.40"
     assert _listed_ids(browser) == [p["id"] for p in pairs]
 
     # Filters narrow the list: a word of one question, then the I-don't-know kind.

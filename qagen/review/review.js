@@ -46,9 +46,10 @@
 
   // ------------------------------------------------------------------ supporting words
 
-  // A word: letters, digits and combining marks, with inner apostrophes; compared in NFKC and lower case,
-  // so "Café" written with a combining accent matches "café".
-  const WORD = /[\p{L}\p{N}\p{M}]+(?:['\u2019][\p{L}\p{N}\p{M}]+)*/gu;
+  // A word: a number with its decimal or thousands marks ("9.40", "1,912", "06:40"), or letters, digits and
+  // combining marks with inner apostrophes; compared in NFKC and lower case, so "Café" written with a
+  // combining accent matches "café".
+  const WORD = /\p{N}+(?:[.,:]\p{N}+)*(?![\p{L}\p{M}\p{N}])|[\p{L}\p{N}\p{M}]+(?:['\u2019][\p{L}\p{N}\p{M}]+)*/gu;
   const NUMBER = /\p{N}/u;
   const STOP = new Set(("a an and are as at be by can do does for from has have how i in is it its of on or " +
     "that the their there this to was were what when where which who why will with you your").split(" "));
@@ -63,17 +64,31 @@
     return words;
   }
 
+  // The chunk's text with the answer's words marked. The start of the longest run of marked words is
+  // remembered: that is most likely where the answer is, and the box scrolls there once it is drawn.
+  const bestRun = new WeakMap();
   function highlighted(text, words) {
     const box = el("div", { class: "chunk-text" });
-    let last = 0;
+    let last = 0, run = 0, best = 0, runStart = null;
     for (const match of text.matchAll(WORD)) {
-      if (!words.has(fold(match[0]))) continue;
+      if (!words.has(fold(match[0]))) { run = 0; continue; }
       if (match.index > last) box.append(text.slice(last, match.index));
-      box.append(el("mark", {}, match[0]));
+      const mark = el("mark", {}, match[0]);
+      box.append(mark);
+      if (run === 0) runStart = mark;
+      run += 1;
+      if (run > best) { best = run; bestRun.set(box, runStart); }
       last = match.index + match[0].length;
     }
     box.append(text.slice(last));
     return box;
+  }
+
+  function scrollToSupport(root) {
+    for (const box of root.querySelectorAll(".chunk-text")) {
+      const mark = bestRun.get(box);
+      if (mark) box.scrollTop = Math.max(0, mark.offsetTop - 24);
+    }
   }
 
   // ------------------------------------------------------------------ state and filters
@@ -168,7 +183,7 @@
       const active = decision && decision.action === action;
       buttons.append(el("button", {
         class: "act act-" + action + (active ? " active" : ""), "aria-pressed": active ? "true" : "false",
-        onclick: () => action === "edit" ? openEditor(card, pair) : (decide(pair, action), card.replaceWith(pairCard(pair))),
+        onclick: () => action === "edit" ? openEditor(card, pair) : (decide(pair, action), redraw(card, pair)),
       }, action));
     }
     left.append(buttons);
@@ -181,6 +196,12 @@
     return card;
   }
 
+  function redraw(card, pair) {
+    const fresh = pairCard(pair);
+    card.replaceWith(fresh);
+    scrollToSupport(fresh);
+  }
+
   function openEditor(card, pair) {
     const decision = decisions.get(pair.id);
     const shown = decision && decision.action === "edit" ? decision : pair;
@@ -190,8 +211,8 @@
     answer.value = shown.answer;
     const editor = el("div", { class: "editor" },
       el("label", {}, "Question", question), el("label", {}, "Answer", answer),
-      el("button", { class: "save", onclick: () => { decide(pair, "edit", question.value, answer.value); card.replaceWith(pairCard(pair)); } }, "save edit"),
-      el("button", { class: "cancel", onclick: () => card.replaceWith(pairCard(pair)) }, "cancel"));
+      el("button", { class: "save", onclick: () => { decide(pair, "edit", question.value, answer.value); redraw(card, pair); } }, "save edit"),
+      el("button", { class: "cancel", onclick: () => redraw(card, pair) }, "cancel"));
     card.querySelector(".qa").replaceChildren(editor);
   }
 
@@ -340,6 +361,7 @@
   let listBox = null;
   function renderList() {
     if (listBox) listBox.replaceChildren(...listView(current));
+    if (listBox) scrollToSupport(listBox);
   }
 
   function render() {
@@ -347,6 +369,7 @@
     if (current === "pairs" || current === "rejects") {
       listBox = el("div", { class: "list" }, ...listView(current));
       body.replaceChildren(filterBar(current), listBox);
+      scrollToSupport(listBox);
     } else {
       listBox = null;
       body.replaceChildren(...(current === "coverage" ? coverageView() : runView()).filter((part) => part !== null));
