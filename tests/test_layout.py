@@ -114,7 +114,7 @@ def test_every_package_is_in_the_wheel() -> None:
     assert packages <= listed, packages - listed
 
 
-@pytest.mark.parametrize("argv", [["--version"], ["--help"], ["validate", "--help"], ["finetune", "--help"]])
+@pytest.mark.parametrize("argv", [["--version"], ["--help"], ["validate", "--help"], ["finetune", "--help"], ["review", "--help"]])
 def test_help_and_version_load_no_stage_sdk_or_splitter(argv: list[str]) -> None:
     probe = (
         "import sys\n"
@@ -123,7 +123,7 @@ def test_help_and_version_load_no_stage_sdk_or_splitter(argv: list[str]) -> None
         f"    main({argv!r})\n"
         "except SystemExit:\n"
         "    pass\n"
-        "heavy = ('qagen.pipeline', 'qagen.quality', 'qagen.llm', 'qagen.documents', 'qagen.finetune', 'openai', 'langchain_text_splitters', 'jinja2',\n"
+        "heavy = ('qagen.pipeline', 'qagen.review', 'qagen.quality', 'qagen.llm', 'qagen.documents', 'qagen.finetune', 'openai', 'langchain_text_splitters', 'jinja2',\n"
         "         'pdfminer', 'mammoth', 'pptx', 'ebooklib')\n"
         "print(sorted(m for m in sys.modules if m.startswith(heavy)))\n"
     )

@@ -179,6 +179,7 @@ async def _run_locked(
         paths["report"].name: json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n",
         CHUNKS: jsonl({"id": c.id, "source": c.source, "page": c.page, "section": c.section, "text": c.text} for c in run.chunks),
     })
+    # Made from the files just written, as `qagen review` makes it: the page is the same either way.
     if settings.review and (page := review_page(out.path, warn)) is not None:
         paths["review"] = page
     result = Result(pairs=list(final), rejects=rejects, report=report, paths=paths)
