@@ -21,7 +21,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(argv)
-    from qagen.review.page import write_review_page  # after the parser: --help loads no page code
+    # Imported after the parser, so that --help loads no page code.
+    from qagen.review.page import write_review_page
 
     print(terminal_safe(str(write_review_page(args.out_dir))))
     return 0
