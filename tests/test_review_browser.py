@@ -181,10 +181,20 @@ def test_the_page_lists_filters_and_exports_decisions_that_apply_applies(browser
     assert after[edited["id"]]["question"] == new_question
     assert any(r["pair_id"] == dropped["id"] and r["stage"] == "review" for r in read_jsonl(out / "rejects.jsonl"))
 
-    # The page apply wrote shows the stored decisions as they load.
+    # The page apply wrote shows the stored decisions as they load, and a dropped pair can be taken back.
     _open(browser, out / "review.html")
     assert browser.find_element(By.ID, "export").text == "Export decisions (3)"
     assert "active" in _card(browser, edited["id"]).find_element(By.CSS_SELECTOR, "button.act-edit").get_attribute("class")
+    browser.find_element(By.ID, "tab-rejects").click()
+    Select(browser.find_element(By.ID, "rejects-stage")).select_by_value("review")
+    assert _count(browser, "rejects") == 1
+    browser.find_element(By.CSS_SELECTOR, f'article.reject[data-pair="{dropped["id"]}"] button.act-restore').click()
+    browser.find_element(By.ID, "export").click()
+    exported = _wait_for_file(downloads / "decisions.jsonl")
+    assert {"pair_id": dropped["id"], "action": "keep"} in [json.loads(line) for line in exported.splitlines()]
+    shutil.move(downloads / "decisions.jsonl", decisions)
+    assert main(["apply", str(out), str(decisions), "-q"]) == 0
+    assert dropped["id"] in {p["id"] for p in read_jsonl(out / "pairs.jsonl")}
     assert _console_errors(browser) == []
 
 

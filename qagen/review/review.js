@@ -218,13 +218,31 @@
 
   // ------------------------------------------------------------------ rejects
 
+  // A pair the reviewer dropped comes back only through a later decision: the stored drop stays in
+  // OUT/decisions.jsonl, and the last decision for a pair wins, so taking it back exports a keep.
+  function restoreButton(row) {
+    if (row.stage !== "review" || !row.pair_id) return null;
+    const decision = decisions.get(row.pair_id);
+    const restored = decision && decision.action === "keep";
+    return el("button", {
+      class: "act act-restore" + (restored ? " active" : ""), "aria-pressed": restored ? "true" : "false",
+      onclick: (event) => {
+        if (restored) decisions.set(row.pair_id, { pair_id: row.pair_id, action: "drop" });
+        else decisions.set(row.pair_id, { pair_id: row.pair_id, action: "keep" });
+        updateExport();
+        event.target.closest("article").replaceWith(rejectCard(row));
+      },
+    }, restored ? "kept after all (undo)" : "keep it after all");
+  }
+
   function rejectCard(row) {
-    return el("article", { class: "reject" },
+    return el("article", { class: "reject", "data-pair": row.pair_id || null },
       el("header", {}, el("span", { class: "badge stage" }, row.stage), el("span", { class: "badge reason" }, row.reason),
         field("source", row.source), field("page", row.page), field("section", row.section),
         field("pair", row.pair_id), field("chunk", row.chunk_id)),
       row.detail ? el("p", { class: "detail" }, row.detail) : null,
-      row.raw ? el("pre", { class: "raw" }, row.raw) : null);
+      row.raw ? el("pre", { class: "raw" }, row.raw) : null,
+      restoreButton(row));
   }
 
   // ------------------------------------------------------------------ lists with pages
