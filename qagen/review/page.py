@@ -21,7 +21,7 @@ from qagen.review.data import read_run
 # "<" and ">" could close the block or open a comment, "&" start an entity, U+2028/2029 end a line in old
 # JavaScript parsers; a lone surrogate (a model's reply may hold one) cannot be written as UTF-8 at all.
 _UNSAFE_IN_SCRIPT = re.compile("[<>&\u2028\u2029\ud800-\udfff]")
-_POLICY = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:"
+_POLICY = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'"
 
 
 def script_json(value: Any) -> str:
