@@ -88,6 +88,8 @@ GENERATE_OPTIONS = _options(
     Option("idk_check_template", Path, None, "template that checks a candidate against passages (default: built-in idk_check.json)", optional=True),
     Option("judge_template", Path, None, "template of the judge (default: built-in judge.json)", optional=True),
     Option("decisions", Path, None, "a review's decisions.jsonl (keep, drop, edit pairs by id); kept in OUT for later runs", optional=True),
+    Option("review", bool, True, "write OUT/review.html at the end of the run: a page to look at the pairs, rejects and "
+           "coverage, and decide on pairs (--no-review writes none)"),
     Option("language", str, None, "language of the documents (ISO 639 code: en, pt-BR) for the dataset card", optional=True),
     Option("structured_output", bool, True, "ask for the JSON schema the templates give (response_format), falling back "
            "once per run where the server refuses it (--no-structured-output sends none)"),

@@ -77,6 +77,7 @@ class Settings:
     judge: bool = _g("judge")
     judge_threshold: int = _g("judge_threshold")
     decisions: Path | None = _g("decisions")
+    review: bool = _g("review")  # write the review page; changes no result, so not in the fingerprint
     language: str | None = _g("language")
     max_example_tokens: int = _g("max_example_tokens")
     structured_output: bool = _g("structured_output")

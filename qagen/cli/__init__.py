@@ -1,4 +1,4 @@
-"""Command line: ``qagen FOLDER`` and the ``validate``, ``eval``, ``finetune``, ``follow``, ``cache`` and ``apply`` commands.
+"""Command line: ``qagen FOLDER`` and the ``validate``, ``eval``, ``finetune``, ``follow``, ``cache``, ``apply`` and ``review`` commands.
 
 ``main`` is the only place that prints errors and picks exit codes: 0 done, 1 error, 2 usage
 or settings error, 3 finished with requests that failed after every retry, 4 finished with no
@@ -27,7 +27,8 @@ EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell shows for `seq 1e6 | head -1`
 
 # command -> module of qagen.cli with a run(argv) -> int
-COMMANDS = {"validate": "validate", "eval": "evaluate", "finetune": "finetune", "follow": "follow", "cache": "cache", "apply": "apply"}
+COMMANDS = {"validate": "validate", "eval": "evaluate", "finetune": "finetune", "follow": "follow", "cache": "cache", "apply": "apply",
+            "review": "review"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

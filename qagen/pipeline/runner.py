@@ -14,14 +14,14 @@ import json
 import os
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from qagen.dataset.formats import jsonl
 from qagen.documents.tokens import TokenCounter, counter_for
 from qagen.finetune.state import saved_job_id
-from qagen.errors import BudgetReached
+from qagen.errors import BudgetReached, QagenError
 from qagen.llm.asker import Asker
 from qagen.llm.budget import BudgetedModel
 from qagen.llm.cache import CACHE_FILE, CacheUnavailable, CachedModel, CallCache, default_cache_dir, normalised_endpoint
@@ -30,13 +30,15 @@ from qagen.llm.model import ChatModel, RetryListener
 from qagen.llm.offline.model import OfflineModel
 from qagen import __version__
 from qagen.dataset.card import dataset_card
-from qagen.outfolder import CARD, DECISIONS, RUN_SETTINGS, OutFolder, write_atomic
+from qagen.outfolder import CARD, CHUNKS, DECISIONS, RUN_SETTINGS, OutFolder, write_atomic
 from qagen.pipeline.decisions import Decision, Review, merge_decisions, read_decisions, stored_decisions
 from qagen.pipeline import stages
 from qagen.pipeline.report import Report, build_report
 from qagen.pipeline.spending import budget_rates, check_reply_caps, cost_report, make_ledger
 from qagen.progress import Reporter
+from qagen.quality.grounding import lexical_support
 from qagen.records import Pair, Rejection
+from qagen.review.page import write_review_page
 from qagen.schema import is_local_endpoint
 from qagen.options import DEFAULT_OPENAI_MODEL, GENERATE_OPTIONS
 from qagen.settings import Settings
@@ -51,7 +53,8 @@ class Result:
     pairs: list[Pair]
     rejects: list[Rejection]
     report: Report
-    paths: dict[str, Path]  # "pairs", "rejects", "train", "valid", "report", "card" (README.md) -> the file in the out folder
+    # "pairs", "rejects", "train", "valid", "report", "card" (README.md), "review" (review.html, unless --no-review) -> the file
+    paths: dict[str, Path]
 
 
 def run(settings: Settings, reporter: Reporter | None = None, *, model: ChatModel | None = None) -> Result:
@@ -169,20 +172,48 @@ async def _run_locked(
                         language=settings.language, decisions=len(run.review.decisions))
     out.write_outputs({
         CARD: card,
-        paths["pairs"].name: jsonl(asdict(p) | {"split": split_of[p.id]} for p in final),
+        paths["pairs"].name: jsonl(pair_lines(run, final, split_of)),
         paths["rejects"].name: jsonl(asdict(r) for r in rejects),
         paths["train"].name: jsonl(examples[p.id] for p in split.train),
         paths["valid"].name: jsonl(examples[p.id] for p in split.valid),
         paths["report"].name: json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n",
+        CHUNKS: jsonl({"id": c.id, "source": c.source, "page": c.page, "section": c.section, "text": c.text} for c in run.chunks),
     })
+    # Made from the files just written, as `qagen review` makes it: the page is the same either way.
+    if settings.review and (page := review_page(out.path, warn)) is not None:
+        paths["review"] = page
     result = Result(pairs=list(final), rejects=rejects, report=report, paths=paths)
     if ledger is not None and ledger.not_sent:
         raise BudgetReached(ledger.stop_sentence(), result)
     return result
 
 
+def review_page(out: Path, warn: Callable[[str], None]) -> Path | None:
+    """Write the review page; a page that cannot be written is a warning, never a lost run (the dataset is written)."""
+    try:
+        return write_review_page(out)
+    except (QagenError, OSError) as exc:
+        warn(f"the review page was not written: {exc}")
+        return None
+
+
+def pair_lines(run: stages.Run, pairs: list[Pair], split_of: dict[str, str]) -> Iterator[dict]:
+    """A line of pairs.jsonl per pair: the pair, its split, how much of its answer its chunk holds, and the judge's rating.
+
+    The grounding figure is the share of the answer's terms found in its chunk (1.0 when the answer is a
+    span of it); it says how close to its text a kept pair is, which the checks, passed or not, do not.
+    """
+    chunk_texts = run.chunk_texts
+    for p in pairs:
+        rating = run.ratings.get(p.id)
+        grounding = round(lexical_support(p.answer, chunk_texts[p.chunk_id]).score, 3) if p.kind == "grounded" else None
+        yield asdict(p) | {"split": split_of[p.id], "grounding": grounding,
+                           "judge_rating": rating.score if rating else None, "judge_reason": rating.reason if rating else None}
+
+
 # Not recorded for `qagen apply`: it names the out folder and the decisions itself, and chooses its own quietness.
-_NOT_RECORDED = {"out", "decisions", "quiet"}
+# Nor is --no-review: it changes no result, and a page after applying a review is what the reviewer wants next.
+_NOT_RECORDED = {"out", "decisions", "quiet", "review"}
 
 
 def settings_record(settings: Settings, *, own_model: bool) -> dict:
