@@ -89,6 +89,11 @@ class Settings:
     price_input: float | None = _g("price_input")
     price_output: float | None = _g("price_output")
     max_cost: float | None = _g("max_cost")
+    batch: bool = _g("batch")
+    batch_retry_online: bool = _g("batch_retry_online")
+    batch_max_requests: int = _g("batch_max_requests")
+    batch_max_mb: float = _g("batch_max_mb")
+    batch_poll_interval: float = _g("batch_poll_interval")
     model_was_defaulted: bool = False  # offline because nothing was configured: say so at the start
 
     @property
@@ -144,6 +149,13 @@ def _check_generate(settings: Settings) -> None:
     if settings.language is not None and not _LANGUAGE.fullmatch(settings.language):
         # It goes into the card's YAML as it is: only a code is safe there, and only a code is what the Hub reads.
         raise ConfigError(f"--language must be an ISO 639 code such as en, de or pt-BR (got {settings.language!r}).")
+    if settings.batch and settings.offline:
+        raise ConfigError("--batch needs a model endpoint with a Batch API: set OPENAI_API_KEY or pass --base-url and --model.")
+    if settings.batch and settings.max_cost is not None and not settings.dry_run:
+        raise ConfigError(
+            "--max-cost cannot be used with --batch: a batch is paid for as a whole once submitted, so no cap can stop it "
+            "midway; see its price with --dry-run --batch, then run without --max-cost."
+        )
     if os.path.realpath(settings.out) == os.path.realpath(settings.corpus):
         # The out folder is never read as input, so the corpus would be empty; and the
         # dataset files would land among the user's documents.

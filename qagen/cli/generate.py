@@ -33,6 +33,7 @@ _GROUPS = {
                 "idk_template", "idk_check_template", "judge_template"),
     "run": ("cache", "cache_dir", "restart", "quiet", "dry_run"),
     "cost": ("max_cost", "price_input", "price_output"),
+    "batch jobs": ("batch", "batch_retry_online", "batch_max_requests", "batch_max_mb", "batch_poll_interval"),
 }
 
 

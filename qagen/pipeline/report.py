@@ -67,6 +67,9 @@ class Report:
     # reply never arrived, at their worst case), "cap" (--max-cost), "requests_not_sent" (kept back by the cap),
     # "projected" (spent plus what those would typically cost), "price"}; None without a price.
     cost: dict | None = None
+    # With --batch: {"batches" created, "batched" requests put in a first batch, "answered" by a batch (or online
+    # after one), "retried" in a follow-up batch or online, "failed" in the end}; None without --batch.
+    batch: dict | None = None
     coverage: list[ChunkCoverage] = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -90,6 +93,7 @@ def build_report(
     failed_requests: int,
     seconds: float,
     cost: dict | None = None,
+    batch: dict | None = None,
 ) -> Report:
     """The report of a run, assembled here and only here from what the stages recorded."""
     settings, chunks = run.settings, run.chunks
@@ -133,6 +137,7 @@ def build_report(
         out=str(settings.out),
         seconds=seconds,
         cost=cost,
+        batch=batch,
         coverage=coverage,
     )
 

@@ -21,7 +21,9 @@ from pathlib import Path
 from qagen.dataset.formats import jsonl
 from qagen.documents.tokens import TokenCounter, counter_for
 from qagen.finetune.state import saved_job_id
-from qagen.errors import BudgetReached
+from qagen.errors import BudgetReached, ConfigError
+from qagen.llm.batch.sender import BatchSender, batch_client
+from qagen.llm.batch.state import BATCHES_FILE, BatchState
 from qagen.llm.asker import Asker
 from qagen.llm.budget import BudgetedModel
 from qagen.llm.cache import CACHE_FILE, CacheUnavailable, CachedModel, CallCache, default_cache_dir, normalised_endpoint
@@ -131,22 +133,26 @@ async def _run_locked(
             "(set --concurrency to its number of slots)"
         )
     chat_model = model if model is not None else make_model(settings, counter, on_retry, on_notice)
+    client_model = chat_model
     if ledger is not None:
         # Inside the cache: an answer the cache gives is not sent, so it books nothing.
         chat_model = BudgetedModel(chat_model, ledger)
     # Only qagen's own client is cached: a caller's model may answer differently to the same request.
     cached = with_cache(chat_model, settings, warn) if model is None else None
     chat_model = cached or chat_model
+    sender = make_batch_sender(settings, out, client_model, cached, on_notice) if settings.batch else None
     try:
         with out.open_journal(in_flight=settings.concurrency) as journal:
             window = stages.overflow.context_window(settings)
             asker = Asker(chat_model, journal, dict(answered_before), concurrency=settings.concurrency,
-                          before_send=stages.overflow.window_warner(window, counter, warn) if window else None)
+                          before_send=stages.overflow.window_warner(window, counter, warn) if window else None, send=sender)
             generated = await stages.generate(run, asker, answered_before)
             kept = await stages.keep_good_pairs(run, asker, generated.pairs)
     finally:
         if model is None:  # the caller's own model is the caller's to close
             await chat_model.aclose()
+        if sender is not None:
+            await sender.aclose()
 
     hits = cached.hits if cached is not None else 0
     not_sent = len(ledger.not_sent) if ledger is not None else 0
@@ -159,6 +165,7 @@ async def _run_locked(
         cache_hits=hits, tokens=asker.tokens(),
         failed_requests=kept.failed_requests, seconds=round(time.monotonic() - started, 3),
         cost=cost_report(settings, rates, ledger, asker.answered, answered_before),
+        batch=sender.counts.as_dict() if sender is not None else None,
     )
     final, split, examples = dataset.checked.kept, dataset.split, dataset.checked.examples
     rejects = run.placed(run.rejections)
@@ -208,6 +215,22 @@ def with_cache(model: ChatModel, settings: Settings, warn: Callable[[str], None]
         return None
     return CachedModel(model, cache, endpoint=normalised_endpoint(settings.base_url),
                        structured_output=settings.structured_output, warn=warn)
+
+
+def make_batch_sender(
+    settings: Settings, out: OutFolder, client_model: ChatModel, cached: CachedModel | None, note: Callable[[str], None],
+) -> BatchSender:
+    """The asker's sending step for --batch: the same request bodies as online, as Batch API jobs."""
+    if not isinstance(client_model, OpenAIChatModel):  # a caller's own model has no Batch API
+        raise ConfigError("--batch needs qagen's own client for an endpoint, not a model object passed to qagen.generate.")
+    client = batch_client(base_url=settings.base_url, api_key=settings.api_key, timeout=settings.timeout,
+                          max_attempts=settings.max_attempts)
+    return BatchSender(
+        client, client_model.request_body, BatchState.load(out.state / BATCHES_FILE),
+        model_name=settings.model, where=settings.base_url or "the OpenAI API", note=note, cache=cached,
+        retry_online=settings.batch_retry_online, first_wait=settings.batch_poll_interval,
+        max_lines=settings.batch_max_requests, max_bytes=int(settings.batch_max_mb * 2**20),
+    )
 
 
 def make_model(
