@@ -53,3 +53,69 @@ def test_a_batch_run_writes_the_same_dataset_as_an_online_run(tmp_path: Path, co
     assert report["batch"]["batched"] == online_requests
     assert report["batch"]["answered"] == online_requests
     assert report["batch"]["failed"] == 0 and report["batch"]["retried"] == 0
+
+
+def _state(out: Path) -> dict:
+    return json.loads((out / ".qagen" / "batches.json").read_text(encoding="utf-8"))
+
+
+def test_a_rerun_after_the_follow_broke_follows_the_saved_batch(tmp_path: Path, corpus: Path, fake_openai, batches, capsys) -> None:
+    out = tmp_path / "out"
+    fake_openai.inject("GET", "/v1/batches/{batch_id}", error_reply(500, "The server is overloaded."))
+    assert _run(corpus, out, fake_openai, "--batch", "--idk-ratio", "0", "--max-attempts", "1") == 1
+    assert "run the same command again: it follows the same batch" in capsys.readouterr().err
+    saved = _state(out)["parts"]
+    assert len(saved) == 1 and saved[0]["batch_id"] == "batch_fake1" and not saved[0]["done"]
+
+    assert _run(corpus, out, fake_openai, "--batch", "--idk-ratio", "0") == 0
+    assert len(batches.batch_uploads) == 1 and len(batches.creates) == 1
+    assert _state(out)["parts"][0]["done"]
+    assert _report(out)["train_examples"] > 0
+
+    # A third run has every answer in its journal: it submits nothing.
+    assert _run(corpus, out, fake_openai, "--batch", "--idk-ratio", "0") == 0
+    assert len(batches.batch_uploads) == 1 and len(batches.creates) == 1
+
+
+def test_a_rerun_after_the_create_was_refused_submits_the_uploaded_file(tmp_path: Path, corpus: Path, fake_openai, batches, capsys) -> None:
+    out = tmp_path / "out"
+    fake_openai.inject("POST", "/v1/batches", error_reply(503, "Batch creation is paused."))
+    assert _run(corpus, out, fake_openai, "--batch", "--idk-ratio", "0", "--max-attempts", "1") == 1
+    assert "run the same command again to continue" in capsys.readouterr().err
+    saved = _state(out)["parts"]
+    assert len(saved) == 1 and saved[0]["file_id"] and saved[0]["batch_id"] is None
+
+    assert _run(corpus, out, fake_openai, "--batch", "--idk-ratio", "0") == 0
+    assert len(batches.batch_uploads) == 1  # the file uploaded before is the one submitted
+    assert [c["input_file_id"] for c in batches.creates] == [saved[0]["file_id"]]
+    assert sum(1 for r in fake_openai.requests if r.method == "POST" and r.path == "/v1/batches") == 2  # the refused one, then this
+    assert len(batches.batches) == 1
+
+
+def test_requests_are_split_at_the_file_limit(tmp_path: Path, corpus: Path, fake_openai, batches) -> None:
+    batches.max_lines = 3  # the server refuses a larger file
+    out = tmp_path / "out"
+    assert _run(corpus, out, fake_openai, "--batch", "--idk-ratio", "0", "--batch-max-requests", "3") == 0
+    report = _report(out)
+    sizes = [len(b.lines) for b in batches.batches.values()]
+    assert all(size <= 3 for size in sizes) and sum(sizes) == report["chunks"]
+    assert len(sizes) == -(-report["chunks"] // 3)
+    assert batches.refused_uploads == 0
+    assert report["batch"]["batches"] == len(sizes)
+
+
+def test_the_test_server_refuses_a_file_over_its_limit(tmp_path: Path, corpus: Path, fake_openai, batches, capsys) -> None:
+    batches.max_lines = 2
+    assert _run(corpus, tmp_path / "out", fake_openai, "--batch", "--idk-ratio", "0", "--max-attempts", "1") == 1
+    assert batches.refused_uploads == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "uploading the batch file" in err and "Traceback" not in err
+
+
+def test_answers_in_the_call_cache_are_not_batched(tmp_path: Path, corpus: Path, fake_openai, batches) -> None:
+    assert _run(corpus, tmp_path / "a", fake_openai, "--idk-ratio", "0") == 0
+    fake_openai.requests.clear()
+    assert _run(corpus, tmp_path / "b", fake_openai, "--idk-ratio", "0", "--batch") == 0
+    assert batches.batches == {} and batches.batch_uploads == []
+    assert _report(tmp_path / "b")["cache_hits"] == _report(tmp_path / "b")["chunks"]
+    assert output_files(tmp_path / "a") == output_files(tmp_path / "b")

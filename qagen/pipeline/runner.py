@@ -140,7 +140,7 @@ async def _run_locked(
     # Only qagen's own client is cached: a caller's model may answer differently to the same request.
     cached = with_cache(chat_model, settings, warn) if model is None else None
     chat_model = cached or chat_model
-    sender = make_batch_sender(settings, out, client_model, cached, on_notice) if settings.batch else None
+    sender = make_batch_sender(settings, out, client_model, cached, reporter, on_notice) if settings.batch else None
     try:
         with out.open_journal(in_flight=settings.concurrency) as journal:
             window = stages.overflow.context_window(settings)
@@ -218,7 +218,8 @@ def with_cache(model: ChatModel, settings: Settings, warn: Callable[[str], None]
 
 
 def make_batch_sender(
-    settings: Settings, out: OutFolder, client_model: ChatModel, cached: CachedModel | None, note: Callable[[str], None],
+    settings: Settings, out: OutFolder, client_model: ChatModel, cached: CachedModel | None, reporter: Reporter,
+    warn: Callable[[str], None],
 ) -> BatchSender:
     """The asker's sending step for --batch: the same request bodies as online, as Batch API jobs."""
     if not isinstance(client_model, OpenAIChatModel):  # a caller's own model has no Batch API
@@ -227,7 +228,8 @@ def make_batch_sender(
                           max_attempts=settings.max_attempts)
     return BatchSender(
         client, client_model.request_body, BatchState.load(out.state / BATCHES_FILE),
-        model_name=settings.model, where=settings.base_url or "the OpenAI API", note=note, cache=cached,
+        model_name=settings.model, where=settings.base_url or "the OpenAI API", cache=cached,
+        note=lambda line: reporter.note(f"qagen: {line}"), warn=warn,
         retry_online=settings.batch_retry_online, first_wait=settings.batch_poll_interval,
         max_lines=settings.batch_max_requests, max_bytes=int(settings.batch_max_mb * 2**20),
     )

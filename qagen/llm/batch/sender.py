@@ -68,6 +68,7 @@ class BatchSender:
         model_name: str,
         where: str,
         note: Callable[[str], None],
+        warn: Callable[[str], None],
         cache: CachedModel | None = None,
         retry_online: bool = False,
         clock: Clock | None = None,
@@ -81,7 +82,8 @@ class BatchSender:
         self._state = state
         self._model_name = model_name
         self._where = where
-        self._note = note
+        self._note = note  # progress
+        self._warn = warn  # what the report keeps too
         self._cache = cache
         self._retry_online = retry_online
         self._clock = clock or Clock()
@@ -152,7 +154,7 @@ class BatchSender:
             if not todo:
                 break
             if round_ < self._rounds:
-                self._note(f"{len(todo)} requests got no answer in the batch; sending them again in a follow-up batch")
+                self._warn(f"{len(todo)} requests got no answer in the batch; sending them again in a follow-up batch")
                 self.counts.retried += len(todo)
                 round_ += 1
                 continue
@@ -167,7 +169,7 @@ class BatchSender:
     ) -> list[Failure]:
         """The lines every batch failed: online with ``retry_online``, else failures a rerun asks again."""
         if self._retry_online:
-            self._note(f"{len(retry)} requests got no answer in {self._rounds} batches; asking them online")
+            self._warn(f"{len(retry)} requests got no answer in {self._rounds} batches; asking them online")
             self.counts.retried += len(retry)
 
             def answered(request: Request, completion: Completion) -> None:
@@ -213,7 +215,7 @@ class BatchSender:
         if batch.status != "completed":
             errors = getattr(getattr(batch, "errors", None), "data", None) or []
             said = "; ".join(redact(str(getattr(e, "message", "") or "")) for e in errors[:3] if getattr(e, "message", None))
-            self._note(f"batch {batch.id} ended {batch.status}{': ' + said if said else ''}; "
+            self._warn(f"batch {batch.id} ended {batch.status}{': ' + said if said else ''}; "
                        "the requests it did not answer are sent again")
         outcomes: dict[str, LineOutcome] = {}
         for file_id in (batch.error_file_id, batch.output_file_id):  # output last: its answer wins over an error line
