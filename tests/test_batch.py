@@ -119,3 +119,84 @@ def test_answers_in_the_call_cache_are_not_batched(tmp_path: Path, corpus: Path,
     assert batches.batches == {} and batches.batch_uploads == []
     assert _report(tmp_path / "b")["cache_hits"] == _report(tmp_path / "b")["chunks"]
     assert output_files(tmp_path / "a") == output_files(tmp_path / "b")
+
+
+def test_failed_lines_go_in_a_follow_up_batch(tmp_path: Path, corpus: Path, fake_openai, batches) -> None:
+    fake_openai.queue(error_reply(503, "The engine is overloaded."), Reply(drop=True))  # the first two lines of the first batch
+    out = tmp_path / "out"
+    assert _run(corpus, out, fake_openai, "--batch", "--idk-ratio", "0", "--no-cache") == 0
+    report = _report(out)
+    assert [len(b.lines) for b in batches.batches.values()] == [report["chunks"], 2]
+    assert report["batch"] == {"batches": 2, "batched": report["chunks"], "answered": report["chunks"], "retried": 2, "failed": 0}
+    assert any("2 requests got no answer in the batch" in w for w in report["warnings"])
+
+    assert _run(corpus, tmp_path / "online", fake_openai, "--idk-ratio", "0", "--no-cache") == 0
+    assert output_files(out) == output_files(tmp_path / "online")
+
+
+def test_an_expired_batch_sends_its_missing_lines_again(tmp_path: Path, corpus: Path, fake_openai, batches) -> None:
+    batches.statuses = ["in_progress", "expired"]
+    batches.answered_before_end = 5
+    out = tmp_path / "out"
+    assert _run(corpus, out, fake_openai, "--batch", "--idk-ratio", "0", "--no-cache", "--batch-retry-online") == 0
+    report = _report(out)
+    # Every batch expires after 5 lines: the first, then two follow-ups, then the rest online.
+    assert [len(b.lines) for b in batches.batches.values()] == [report["chunks"], report["chunks"] - 5, report["chunks"] - 10]
+    assert len(fake_openai.chat_requests()) == report["chunks"] - 15
+    assert report["batch"]["answered"] == report["chunks"] and report["batch"]["failed"] == 0
+    assert any("ended expired" in w for w in report["warnings"])
+
+
+def test_lines_every_batch_failed_are_reported_and_a_rerun_asks_them(tmp_path: Path, corpus: Path, fake_openai, batches, capsys) -> None:
+    failing: set[str] = set()
+
+    def fail_one_chunk(request):  # the first line asked, each time it is asked
+        if not failing:
+            failing.add(request.last_user_text)
+        if request.last_user_text in failing:
+            return error_reply(500, "Internal error.")
+        return fake_openai.default_handler(request)
+
+    fake_openai.handler = fail_one_chunk
+    out = tmp_path / "out"
+    assert _run(corpus, out, fake_openai, "--batch", "--idk-ratio", "0", "--no-cache") == 3
+    report = _report(out)
+    assert report["batch"]["failed"] == 1 and report["batch"]["retried"] == 2
+    assert [f["reason"] for f in report["chunks_failed"]] == ["HTTP 500"]
+    assert "failed after every retry; run the same command again" in capsys.readouterr().err
+
+    fake_openai.handler = fake_openai.default_handler
+    assert _run(corpus, out, fake_openai, "--batch", "--idk-ratio", "0", "--no-cache") == 0
+    assert [len(b.lines) for b in batches.batches.values()][1:] == [1, 1, 1]  # the follow-ups, then the rerun's
+    assert _report(out)["chunks_failed"] == []
+
+
+def test_a_line_for_an_unknown_model_stops_the_run_with_one_sentence(tmp_path: Path, corpus: Path, fake_openai, batches, capsys) -> None:
+    fake_openai.models = ["another-model"]
+    out = tmp_path / "out"
+    assert _run(corpus, out, fake_openai, "--batch", "--idk-ratio", "0") == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: model m was not found at") and "(404)" in err
+    # The refused batch is read: a rerun with the model fixed submits again instead of reading the refusal.
+    assert _state(out)["parts"][0]["done"]
+    fake_openai.models = []
+    assert _run(corpus, out, fake_openai, "--batch", "--idk-ratio", "0") == 0
+    assert len(batches.batches) == 2
+
+
+def test_max_cost_with_batch_is_refused(tmp_path: Path, corpus: Path, fake_openai, batches, capsys) -> None:
+    assert _run(corpus, tmp_path / "out", fake_openai, "--batch", "--max-cost", "5", "--price-input", "1", "--price-output", "1") == 2
+    err = capsys.readouterr().err
+    assert "--max-cost cannot be used with --batch" in err and err.count("\n") == 1
+    assert batches.batch_uploads == [] and not (tmp_path / "out").exists()
+
+
+def test_batch_is_a_transport_setting(tmp_path: Path, corpus: Path, fake_openai, batches) -> None:
+    """An online run can be continued with --batch and the other way round: the manifest does not change."""
+    out = tmp_path / "out"
+    assert _run(corpus, out, fake_openai, "--idk-ratio", "0", "--no-cache") == 0
+    manifest = (out / ".qagen" / "manifest.json").read_text(encoding="utf-8")
+    card = (out / "README.md").read_text(encoding="utf-8")
+    assert _run(corpus, out, fake_openai, "--idk-ratio", "0", "--no-cache", "--batch") == 0
+    assert (out / ".qagen" / "manifest.json").read_text(encoding="utf-8") == manifest
+    assert (out / "README.md").read_text(encoding="utf-8") == card and "batch" not in card.lower()
