@@ -151,7 +151,7 @@ def _check_generate(settings: Settings) -> None:
         raise ConfigError(f"--language must be an ISO 639 code such as en, de or pt-BR (got {settings.language!r}).")
     if settings.batch and settings.offline:
         raise ConfigError("--batch needs a model endpoint with a Batch API: set OPENAI_API_KEY or pass --base-url and --model.")
-    if settings.batch and settings.max_cost is not None and not settings.dry_run:
+    if settings.batch and settings.max_cost is not None:
         raise ConfigError(
             "--max-cost cannot be used with --batch: a batch is paid for as a whole once submitted, so no cap can stop it "
             "midway; see its price with --dry-run --batch, then run without --max-cost."

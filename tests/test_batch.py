@@ -200,3 +200,17 @@ def test_batch_is_a_transport_setting(tmp_path: Path, corpus: Path, fake_openai,
     assert _run(corpus, out, fake_openai, "--idk-ratio", "0", "--no-cache", "--batch") == 0
     assert (out / ".qagen" / "manifest.json").read_text(encoding="utf-8") == manifest
     assert (out / "README.md").read_text(encoding="utf-8") == card and "batch" not in card.lower()
+
+
+def test_the_dry_run_shows_the_batch_price(tmp_path: Path, corpus: Path, fake_openai, capsys) -> None:
+    args = [str(corpus), "-o", str(tmp_path / "out"), "--base-url", fake_openai.url, "--model", "gpt-4o", "--dry-run"]
+    assert main(args) == 0
+    online = capsys.readouterr().out
+    assert main([*args, "--batch"]) == 0
+    batch = capsys.readouterr().out
+    assert "through the Batch API (--batch)" in online
+    line = next(line for line in batch.splitlines() if line.startswith("cost with --batch: about $"))
+    half, online_cost = line.split("about $")[1].split(",")[0], line.split("online: about $")[1]
+    assert float(online_cost) > 0.1 and abs(float(half) * 2 - float(online_cost)) <= 0.011  # shown to the cent
+    assert "within its 24 h window" in batch
+    assert fake_openai.requests == []
