@@ -103,6 +103,10 @@ GENERATE_OPTIONS = _options(
     Option("batch_max_mb", float, 200.0, "with --batch: size of one batch input file, in MB (2**20 bytes)", low=0, low_open=True),
     Option("batch_poll_interval", float, 1.0, "with --batch: seconds before the first look at a batch; each later wait is "
            "half as long again, up to 30 s", low=0, low_open=True),
+    Option("batch_export", Path, None, "write each step's pending requests as a batch input file in this folder (for "
+           "vLLM's run_batch or Ray Data), print the command to run and exit 8", optional=True, flag_only=True),
+    Option("batch_import", tuple, None, "an output file of a batch engine (OpenAI or vLLM lines) whose answers the run "
+           "takes; repeat the flag for several", optional=True, flag_only=True),
     Option("restart", bool, False, "discard the earlier run in the out folder and start over (keeps eval/ and adapter/)", flag_only=True),
     Option("quiet", bool, False, "no progress bar or notices; the summary still prints"),
     Option("dry_run", bool, False, "show the chunks, requests, tokens, cost and time of the run; sends and writes nothing", flag_only=True),

@@ -214,3 +214,94 @@ def test_the_dry_run_shows_the_batch_price(tmp_path: Path, corpus: Path, fake_op
     assert float(online_cost) > 0.1 and abs(float(half) * 2 - float(online_cost)) <= 0.011  # shown to the cent
     assert "within its 24 h window" in batch
     assert fake_openai.requests == []
+
+
+# --------------------------------------------------------------------------- files for other engines
+
+
+def _run_batch(server, input_file: Path, output_file: Path, *, vllm_shape: bool = False) -> None:
+    """What vLLM's run_batch does with an input file: each line answered, written as an output line."""
+    lines = []
+    for number, line in enumerate(input_file.read_text(encoding="utf-8").splitlines(), 1):
+        request = json.loads(line)
+        from fake_openai import RecordedRequest
+        import time
+
+        reply = server._serve_chat(RecordedRequest("POST", "/v1/chat/completions", {}, request["body"], time.monotonic()))
+        body = json.loads(reply.encoded_body())
+        if vllm_shape and reply.status != 200:
+            lines.append({"id": f"vllm-{number}", "custom_id": request["custom_id"], "response": {"status_code": reply.status,
+                          "request_id": f"vllm-batch-{number}"}, "error": body["error"]["message"]})
+        else:
+            lines.append({"id": f"vllm-{number}", "custom_id": request["custom_id"],
+                          "response": {"status_code": reply.status, "request_id": f"vllm-batch-{number}", "body": body}, "error": None})
+    output_file.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+
+
+def _engine(corpus: Path, out: Path, *extra: str) -> int:
+    return main([str(corpus), "-o", str(out), "-q", "--model", "Qwen/Qwen2.5-7B-Instruct", "--chunk-size", "300", *extra])
+
+
+def test_export_run_the_engine_import_gives_the_online_dataset(tmp_path: Path, corpus: Path, fake_openai, capsys) -> None:
+    exported = tmp_path / "requests"
+    out = tmp_path / "out"
+    imports: list[str] = []
+    for step in range(1, 12):  # generation, then each round of I-don't-know candidates and their checks
+        code = _engine(corpus, out, "--batch-export", str(exported), *imports)
+        err = capsys.readouterr().err
+        if code == 0:
+            break
+        assert code == 8
+        assert "python -m vllm.entrypoints.openai.run_batch -i " in err and "--model Qwen/Qwen2.5-7B-Instruct" in err
+        input_file = Path(err.split(" -i ")[1].split(" ")[0])
+        output_file = Path(err.split(" -o ")[1].split(" ")[0])
+        assert input_file.parent == exported and output_file.name == input_file.name.replace(".jsonl", ".out.jsonl")
+        assert f"--batch-import {output_file}" in err
+        _run_batch(fake_openai, input_file, output_file, vllm_shape=step == 2)
+        imports += ["--batch-import", str(output_file)]
+    assert code == 0, err
+    assert fake_openai.chat_requests() == []
+    report = _report(out)
+    assert report["batch"]["imported"] > 0
+
+    online = tmp_path / "online"
+    assert main([str(corpus), "-o", str(online), "-q", "--base-url", fake_openai.url, "--model", "Qwen/Qwen2.5-7B-Instruct",
+                 "--chunk-size", "300", "--no-cache"]) == 0
+    files, online_files = output_files(out), output_files(online)
+    assert {n: files[n] for n in files if n != "README.md"} == {n: online_files[n] for n in files if n != "README.md"}
+    # The card names where the answers came from; nothing else in it differs.
+    assert "with the model `Qwen/Qwen2.5-7B-Instruct` at a batch engine (--batch-import files)" in files["README.md"]
+    card = files["README.md"].replace("a batch engine (--batch-import files)", "X").replace("| base_url | `null` |", "")
+    assert card == online_files["README.md"].replace(fake_openai.url, "X").replace('| base_url | `"X"` |', "")
+
+
+def test_an_imported_line_for_no_request_is_a_warning(tmp_path: Path, corpus: Path, fake_openai, capsys) -> None:
+    exported = tmp_path / "requests"
+    out = tmp_path / "out"
+    assert _engine(corpus, out, "--idk-ratio", "0", "--batch-export", str(exported)) == 8
+    input_file = next(exported.glob("*.jsonl"))
+    output_file = tmp_path / "answers.jsonl"
+    _run_batch(fake_openai, input_file, output_file)
+    stray = {"id": "x", "custom_id": "c-0000000000000000", "response": {"status_code": 200, "request_id": "r",
+             "body": json.loads(chat_reply("{}").encoded_body())}, "error": None}
+    with output_file.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(stray) + "\n")
+    capsys.readouterr()
+    assert _engine(corpus, out, "--idk-ratio", "0", "--batch-import", str(output_file)) == 0
+    assert "1 lines of" in capsys.readouterr().out and "unknown custom_id" in json.dumps(_report(out)["warnings"])
+
+
+def test_a_malformed_imported_line_is_one_sentence(tmp_path: Path, corpus: Path, capsys) -> None:
+    bad = tmp_path / "answers.jsonl"
+    bad.write_text('{"custom_id": "a", "response": null, "error": null}\nnot json\n', encoding="utf-8")
+    assert _engine(corpus, tmp_path / "out", "--batch-import", str(bad)) == 1
+    err = capsys.readouterr().err
+    assert err == f"error: line 2 of {bad} is not a batch output line (not JSON); give the file the batch engine wrote.\n"
+    assert not (tmp_path / "out").exists()
+
+
+def test_exit_code_8_is_documented() -> None:
+    from helpers import REPO
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert "8 `--batch-export`" in readme

@@ -104,7 +104,7 @@ def build_report(
     train_tokens = [example_tokens[p.id] for p in split.train]
     return Report(
         model=settings.model,
-        endpoint="offline" if settings.offline else (settings.base_url or "https://api.openai.com/v1"),
+        endpoint=_endpoint(settings),
         offline=settings.offline,
         token_encoding=run.counter.describe(),
         settings=settings.public_view(),
@@ -140,6 +140,14 @@ def build_report(
         batch=batch,
         coverage=coverage,
     )
+
+
+def _endpoint(settings) -> str:
+    if settings.offline:
+        return "offline"
+    if not settings.base_url and not settings.api_key and (settings.batch_import or settings.batch_export):
+        return "a batch engine (--batch-import files)"  # no endpoint was asked: the answers came from files
+    return settings.base_url or "https://api.openai.com/v1"
 
 
 def _stats(counts: list[int]) -> dict | None:

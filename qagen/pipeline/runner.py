@@ -22,9 +22,10 @@ from qagen.dataset.formats import jsonl
 from qagen.documents.tokens import TokenCounter, counter_for
 from qagen.finetune.state import saved_job_id
 from qagen.errors import BudgetReached, ConfigError
+from qagen.llm.batch.engine import EngineSender, read_imports
 from qagen.llm.batch.sender import BatchSender, batch_client
 from qagen.llm.batch.state import BATCHES_FILE, BatchState
-from qagen.llm.asker import Asker
+from qagen.llm.asker import Asker, ask_all
 from qagen.llm.budget import BudgetedModel
 from qagen.llm.cache import CACHE_FILE, CacheUnavailable, CachedModel, CallCache, default_cache_dir, normalised_endpoint
 from qagen.llm.client import OpenAIChatModel
@@ -85,6 +86,9 @@ async def _run_locked(
     counter = counter_for(DEFAULT_OPENAI_MODEL if settings.offline else settings.model)
     new_decisions, decision_warnings = decisions
     run = stages.read_documents(settings, reporter, counter)
+    # A malformed line stops the run before anything is asked or written.
+    imported = read_imports([Path(p) for p in settings.batch_import], model=settings.model,
+                            where=settings.base_url or "the batch engine") if settings.batch_import else None
     if rates is not None and settings.max_cost is not None:
         check_reply_caps(run)
 
@@ -141,11 +145,12 @@ async def _run_locked(
     cached = with_cache(chat_model, settings, warn) if model is None else None
     chat_model = cached or chat_model
     sender = make_batch_sender(settings, out, client_model, cached, reporter, on_notice) if settings.batch else None
+    engine = make_engine_sender(settings, imported, client_model, cached, sender) if settings.batch_export or imported is not None else None
     try:
         with out.open_journal(in_flight=settings.concurrency) as journal:
             window = stages.overflow.context_window(settings)
             asker = Asker(chat_model, journal, dict(answered_before), concurrency=settings.concurrency,
-                          before_send=stages.overflow.window_warner(window, counter, warn) if window else None, send=sender)
+                          before_send=stages.overflow.window_warner(window, counter, warn) if window else None, send=engine or sender)
             generated = await stages.generate(run, asker, answered_before)
             kept = await stages.keep_good_pairs(run, asker, generated.pairs)
     finally:
@@ -154,6 +159,9 @@ async def _run_locked(
         if sender is not None:
             await sender.aclose()
 
+    if engine is not None:
+        for path, count in engine.unknown_keys(asker.used).items():
+            warn(f"{count} lines of {path} name no request of this run (unknown custom_id) and were left out")
     hits = cached.hits if cached is not None else 0
     not_sent = len(ledger.not_sent) if ledger is not None else 0
     dataset = stages.make_dataset(run, kept.pairs)
@@ -165,7 +173,7 @@ async def _run_locked(
         cache_hits=hits, tokens=asker.tokens(),
         failed_requests=kept.failed_requests, seconds=round(time.monotonic() - started, 3),
         cost=cost_report(settings, rates, ledger, asker.answered, answered_before),
-        batch=sender.counts.as_dict() if sender is not None else None,
+        batch=batch_counts(sender, engine),
     )
     final, split, examples = dataset.checked.kept, dataset.split, dataset.checked.examples
     rejects = run.placed(run.rejections)
@@ -233,6 +241,29 @@ def make_batch_sender(
         retry_online=settings.batch_retry_online, first_wait=settings.batch_poll_interval,
         max_lines=settings.batch_max_requests, max_bytes=int(settings.batch_max_mb * 2**20),
     )
+
+
+def make_engine_sender(
+    settings: Settings, imported: dict | None, client_model: ChatModel, cached: CachedModel | None, sender: BatchSender | None,
+) -> EngineSender:
+    """The sending step for --batch-export and --batch-import: imported answers, then the rest exported, batched or online."""
+    if not isinstance(client_model, OpenAIChatModel):
+        raise ConfigError("--batch-export and --batch-import need qagen's own client, not a model object passed to qagen.generate.")
+    has_endpoint = bool(settings.base_url or settings.api_key)
+    return EngineSender(
+        imported=imported or {}, export_dir=settings.batch_export, body_of=client_model.request_body, model_name=settings.model,
+        then=sender or (ask_all if has_endpoint else None), cache=cached,
+        max_lines=settings.batch_max_requests, max_bytes=int(settings.batch_max_mb * 2**20),
+    )
+
+
+def batch_counts(sender: BatchSender | None, engine: EngineSender | None) -> dict | None:
+    if sender is None and engine is None:
+        return None
+    counts: dict = sender.counts.as_dict() if sender is not None else {}
+    if engine is not None:
+        counts["imported"] = engine.imported_answers
+    return counts
 
 
 def make_model(
