@@ -23,6 +23,7 @@ from qagen.documents.tokens import TokenCounter, counter_for
 from qagen.finetune.state import saved_job_id
 from qagen.errors import BudgetReached, ConfigError
 from qagen.llm.batch.engine import EngineSender, read_imports
+from qagen.llm.batch.results import LineOutcome
 from qagen.llm.batch.sender import BatchSender, batch_client
 from qagen.llm.batch.state import BATCHES_FILE, BatchState
 from qagen.llm.asker import Asker, ask_all
@@ -67,17 +68,20 @@ async def run_async(settings: Settings, reporter: Reporter | None = None, *, mod
     reporter = reporter or Reporter()
     # A decisions file is read before anything else: a bad line stops the run before it makes or costs anything.
     decisions = read_decisions(settings.decisions) if settings.decisions else (None, [])
+    # So are the output files of a batch engine: a malformed line costs nothing either.
+    imported = read_imports([Path(p) for p in settings.batch_import], model=settings.model,
+                            where=settings.base_url or "the batch engine") if settings.batch_import else None
     out = OutFolder(settings.out)
     with out.lock():
         # An earlier run killed while replacing the output files left a mix; finish it first,
         # whatever this run does next.
         out.finish_switch()
-        return await _run_locked(settings, reporter, out, model, decisions)
+        return await _run_locked(settings, reporter, out, model, decisions, imported)
 
 
 async def _run_locked(
     settings: Settings, reporter: Reporter, out: OutFolder, model: ChatModel | None,
-    decisions: tuple[dict[str, Decision] | None, list[str]],
+    decisions: tuple[dict[str, Decision] | None, list[str]], imported: dict[str, tuple[Path, LineOutcome]] | None,
 ) -> Result:
     started = time.monotonic()
     rates = budget_rates(settings)
@@ -86,9 +90,6 @@ async def _run_locked(
     counter = counter_for(DEFAULT_OPENAI_MODEL if settings.offline else settings.model)
     new_decisions, decision_warnings = decisions
     run = stages.read_documents(settings, reporter, counter)
-    # A malformed line stops the run before anything is asked or written.
-    imported = read_imports([Path(p) for p in settings.batch_import], model=settings.model,
-                            where=settings.base_url or "the batch engine") if settings.batch_import else None
     if rates is not None and settings.max_cost is not None:
         check_reply_caps(run)
 
