@@ -26,7 +26,18 @@ import json
 import time
 from dataclasses import dataclass, field
 
-from fake_openai import CHAT_PATH, FILES_PATH, FakeFile, FakeOpenAI, RecordedRequest, Reply, _file_not_found, _multipart_fields, _upload_file, error_reply
+from fake_openai import (
+    CHAT_PATH,
+    FILES_PATH,
+    FakeFile,
+    FakeOpenAI,
+    RecordedRequest,
+    Reply,
+    _file_not_found,
+    _multipart_fields,
+    _upload_file,
+    error_reply,
+)
 
 BATCHES_PATH = "/v1/batches"
 DEFAULT_STATUSES = ("in_progress", "finalizing", "completed")

@@ -7,10 +7,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from fake_batches import FakeBatches, serve_batches
 from fake_openai import Reply, chat_reply, error_reply
-from helpers import CORPUS, output_files, read_jsonl
+from helpers import CORPUS, output_files
+
 from qagen.cli import main
 
 
@@ -224,8 +224,9 @@ def _run_batch(server, input_file: Path, output_file: Path, *, vllm_shape: bool 
     lines = []
     for number, line in enumerate(input_file.read_text(encoding="utf-8").splitlines(), 1):
         request = json.loads(line)
-        from fake_openai import RecordedRequest
         import time
+
+        from fake_openai import RecordedRequest
 
         reply = server._serve_chat(RecordedRequest("POST", "/v1/chat/completions", {}, request["body"], time.monotonic()))
         body = json.loads(reply.encoded_body())
@@ -305,3 +306,78 @@ def test_exit_code_8_is_documented() -> None:
 
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     assert "8 `--batch-export`" in readme
+
+
+# --------------------------------------------------------------------------- units: the follower's waits, output lines
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.slept: list[float] = []
+
+    def monotonic(self) -> float:
+        return sum(self.slept)
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+
+
+def test_the_follower_waits_longer_each_time_up_to_30_seconds() -> None:
+    import asyncio
+    from types import SimpleNamespace
+
+    from qagen.llm.batch.follower import follow
+
+    statuses = ["validating"] * 3 + ["in_progress"] * 10 + ["completed"]
+    counts = SimpleNamespace(total=10, completed=0, failed=0)
+
+    class Batches:
+        async def retrieve(self, batch_id: str):
+            return SimpleNamespace(id=batch_id, status=statuses.pop(0), request_counts=counts)
+
+    clock, notes = _Clock(), []
+    batch = asyncio.run(follow(SimpleNamespace(batches=Batches()), "batch_1", clock=clock, first_wait=1.0, note=notes.append))  # type: ignore[arg-type]
+    assert batch.status == "completed"
+    assert clock.slept[:4] == [1.0, 1.5, 2.25, 3.375]
+    assert max(clock.slept) == 30.0 and len(clock.slept) == 13
+    assert notes == ["batch batch_1: validating, 0 of 10 requests done", "batch batch_1: in_progress, 0 of 10 requests done",
+                     "batch batch_1: completed, 0 of 10 requests done"]  # a line when something changed, not every look
+
+
+def test_output_lines_of_openai_and_vllm() -> None:
+    from qagen.llm.batch.results import outcome_of
+
+    body = {"choices": [{"message": {"content": "Q/A"}, "finish_reason": "length"}],
+            "usage": {"prompt_tokens": 12, "completion_tokens": 3, "prompt_tokens_details": {"cached_tokens": 8}}}
+
+    def read(line: dict):
+        return outcome_of(json.dumps(line), model="m", where="http://x/v1", origin="line 1 of f")
+
+    ok = read({"id": "r", "custom_id": "c-1", "response": {"status_code": 200, "request_id": "q", "body": body}, "error": None})
+    assert ok.completion is not None and (ok.completion.text, ok.completion.finish_reason, ok.completion.prompt_tokens,
+                                          ok.completion.completion_tokens, ok.completion.cached_tokens) == ("Q/A", "length", 12, 3, 8)
+    expired = read({"id": "r", "custom_id": "c-2", "response": None, "error": {"code": "batch_expired", "message": "too late"}})
+    assert (expired.retry, expired.reason, expired.detail) == (True, "batch_expired", "too late")
+    vllm_error = read({"id": "r", "custom_id": "c-3", "response": {"status_code": 500, "request_id": "q"}, "error": "engine died"})
+    assert vllm_error.retry and vllm_error.detail == "engine died"
+    overloaded = read({"custom_id": "c-4", "response": {"status_code": 429, "body": {"error": {"message": "slow down"}}}})
+    assert overloaded.retry and overloaded.reason == "HTTP 429"
+    too_long = read({"custom_id": "c-5", "response": {"status_code": 400, "body": {"error": {
+        "message": "This model's maximum context length is 8192 tokens", "code": "context_length_exceeded"}}}})
+    assert (too_long.retry, too_long.fatal, too_long.reason) == (False, None, "context_too_long")
+    refused = read({"custom_id": "c-6", "response": {"status_code": 401, "body": {"error": {"message": "bad key"}}}})
+    assert refused.fatal is not None and "(401)" in refused.fatal
+    no_choices = read({"custom_id": "c-7", "response": {"status_code": 200, "body": {"object": "chat.completion"}}})
+    assert no_choices.retry and no_choices.reason == "malformed reply"
+
+
+def test_request_files_split_at_bytes_too() -> None:
+    from qagen.llm.batch.requestfile import split_requests
+    from qagen.records import Message, Request
+
+    requests = [Request(key=f"c-{i}", messages=(Message("user", "x" * 100),), params={}) for i in range(5)]
+    files = split_requests(requests, lambda r: {"model": "m", "messages": [m.as_dict() for m in r.messages]}, max_lines=10, max_bytes=500)
+    assert [len(f.keys) for f in files] == [2, 2, 1] and all(f.size <= 500 for f in files)
+    assert [k for f in files for k in f.keys] == [r.key for r in requests]
+    assert json.loads(files[0].text.splitlines()[0]) == {"custom_id": "c-0", "method": "POST", "url": "/v1/chat/completions",
+                                                         "body": {"model": "m", "messages": [{"role": "user", "content": "x" * 100}]}}

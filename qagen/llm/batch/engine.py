@@ -21,7 +21,12 @@ from typing import Any
 from qagen.errors import BatchExported, ConfigError, OutputError
 from qagen.llm.asker import Failure, Sender
 from qagen.llm.batch.requestfile import MAX_BYTES, MAX_LINES, split_requests
-from qagen.llm.batch.results import LineOutcome, MalformedOutput, fatal_error, read_outcomes
+from qagen.llm.batch.results import (
+    LineOutcome,
+    MalformedOutput,
+    fatal_error,
+    read_outcomes,
+)
 from qagen.llm.cache import CachedModel
 from qagen.llm.model import ChatModel
 from qagen.outfolder import write_atomic

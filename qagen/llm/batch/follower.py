@@ -25,9 +25,9 @@ TERMINAL = frozenset({"completed", "expired", "failed", "cancelled"})
 
 def progress_line(batch: Any, label: str) -> str:
     counts = getattr(batch, "request_counts", None)
-    total = getattr(counts, "total", 0) or 0
-    done = f", {counts.completed} of {total} requests done" if counts is not None and total else ""
-    failed = f", {counts.failed} failed" if counts is not None and getattr(counts, "failed", 0) else ""
+    total, completed, failed_count = (getattr(counts, name, None) or 0 for name in ("total", "completed", "failed"))
+    done = f", {completed} of {total} requests done" if total else ""
+    failed = f", {failed_count} failed" if failed_count else ""
     return f"batch {batch.id}{label}: {batch.status}{done}{failed}"
 
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from qagen.errors import QagenError
 from qagen.outfolder.lines import json_line
 from qagen.records import Request
 
-CHAT_URL = "/v1/chat/completions"
+CHAT_URL: Literal["/v1/chat/completions"] = "/v1/chat/completions"
 MAX_LINES = 50_000  # OpenAI's Batch API: requests in one input file
 MAX_BYTES = 200 * 1024 * 1024  # and its size
 

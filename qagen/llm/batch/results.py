@@ -47,15 +47,18 @@ def _message(body: object) -> str:
     return redact(str(message or "").strip().rstrip("."))[:300]
 
 
+def _mapping(value: object) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
 def _completion(key: str, body: object) -> LineOutcome:
     """The answer in a chat completion body; a body without one is worth another attempt, as online."""
     choices = body.get("choices") if isinstance(body, dict) else None
     if not isinstance(body, dict) or not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
         return LineOutcome(key, reason="malformed reply", detail="the reply has no choices", retry=True)
     choice = choices[0]
-    message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
-    usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
-    details = usage.get("prompt_tokens_details") if isinstance(usage.get("prompt_tokens_details"), dict) else {}
+    message, usage = _mapping(choice.get("message")), _mapping(body.get("usage"))
+    details = _mapping(usage.get("prompt_tokens_details"))
     try:
         completion = Completion(
             text=without_surrogates(str(message.get("content") or "")),

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import openai
 
@@ -30,7 +30,12 @@ from qagen.errors import ModelError
 from qagen.llm.asker import Failure, ask_all
 from qagen.llm.batch.follower import follow
 from qagen.llm.batch.requestfile import CHAT_URL, MAX_BYTES, MAX_LINES, split_requests
-from qagen.llm.batch.results import LineOutcome, MalformedOutput, fatal_error, read_outcomes
+from qagen.llm.batch.results import (
+    LineOutcome,
+    MalformedOutput,
+    fatal_error,
+    read_outcomes,
+)
 from qagen.llm.batch.state import BatchState, Part
 from qagen.llm.cache import CachedModel
 from qagen.llm.client import Clock
@@ -38,7 +43,7 @@ from qagen.llm.model import ChatModel
 from qagen.records import Completion, Request
 from qagen.redaction import redact
 
-COMPLETION_WINDOW = "24h"
+COMPLETION_WINDOW: Literal["24h"] = "24h"
 ROUNDS = 3  # batches a request may go in: the first and two follow-ups
 
 
