@@ -381,3 +381,12 @@ def test_request_files_split_at_bytes_too() -> None:
     assert [k for f in files for k in f.keys] == [r.key for r in requests]
     assert json.loads(files[0].text.splitlines()[0]) == {"custom_id": "c-0", "method": "POST", "url": "/v1/chat/completions",
                                                          "body": {"model": "m", "messages": [{"role": "user", "content": "x" * 100}]}}
+
+
+def test_the_report_counts_a_batch_run_at_the_batch_price(tmp_path: Path, corpus: Path, fake_openai, batches) -> None:
+    args = ["--idk-ratio", "0", "--no-cache", "--model", "gpt-4o-mini"]
+    assert _run(corpus, tmp_path / "online", fake_openai, *args) == 0
+    assert _run(corpus, tmp_path / "batch", fake_openai, *args, "--batch") == 0
+    online, batch = _report(tmp_path / "online")["cost"], _report(tmp_path / "batch")["cost"]
+    assert batch["price"]["input"] == online["price"]["input"] / 2 and "Batch API" in batch["price"]["source"]
+    assert abs(batch["spent"] * 2 - online["spent"]) < 1e-5
