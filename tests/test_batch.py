@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from pathlib import Path
 
 import pytest
 from fake_batches import FakeBatches, serve_batches
-from fake_openai import Reply, chat_reply, error_reply
+from fake_openai import RecordedRequest, Reply, chat_reply, error_reply
 from helpers import CORPUS, output_files
 
 from qagen.cli import main
@@ -224,11 +225,7 @@ def _run_batch(server, input_file: Path, output_file: Path, *, vllm_shape: bool 
     lines = []
     for number, line in enumerate(input_file.read_text(encoding="utf-8").splitlines(), 1):
         request = json.loads(line)
-        import time
-
-        from fake_openai import RecordedRequest
-
-        reply = server._serve_chat(RecordedRequest("POST", "/v1/chat/completions", {}, request["body"], time.monotonic()))
+        reply = server._serve_chat(_as_request(request["body"]))
         body = json.loads(reply.encoded_body())
         if vllm_shape and reply.status != 200:
             lines.append({"id": f"vllm-{number}", "custom_id": request["custom_id"], "response": {"status_code": reply.status,
@@ -390,3 +387,33 @@ def test_the_report_counts_a_batch_run_at_the_batch_price(tmp_path: Path, corpus
     online, batch = _report(tmp_path / "online")["cost"], _report(tmp_path / "batch")["cost"]
     assert batch["price"]["input"] == online["price"]["input"] / 2 and "Batch API" in batch["price"]["source"]
     assert abs(batch["spent"] * 2 - online["spent"]) < 1e-5
+
+
+def test_a_line_over_the_context_window_is_split_and_asked_in_another_batch(tmp_path: Path, fake_openai, batches) -> None:
+    from test_context_overflow import (
+        FLEET,
+        VLLM,
+        kind_of,
+        passage_of,
+        rough_tokens,
+        window,
+    )
+
+    fake_openai.handler = window(250, VLLM)
+    batch_out, online_out = tmp_path / "batch", tmp_path / "online"
+    common = ["--base-url", fake_openai.url, "--model", "m", "-q", "--chunk-size", "400", "--chunk-overlap", "0", "--idk-ratio", "0", "--no-cache"]
+    assert main([str(FLEET), "-o", str(batch_out), *common, "--batch", "--batch-poll-interval", "0.001"]) == 0
+    first, *later = batches.batches.values()
+    asked = [_as_request(line["body"]) for line in first.lines]
+    refused = [r for r in asked if kind_of(r) == "qa" and rough_tokens(passage_of(r)) > 250]
+    assert refused and later  # the halves went in a batch of their own
+    report = _report(batch_out)
+    assert report["stages"]["generate"]["split"] == len(refused) and not report["chunks_failed"]
+    assert main([str(FLEET), "-o", str(online_out), *common]) == 0
+    assert output_files(batch_out) == output_files(online_out)
+
+
+def _as_request(body: dict) -> RecordedRequest:
+    """A batch line's body as the chat route would have received it."""
+    return RecordedRequest("POST", "/v1/chat/completions", {}, body, time.monotonic())
+
