@@ -417,3 +417,24 @@ def _as_request(body: dict) -> RecordedRequest:
     """A batch line's body as the chat route would have received it."""
     return RecordedRequest("POST", "/v1/chat/completions", {}, body, time.monotonic())
 
+
+
+def test_a_refused_response_format_says_to_turn_structured_output_off(tmp_path: Path, corpus: Path, fake_openai, batches, capsys) -> None:
+    fake_openai.honour_response_format = True
+    fake_openai.response_formats = ("text",)
+    assert _run(corpus, tmp_path / "out", fake_openai, "--batch", "--idk-ratio", "0") == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "refused the response_format of a batch line" in err and "--no-structured-output" in err
+    assert _run(corpus, tmp_path / "out", fake_openai, "--batch", "--idk-ratio", "0", "--no-structured-output") == 0
+
+
+def test_starting_over_names_the_batches_it_forgets(tmp_path: Path, corpus: Path, fake_openai, batches, capsys) -> None:
+    out = tmp_path / "out"
+    fake_openai.inject("GET", "/v1/batches/{batch_id}", error_reply(500, "The server is overloaded."))
+    assert _run(corpus, out, fake_openai, "--batch", "--idk-ratio", "0", "--max-attempts", "1") == 1
+    capsys.readouterr()
+    code = main([str(corpus), "-o", str(out), "--base-url", fake_openai.url, "--model", "m", "--chunk-size", "300",
+                 "--batch", "--batch-poll-interval", "0.001", "--idk-ratio", "0", "--restart"])
+    assert code == 0
+    assert "starting over forgets batches batch_fake1" in capsys.readouterr().err
+    assert len(batches.creates) == 2

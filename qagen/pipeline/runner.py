@@ -98,6 +98,9 @@ async def _run_locked(
             f"qagen: starting over forgets fine-tuning job {job_id} (it keeps running on the service; "
             f"follow it with: qagen follow {job_id})"
         )
+    if settings.restart and (running := [p.batch_id for p in BatchState.load(out.state / BATCHES_FILE).parts if p.batch_id and not p.done]):
+        reporter.note(f"qagen: starting over forgets batches {', '.join(running)} (they keep running on the service and are "
+                      "billed; cancel them there if they are not wanted)")
     if settings.restart and (earlier := stored_decisions(settings.out)):
         then = f"only those of {settings.decisions} apply" if settings.decisions else "give --decisions FILE again to reapply them"
         reporter.note(f"qagen: starting over forgets the {len(earlier)} review decisions kept in {settings.out / DECISIONS} "

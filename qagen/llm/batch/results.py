@@ -72,6 +72,11 @@ def _completion(key: str, body: object) -> LineOutcome:
     return LineOutcome(key, completion=completion)
 
 
+def _names_response_format(body: object) -> bool:
+    inner = _mapping(_mapping(body).get("error", body))
+    return str(inner.get("param") or "").startswith("response_format") or "response_format" in str(inner.get("message") or "")
+
+
 def fatal_sentence(status: int, detail: str, model: str, where: str) -> str:
     """What a refusal that no retry fixes means, in the words the online client uses."""
     if status == 401:
@@ -114,7 +119,12 @@ def outcome_of(line: str, *, model: str, where: str, origin: str) -> LineOutcome
     if status == TOO_LARGE:
         return LineOutcome(key, reason="request_too_large", detail=detail)
     if status in _FATAL:
-        return LineOutcome(key, reason=f"HTTP {status}", detail=detail, fatal=fatal_sentence(status, detail, model, where))
+        sentence = fatal_sentence(status, detail, model, where)
+        if status in (400, 422) and _names_response_format(body):
+            # Online, qagen steps down to json_object, then plain text; a batch is asked as a whole, so the user chooses.
+            sentence = (f"{where} refused the response_format of a batch line ({status}): {detail}; "
+                        "run again with --no-structured-output (replies are still read leniently).")
+        return LineOutcome(key, reason=f"HTTP {status}", detail=detail, fatal=sentence)
     return LineOutcome(key, reason=f"HTTP {status}", detail=detail, retry=True)
 
 

@@ -122,7 +122,7 @@ class BatchSender:
             round_ = max([round_, *(part.round for part in parts)])
             new = [request for key, request in todo.items() if key not in covered]
             if round_ == 1:
-                self.counts.batched += len(new)
+                self.counts.batched += len(todo)  # new, or in a batch an earlier run submitted
             if new:
                 parts += await self._upload(new, round_)
             retry: dict[str, tuple[Request, LineOutcome]] = {}
