@@ -103,6 +103,9 @@ def test_requests_are_split_at_the_file_limit(tmp_path: Path, corpus: Path, fake
     assert len(sizes) == -(-report["chunks"] // 3)
     assert batches.refused_uploads == 0
     assert report["batch"]["batches"] == len(sizes)
+    # Every batch of the step was submitted before the first was followed: they run on the service at once.
+    calls = [(r.method, r.path) for r in fake_openai.requests if r.path.startswith("/v1/batches")]
+    assert calls[:len(sizes)] == [("POST", "/v1/batches")] * len(sizes)
 
 
 def test_the_test_server_refuses_a_file_over_its_limit(tmp_path: Path, corpus: Path, fake_openai, batches, capsys) -> None:

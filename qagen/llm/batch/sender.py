@@ -125,11 +125,13 @@ class BatchSender:
                 self.counts.batched += len(todo)  # new, or in a batch an earlier run submitted
             if new:
                 parts += await self._upload(new, round_)
+            labels = [f" (file {index} of {len(parts)})" if len(parts) > 1 else "" for index in range(1, len(parts) + 1)]
+            for part, label in zip(parts, labels):  # every batch of the step runs on the service at once
+                await self._create(part, label)
             retry: dict[str, tuple[Request, LineOutcome]] = {}
             fatal: LineOutcome | None = None
-            for index, part in enumerate(parts, 1):
-                label = f" (file {index} of {len(parts)})" if len(parts) > 1 else ""
-                outcomes = await self._run(part, label)
+            for part, label in zip(parts, labels):
+                outcomes = await self._follow(part, label)
                 for key in part.keys:
                     if key not in todo:
                         continue  # answered by an earlier run, or another step's
@@ -203,17 +205,20 @@ class BatchSender:
             parts.append(self._state.uploaded(list(file.keys), uploaded.id, round_))
         return parts
 
-    async def _run(self, part: Part, label: str) -> dict[str, LineOutcome]:
-        """The part's batch created (unless it was) and followed to its end; its lines by key."""
-        if part.batch_id is None:
-            batch = await self._service(
-                f"creating a batch of file {part.file_id}",
-                self._client.batches.create(input_file_id=part.file_id, endpoint=CHAT_URL, completion_window=COMPLETION_WINDOW))
-            self._state.created(part, batch.id)
-            self.counts.batches += 1
-            self._note(f"batch {batch.id}{label}: submitted, {len(part.keys)} requests")
-        else:
+    async def _create(self, part: Part, label: str) -> None:
+        """The part's batch, unless an earlier run created it; its id saved before anything else."""
+        if part.batch_id is not None:
             self._note(f"batch {part.batch_id}{label}: following the batch an earlier run submitted")
+            return
+        batch = await self._service(
+            f"creating a batch of file {part.file_id}",
+            self._client.batches.create(input_file_id=part.file_id, endpoint=CHAT_URL, completion_window=COMPLETION_WINDOW))
+        self._state.created(part, batch.id)
+        self.counts.batches += 1
+        self._note(f"batch {batch.id}{label}: submitted, {len(part.keys)} requests")
+
+    async def _follow(self, part: Part, label: str) -> dict[str, LineOutcome]:
+        """The part's batch followed to its end; its lines by key."""
         assert part.batch_id is not None
         batch = await follow(self._client, part.batch_id, clock=self._clock, first_wait=self._first_wait,
                              note=self._note, label=label)
