@@ -125,7 +125,7 @@ def test_answers_in_the_call_cache_are_not_batched(tmp_path: Path, corpus: Path,
     assert output_files(tmp_path / "a") == output_files(tmp_path / "b")
 
 
-def test_failed_lines_go_in_a_follow_up_batch(tmp_path: Path, corpus: Path, fake_openai, batches) -> None:
+def test_failed_lines_go_in_a_follow_up_batch(tmp_path: Path, corpus: Path, fake_openai, batches, capsys) -> None:
     fake_openai.queue(error_reply(503, "The engine is overloaded."), Reply(drop=True))  # the first two lines of the first batch
     out = tmp_path / "out"
     assert _run(corpus, out, fake_openai, "--batch", "--idk-ratio", "0", "--no-cache") == 0
@@ -133,6 +133,7 @@ def test_failed_lines_go_in_a_follow_up_batch(tmp_path: Path, corpus: Path, fake
     assert [len(b.lines) for b in batches.batches.values()] == [report["chunks"], 2]
     assert report["batch"] == {"batches": 2, "batched": report["chunks"], "answered": report["chunks"], "retried": 2, "failed": 0}
     assert any("2 requests got no answer in the batch" in w for w in report["warnings"])
+    assert f"batch     2 batches of {report['chunks']} requests, 2 sent again\n" in capsys.readouterr().out
 
     assert _run(corpus, tmp_path / "online", fake_openai, "--idk-ratio", "0", "--no-cache") == 0
     assert output_files(out) == output_files(tmp_path / "online")

@@ -244,6 +244,12 @@ def summary(report: Report) -> str:
     retries = f", {report.retries} retries" if report.retries else ""
     cached = f" ({report.cache_hits} answered from the cache)" if report.cache_hits else ""
     lines.append(f"requests  {report.requests} to {report.model}{retries}{cached}")
+    if (batch := report.batch) is not None:
+        parts = [f"{batch['batches']} batches of {batch['batched']} requests" if "batches" in batch else "",
+                 f"{batch['imported']} answers imported" if batch.get("imported") else "",
+                 f"{batch['retried']} sent again" if batch.get("retried") else "",
+                 f"{batch['failed']} failed" if batch.get("failed") else ""]
+        lines.append(f"batch     {', '.join(p for p in parts if p) or 'nothing left to ask'}")
     lines.append(f"tokens    {report.tokens_in:,} in, {report.tokens_out:,} out ({report.token_encoding})")
     if (cost := report.cost) is not None and not report.offline:
         line = f"cost      {_dollars(cost['spent'])} spent"
