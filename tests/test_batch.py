@@ -442,3 +442,33 @@ def test_starting_over_names_the_batches_it_forgets(tmp_path: Path, corpus: Path
     assert code == 0
     assert "starting over forgets batches batch_fake1" in capsys.readouterr().err
     assert len(batches.creates) == 2
+
+
+def test_a_failed_batch_is_retried_then_asked_online(tmp_path: Path, corpus: Path, fake_openai, batches) -> None:
+    batches.statuses = ["failed"]
+    out = tmp_path / "out"
+    assert _run(corpus, out, fake_openai, "--batch", "--idk-ratio", "0", "--no-cache") == 3  # without --batch-retry-online
+    report = _report(out)
+    assert len(batches.batches) == 3 and report["batch"]["failed"] == report["chunks"] == len(report["chunks_failed"])
+    assert any("ended failed: The batch could not be run" in w for w in report["warnings"])
+    assert _run(corpus, out, fake_openai, "--batch", "--idk-ratio", "0", "--no-cache", "--batch-retry-online") == 0
+    assert len(fake_openai.chat_requests()) == report["chunks"]
+
+
+def test_the_test_server_cancels_a_batch_with_the_lines_it_reached(fake_openai, batches) -> None:
+    import openai
+
+    client = openai.OpenAI(api_key="k", base_url=fake_openai.url, max_retries=0)
+    lines = "".join(json.dumps({"custom_id": f"c-{i}", "method": "POST", "url": "/v1/chat/completions",
+                                "body": {"model": "m", "messages": [{"role": "user", "content": f"Passage {i} says the ferry leaves at nine."}]}}) + "\n"
+                    for i in range(4))
+    uploaded = client.files.create(file=("in.jsonl", lines.encode(), "application/jsonl"), purpose="batch")
+    batch = client.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h")
+    assert batch.status == "validating" and batch.request_counts.total == 4
+    assert client.batches.cancel(batch.id).status == "cancelling"
+    done = client.batches.retrieve(batch.id)
+    assert done.status == "cancelled" and done.request_counts.completed == 2 and done.error_file_id is None
+    output = [json.loads(line) for line in client.files.content(done.output_file_id).text.splitlines()]
+    assert [line["custom_id"] for line in output] == ["c-0", "c-1"]
+    assert output[0]["response"]["status_code"] == 200 and output[0]["response"]["body"]["object"] == "chat.completion"
+    assert output[0]["error"] is None and output[0]["id"] and output[0]["response"]["request_id"]
