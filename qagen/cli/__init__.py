@@ -4,7 +4,8 @@
 or settings error, 3 finished with requests that failed after every retry, 4 finished with no
 training example written, 5 the out folder is in use by another qagen process, 6 stopped following
 a fine-tuning job in a status it may stay in (paused, expired, unknown), 7 the --max-cost cap stopped
-the run (``qagen.errors.BudgetReached``), 130 interrupted, 141 the reader of the output went away (``| head``).
+the run (``qagen.errors.BudgetReached``), 8 --batch-export wrote a step's requests for a batch engine
+(``qagen.errors.BatchExported``), 130 interrupted, 141 the reader of the output went away (``| head``).
 Each command lives in its own module, imported only when it runs, so ``qagen --help`` and
 ``qagen --version`` load no stage, no SDK and no text splitter.
 """

@@ -34,6 +34,8 @@ _GROUPS = {
                 "idk_template", "idk_check_template", "judge_template"),
     "run": ("cache", "cache_dir", "restart", "quiet", "dry_run"),
     "cost": ("max_cost", "price_input", "price_output"),
+    "batch jobs": ("batch", "batch_retry_online", "batch_max_requests", "batch_max_mb", "batch_poll_interval", "batch_export",
+                   "batch_import"),
 }
 
 
@@ -104,7 +106,7 @@ PLAIN_PROGRESS_SECONDS = 15.0  # between progress lines when stderr is not a ter
 
 
 def _generate(settings: Settings) -> int:
-    from qagen.errors import BudgetReached
+    from qagen.errors import BatchExported, BudgetReached
     from qagen.pipeline.runner import Result, run as run_pipeline
 
     tty = sys.stderr.isatty()
@@ -114,6 +116,10 @@ def _generate(settings: Settings) -> int:
     )
     try:
         result = run_pipeline(settings, progress)
+    except BatchExported as exported:
+        # Not an error: the sentence says which command answers the requests and how to continue.
+        print(terminal_safe(str(exported)), file=sys.stderr)
+        return exported.exit_code
     except BudgetReached as stopped:
         # Everything the run has is written: its summary, then the error boundary's one sentence and exit code 7.
         if isinstance(stopped.result, Result):

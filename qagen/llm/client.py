@@ -222,6 +222,18 @@ def _whole(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
+def is_context_overflow_reply(status: int, body: object) -> bool:
+    """``is_context_overflow`` for a reply read from a batch output file: its status and JSON body."""
+    if status not in (400, TOO_LARGE, 422):
+        return False
+    inner = body.get("error", body) if isinstance(body, dict) else None
+    if not isinstance(inner, dict):
+        return False
+    if any(isinstance(inner.get(name), str) and inner.get(name) in _CONTEXT_CODES for name in ("code", "type")):
+        return True
+    return bool(_CONTEXT_WORDING.search(str(inner.get("message") or "")))
+
+
 class MalformedReply(Exception):
     """A 200 reply without a usable completion (no choices, not JSON): worth another attempt."""
 

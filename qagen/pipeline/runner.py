@@ -21,8 +21,12 @@ from pathlib import Path
 from qagen.dataset.formats import jsonl
 from qagen.documents.tokens import TokenCounter, counter_for
 from qagen.finetune.state import saved_job_id
-from qagen.errors import BudgetReached, QagenError
-from qagen.llm.asker import Asker
+from qagen.errors import BudgetReached, ConfigError, QagenError
+from qagen.llm.batch.engine import EngineSender, read_imports
+from qagen.llm.batch.results import LineOutcome
+from qagen.llm.batch.sender import BatchSender, batch_client
+from qagen.llm.batch.state import BATCHES_FILE, BatchState
+from qagen.llm.asker import Asker, ask_all
 from qagen.llm.budget import BudgetedModel
 from qagen.llm.cache import CACHE_FILE, CacheUnavailable, CachedModel, CallCache, default_cache_dir, normalised_endpoint
 from qagen.llm.client import OpenAIChatModel
@@ -67,17 +71,20 @@ async def run_async(settings: Settings, reporter: Reporter | None = None, *, mod
     reporter = reporter or Reporter()
     # A decisions file is read before anything else: a bad line stops the run before it makes or costs anything.
     decisions = read_decisions(settings.decisions) if settings.decisions else (None, [])
+    # So are the output files of a batch engine: a malformed line costs nothing either.
+    imported = read_imports([Path(p) for p in settings.batch_import], model=settings.model,
+                            where=settings.base_url or "the batch engine") if settings.batch_import else None
     out = OutFolder(settings.out)
     with out.lock():
         # An earlier run killed while replacing the output files left a mix; finish it first,
         # whatever this run does next.
         out.finish_switch()
-        return await _run_locked(settings, reporter, out, model, decisions)
+        return await _run_locked(settings, reporter, out, model, decisions, imported)
 
 
 async def _run_locked(
     settings: Settings, reporter: Reporter, out: OutFolder, model: ChatModel | None,
-    decisions: tuple[dict[str, Decision] | None, list[str]],
+    decisions: tuple[dict[str, Decision] | None, list[str]], imported: dict[str, tuple[Path, LineOutcome]] | None,
 ) -> Result:
     started = time.monotonic()
     rates = budget_rates(settings)
@@ -94,6 +101,9 @@ async def _run_locked(
             f"qagen: starting over forgets fine-tuning job {job_id} (it keeps running on the service; "
             f"follow it with: qagen follow {job_id})"
         )
+    if settings.restart and (running := [p.batch_id for p in BatchState.load(out.state / BATCHES_FILE).parts if p.batch_id and not p.done]):
+        reporter.note(f"qagen: starting over forgets batches {', '.join(running)} (they keep running on the service and are "
+                      "billed; cancel them there if they are not wanted)")
     if settings.restart and (earlier := stored_decisions(settings.out)):
         then = f"only those of {settings.decisions} apply" if settings.decisions else "give --decisions FILE again to reapply them"
         reporter.note(f"qagen: starting over forgets the {len(earlier)} review decisions kept in {settings.out / DECISIONS} "
@@ -134,23 +144,31 @@ async def _run_locked(
             "(set --concurrency to its number of slots)"
         )
     chat_model = model if model is not None else make_model(settings, counter, on_retry, on_notice)
+    client_model = chat_model
     if ledger is not None:
         # Inside the cache: an answer the cache gives is not sent, so it books nothing.
         chat_model = BudgetedModel(chat_model, ledger)
     # Only qagen's own client is cached: a caller's model may answer differently to the same request.
     cached = with_cache(chat_model, settings, warn) if model is None else None
     chat_model = cached or chat_model
+    sender = make_batch_sender(settings, out, client_model, cached, reporter, on_notice) if settings.batch else None
+    engine = make_engine_sender(settings, imported, client_model, cached, sender) if settings.batch_export or imported is not None else None
     try:
         with out.open_journal(in_flight=settings.concurrency) as journal:
             window = stages.overflow.context_window(settings)
             asker = Asker(chat_model, journal, dict(answered_before), concurrency=settings.concurrency,
-                          before_send=stages.overflow.window_warner(window, counter, warn) if window else None)
+                          before_send=stages.overflow.window_warner(window, counter, warn) if window else None, send=engine or sender)
             generated = await stages.generate(run, asker, answered_before)
             kept = await stages.keep_good_pairs(run, asker, generated.pairs)
     finally:
         if model is None:  # the caller's own model is the caller's to close
             await chat_model.aclose()
+        if sender is not None:
+            await sender.aclose()
 
+    if engine is not None:
+        for path, count in engine.unknown_keys(asker.used).items():
+            warn(f"{count} lines of {path} name no request of this run (unknown custom_id) and were left out")
     hits = cached.hits if cached is not None else 0
     not_sent = len(ledger.not_sent) if ledger is not None else 0
     dataset = stages.make_dataset(run, kept.pairs)
@@ -162,6 +180,7 @@ async def _run_locked(
         cache_hits=hits, tokens=asker.tokens(),
         failed_requests=kept.failed_requests, seconds=round(time.monotonic() - started, 3),
         cost=cost_report(settings, rates, ledger, asker.answered, answered_before),
+        batch=batch_counts(sender, engine),
     )
     final, split, examples = dataset.checked.kept, dataset.split, dataset.checked.examples
     rejects = run.placed(run.rejections)
@@ -239,6 +258,47 @@ def with_cache(model: ChatModel, settings: Settings, warn: Callable[[str], None]
         return None
     return CachedModel(model, cache, endpoint=normalised_endpoint(settings.base_url),
                        structured_output=settings.structured_output, warn=warn)
+
+
+def make_batch_sender(
+    settings: Settings, out: OutFolder, client_model: ChatModel, cached: CachedModel | None, reporter: Reporter,
+    warn: Callable[[str], None],
+) -> BatchSender:
+    """The asker's sending step for --batch: the same request bodies as online, as Batch API jobs."""
+    if not isinstance(client_model, OpenAIChatModel):  # a caller's own model has no Batch API
+        raise ConfigError("--batch needs qagen's own client for an endpoint, not a model object passed to qagen.generate.")
+    client = batch_client(base_url=settings.base_url, api_key=settings.api_key, timeout=settings.timeout,
+                          max_attempts=settings.max_attempts)
+    return BatchSender(
+        client, client_model.request_body, BatchState.load(out.state / BATCHES_FILE),
+        model_name=settings.model, where=settings.base_url or "the OpenAI API", cache=cached,
+        note=lambda line: reporter.note(f"qagen: {line}"), warn=warn,
+        retry_online=settings.batch_retry_online, first_wait=settings.batch_poll_interval,
+        max_lines=settings.batch_max_requests, max_bytes=int(settings.batch_max_mb * 2**20),
+    )
+
+
+def make_engine_sender(
+    settings: Settings, imported: dict | None, client_model: ChatModel, cached: CachedModel | None, sender: BatchSender | None,
+) -> EngineSender:
+    """The sending step for --batch-export and --batch-import: imported answers, then the rest exported, batched or online."""
+    if not isinstance(client_model, OpenAIChatModel):
+        raise ConfigError("--batch-export and --batch-import need qagen's own client, not a model object passed to qagen.generate.")
+    has_endpoint = bool(settings.base_url or settings.api_key)
+    return EngineSender(
+        imported=imported or {}, export_dir=settings.batch_export, body_of=client_model.request_body, model_name=settings.model,
+        then=sender or (ask_all if has_endpoint else None), cache=cached,
+        max_lines=settings.batch_max_requests, max_bytes=int(settings.batch_max_mb * 2**20),
+    )
+
+
+def batch_counts(sender: BatchSender | None, engine: EngineSender | None) -> dict | None:
+    if sender is None and engine is None:
+        return None
+    counts: dict = sender.counts.as_dict() if sender is not None else {}
+    if engine is not None:
+        counts["imported"] = engine.imported_answers
+    return counts
 
 
 def make_model(
