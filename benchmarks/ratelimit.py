@@ -4,15 +4,18 @@ A local server (its own process) enforces requests and tokens per minute as Open
 of one minute's limit, refilled continuously):
 every reply carries ``x-ratelimit-limit-*``, ``-remaining-*`` and ``-reset-*`` headers, and a request
 beyond either limit gets a 429 with ``Retry-After`` (the time until one request fits). Each accepted
-request is answered after a fixed latency. qagen's client (``OpenAIChatModel``, the run's pacing and
+request is answered after a fixed latency. A request is charged its prompt's tokens (o200k, gpt-4o-mini's
+encoding, framed as in OpenAI's usage figures) plus its ``max_tokens``; both clients count with o200k too.
+qagen's client (``OpenAIChatModel``, the run's pacing and
 retries) and the cookbook's ``api_request_parallel_processor.py`` (from ``../shared/peers``, run as a subprocess
-with only its https-only URL parser swapped, told the same limits) send the same requests to it in turn. Printed per client: wall time,
+with only its https-only URL parser swapped, told the same limits) send the same requests to it in turn. Printed per client: the time from its
+first request to its last reply (on the server's clock, so starting up and loading a tokenizer do not count),
 requests refused, and the share of the binding limit reached (requests accepted per second over the limit's
-per-second rate, counted from the first request to the last reply). The median of ``--rounds`` rounds.
+per-second rate, over that time). The median of ``--rounds`` rounds.
 
     python benchmarks/ratelimit.py [--requests 1200] [--rpm 600] [--tpm 200000] [--latency 0.2] [--rounds 3]
 
-The cookbook needs ``aiohttp`` and ``tiktoken``; tiktoken's cl100k rank file is taken from the copy
+The cookbook needs ``aiohttp`` and ``tiktoken``; tiktoken's o200k rank file is taken from the copy
 bpe-openai ships (no download). Without them, or without ``../shared/peers``, only qagen runs.
 """
 
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import gzip
 import hashlib
 import importlib.util
@@ -76,10 +80,19 @@ class Buckets:
         }
 
 
+@functools.lru_cache(maxsize=1)
+def _encoding():
+    import bpe_openai  # qagen's own tokenizer dependency; o200k is gpt-4o-mini's encoding
+    return bpe_openai.get_encoding("o200k_base")
+
+
 def request_tokens(body: dict) -> int:
-    """As the service counts a request against its token limit: the prompt (about 4 characters a token) plus max_tokens."""
-    text = "".join(str(m.get("content", "")) for m in body.get("messages", []))
-    return len(text) // 4 + int(body.get("max_tokens") or body.get("max_completion_tokens") or 0)
+    """As the service charges a request against its token limit: the prompt's tokens, framed as in its usage
+    figures (3 a message and 3 for the reply, OpenAI's counting recipe), plus max_tokens."""
+    encoding = _encoding()
+    prompt = 3 + sum(3 + len(encoding.encode(str(m.get("content", "")), disallowed_special=()))
+                     + len(encoding.encode(str(m.get("role", "")), disallowed_special=())) for m in body.get("messages", []))
+    return prompt + int(body.get("max_tokens") or body.get("max_completion_tokens") or 0)
 
 
 async def serve(port_file: Path, rpm: int, tpm: int, latency: float) -> None:
@@ -92,6 +105,8 @@ async def serve(port_file: Path, rpm: int, tpm: int, latency: float) -> None:
         writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + data)
         await writer.drain()
 
+    span: dict[str, float] = {}  # the first request's arrival and the last reply's departure, on the server's clock
+
     async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while True:
@@ -100,8 +115,9 @@ async def serve(port_file: Path, rpm: int, tpm: int, latency: float) -> None:
                 fields = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)}
                 raw = await reader.readexactly(int(fields.get("content-length", "0")))
                 if lines[0].startswith("GET /stats"):
-                    await respond(writer, "200 OK", {"refused": limit.refused}, {})
+                    await respond(writer, "200 OK", {"refused": limit.refused, **span}, {})
                     continue
+                span.setdefault("first", time.monotonic())
                 body = json.loads(raw or b"{}")
                 wait = limit.admit(request_tokens(body))
                 if wait:
@@ -115,6 +131,7 @@ async def serve(port_file: Path, rpm: int, tpm: int, latency: float) -> None:
                                       "message": {"role": "assistant", "content": '{"question": "Q?", "answer": "A."}'}}],
                          "usage": {"prompt_tokens": request_tokens(body) - MAX_TOKENS, "completion_tokens": 12, "total_tokens": 0}}
                 await respond(writer, "200 OK", reply, headers)
+                span["last"] = time.monotonic()
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:
@@ -136,10 +153,12 @@ class Server:
             time.sleep(0.02)
         self.url = f"http://127.0.0.1:{port_file.read_text()}/v1"
 
-    def refused(self) -> int:
+    def stats(self) -> dict:
+        """Requests refused, and the seconds from the first request's arrival to the last reply."""
         import urllib.request
         with urllib.request.urlopen(self.url.removesuffix("/v1") + "/stats") as reply:
-            return int(json.load(reply)["refused"])
+            stats = json.load(reply)
+        return {"refused": int(stats["refused"]), "span": stats["last"] - stats["first"]}
 
     def close(self) -> None:
         self._process.terminate()
@@ -180,11 +199,12 @@ def peer_missing() -> str | None:
 
 
 def tiktoken_cache(folder: Path) -> Path:
-    """tiktoken's cache folder holding cl100k_base, unpacked from the copy bpe-openai ships."""
+    """tiktoken's cache folder holding cl100k_base and o200k_base, unpacked from the copies bpe-openai ships."""
     import bpe_openai
-    url = "https://openaipublic.blob.core.windows.net/encodings/cl100k_base.tiktoken"
-    ranks = gzip.decompress((Path(bpe_openai.__file__).parent / "data" / "cl100k_base.tiktoken.gz").read_bytes())
-    (folder / hashlib.sha1(url.encode()).hexdigest()).write_bytes(ranks)
+    for name in ("cl100k_base", "o200k_base"):
+        url = f"https://openaipublic.blob.core.windows.net/encodings/{name}.tiktoken"
+        ranks = gzip.decompress((Path(bpe_openai.__file__).parent / "data" / f"{name}.tiktoken.gz").read_bytes())
+        (folder / hashlib.sha1(url.encode()).hexdigest()).write_bytes(ranks)
     return folder
 
 
@@ -199,7 +219,7 @@ peer.api_endpoint_from_url = lambda url: "chat/completions"
 asyncio.run(peer.process_api_requests_from_file(
     requests_filepath=sys.argv[2], save_filepath=sys.argv[3], request_url=sys.argv[4], api_key="bench",
     max_requests_per_minute=float(sys.argv[5]), max_tokens_per_minute=float(sys.argv[6]),
-    token_encoding_name="cl100k_base", max_attempts=20, logging_level=40))
+    token_encoding_name="o200k_base", max_attempts=20, logging_level=40))
 """
 
 
@@ -219,19 +239,22 @@ def run_peer(url: str, count: int, rpm: int, tpm: int, folder: Path) -> float:
 def measure(name: str, args: argparse.Namespace, send) -> dict:
     server = Server(args.rpm, args.tpm, args.latency)
     try:
-        seconds = send(server.url)
-        refused = server.refused()
+        wall = send(server.url)
+        stats = server.stats()
     finally:
         server.close()
     # The binding limit's pace: requests per second the limits allow for these requests.
-    per_request = len(PROMPT) // 4 + MAX_TOKENS
+    per_request = request_tokens({"messages": [{"role": "user", "content": f"{args.requests // 2} {PROMPT}"}], "max_tokens": MAX_TOKENS})
     rate = min(args.rpm, args.tpm / per_request) / WINDOW
     # A fresh window admits one minute's worth at once; only what is beyond it is paced.
     burst = min(args.rpm, args.tpm // per_request)
+    # Timed by the server, from the first request to the last reply: what a client does before its first request
+    # (starting, loading a tokenizer) is not pacing.
+    seconds = stats["span"]
     paced_seconds = max(seconds - args.latency, 1e-9)
     share = (args.requests - burst) / paced_seconds / rate if args.requests > burst else float("nan")
     ideal = max(args.requests - burst, 0) / rate + args.latency  # a fresh minute's worth at once, then the limit's pace
-    return {"client": name, "seconds": seconds, "refused": refused, "share": share, "ideal": ideal}
+    return {"client": name, "seconds": seconds, "wall": wall, "refused": stats["refused"], "share": share, "ideal": ideal}
 
 
 def main() -> None:

@@ -80,7 +80,7 @@ wall, cpu = time.monotonic(), time.process_time()
 asyncio.run(peer.process_api_requests_from_file(
     requests_filepath=sys.argv[2], save_filepath=sys.argv[3], request_url=sys.argv[4], api_key="bench",
     max_requests_per_minute=float(sys.argv[5]), max_tokens_per_minute=1e12,
-    token_encoding_name="cl100k_base", max_attempts=5, logging_level=40))
+    token_encoding_name="o200k_base", max_attempts=5, logging_level=40))
 print(json.dumps({"wall": time.monotonic() - wall, "cpu": time.process_time() - cpu}))
 """
 

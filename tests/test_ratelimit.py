@@ -128,3 +128,44 @@ def test_a_run_against_an_enforced_limit_is_paced_not_refused(tmp_path, fake_ope
     assert report["retries"] == 0  # not one request refused
     span = sent[-1].time - sent[0].time
     assert span >= (len(sent) - capacity) / rate * 0.9  # sent at the stated pace after the burst
+
+
+def charge(pacer: Pacer, tokens: int):
+    return asyncio.run(pacer.acquire(tokens))
+
+
+def test_a_reply_as_old_as_its_request_does_not_take_back_the_refill() -> None:
+    clock = FakeClock()
+    pacer = Pacer(clock)
+    pacer.observe(limits(10**6, 60_000))  # 1,000 tokens a second
+    sent = charge(pacer, 30_000)
+    stated = limits(10**6, 60_000, remaining_tokens=30_000)  # the endpoint's figure when the request arrived
+    clock.now += 0.2  # the reply comes a latency later, when the bucket has refilled 200
+    pacer.observe(stated, sent)
+    assert pacer.tokens is not None and pacer.tokens.level == 30_200  # nothing is missing
+    pacer.observe(stated)  # without the request's charge the old figure is taken as it stands: the refill is lost
+    assert pacer.tokens.level == 30_000
+
+
+def test_what_another_client_spent_is_taken_off_once_however_many_replies_show_it() -> None:
+    clock = FakeClock()
+    pacer = Pacer(clock)
+    pacer.observe(limits(10**6, 60_000))
+    first, second = charge(pacer, 10_000), charge(pacer, 10_000)  # 40,000 left
+    # Another client on the key spent 5,000 before either arrived: both replies say so, each as of its arrival.
+    pacer.observe(limits(10**6, 60_000, remaining_tokens=50_000 - 5_000), first)
+    assert pacer.tokens is not None and pacer.tokens.level == 35_000
+    pacer.observe(limits(10**6, 60_000, remaining_tokens=40_000 - 5_000), second)
+    assert pacer.tokens.level == 35_000
+
+
+def test_requests_sent_before_any_limit_was_known_count_against_the_first_figure() -> None:
+    clock = FakeClock()
+    pacer = Pacer(clock)
+    sent = [charge(pacer, 1_000) for _ in range(32)]  # a run's first requests go before any reply states a limit
+    # The first reply says what was left when the first request arrived; the other 31 were on their way.
+    pacer.observe(limits(600, 10**9, remaining_requests=599), sent[0])
+    assert pacer.requests is not None and pacer.requests.level == 599 - 31
+    for later, request in enumerate(sent[1:], start=2):  # their replies agree, and take nothing more
+        pacer.observe(limits(600, 10**9, remaining_requests=600 - later), request)
+    assert pacer.requests.level == 599 - 31

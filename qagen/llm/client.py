@@ -390,8 +390,6 @@ class OpenAIChatModel:
             prompt_tokens = count_chat_tokens(messages, self._count_message)
         if completion_tokens is None:
             completion_tokens = self._count_tokens(text)
-        # Pace the whole run by the endpoint's rate-limit headers (qagen.llm.ratelimit).
-        self._pacer.observe(headers)
         if not self._pacer.paced:  # remaining/reset headers without the limits: wait out a spent window
             params = self._params(request)
             budget = prompt_tokens + int(params.get("max_tokens") or params.get("max_completion_tokens") or 0)
@@ -446,8 +444,11 @@ class OpenAIChatModel:
         ):
             with attempt:
                 await self._pause.wait()
-                await self._pacer.acquire(tokens)
-                return await self._send(body)
+                charge = await self._pacer.acquire(tokens)
+                headers, reply = await self._send(body)
+                # Pace the whole run by the endpoint's rate-limit headers (qagen.llm.ratelimit).
+                self._pacer.observe(headers, charge)
+                return headers, reply
         raise AssertionError("tenacity neither returned nor raised")  # pragma: no cover
 
     async def _send(self, body: dict[str, Any]) -> tuple[Any, Any]:
