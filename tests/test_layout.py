@@ -129,3 +129,14 @@ def test_help_and_version_load_no_stage_sdk_or_splitter(argv: list[str]) -> None
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, check=True)
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_an_offline_run_loads_no_sdk_and_no_http_client(tmp_path: Path) -> None:
+    probe = (
+        "import sys\n"
+        "from qagen.cli import main\n"
+        f"assert main([{str(REPO / 'corpus')!r}, '-o', {str(tmp_path / 'out')!r}, '-q']) == 0\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('openai', 'aiohttp', 'httpx', 'httpx2')))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "[]"

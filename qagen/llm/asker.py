@@ -23,7 +23,7 @@ from qagen.errors import ModelError, OutputError
 from qagen.outfolder.journal import Journal, JournalEntry
 from qagen.outfolder.lines import without_surrogates
 from qagen.llm.budget import NOT_SENT
-from qagen.llm.client import RequestFailed, describe_failure, failure_detail, is_retryable
+from qagen.llm.failures import RequestFailed, describe_failure, failure_detail, is_retryable
 from qagen.llm.model import ChatModel
 from qagen.records import Completion, Request
 

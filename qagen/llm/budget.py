@@ -33,7 +33,7 @@ from fractions import Fraction
 
 from qagen.documents.tokens import TokenCounter, count_chat_tokens
 from qagen.errors import ConfigError
-from qagen.llm.client import RequestFailed
+from qagen.llm.failures import RequestFailed
 from qagen.llm.model import ChatModel
 from qagen.llm.prices import Price
 from qagen.records import Completion, Request

@@ -29,7 +29,6 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import functools
-import json
 import math
 import random
 import re
@@ -44,12 +43,26 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 from qagen.documents.tokens import count_chat_tokens
 from qagen.errors import ModelError
 from qagen.llm.body import chat_request_body
+from qagen.llm.failures import (
+    _FATAL_STATUSES,
+    CONTEXT_TOO_LONG,
+    TOO_LARGE,
+    MalformedReply,
+    ReplyTimedOut,
+    RequestFailed,
+    describe_failure,
+    failure_detail,
+    is_context_overflow,
+    is_retryable,
+    server_message,
+    transient_types,
+)
 from qagen.llm.model import RetryListener
 from qagen.llm.ratelimit import Pacer
 from qagen.llm.structured import StructuredOutput, refuses_response_format
 from qagen.llm.transport import ChatTransport
 from qagen.records import Completion, Request
-from qagen.redaction import redact, register_secret
+from qagen.redaction import register_secret
 from qagen.options import GENERATE_OPTIONS
 
 # qagen's own waits (backoff, pacing by rate-limit headers) stay below this; the server's Retry-After is
@@ -60,20 +73,6 @@ DEFAULT_MAX_RETRY_WAIT: float = GENERATE_OPTIONS["max_retry_wait"].default
 
 # A local server (Ollama, vLLM, llama.cpp, LM Studio) needs no key, but the SDK insists on one.
 NO_KEY = "no-key-needed"
-
-_FATAL_STATUSES = {400, 401, 403, 404, 422}
-TOO_LARGE = 413  # the request itself is too big: no retry can help it, a smaller one can
-CONTEXT_TOO_LONG = "context_too_long"  # the failure reason of a prompt over the model's context window
-
-# How servers say a prompt does not fit the model's context window (a 400 with these is the
-# request's problem, not the run's). OpenAI and llama-cpp-python send the code; llama.cpp's own
-# server sends the type; vLLM, LM Studio and older llama.cpp builds say it in words only.
-_CONTEXT_CODES = {"context_length_exceeded", "exceed_context_size_error", "context_window_exceeded"}
-_CONTEXT_WORDING = re.compile(
-    r"maximum context length|context (?:window|length|size)[^.]*exceed|exceed[^.]*context (?:window|length|size)"
-    r"|context size has been exceeded|prompt is too long|too many tokens in the prompt",
-    re.I,
-)
 
 # OpenAI's reasoning models take max_completion_tokens and only the default temperature.
 _REASONING_MODEL = re.compile(r"^(o\d|gpt-5)")
@@ -195,100 +194,12 @@ def window_spent_for(headers, tokens_needed: int) -> float:
     return min(wait, MAX_BACKOFF_SECONDS)
 
 
-def is_retryable(exc: BaseException) -> bool:
-    if isinstance(exc, openai.APIStatusError):
-        # 408 and 409 are worth another attempt; 413 is the request's own problem.
-        return exc.status_code not in _FATAL_STATUSES and exc.status_code != TOO_LARGE
-    # Timeouts, dropped connections, truncated or malformed bodies.
-    return isinstance(exc, _TRANSIENT)
-
-
-def is_context_overflow(exc: openai.APIStatusError) -> bool:
-    """True when the server refused the request because its prompt is over the model's context window."""
-    if exc.status_code not in (400, TOO_LARGE, 422):
-        return False
-    body = exc.body
-    inner = body.get("error", body) if isinstance(body, dict) else None
-    fields = [getattr(exc, "code", None), getattr(exc, "type", None)]
-    if isinstance(inner, dict):
-        fields += [inner.get("code"), inner.get("type")]
-    if any(isinstance(f, str) and f in _CONTEXT_CODES for f in fields):
-        return True
-    return bool(_CONTEXT_WORDING.search(server_message(exc, None) or ""))
-
-
 def _whole(value: object) -> int | None:
     """A token count from a reply's usage, or None where the server sent none (or nonsense)."""
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
-def is_context_overflow_reply(status: int, body: object) -> bool:
-    """``is_context_overflow`` for a reply read from a batch output file: its status and JSON body."""
-    if status not in (400, TOO_LARGE, 422):
-        return False
-    inner = body.get("error", body) if isinstance(body, dict) else None
-    if not isinstance(inner, dict):
-        return False
-    if any(isinstance(inner.get(name), str) and inner.get(name) in _CONTEXT_CODES for name in ("code", "type")):
-        return True
-    return bool(_CONTEXT_WORDING.search(str(inner.get("message") or "")))
-
-
-class MalformedReply(Exception):
-    """A 200 reply without a usable completion (no choices, not JSON): worth another attempt."""
-
-
-class ReplyTimedOut(Exception):
-    """The whole reply took longer than the timeout, however quick each read was: worth another attempt."""
-
-
-_TRANSIENT = (openai.APIConnectionError, openai.APIResponseValidationError, json.JSONDecodeError, MalformedReply, ReplyTimedOut)
-
-
-class RequestFailed(Exception):
-    """A request that got no answer. ``reason`` and ``detail`` are redacted, safe to show and write.
-
-    ``rerun_helps`` is False for a request the endpoint refuses as too large (413, or over the
-    model's context window): asking it again would get the same answer.
-    """
-
-    def __init__(self, reason: str, detail: str, *, rerun_helps: bool = True) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
-        self.rerun_helps = rerun_helps
-
-
-def server_message(exc: openai.APIStatusError, secret: str | None) -> str:
-    body = exc.body
-    message = None
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        message = inner.get("message") if isinstance(inner, dict) else None
-    message = str(message or exc.message or "").strip().rstrip(".")
-    return redact(message, secret)[:300]
-
-
-def failure_detail(exc: BaseException, secret: str | None = None) -> str:
-    """What went wrong, redacted and short, for failure records and messages."""
-    if isinstance(exc, RequestFailed):
-        return exc.detail
-    if isinstance(exc, openai.APIStatusError):
-        return server_message(exc, secret) or f"HTTP {exc.status_code}"
-    return redact(str(exc) or type(exc).__name__, secret)[:300]
-
-
-def describe_failure(exc: BaseException) -> str:
-    """A short label for a transient failure, for progress lines and the report."""
-    if isinstance(exc, RequestFailed):
-        return exc.reason
-    if isinstance(exc, openai.APIStatusError):
-        return f"HTTP {exc.status_code}"
-    if isinstance(exc, (openai.APITimeoutError, ReplyTimedOut)):
-        return "timeout"
-    if isinstance(exc, openai.APIConnectionError):
-        return "connection error"
-    return "malformed reply"
+_TRANSIENT = transient_types()  # the SDK is loaded here, so its connection errors are among them
 
 
 class OpenAIChatModel:

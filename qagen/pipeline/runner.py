@@ -17,19 +17,15 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from qagen.dataset.formats import jsonl
 from qagen.documents.tokens import TokenCounter, counter_for
 from qagen.finetune.state import saved_job_id
 from qagen.errors import BudgetReached, ConfigError, QagenError
-from qagen.llm.batch.engine import EngineSender, read_imports
-from qagen.llm.batch.results import LineOutcome
-from qagen.llm.batch.sender import BatchSender, batch_client
-from qagen.llm.batch.state import BATCHES_FILE, BatchState
 from qagen.llm.asker import Asker, ask_all
 from qagen.llm.budget import BudgetedModel
 from qagen.llm.cache import CACHE_FILE, CacheUnavailable, CachedModel, CallCache, default_cache_dir, normalised_endpoint
-from qagen.llm.client import OpenAIChatModel
 from qagen.llm.model import ChatModel, RetryListener
 from qagen.llm.offline.model import OfflineModel
 from qagen import __version__
@@ -46,6 +42,11 @@ from qagen.review.page import write_review_page
 from qagen.schema import is_local_endpoint
 from qagen.options import DEFAULT_OPENAI_MODEL, GENERATE_OPTIONS
 from qagen.settings import Settings
+
+if TYPE_CHECKING:  # the batch senders load the SDK, which a run that sends nothing online never needs
+    from qagen.llm.batch.engine import EngineSender
+    from qagen.llm.batch.results import LineOutcome
+    from qagen.llm.batch.sender import BatchSender
 
 OUTPUT_NAMES = ("pairs", "rejects", "train", "valid", "report")
 
@@ -72,8 +73,12 @@ async def run_async(settings: Settings, reporter: Reporter | None = None, *, mod
     # A decisions file is read before anything else: a bad line stops the run before it makes or costs anything.
     decisions = read_decisions(settings.decisions) if settings.decisions else (None, [])
     # So are the output files of a batch engine: a malformed line costs nothing either.
-    imported = read_imports([Path(p) for p in settings.batch_import], model=settings.model,
-                            where=settings.base_url or "the batch engine") if settings.batch_import else None
+    imported = None
+    if settings.batch_import:
+        from qagen.llm.batch.engine import read_imports
+
+        imported = read_imports([Path(p) for p in settings.batch_import], model=settings.model,
+                                where=settings.base_url or "the batch engine")
     out = OutFolder(settings.out)
     with out.lock():
         # An earlier run killed while replacing the output files left a mix; finish it first,
@@ -101,7 +106,7 @@ async def _run_locked(
             f"qagen: starting over forgets fine-tuning job {job_id} (it keeps running on the service; "
             f"follow it with: qagen follow {job_id})"
         )
-    if settings.restart and (running := [p.batch_id for p in BatchState.load(out.state / BATCHES_FILE).parts if p.batch_id and not p.done]):
+    if settings.restart and (running := running_batches(out)):
         reporter.note(f"qagen: starting over forgets batches {', '.join(running)} (they keep running on the service and are "
                       "billed; cancel them there if they are not wanted)")
     if settings.restart and (earlier := stored_decisions(settings.out)):
@@ -260,11 +265,22 @@ def with_cache(model: ChatModel, settings: Settings, warn: Callable[[str], None]
                        structured_output=settings.structured_output, warn=warn)
 
 
+def running_batches(out: OutFolder) -> list[str]:
+    """The ids of the batches an earlier run submitted and did not read back."""
+    from qagen.llm.batch.state import BATCHES_FILE, BatchState
+
+    return [p.batch_id for p in BatchState.load(out.state / BATCHES_FILE).parts if p.batch_id and not p.done]
+
+
 def make_batch_sender(
     settings: Settings, out: OutFolder, client_model: ChatModel, cached: CachedModel | None, reporter: Reporter,
     warn: Callable[[str], None],
 ) -> BatchSender:
     """The asker's sending step for --batch: the same request bodies as online, as Batch API jobs."""
+    from qagen.llm.batch.sender import BatchSender, batch_client
+    from qagen.llm.batch.state import BATCHES_FILE, BatchState
+    from qagen.llm.client import OpenAIChatModel
+
     if not isinstance(client_model, OpenAIChatModel):  # a caller's own model has no Batch API
         raise ConfigError("--batch needs qagen's own client for an endpoint, not a model object passed to qagen.generate.")
     client = batch_client(base_url=settings.base_url, api_key=settings.api_key, timeout=settings.timeout,
@@ -282,6 +298,9 @@ def make_engine_sender(
     settings: Settings, imported: dict | None, client_model: ChatModel, cached: CachedModel | None, sender: BatchSender | None,
 ) -> EngineSender:
     """The sending step for --batch-export and --batch-import: imported answers, then the rest exported, batched or online."""
+    from qagen.llm.batch.engine import EngineSender
+    from qagen.llm.client import OpenAIChatModel
+
     if not isinstance(client_model, OpenAIChatModel):
         raise ConfigError("--batch-export and --batch-import need qagen's own client, not a model object passed to qagen.generate.")
     has_endpoint = bool(settings.base_url or settings.api_key)
@@ -306,6 +325,8 @@ def make_model(
 ) -> ChatModel:
     if settings.offline:
         return OfflineModel(counter)
+    from qagen.llm.client import OpenAIChatModel  # the SDK loads here: an offline run never needs it
+
     return OpenAIChatModel(
         settings.model,
         base_url=settings.base_url,

@@ -20,7 +20,7 @@ from qagen.documents.tokens import TokenCounter
 from qagen.errors import ModelError
 from qagen.llm.asker import Asker, Failure
 from qagen.llm.budget import NOT_SENT
-from qagen.llm.client import CONTEXT_TOO_LONG
+from qagen.llm.failures import CONTEXT_TOO_LONG
 from qagen.llm.templates import ChatTemplate, builtin_template_path, load_template
 from qagen.outfolder.journal import JournalEntry
 from qagen.pipeline import overflow

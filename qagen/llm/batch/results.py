@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass
 
 from qagen.errors import ModelError, QagenError
-from qagen.llm.client import CONTEXT_TOO_LONG, TOO_LARGE, is_context_overflow_reply
+from qagen.llm.failures import CONTEXT_TOO_LONG, TOO_LARGE, is_context_overflow_reply
 from qagen.outfolder.lines import without_surrogates
 from qagen.records import Completion
 from qagen.redaction import redact
