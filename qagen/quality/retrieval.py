@@ -74,16 +74,32 @@ def tokenize(text: str) -> list[str]:
     Stop words are removed before stemming, so the pronoun "us" disappears while "used"
     is kept (as the stem ``us``). Digits are kept as terms (years, version numbers).
     """
-    terms: list[str] = []
-    for match in _WORD.finditer(text.lower()):
-        word = match.group()
-        if word.endswith(("'s", "’s")):
-            word = word[:-2]
-        word = word.replace("'", "").replace("’", "")
-        if not word or word in STOP_WORDS:
-            continue
-        terms.append(stem(word))
-    return terms
+    terms = _TERMS
+    if len(terms) > _MAX_TERMS:
+        terms.clear()
+    return [term for term in map(terms.__getitem__, _WORD.findall(text.lower())) if term]
+
+
+def _term(word: str) -> str:
+    """The term of one lower-case word, "" for a stop word."""
+    if word.endswith(("'s", "’s")):
+        word = word[:-2]
+    word = word.replace("'", "").replace("’", "")
+    if not word or word in STOP_WORDS:
+        return ""
+    return stem(word)
+
+
+class _TermTable(dict):
+    """word -> term, filled on first sight: a corpus repeats its words, so each is reduced once."""
+
+    def __missing__(self, word: str) -> str:
+        term = self[word] = _term(word)
+        return term
+
+
+_TERMS = _TermTable()
+_MAX_TERMS = 500_000  # distinct words remembered; past it the table starts again (memory, not results)
 
 
 @lru_cache(maxsize=65536)
