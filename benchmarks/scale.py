@@ -12,7 +12,7 @@ files are shuffled with a fixed seed and taken in that order until the size is r
 Each size runs ``qagen CORPUS -o OUT --quiet`` offline in its own process (``qagen.cli.main``);
 ``os.wait4`` gives that process's CPU (user + system) and peak resident memory. Printed per size:
 CPU s, wall s, peak MB, MB of memory per MB of input, the CPU of each stage when report.json
-holds ``stage_seconds``, and the growth exponent of CPU and memory between consecutive sizes
+holds ``stage_cpu_seconds``, and the growth exponent of CPU and memory between consecutive sizes
 (1.0 is linear, 2.0 quadratic).
 
     python benchmarks/scale.py                 # 1, 10 and 50 MB
@@ -188,7 +188,7 @@ def run_once(corpus: Path, out: Path) -> dict:
         "cpu": usage.ru_utime + usage.ru_stime,
         "wall": wall,
         "peak_mb": usage.ru_maxrss / 1024,  # Linux reports kilobytes
-        "stages": report.get("stage_seconds") or {},
+        "stages": report.get("stage_cpu_seconds") or {},
         "chunks": report.get("chunks"),
         "pairs": report.get("pairs_kept"),
     }

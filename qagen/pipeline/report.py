@@ -68,6 +68,9 @@ class Report:
     # "projected" (spent plus what those would typically cost), "price"}; None without a price.
     cost: dict | None = None
     coverage: list[ChunkCoverage] = field(default_factory=list)
+    # CPU seconds of this process by stage: read (load and chunk), generate (with the offline generator, its
+    # work; with a model, sending and parsing), check, dedupe, idk, dataset (format, validate, split).
+    stage_cpu_seconds: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -134,6 +137,7 @@ def build_report(
         seconds=seconds,
         cost=cost,
         coverage=coverage,
+        stage_cpu_seconds=dict(run.cpu_seconds),
     )
 
 

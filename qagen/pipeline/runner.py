@@ -82,7 +82,9 @@ async def _run_locked(
     # the report's figures comparable with a real run.
     counter = counter_for(DEFAULT_OPENAI_MODEL if settings.offline else settings.model)
     new_decisions, decision_warnings = decisions
+    reading_started = time.process_time()
     run = stages.read_documents(settings, reporter, counter)
+    run.cpu_seconds["read"] = round(time.process_time() - reading_started, 3)
     if rates is not None and settings.max_cost is not None:
         check_reply_caps(run)
 
@@ -142,7 +144,8 @@ async def _run_locked(
             window = stages.overflow.context_window(settings)
             asker = Asker(chat_model, journal, dict(answered_before), concurrency=settings.concurrency,
                           before_send=stages.overflow.window_warner(window, counter, warn) if window else None)
-            generated = await stages.generate(run, asker, answered_before)
+            with run.timed("generate"):
+                generated = await stages.generate(run, asker, answered_before)
             kept = await stages.keep_good_pairs(run, asker, generated.pairs)
     finally:
         if model is None:  # the caller's own model is the caller's to close
@@ -150,7 +153,8 @@ async def _run_locked(
 
     hits = cached.hits if cached is not None else 0
     not_sent = len(ledger.not_sent) if ledger is not None else 0
-    dataset = stages.make_dataset(run, kept.pairs)
+    with run.timed("dataset"):
+        dataset = stages.make_dataset(run, kept.pairs)
     report = build_report(
         run, generated, dataset, answered_before,
         # Every request sent: each ends answered (the cache's answers were not sent) or failed, and each retry was one more.

@@ -7,8 +7,10 @@ reason. Every dropped item lands in ``Run.rejections``, so nothing is dropped si
 
 from __future__ import annotations
 
+import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -68,6 +70,16 @@ class Run:
     counts: StageCounts = field(default_factory=StageCounts)
     rejections: list[Rejection] = field(default_factory=list)
     review: Review = field(default_factory=Review)  # the reviewer's decisions, and what they did
+    cpu_seconds: dict[str, float] = field(default_factory=dict)  # stage -> CPU time this process spent in it
+
+    @contextmanager
+    def timed(self, stage: str) -> Iterator[None]:
+        """Add the CPU time of the block to ``stage`` (CPU, not wall: waiting on a model costs none)."""
+        started = time.process_time()
+        try:
+            yield
+        finally:
+            self.cpu_seconds[stage] = round(self.cpu_seconds.get(stage, 0.0) + time.process_time() - started, 3)
 
     @property
     def chunk_texts(self) -> dict[str, str]:
@@ -306,7 +318,8 @@ async def keep_good_pairs(run: Run, asker: Asker, pairs: list[Pair]) -> Kept:
         run.counts.counts["review"] = review.counts()  # its place in the report, after generate; the I-don't-know pairs add to it
     checked_rejections: list[Rejection] = []
     example = example_text(run.templates["qa"].messages)
-    kept, dropped = check_pairs(pairs, chunk_texts, grounding_threshold=settings.grounding_threshold, example=example)
+    with run.timed("check"):
+        kept, dropped = check_pairs(pairs, chunk_texts, grounding_threshold=settings.grounding_threshold, example=example)
     run.drop("check", len(pairs), kept, dropped)
     checked_rejections += dropped
 
@@ -327,17 +340,20 @@ async def keep_good_pairs(run: Run, asker: Asker, pairs: list[Pair]) -> Kept:
         run.drop("judge", before, kept, dropped)
 
     before = len(kept)
-    kept, dropped = drop_duplicates(kept, settings.dedupe_threshold, review.protected)
+    with run.timed("dedupe"):
+        kept, dropped = drop_duplicates(kept, settings.dedupe_threshold, review.protected)
     run.drop("dedupe", before, kept, dropped)
 
     # Counted as if the reviewer had dropped nothing (and no edit had failed a check): the I-don't-know requests
     # are then the ones asked before (their count is in the prompt), and applying a review asks the model nothing new.
     unreviewed_count = len(kept) + review.applied["drop"] + sum(1 for r in checked_rejections if r.pair_id in review.protected)
-    idk = await make_idk(run, asker, target=round(unreviewed_count * settings.idk_ratio))
+    with run.timed("idk"):
+        idk = await make_idk(run, asker, target=round(unreviewed_count * settings.idk_ratio))
     reviewed_before = len(review.rejections)
     idk_reviewed, _ = review.apply(idk.pairs, chunks)
     run.rejections += review.rejections[reviewed_before:]
-    idk_checked, dropped = check_pairs(idk_reviewed, chunk_texts, grounding_threshold=settings.grounding_threshold)
+    with run.timed("check"):
+        idk_checked, dropped = check_pairs(idk_reviewed, chunk_texts, grounding_threshold=settings.grounding_threshold)
     checked_rejections += dropped
     run.rejections += idk.rejections + dropped
     if review.decisions:
@@ -351,7 +367,8 @@ async def keep_good_pairs(run: Run, asker: Asker, pairs: list[Pair]) -> Kept:
         "out": len(idk_checked),
         "dropped": dict(Counter(r.reason for r in idk.rejections + dropped)),
     }
-    combined, dropped = drop_duplicates(kept + idk_checked, settings.dedupe_threshold, review.protected)
+    with run.timed("dedupe"):
+        combined, dropped = drop_duplicates(kept + idk_checked, settings.dedupe_threshold, review.protected)
     run.drop("dedupe_idk", len(kept) + len(idk_checked), combined, dropped)
     # A request too large for the endpoint is no failure a rerun can mend: its pairs are rejected, not retried.
     return Kept(combined, sum(1 for f in idk.failures + judge_failures if f.rerun_helps))
