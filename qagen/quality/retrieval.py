@@ -99,7 +99,7 @@ class _TermTable(dict):
 
 
 _TERMS = _TermTable()
-_MAX_TERMS = 500_000  # distinct words remembered; past it the table starts again (memory, not results)
+_MAX_TERMS = 200_000  # distinct words remembered (some 25 MB); past it the table starts again: memory, not results
 
 
 @lru_cache(maxsize=65536)
