@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -56,6 +56,28 @@ class StageCounts:
         self.counts[name] = {"in": taken, "out": kept, **extra, "dropped": dict(Counter(r.reason for r in dropped))}
 
 
+class ChunkTexts(Mapping[str, str]):
+    """Chunk id -> its text under its heading path, made when looked up.
+
+    Made on each look-up rather than stored: stored, the texts under a heading would be a
+    second copy of the corpus held for the whole run. Where ids repeat, the last chunk's text
+    is the one given.
+    """
+
+    def __init__(self, chunks: Sequence[Chunk]) -> None:
+        self._chunks = {c.id: c for c in chunks}
+
+    def __getitem__(self, chunk_id: str) -> str:
+        c = self._chunks[chunk_id]
+        return f"{c.section}\n\n{c.text}" if c.section else c.text
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._chunks)
+
+    def __len__(self) -> int:
+        return len(self._chunks)
+
+
 @dataclass
 class Run:
     """What the stages of one run share."""
@@ -64,7 +86,7 @@ class Run:
     reporter: Reporter
     counter: TokenCounter
     templates: dict[str, ChatTemplate]
-    loaded: LoadResult
+    loaded: LoadResult  # the files read and skipped; their text lives on in the chunks only (see read_documents)
     chunks: list[Chunk]
     warnings: list[str]
     counts: StageCounts = field(default_factory=StageCounts)
@@ -82,13 +104,13 @@ class Run:
             self.cpu_seconds[stage] = round(self.cpu_seconds.get(stage, 0.0) + time.process_time() - started, 3)
 
     @property
-    def chunk_texts(self) -> dict[str, str]:
+    def chunk_texts(self) -> Mapping[str, str]:
         """What a pair's answer is checked against: its chunk, under its heading path.
 
         A chunk that starts mid-section does not hold its heading, yet the heading is the
         document's own words about that text ("Route 2"), and the template gave it to the model.
         """
-        return {c.id: f"{c.section}\n\n{c.text}" if c.section else c.text for c in self.chunks}
+        return ChunkTexts(self.chunks)
 
     def placed(self, rejections: Sequence[Rejection]) -> list[Rejection]:
         """The rejections, each with the page and section of its chunk (stages below the pipeline know only the id)."""
@@ -138,7 +160,9 @@ def read_documents(settings: Settings, reporter: Reporter, counter: TokenCounter
     chunks = split_documents(loaded.documents, counter, chunk_tokens=settings.chunk_size, overlap_tokens=settings.chunk_overlap)
     if chunks:
         try_templates(templates, chunks[0], settings.pairs_per_chunk)
-    return Run(settings, reporter, counter, templates, loaded, chunks, warnings)
+    # From here on the chunks hold the text: the run keeps which files were read, not a second copy of the corpus.
+    read = replace(loaded, documents=tuple(replace(d, text="", sections=()) for d in loaded.documents))
+    return Run(settings, reporter, counter, templates, read, chunks, warnings)
 
 
 def try_templates(templates: dict[str, ChatTemplate], chunk: Chunk, n: int) -> None:
