@@ -43,6 +43,7 @@ import sys
 import sysconfig
 import tempfile
 import time
+from itertools import pairwise
 from pathlib import Path
 
 MEGABYTE = 2**20
@@ -226,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
                 + (f"\n        stage CPU s: {stages}" if stages else ""),
                 flush=True,
             )
-    for small, large in zip(rows, rows[1:]):
+    for small, large in pairwise(rows):
         cpu = exponent(small["cpu"], large["cpu"], small["input_mb"], large["input_mb"])
         peak = exponent(small["peak_mb"], large["peak_mb"], small["input_mb"], large["input_mb"])
         print(f"{small['size']:g} -> {large['size']:g} MB: CPU x{large['cpu'] / small['cpu']:.2f} "

@@ -25,6 +25,7 @@ SMALLEST = {
     "grounding_bench.py": [],
     "startup.py": ["--rounds", "1"],
     "ratelimit.py": ["--requests", "40", "--rounds", "1", "--latency", "0.01"],
+    "scale.py": ["--sizes", "0.05"],
 }
 
 
