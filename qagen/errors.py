@@ -45,3 +45,12 @@ class BudgetReached(QagenError):
     def __init__(self, message: str, result: object = None) -> None:
         super().__init__(message)
         self.result = result  # qagen.Result (typed loosely: errors import no stage)
+
+
+class BatchExported(QagenError):
+    """--batch-export wrote the requests of a step as batch input files: run them on the engine, then import the output.
+
+    Not a failure: the message says what to run and how to continue.
+    """
+
+    exit_code = 8

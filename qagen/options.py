@@ -88,12 +88,27 @@ GENERATE_OPTIONS = _options(
     Option("idk_check_template", Path, None, "template that checks a candidate against passages (default: built-in idk_check.json)", optional=True),
     Option("judge_template", Path, None, "template of the judge (default: built-in judge.json)", optional=True),
     Option("decisions", Path, None, "a review's decisions.jsonl (keep, drop, edit pairs by id); kept in OUT for later runs", optional=True),
+    Option("review", bool, True, "write OUT/review.html at the end of the run: a page to look at the pairs, rejects and "
+           "coverage, and decide on pairs (--no-review writes none)"),
     Option("language", str, None, "language of the documents (ISO 639 code: en, pt-BR) for the dataset card", optional=True),
     Option("structured_output", bool, True, "ask for the JSON schema the templates give (response_format), falling back "
            "once per run where the server refuses it (--no-structured-output sends none)"),
     Option("cache", bool, True, "answer a request sent before (same endpoint, model, messages and parameters) from the call "
            "cache instead of the endpoint (--no-cache asks the endpoint every time)"),
     Option("cache_dir", Path, None, "folder of the call cache (default: $XDG_CACHE_HOME/qagen, else ~/.cache/qagen)", optional=True),
+    Option("batch", bool, False, "send each step's requests as Batch API jobs (half price, answered within 24 h) instead of "
+           "one at a time; a rerun follows the batches already submitted"),
+    Option("batch_retry_online", bool, False, "with --batch: ask online the requests that every batch failed to answer "
+           "(default: report them failed; a rerun asks them again)"),
+    Option("batch_max_requests", int, 50_000, "with --batch: requests in one batch input file (OpenAI's limit; larger "
+           "steps go as several batches)", low=1),
+    Option("batch_max_mb", float, 200.0, "with --batch: size of one batch input file, in MB (2**20 bytes)", low=0, low_open=True),
+    Option("batch_poll_interval", float, 1.0, "with --batch: seconds before the first look at a batch; each later wait is "
+           "half as long again, up to 30 s", low=0, low_open=True),
+    Option("batch_export", Path, None, "write each step's pending requests as a batch input file in this folder (for "
+           "vLLM's run_batch or Ray Data), print the command to run and exit 8", optional=True, flag_only=True),
+    Option("batch_import", tuple, None, "an output file of a batch engine (OpenAI or vLLM lines) whose answers the run "
+           "takes; repeat the flag for several", optional=True, flag_only=True),
     Option("restart", bool, False, "discard the earlier run in the out folder and start over (keeps eval/ and adapter/)", flag_only=True),
     Option("quiet", bool, False, "no progress bar or notices; the summary still prints"),
     Option("dry_run", bool, False, "show the chunks, requests, tokens, cost and time of the run; sends and writes nothing", flag_only=True),

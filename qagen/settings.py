@@ -77,6 +77,7 @@ class Settings:
     judge: bool = _g("judge")
     judge_threshold: int = _g("judge_threshold")
     decisions: Path | None = _g("decisions")
+    review: bool = _g("review")  # write the review page; changes no result, so not in the fingerprint
     language: str | None = _g("language")
     max_example_tokens: int = _g("max_example_tokens")
     structured_output: bool = _g("structured_output")
@@ -89,6 +90,13 @@ class Settings:
     price_input: float | None = _g("price_input")
     price_output: float | None = _g("price_output")
     max_cost: float | None = _g("max_cost")
+    batch: bool = _g("batch")
+    batch_retry_online: bool = _g("batch_retry_online")
+    batch_max_requests: int = _g("batch_max_requests")
+    batch_max_mb: float = _g("batch_max_mb")
+    batch_poll_interval: float = _g("batch_poll_interval")
+    batch_export: Path | None = _g("batch_export")
+    batch_import: tuple[str, ...] | None = _g("batch_import")
     model_was_defaulted: bool = False  # offline because nothing was configured: say so at the start
 
     @property
@@ -144,6 +152,17 @@ def _check_generate(settings: Settings) -> None:
     if settings.language is not None and not _LANGUAGE.fullmatch(settings.language):
         # It goes into the card's YAML as it is: only a code is safe there, and only a code is what the Hub reads.
         raise ConfigError(f"--language must be an ISO 639 code such as en, de or pt-BR (got {settings.language!r}).")
+    if settings.batch and settings.offline:
+        raise ConfigError("--batch needs a model endpoint with a Batch API: set OPENAI_API_KEY or pass --base-url and --model.")
+    if (settings.batch_export or settings.batch_import) and settings.offline:
+        raise ConfigError("--batch-export and --batch-import need --model: the model the batch engine serves.")
+    if settings.batch_export and settings.batch:
+        raise ConfigError("give either --batch (the endpoint's Batch API) or --batch-export (files for another engine), not both.")
+    if (settings.batch or settings.batch_export) and settings.max_cost is not None:
+        raise ConfigError(
+            "--max-cost cannot be used with --batch or --batch-export: a batch is paid for as a whole once submitted, so no cap can stop it "
+            "midway; see its price with --dry-run --batch, then run without --max-cost."
+        )
     if os.path.realpath(settings.out) == os.path.realpath(settings.corpus):
         # The out folder is never read as input, so the corpus would be empty; and the
         # dataset files would land among the user's documents.
@@ -358,7 +377,8 @@ def resolve(
     if any(f.name == "api_key" for f in dataclasses.fields(cls)):  # type: ignore[arg-type]
         kwargs["api_key"] = env.get("OPENAI_API_KEY") or None
     if cls is Settings:
-        kwargs.update(_resolve_model(kwargs.get("model"), kwargs.get("base_url"), kwargs.get("api_key")))
+        engine = bool(kwargs.get("batch_export") or kwargs.get("batch_import"))
+        kwargs.update(_resolve_model(kwargs.get("model"), kwargs.get("base_url"), kwargs.get("api_key"), engine_files=engine))
     if "timeout" in options and "timeout" not in values and is_local_endpoint(kwargs.get("base_url")):
         # One request at a time and the rest queued: with 8 in flight and 120 s, queued requests time out
         # and are sent again while the server still works on them for nobody.
@@ -374,7 +394,7 @@ def _check(settings: Any) -> None:
     check_together(settings)
 
 
-def _resolve_model(model: str | None, base_url: str | None, api_key: str | None) -> dict[str, Any]:
+def _resolve_model(model: str | None, base_url: str | None, api_key: str | None, *, engine_files: bool = False) -> dict[str, Any]:
     if model == OFFLINE_MODEL:
         return {"model": OFFLINE_MODEL, "base_url": None}
     if model is None:
@@ -383,7 +403,7 @@ def _resolve_model(model: str | None, base_url: str | None, api_key: str | None)
         if api_key:
             return {"model": DEFAULT_OPENAI_MODEL}
         return {"model": OFFLINE_MODEL, "model_was_defaulted": True}
-    if not base_url and not api_key:
+    if not base_url and not api_key and not engine_files:  # a batch engine's files need no endpoint
         raise ConfigError(
             f"--model {model} needs OPENAI_API_KEY for OpenAI, or --base-url for a local server; "
             "use --model offline to run without a model."

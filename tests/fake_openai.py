@@ -23,6 +23,8 @@ Files and fine-tuning jobs are a small in-memory service: uploads are kept
 (``server.uploads``), every job creation is recorded (``server.job_creates``),
 and a job advances one scripted status per retrieve (``server.job_statuses``),
 adding events as the real service does (newest first when listed).
+The Batch API (batch files, batches that advance, output and error files) is in
+``fake_batches.serve_batches(server)``.
 """
 
 from __future__ import annotations

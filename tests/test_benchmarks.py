@@ -18,13 +18,14 @@ BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
 SMALLEST = {
     "convert_bench.py": ["--pages", "3"],
-    "throughput.py": ["--requests", "12", "--latency", "0.01", "--concurrency", "4"],
+    "throughput.py": ["--requests", "12", "--latency", "0.01", "--concurrency", "4", "--rounds", "1"],
     "dedupe_bench.py": ["--n", "2000"],
     "speed.py": ["--rounds", "1"],
     "tokenizers.py": ["--repeat", "1"],
     "grounding_bench.py": [],
     "startup.py": ["--rounds", "1"],
     "ratelimit.py": ["--requests", "40", "--rounds", "1", "--latency", "0.01"],
+    "review_page.py": ["--pairs", "500", "--rounds", "1"],
     "scale.py": ["--sizes", "0.05"],
 }
 

@@ -21,6 +21,7 @@ LAYERS: list[set[str]] = [
     {"options"},
     {"settings"},
     {"progress", "outfolder"},
+    {"review"},  # reads the out folder's files; only the pipeline and the commands use it
     {"documents", "replies"},
     {"llm"},
     {"quality"},
@@ -75,6 +76,17 @@ def test_imports_go_one_way() -> None:
     assert import_violations() == []
 
 
+# Units that may import a unit even though it sits below them: only these use the review page.
+ONLY_IMPORTED_BY = {"review": {"pipeline", "cli"}}
+
+
+def test_the_review_page_is_imported_only_by_the_pipeline_and_the_commands() -> None:
+    for path in _modules():
+        unit = _top(path)
+        for imported in (_imported_units(path) - {unit}) & set(ONLY_IMPORTED_BY):
+            assert unit in ONLY_IMPORTED_BY[imported] | {"__init__", "__main__"}, f"{path.relative_to(REPO)} imports qagen.{imported}"
+
+
 def test_the_import_check_catches_an_upward_import(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fake = tmp_path / "qagen"
     (fake / "documents").mkdir(parents=True)
@@ -102,7 +114,7 @@ def test_every_package_is_in_the_wheel() -> None:
     assert packages <= listed, packages - listed
 
 
-@pytest.mark.parametrize("argv", [["--version"], ["--help"], ["validate", "--help"], ["finetune", "--help"]])
+@pytest.mark.parametrize("argv", [["--version"], ["--help"], ["validate", "--help"], ["finetune", "--help"], ["review", "--help"]])
 def test_help_and_version_load_no_stage_sdk_or_splitter(argv: list[str]) -> None:
     probe = (
         "import sys\n"
@@ -111,7 +123,7 @@ def test_help_and_version_load_no_stage_sdk_or_splitter(argv: list[str]) -> None
         f"    main({argv!r})\n"
         "except SystemExit:\n"
         "    pass\n"
-        "heavy = ('qagen.pipeline', 'qagen.quality', 'qagen.llm', 'qagen.documents', 'qagen.finetune', 'openai', 'langchain_text_splitters', 'jinja2',\n"
+        "heavy = ('qagen.pipeline', 'qagen.review', 'qagen.quality', 'qagen.llm', 'qagen.documents', 'qagen.finetune', 'openai', 'langchain_text_splitters', 'jinja2',\n"
         "         'pdfminer', 'mammoth', 'pptx', 'ebooklib')\n"
         "print(sorted(m for m in sys.modules if m.startswith(heavy)))\n"
     )

@@ -18,7 +18,7 @@ from helpers import CORPUS, read_jsonl
 def test_generate_returns_the_pairs_rejects_report_and_paths_it_wrote(tmp_path: Path) -> None:
     result = qagen.generate(CORPUS, out=tmp_path / "out", pairs_per_chunk=3)
 
-    assert set(result.paths) == {"pairs", "rejects", "train", "valid", "report", "card"}
+    assert set(result.paths) == {"pairs", "rejects", "train", "valid", "report", "card", "review"}
     assert all(path.is_file() and path.parent == tmp_path / "out" for path in result.paths.values())
     written = read_jsonl(result.paths["pairs"])
     assert [p["id"] for p in written] == [p.id for p in result.pairs] and result.pairs
@@ -132,7 +132,7 @@ def test_the_readme_lists_every_setting_once_with_its_flag_variable_and_range() 
     rows = [line for line in (REPO / "README.md").read_text(encoding="utf-8").splitlines() if line.startswith("| ")]
     for option in GENERATE_OPTIONS.values():
         key = "(flag only)" if option.flag_only else f"`{option.name}`"
-        mine = [row for row in rows if row.startswith(f"| {key} |") and (option.flag in row or option.name in ("leading_space", "structured_output", "cache"))]
+        mine = [row for row in rows if row.startswith(f"| {key} |") and (option.flag in row or option.name in ("leading_space", "structured_output", "cache", "review"))]
         assert len(mine) == 1, option.name
         if not option.flag_only:
             assert f"`{option.env}`" in mine[0]

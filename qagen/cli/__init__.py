@@ -1,10 +1,11 @@
-"""Command line: ``qagen FOLDER`` and the ``validate``, ``eval``, ``finetune``, ``follow``, ``cache`` and ``apply`` commands.
+"""Command line: ``qagen FOLDER`` and the ``validate``, ``eval``, ``finetune``, ``follow``, ``cache``, ``apply`` and ``review`` commands.
 
 ``main`` is the only place that prints errors and picks exit codes: 0 done, 1 error, 2 usage
 or settings error, 3 finished with requests that failed after every retry, 4 finished with no
 training example written, 5 the out folder is in use by another qagen process, 6 stopped following
 a fine-tuning job in a status it may stay in (paused, expired, unknown), 7 the --max-cost cap stopped
-the run (``qagen.errors.BudgetReached``), 130 interrupted, 141 the reader of the output went away (``| head``).
+the run (``qagen.errors.BudgetReached``), 8 --batch-export wrote a step's requests for a batch engine
+(``qagen.errors.BatchExported``), 130 interrupted, 141 the reader of the output went away (``| head``).
 Each command lives in its own module, imported only when it runs, so ``qagen --help`` and
 ``qagen --version`` load no stage, no SDK and no text splitter.
 """
@@ -27,7 +28,8 @@ EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell shows for `seq 1e6 | head -1`
 
 # command -> module of qagen.cli with a run(argv) -> int
-COMMANDS = {"validate": "validate", "eval": "evaluate", "finetune": "finetune", "follow": "follow", "cache": "cache", "apply": "apply"}
+COMMANDS = {"validate": "validate", "eval": "evaluate", "finetune": "finetune", "follow": "follow", "cache": "cache", "apply": "apply",
+            "review": "review"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

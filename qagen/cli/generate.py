@@ -19,6 +19,7 @@ from qagen.settings import FinetuneSettings, Settings, resolve, unknown_env_vari
 
 if TYPE_CHECKING:
     from qagen.pipeline.report import Report
+    from qagen.pipeline.runner import Result
 
 _GROUPS = {
     "model": ("model", "base_url", "pairs_per_chunk", "template", "structured_output", "concurrency", "max_attempts", "timeout",
@@ -28,11 +29,13 @@ _GROUPS = {
     "chunking": ("chunk_size", "chunk_overlap"),
     "dataset": ("format", "system", "no_system", "separator", "stop", "leading_space", "valid_fraction", "seed", "max_example_tokens",
                 "language"),
-    "review": ("decisions",),
+    "review": ("decisions", "review"),
     "quality": ("idk_ratio", "refusal", "dedupe_threshold", "grounding_threshold", "judge", "judge_threshold",
                 "idk_template", "idk_check_template", "judge_template"),
     "run": ("cache", "cache_dir", "restart", "quiet", "dry_run"),
     "cost": ("max_cost", "price_input", "price_output"),
+    "batch jobs": ("batch", "batch_retry_online", "batch_max_requests", "batch_max_mb", "batch_poll_interval", "batch_export",
+                   "batch_import"),
 }
 
 
@@ -42,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Turn a folder of documents into a question/answer dataset for fine-tuning a chat model.",
         epilog=(
             "Other commands (each has --help): qagen validate FILE.jsonl, qagen finetune OUT_DIR, "
-            "qagen follow JOB_ID, qagen eval OUT_DIR, qagen apply OUT_DIR DECISIONS, qagen cache info|clear. "
+            "qagen follow JOB_ID, qagen eval OUT_DIR, qagen apply OUT_DIR DECISIONS, qagen review OUT_DIR, qagen cache info|clear. "
             "Environment: OPENAI_API_KEY, OPENAI_BASE_URL, and QAGEN_<SETTING> named like the flag "
             "(QAGEN_CHUNK_SIZE=400). Flags win over the environment, which wins over --config."
         ),
@@ -103,8 +106,7 @@ PLAIN_PROGRESS_SECONDS = 15.0  # between progress lines when stderr is not a ter
 
 
 def _generate(settings: Settings) -> int:
-    from qagen.pipeline.report import summary
-    from qagen.errors import BudgetReached
+    from qagen.errors import BatchExported, BudgetReached
     from qagen.pipeline.runner import Result, run as run_pipeline
 
     tty = sys.stderr.isatty()
@@ -113,14 +115,26 @@ def _generate(settings: Settings) -> int:
         plain_interval=None if tty or settings.quiet else PLAIN_PROGRESS_SECONDS,
     )
     try:
-        report = run_pipeline(settings, progress).report
+        result = run_pipeline(settings, progress)
+    except BatchExported as exported:
+        # Not an error: the sentence says which command answers the requests and how to continue.
+        print(terminal_safe(str(exported)), file=sys.stderr)
+        return exported.exit_code
     except BudgetReached as stopped:
         # Everything the run has is written: its summary, then the error boundary's one sentence and exit code 7.
         if isinstance(stopped.result, Result):
-            print(summary(stopped.result.report))
+            print(_summary_with_page(stopped.result))
         raise
-    print(summary(report))
-    return verdict(report)
+    print(_summary_with_page(result))
+    return verdict(result.report)
+
+
+def _summary_with_page(result: Result) -> str:
+    """The summary, ending with the review page's path when the run wrote one, the next thing to open."""
+    from qagen.pipeline.report import summary
+
+    page = result.paths.get("review")
+    return summary(result.report) + (f"\nreview    {terminal_safe(str(page))}" if page is not None else "")
 
 
 def _dry_run(settings: Settings) -> int:

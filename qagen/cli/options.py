@@ -16,7 +16,7 @@ from qagen.schema import Option
 # The few settings with a one-letter flag too.
 SHORT_FLAGS = {"out": "-o", "pairs_per_chunk": "-n", "quiet": "-q"}
 # Booleans that are on by default are turned off by a --no-NAME flag.
-_NEGATIVE = {"leading_space", "structured_output", "cache"}
+_NEGATIVE = {"leading_space", "structured_output", "cache", "review"}
 
 
 class Parser(argparse.ArgumentParser):

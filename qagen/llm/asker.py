@@ -17,6 +17,7 @@ import asyncio
 import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from qagen.errors import ModelError, OutputError
 from qagen.outfolder.journal import Journal, JournalEntry
@@ -43,8 +44,12 @@ async def ask_all(
     on_answer: Callable[[Request, Completion], None],
     on_failure: Callable[[Request, str], None] = lambda request, reason: None,
     stop_if_first_fails: bool = False,
+    probe_first: bool = True,
 ) -> list[Failure]:
     """Ask every request; failures come back in request order.
+
+    With ``probe_first``, one request goes alone before the others: a wrong key or model name then costs
+    one request, not ``concurrency``. Once the endpoint has answered in a run it is not needed again.
 
     With ``stop_if_first_fails``, a first request that fails after every retry raises
     ModelError: an endpoint that is down then stops a run at once instead of failing
@@ -85,8 +90,7 @@ async def ask_all(
                 return
             await ask(request)
 
-    # One request alone first: a wrong key or model name then costs one request, not `concurrency`.
-    if not queue.empty():
+    if probe_first and not queue.empty():
         await ask(queue.get_nowait())
         if stopped:
             raise stopped[-1]
@@ -111,6 +115,16 @@ async def ask_all(
     return sorted(failures, key=lambda f: order[f.key])
 
 
+class Sender(Protocol):
+    """The sending step: ``ask_all``'s signature, so a batch job can take its place."""
+
+    async def __call__(
+        self, requests: Sequence[Request], model: ChatModel, *, concurrency: int,
+        on_answer: Callable[[Request, Completion], None], on_failure: Callable[[Request, str], None] = ...,
+        stop_if_first_fails: bool = ..., probe_first: bool = ...,
+    ) -> list[Failure]: ...
+
+
 class Asker:
     """Asks a model through the journal; knows every answer of this run and the earlier ones."""
 
@@ -122,6 +136,7 @@ class Asker:
         *,
         concurrency: int,
         before_send: Callable[[Sequence[Request]], None] | None = None,
+        send: Sender | None = None,
     ) -> None:
         self.model = model
         self._before_send = before_send  # sees each batch of requests about to be sent (e.g. to warn of their size)
@@ -131,6 +146,8 @@ class Asker:
         self.used: set[str] = set()  # keys of every request this run needed, answered now or earlier
         self._journal = journal
         self._concurrency = concurrency
+        # How pending requests travel: one at a time (ask_all), or as a batch job (qagen.llm.batch.sender).
+        self._send: Sender = send or ask_all
 
     async def ask(
         self,
@@ -158,9 +175,10 @@ class Asker:
                 on_answer(request, completion)
             self._journal.check_room()
 
-        failures = await ask_all(
+        failures = await self._send(
             pending, self.model, concurrency=self._concurrency, on_answer=answered,
             on_failure=on_failure or (lambda request, reason: None), stop_if_first_fails=stop_if_first_fails,
+            probe_first=self.answered_now == 0,  # an endpoint that answered in this run has shown key and model work
         )
         self.failed_now += len(failures)
         answers = {r.key: self.answered[r.key].completion for r in requests if r.key in self.answered}

@@ -190,6 +190,32 @@ class CachedModel:
                 self._give_up(exc)
         return completion
 
+    def lookup(self, request: Request) -> Completion | None:
+        """The cached answer to ``request`` (counted as a hit, not billed), without asking the endpoint.
+
+        A batch asks the cache first: what the cache answers is not put in a request file.
+        """
+        if self._cache is None:
+            return None
+        try:
+            cached = self._cache.get(request_key(self._endpoint, self.name, request, self._structured_output))
+        except sqlite3.Error as exc:
+            self._give_up(exc)
+            return None
+        if cached is None:
+            return None
+        self.hits += 1
+        return dataclasses.replace(cached, billed=False)
+
+    def store(self, request: Request, completion: Completion) -> None:
+        """Keep an answer that came by another way (a batch's output file)."""
+        if self._cache is None:
+            return
+        try:
+            self._cache.put(request_key(self._endpoint, self.name, request, self._structured_output), completion)
+        except sqlite3.Error as exc:
+            self._give_up(exc)
+
     def _give_up(self, exc: sqlite3.Error) -> None:
         assert self._cache is not None
         path = self._cache.path

@@ -34,8 +34,11 @@ SWITCH = "switch.json"  # present only while the output files are being replaced
 # there are an earlier run's, and readers say so instead of taking them for this run's.
 OUTDATED = "outdated"
 CARD = "README.md"  # the dataset card (qagen.dataset.card)
+CHUNKS = "chunks.jsonl"  # every chunk's id, source, page, section and text, for the review page
+# The review page (qagen.review): written after the other files, on its own, since a run is never lost for it.
+REVIEW_PAGE = "review.html"
 # Files qagen writes in an out folder; --restart removes these and nothing else.
-OUTPUT_FILES = ("pairs.jsonl", "rejects.jsonl", "train.jsonl", "valid.jsonl", "report.json", CARD)
+OUTPUT_FILES = ("pairs.jsonl", "rejects.jsonl", "train.jsonl", "valid.jsonl", "report.json", CHUNKS, CARD, REVIEW_PAGE)
 # A reviewer's decisions merged from every --decisions file given (qagen.pipeline.decisions). --restart removes
 # it too: a pair id names the same pair only while the settings in the manifest hold.
 DECISIONS = "decisions.jsonl"
@@ -168,8 +171,8 @@ class OutFolder:
     def _refuse_foreign_files(self) -> None:
         if not self.path.exists():
             return
-        # A README.md or decisions.jsonl in a folder with no manifest is someone else's: qagen would overwrite it.
-        known = {*OUTPUT_FILES, *LATER_FOLDERS, STATE_DIR} - {CARD}
+        # A README.md, review.html or decisions.jsonl in a folder with no manifest is someone else's: qagen would overwrite it.
+        known = {*OUTPUT_FILES, *LATER_FOLDERS, STATE_DIR} - {CARD, REVIEW_PAGE}
         foreign = [p.name for p in self.path.iterdir() if p.name not in known and not is_output_temp(p.name)]
         if foreign:
             raise OutputError(

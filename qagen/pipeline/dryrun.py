@@ -251,10 +251,17 @@ def describe(dry: DryRun) -> str:
     else:
         typical_cost, max_cost = price.cost(total_in, typical_out), price.cost(max_in, max_out)
         assert typical_cost is not None and max_cost is not None
-        lines.append(f"cost: about {_money(typical_cost)}, at most {_money(max_cost)} "
-                     f"(${price.input:g} input / ${price.output:g} output per million tokens; {price.source})")
-        if price.batch:
-            lines.append(f"  through the Batch API: about {_money(typical_cost * BATCH_DISCOUNT)}")
+        if s.batch and price.batch:
+            lines.append(f"cost with --batch: about {_money(typical_cost * BATCH_DISCOUNT)}, at most {_money(max_cost * BATCH_DISCOUNT)} "
+                         f"(the Batch API at {BATCH_DISCOUNT:.0%} of ${price.input:g} input / ${price.output:g} output per million "
+                         f"tokens; {price.source}); online: about {_money(typical_cost)}")
+        else:
+            lines.append(f"cost: about {_money(typical_cost)}, at most {_money(max_cost)} "
+                         f"(${price.input:g} input / ${price.output:g} output per million tokens; {price.source})")
+            if s.batch:
+                lines.append("  with --batch these are your prices as given: pass the batch prices (often half) for the Batch API")
+            elif price.batch:
+                lines.append(f"  through the Batch API (--batch): about {_money(typical_cost * BATCH_DISCOUNT)}")
         if s.base_url and s.base_url.rstrip("/") != OPENAI_URL:
             lines.append(f"  these are OpenAI's prices; {s.base_url} may bill differently")
     if s.max_cost is not None:
@@ -265,6 +272,10 @@ def describe(dry: DryRun) -> str:
     for e in dry.stages:
         waves = math.ceil(e.requests / s.concurrency) if e.requests else 0
         seconds += waves * (SECONDS_PER_REQUEST + e.typical_output / TOKENS_PER_SECOND)
+    if s.batch:
+        lines.append("time: a batch is answered within its 24 h window, each step's batches one after the other; "
+                     f"online it would take about {_duration(seconds)}")
+        return "\n".join(lines)
     lines.append(f"time: about {_duration(seconds)} (each request {SECONDS_PER_REQUEST:g} s plus {TOKENS_PER_SECOND:g} output tokens "
                  f"a second, {s.concurrency} at once, the stages one after the other; no rate limit is known, retries not counted)")
     return "\n".join(lines)

@@ -67,6 +67,9 @@ class Report:
     # reply never arrived, at their worst case), "cap" (--max-cost), "requests_not_sent" (kept back by the cap),
     # "projected" (spent plus what those would typically cost), "price"}; None without a price.
     cost: dict | None = None
+    # With --batch: {"batches" created, "batched" requests put in a first batch, "answered" by a batch (or online
+    # after one), "retried" in a follow-up batch or online, "failed" in the end}; None without --batch.
+    batch: dict | None = None
     coverage: list[ChunkCoverage] = field(default_factory=list)
     # CPU seconds of this process by stage: read (load and chunk), generate (with the offline generator, its
     # work; with a model, sending and parsing), check, dedupe, idk, dataset (format, validate, split).
@@ -93,6 +96,7 @@ def build_report(
     failed_requests: int,
     seconds: float,
     cost: dict | None = None,
+    batch: dict | None = None,
 ) -> Report:
     """The report of a run, assembled here and only here from what the stages recorded."""
     settings, chunks = run.settings, run.chunks
@@ -103,7 +107,7 @@ def build_report(
     train_tokens = [example_tokens[p.id] for p in split.train]
     return Report(
         model=settings.model,
-        endpoint="offline" if settings.offline else (settings.base_url or "https://api.openai.com/v1"),
+        endpoint=_endpoint(settings),
         offline=settings.offline,
         token_encoding=run.counter.describe(),
         settings=settings.public_view(),
@@ -136,9 +140,18 @@ def build_report(
         out=str(settings.out),
         seconds=seconds,
         cost=cost,
+        batch=batch,
         coverage=coverage,
         stage_cpu_seconds=dict(run.cpu_seconds),
     )
+
+
+def _endpoint(settings) -> str:
+    if settings.offline:
+        return "offline"
+    if not settings.base_url and not settings.api_key and (settings.batch_import or settings.batch_export):
+        return "a batch engine (--batch-import files)"  # no endpoint was asked: the answers came from files
+    return settings.base_url or "https://api.openai.com/v1"
 
 
 def _stats(counts: list[int]) -> dict | None:
@@ -235,6 +248,12 @@ def summary(report: Report) -> str:
     retries = f", {report.retries} retries" if report.retries else ""
     cached = f" ({report.cache_hits} answered from the cache)" if report.cache_hits else ""
     lines.append(f"requests  {report.requests} to {report.model}{retries}{cached}")
+    if (batch := report.batch) is not None:
+        parts = [f"{batch['batches']} batches of {batch['batched']} requests" if "batches" in batch else "",
+                 f"{batch['imported']} answers imported" if batch.get("imported") else "",
+                 f"{batch['retried']} sent again" if batch.get("retried") else "",
+                 f"{batch['failed']} failed" if batch.get("failed") else ""]
+        lines.append(f"batch     {', '.join(p for p in parts if p) or 'nothing left to ask'}")
     lines.append(f"tokens    {report.tokens_in:,} in, {report.tokens_out:,} out ({report.token_encoding})")
     if (cost := report.cost) is not None and not report.offline:
         line = f"cost      {_dollars(cost['spent'])} spent"

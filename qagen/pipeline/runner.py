@@ -14,15 +14,19 @@ import json
 import os
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from qagen.dataset.formats import jsonl
 from qagen.documents.tokens import TokenCounter, counter_for
 from qagen.finetune.state import saved_job_id
-from qagen.errors import BudgetReached
-from qagen.llm.asker import Asker
+from qagen.errors import BudgetReached, ConfigError, QagenError
+from qagen.llm.batch.engine import EngineSender, read_imports
+from qagen.llm.batch.results import LineOutcome
+from qagen.llm.batch.sender import BatchSender, batch_client
+from qagen.llm.batch.state import BATCHES_FILE, BatchState
+from qagen.llm.asker import Asker, ask_all
 from qagen.llm.budget import BudgetedModel
 from qagen.llm.cache import CACHE_FILE, CacheUnavailable, CachedModel, CallCache, default_cache_dir, normalised_endpoint
 from qagen.llm.client import OpenAIChatModel
@@ -30,13 +34,15 @@ from qagen.llm.model import ChatModel, RetryListener
 from qagen.llm.offline.model import OfflineModel
 from qagen import __version__
 from qagen.dataset.card import dataset_card
-from qagen.outfolder import CARD, DECISIONS, RUN_SETTINGS, OutFolder, write_atomic
+from qagen.outfolder import CARD, CHUNKS, DECISIONS, RUN_SETTINGS, OutFolder, write_atomic
 from qagen.pipeline.decisions import Decision, Review, merge_decisions, read_decisions, stored_decisions
 from qagen.pipeline import stages
 from qagen.pipeline.report import Report, build_report
 from qagen.pipeline.spending import budget_rates, check_reply_caps, cost_report, make_ledger
 from qagen.progress import Reporter
+from qagen.quality.grounding import lexical_support
 from qagen.records import Pair, Rejection
+from qagen.review.page import write_review_page
 from qagen.schema import is_local_endpoint
 from qagen.options import DEFAULT_OPENAI_MODEL, GENERATE_OPTIONS
 from qagen.settings import Settings
@@ -51,7 +57,8 @@ class Result:
     pairs: list[Pair]
     rejects: list[Rejection]
     report: Report
-    paths: dict[str, Path]  # "pairs", "rejects", "train", "valid", "report", "card" (README.md) -> the file in the out folder
+    # "pairs", "rejects", "train", "valid", "report", "card" (README.md), "review" (review.html, unless --no-review) -> the file
+    paths: dict[str, Path]
 
 
 def run(settings: Settings, reporter: Reporter | None = None, *, model: ChatModel | None = None) -> Result:
@@ -64,17 +71,20 @@ async def run_async(settings: Settings, reporter: Reporter | None = None, *, mod
     reporter = reporter or Reporter()
     # A decisions file is read before anything else: a bad line stops the run before it makes or costs anything.
     decisions = read_decisions(settings.decisions) if settings.decisions else (None, [])
+    # So are the output files of a batch engine: a malformed line costs nothing either.
+    imported = read_imports([Path(p) for p in settings.batch_import], model=settings.model,
+                            where=settings.base_url or "the batch engine") if settings.batch_import else None
     out = OutFolder(settings.out)
     with out.lock():
         # An earlier run killed while replacing the output files left a mix; finish it first,
         # whatever this run does next.
         out.finish_switch()
-        return await _run_locked(settings, reporter, out, model, decisions)
+        return await _run_locked(settings, reporter, out, model, decisions, imported)
 
 
 async def _run_locked(
     settings: Settings, reporter: Reporter, out: OutFolder, model: ChatModel | None,
-    decisions: tuple[dict[str, Decision] | None, list[str]],
+    decisions: tuple[dict[str, Decision] | None, list[str]], imported: dict[str, tuple[Path, LineOutcome]] | None,
 ) -> Result:
     started = time.monotonic()
     rates = budget_rates(settings)
@@ -93,6 +103,9 @@ async def _run_locked(
             f"qagen: starting over forgets fine-tuning job {job_id} (it keeps running on the service; "
             f"follow it with: qagen follow {job_id})"
         )
+    if settings.restart and (running := [p.batch_id for p in BatchState.load(out.state / BATCHES_FILE).parts if p.batch_id and not p.done]):
+        reporter.note(f"qagen: starting over forgets batches {', '.join(running)} (they keep running on the service and are "
+                      "billed; cancel them there if they are not wanted)")
     if settings.restart and (earlier := stored_decisions(settings.out)):
         then = f"only those of {settings.decisions} apply" if settings.decisions else "give --decisions FILE again to reapply them"
         reporter.note(f"qagen: starting over forgets the {len(earlier)} review decisions kept in {settings.out / DECISIONS} "
@@ -133,24 +146,32 @@ async def _run_locked(
             "(set --concurrency to its number of slots)"
         )
     chat_model = model if model is not None else make_model(settings, counter, on_retry, on_notice)
+    client_model = chat_model
     if ledger is not None:
         # Inside the cache: an answer the cache gives is not sent, so it books nothing.
         chat_model = BudgetedModel(chat_model, ledger)
     # Only qagen's own client is cached: a caller's model may answer differently to the same request.
     cached = with_cache(chat_model, settings, warn) if model is None else None
     chat_model = cached or chat_model
+    sender = make_batch_sender(settings, out, client_model, cached, reporter, on_notice) if settings.batch else None
+    engine = make_engine_sender(settings, imported, client_model, cached, sender) if settings.batch_export or imported is not None else None
     try:
         with out.open_journal(in_flight=settings.concurrency) as journal:
             window = stages.overflow.context_window(settings)
             asker = Asker(chat_model, journal, dict(answered_before), concurrency=settings.concurrency,
-                          before_send=stages.overflow.window_warner(window, counter, warn) if window else None)
+                          before_send=stages.overflow.window_warner(window, counter, warn) if window else None, send=engine or sender)
             with run.timed("generate"):
                 generated = await stages.generate(run, asker, answered_before)
             kept = await stages.keep_good_pairs(run, asker, generated.pairs)
     finally:
         if model is None:  # the caller's own model is the caller's to close
             await chat_model.aclose()
+        if sender is not None:
+            await sender.aclose()
 
+    if engine is not None:
+        for path, count in engine.unknown_keys(asker.used).items():
+            warn(f"{count} lines of {path} name no request of this run (unknown custom_id) and were left out")
     hits = cached.hits if cached is not None else 0
     not_sent = len(ledger.not_sent) if ledger is not None else 0
     with run.timed("dataset"):
@@ -163,6 +184,7 @@ async def _run_locked(
         cache_hits=hits, tokens=asker.tokens(),
         failed_requests=kept.failed_requests, seconds=round(time.monotonic() - started, 3),
         cost=cost_report(settings, rates, ledger, asker.answered, answered_before),
+        batch=batch_counts(sender, engine),
     )
     final, split, examples = dataset.checked.kept, dataset.split, dataset.checked.examples
     rejects = run.placed(run.rejections)
@@ -173,20 +195,48 @@ async def _run_locked(
                         language=settings.language, decisions=len(run.review.decisions))
     out.write_outputs({
         CARD: card,
-        paths["pairs"].name: jsonl(asdict(p) | {"split": split_of[p.id]} for p in final),
+        paths["pairs"].name: jsonl(pair_lines(run, final, split_of)),
         paths["rejects"].name: jsonl(asdict(r) for r in rejects),
         paths["train"].name: jsonl(examples[p.id] for p in split.train),
         paths["valid"].name: jsonl(examples[p.id] for p in split.valid),
         paths["report"].name: json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n",
+        CHUNKS: jsonl({"id": c.id, "source": c.source, "page": c.page, "section": c.section, "text": c.text} for c in run.chunks),
     })
+    # Made from the files just written, as `qagen review` makes it: the page is the same either way.
+    if settings.review and (page := review_page(out.path, warn)) is not None:
+        paths["review"] = page
     result = Result(pairs=list(final), rejects=rejects, report=report, paths=paths)
     if ledger is not None and ledger.not_sent:
         raise BudgetReached(ledger.stop_sentence(), result)
     return result
 
 
+def review_page(out: Path, warn: Callable[[str], None]) -> Path | None:
+    """Write the review page; a page that cannot be written is a warning, never a lost run (the dataset is written)."""
+    try:
+        return write_review_page(out)
+    except (QagenError, OSError) as exc:
+        warn(f"the review page was not written: {exc}")
+        return None
+
+
+def pair_lines(run: stages.Run, pairs: list[Pair], split_of: dict[str, str]) -> Iterator[dict]:
+    """A line of pairs.jsonl per pair: the pair, its split, how much of its answer its chunk holds, and the judge's rating.
+
+    The grounding figure is the share of the answer's terms found in its chunk (1.0 when the answer is a
+    span of it); it says how close to its text a kept pair is, which the checks, passed or not, do not.
+    """
+    chunk_texts = run.chunk_texts
+    for p in pairs:
+        rating = run.ratings.get(p.id)
+        grounding = round(lexical_support(p.answer, chunk_texts[p.chunk_id]).score, 3) if p.kind == "grounded" else None
+        yield asdict(p) | {"split": split_of[p.id], "grounding": grounding,
+                           "judge_rating": rating.score if rating else None, "judge_reason": rating.reason if rating else None}
+
+
 # Not recorded for `qagen apply`: it names the out folder and the decisions itself, and chooses its own quietness.
-_NOT_RECORDED = {"out", "decisions", "quiet"}
+# Nor is --no-review: it changes no result, and a page after applying a review is what the reviewer wants next.
+_NOT_RECORDED = {"out", "decisions", "quiet", "review"}
 
 
 def settings_record(settings: Settings, *, own_model: bool) -> dict:
@@ -212,6 +262,47 @@ def with_cache(model: ChatModel, settings: Settings, warn: Callable[[str], None]
         return None
     return CachedModel(model, cache, endpoint=normalised_endpoint(settings.base_url),
                        structured_output=settings.structured_output, warn=warn)
+
+
+def make_batch_sender(
+    settings: Settings, out: OutFolder, client_model: ChatModel, cached: CachedModel | None, reporter: Reporter,
+    warn: Callable[[str], None],
+) -> BatchSender:
+    """The asker's sending step for --batch: the same request bodies as online, as Batch API jobs."""
+    if not isinstance(client_model, OpenAIChatModel):  # a caller's own model has no Batch API
+        raise ConfigError("--batch needs qagen's own client for an endpoint, not a model object passed to qagen.generate.")
+    client = batch_client(base_url=settings.base_url, api_key=settings.api_key, timeout=settings.timeout,
+                          max_attempts=settings.max_attempts)
+    return BatchSender(
+        client, client_model.request_body, BatchState.load(out.state / BATCHES_FILE),
+        model_name=settings.model, where=settings.base_url or "the OpenAI API", cache=cached,
+        note=lambda line: reporter.note(f"qagen: {line}"), warn=warn,
+        retry_online=settings.batch_retry_online, first_wait=settings.batch_poll_interval,
+        max_lines=settings.batch_max_requests, max_bytes=int(settings.batch_max_mb * 2**20),
+    )
+
+
+def make_engine_sender(
+    settings: Settings, imported: dict | None, client_model: ChatModel, cached: CachedModel | None, sender: BatchSender | None,
+) -> EngineSender:
+    """The sending step for --batch-export and --batch-import: imported answers, then the rest exported, batched or online."""
+    if not isinstance(client_model, OpenAIChatModel):
+        raise ConfigError("--batch-export and --batch-import need qagen's own client, not a model object passed to qagen.generate.")
+    has_endpoint = bool(settings.base_url or settings.api_key)
+    return EngineSender(
+        imported=imported or {}, export_dir=settings.batch_export, body_of=client_model.request_body, model_name=settings.model,
+        then=sender or (ask_all if has_endpoint else None), cache=cached,
+        max_lines=settings.batch_max_requests, max_bytes=int(settings.batch_max_mb * 2**20),
+    )
+
+
+def batch_counts(sender: BatchSender | None, engine: EngineSender | None) -> dict | None:
+    if sender is None and engine is None:
+        return None
+    counts: dict = sender.counts.as_dict() if sender is not None else {}
+    if engine is not None:
+        counts["imported"] = engine.imported_answers
+    return counts
 
 
 def make_model(

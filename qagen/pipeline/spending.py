@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from fractions import Fraction
 
 from qagen.documents.tokens import TokenCounter
 from qagen.errors import ConfigError
 from qagen.llm.budget import Ledger, NotSent, Rates, completion_cap
-from qagen.llm.prices import price_for
+from qagen.llm.prices import BATCH_DISCOUNT, Price, price_for
 from qagen.outfolder import OutFolder
 from qagen.outfolder.journal import JournalEntry
 from qagen.pipeline import stages
@@ -22,7 +23,7 @@ def budget_rates(settings: Settings) -> Rates | None:
     """
     if settings.offline:
         return None
-    price = price_for(settings.model, input=settings.price_input, output=settings.price_output)
+    price = run_price(settings)
     if price.known:
         return Rates.of(price)
     if settings.max_cost is not None:
@@ -32,6 +33,16 @@ def budget_rates(settings: Settings) -> Rates | None:
             f"pass {missing} (dollars per million tokens)."
         )
     return None
+
+
+def run_price(settings: Settings) -> Price:
+    """The price the run pays: with --batch, the Batch API's (half of the table's, for the models it has)."""
+    price = price_for(settings.model, input=settings.price_input, output=settings.price_output)
+    if settings.batch and price.batch and price.input is not None and price.output is not None:
+        cached = None if price.cached_input is None else price.cached_input * BATCH_DISCOUNT
+        price = dataclasses.replace(price, input=price.input * BATCH_DISCOUNT, output=price.output * BATCH_DISCOUNT,
+                                    cached_input=cached, source=f"the Batch API at {BATCH_DISCOUNT:.0%} of {price.source}")
+    return price
 
 
 def check_reply_caps(run: stages.Run) -> None:
@@ -90,7 +101,7 @@ def cost_report(
         now = Ledger.spent_by(rates, (e.completion for key, e in answered.items() if key not in answered_before))
         spent = Ledger.spent_by(rates, (e.completion for e in answered.values()))
         projected, not_sent, unanswered = spent, 0, Fraction(0)
-    price = price_for(settings.model, input=settings.price_input, output=settings.price_output)
+    price = run_price(settings)
     return {
         "spent": round(float(spent), 6),
         "spent_this_run": round(float(now), 6),

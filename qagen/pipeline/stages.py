@@ -36,6 +36,7 @@ from qagen.quality.judge import judge_pairs, render_pairs_for_judge
 from qagen.quality.retrieval import BM25Index
 from qagen.records import Chunk, Completion, Pair, Rejection, Request
 from qagen.replies.pairs import ParseResult, parse_reply
+from qagen.replies.ratings import Rating
 from qagen.settings import Settings
 from qagen.dataset.split import Split, split_pairs
 
@@ -92,6 +93,7 @@ class Run:
     counts: StageCounts = field(default_factory=StageCounts)
     rejections: list[Rejection] = field(default_factory=list)
     review: Review = field(default_factory=Review)  # the reviewer's decisions, and what they did
+    ratings: dict[str, Rating] = field(default_factory=dict)  # the judge's, by pair id (with --judge)
     cpu_seconds: dict[str, float] = field(default_factory=dict)  # stage -> CPU time this process spent in it
 
     @contextmanager
@@ -355,9 +357,12 @@ async def keep_good_pairs(run: Run, asker: Asker, pairs: list[Pair]) -> Kept:
         if changed:  # the judge sees the chunk's pairs as before the decisions, so its request is the one answered before
             fine, _ = check_pairs(changed, chunk_texts, grounding_threshold=settings.grounding_threshold, example=example)
             shown = judged_as_before(generated, kept, {p.id for p in fine}, {p.id for p in changed})
-        judged, dropped, judge_failures, _scores = await judge_pairs(
+        judged, dropped, judge_failures, ratings = await judge_pairs(
             asker, shown, chunk_texts, template=run.templates["judge"], threshold=settings.judge_threshold
         )
+        # An edited pair's rating is of its text before the edit: shown beside the new text it would mislead.
+        run.ratings = {pair_id: rating for pair_id, rating in ratings.items()
+                       if (decision := review.decisions.get(pair_id)) is None or decision.action != "edit"}
         passed = {p.id for p in judged}
         dropped = [r for r in dropped if r.pair_id not in review.protected and r.pair_id not in review.decisions]
         kept = [p for p in kept if p.id in passed or p.id in review.protected]

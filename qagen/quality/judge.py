@@ -17,7 +17,7 @@ from qagen.llm.keys import message_parts, request_key
 from qagen.llm.templates import ChatTemplate
 from qagen.quality.checks import reject
 from qagen.records import Pair, Rejection, Request
-from qagen.replies.ratings import parse_ratings, short_id
+from qagen.replies.ratings import Rating, parse_ratings, short_id
 
 
 def render_pairs_for_judge(pairs: Sequence[Pair]) -> str:
@@ -38,8 +38,8 @@ async def judge_pairs(
     *,
     template: ChatTemplate,
     threshold: int,
-) -> tuple[list[Pair], list[Rejection], list[Failure], dict[str, int]]:
-    """Kept pairs, rejections, failed requests, and each rated pair's score."""
+) -> tuple[list[Pair], list[Rejection], list[Failure], dict[str, Rating]]:
+    """Kept pairs, rejections, failed requests, and each rated pair's rating (score and reason), by pair id."""
     by_chunk: dict[str, list[Pair]] = {}
     for pair in pairs:
         if pair.kind == "grounded":
@@ -50,8 +50,7 @@ async def judge_pairs(
         requests[chunk_id] = Request(key=request_key("judge", *message_parts(messages)), messages=messages, params=template.request_params(len(chunk_pairs)))
     answers, failures = await asker.ask(list(requests.values()))
 
-    scores: dict[str, int] = {}
-    reasons: dict[str, str] = {}
+    ratings_by_id: dict[str, Rating] = {}
     unrated_reason: dict[str, str] = {}
     refused: dict[str, str] = {}  # pair id -> the reason of a request no rerun can mend
     failed = {f.key: f for f in failures}
@@ -75,8 +74,7 @@ async def judge_pairs(
         ratings, problems = parse_ratings(answers[key].text, [p.id for p in chunk_pairs])
         for pair in chunk_pairs:
             if pair.id in ratings:
-                scores[pair.id] = ratings[pair.id].score
-                reasons[pair.id] = ratings[pair.id].reason
+                ratings_by_id[pair.id] = ratings[pair.id]
             else:
                 unrated_reason[pair.id] = "the judge gave no rating for it" + (f" ({problems[0]})" if problems else "")
 
@@ -87,10 +85,8 @@ async def judge_pairs(
             kept.append(pair)
         elif pair.id in unrated_reason:
             rejected.append(reject(pair, "judge", refused.get(pair.id, "judge_unrated"), unrated_reason[pair.id]))
-        elif scores[pair.id] < threshold:
-            rejected.append(
-                reject(pair, "judge", "judge_low_score", f"rated {scores[pair.id]}/5 (threshold {threshold}): {reasons[pair.id]}")
-            )
+        elif (rating := ratings_by_id[pair.id]).score < threshold:
+            rejected.append(reject(pair, "judge", "judge_low_score", f"rated {rating.score}/5 (threshold {threshold}): {rating.reason}"))
         else:
             kept.append(pair)
-    return kept, rejected, failures, scores
+    return kept, rejected, failures, ratings_by_id

@@ -1,0 +1,90 @@
+"""What the review page shows, read from an out folder's files; a folder that cannot give it is one sentence."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from qagen.errors import ConfigError
+from qagen.outfolder import CHUNKS, DECISIONS, STATE_DIR, unfinished_switch
+
+PAIRS = "pairs.jsonl"
+REJECTS = "rejects.jsonl"
+REPORT = "report.json"
+# What the page needs of report.json; the rest (token statistics, the fine-tune estimate) it does not show.
+REPORT_FIELDS = (
+    "model", "endpoint", "offline", "settings", "files_read", "files_skipped", "files", "warnings", "chunks", "chunks_resumed",
+    "chunks_failed", "requests", "retries", "cache_hits", "tokens_in", "tokens_out", "stages", "pairs_generated", "pairs_kept",
+    "idk_kept", "dropped", "train_examples", "valid_examples", "format", "out", "seconds", "cost", "coverage",
+)
+
+
+def _again(out: Path) -> str:
+    return f"run the qagen command that made it again (qagen CORPUS -o {out}), then qagen review {out}"
+
+
+def read_run(out: Path) -> dict[str, Any]:
+    """The page's data: pairs, rejects, chunks (id, source, page, section, text), the report's fields, stored decisions."""
+    if not out.exists():
+        raise ConfigError(f"{out} does not exist; give the out folder of a qagen run (qagen review OUT).")
+    if not out.is_dir():
+        raise ConfigError(f"{out} is a file; give the out folder of a qagen run (qagen review OUT).")
+    if not (out / STATE_DIR).is_dir() or not (out / PAIRS).is_file():
+        raise ConfigError(f"{out} is not a qagen out folder (it has no {PAIRS} and no {STATE_DIR}/); run qagen CORPUS -o {out} first.")
+    if sentence := unfinished_switch(out):
+        raise ConfigError(sentence)
+    for name in (REJECTS, REPORT, CHUNKS):
+        if not (out / name).is_file():
+            made_by = " (made by an older qagen)" if name == CHUNKS else ""
+            raise ConfigError(f"{out} has no {name}{made_by}; {_again(out)}.")
+    report = _read_json(out / REPORT, out)
+    decisions = _read_lines(out / DECISIONS, out) if (out / DECISIONS).is_file() else []
+    return {
+        "out": str(out),
+        "pairs": _read_lines(out / PAIRS, out),
+        "rejects": _read_lines(out / REJECTS, out),
+        "chunks": _read_lines(out / CHUNKS, out),
+        "report": {name: report.get(name) for name in REPORT_FIELDS},
+        "decisions": [d for d in decisions if isinstance(d.get("pair_id"), str) and d.get("action") in ("keep", "drop", "edit")],
+    }
+
+
+def _damaged(path: Path, out: Path, where: str) -> ConfigError:
+    return ConfigError(f"{path} is damaged ({where}); {_again(out)}.")
+
+
+def _read_json(path: Path, out: Path) -> dict[str, Any]:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise _damaged(path, out, "not UTF-8") from None
+    except ValueError as exc:
+        raise _damaged(path, out, f"not JSON: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}.") from None
+    if not isinstance(value, dict):
+        raise _damaged(path, out, "not a JSON object")
+    return value
+
+
+def _read_lines(path: Path, out: Path) -> list[dict[str, Any]]:
+    """Every line's object; only "\\n" ends a line, as qagen writes them (U+2028 inside text is escaped)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise _damaged(path, out, "not UTF-8") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}.") from None
+    rows = []
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError:
+            raise _damaged(path, out, f"line {number} is not JSON") from None
+        if not isinstance(row, dict):
+            raise _damaged(path, out, f"line {number} is not a JSON object")
+        rows.append(row)
+    return rows

@@ -1,0 +1,55 @@
+"""``OUT/review.html``: the run's data as JSON inside one HTML file with its own script and style.
+
+The page needs no server and reaches nothing: its Content-Security-Policy allows only its own inline
+script and style. Document text is hostile, so the data goes in a ``<script type="application/json">``
+block with every character that could end it or start markup escaped, and the script builds the page
+from DOM nodes and ``textContent``, never from HTML text.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from qagen.outfolder import REVIEW_PAGE, write_atomic
+from qagen.review.data import read_run
+
+# "<" and ">" could close the block or open a comment, "&" start an entity, U+2028/2029 end a line in old
+# JavaScript parsers; a lone surrogate (a model's reply may hold one) cannot be written as UTF-8 at all.
+_UNSAFE_IN_SCRIPT = re.compile("[<>&\u2028\u2029\ud800-\udfff]")
+_POLICY = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'"
+
+
+def script_json(value: Any) -> str:
+    """``value`` as JSON that can sit inside a script block: the unsafe characters as ``\\uXXXX`` escapes."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return _UNSAFE_IN_SCRIPT.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def _asset(name: str) -> str:
+    return resources.files("qagen.review").joinpath(name).read_text(encoding="utf-8")
+
+
+def render_page(data: dict[str, Any]) -> str:
+    """The whole page for ``data`` (``qagen.review.data.read_run``)."""
+    title = html.escape(f"qagen review: {data['out']}")
+    return (
+        "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        f"<meta http-equiv=\"Content-Security-Policy\" content=\"{_POLICY}\">\n"
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+        f"<title>{title}</title>\n<style>\n{_asset('review.css')}</style>\n</head>\n<body>\n"
+        "<noscript>This page needs JavaScript to show the run.</noscript>\n<div id=\"app\"></div>\n"
+        f"<script type=\"application/json\" id=\"qagen-data\">{script_json(data)}</script>\n"
+        f"<script>\n{_asset('review.js')}</script>\n</body>\n</html>\n"
+    )
+
+
+def write_review_page(out: Path) -> Path:
+    """Write ``out/review.html`` atomically from the out folder's files; ConfigError or OutputError says why not."""
+    path = out / REVIEW_PAGE
+    write_atomic(path, render_page(read_run(out)))
+    return path
