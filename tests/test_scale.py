@@ -8,6 +8,7 @@ scored every chunk sharing a word with the question did.
 from __future__ import annotations
 
 import random
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -26,7 +27,7 @@ from qagen.quality.idk.candidates import (
 from qagen.quality.idk.offline import _term_positions, offline_idk_questions
 from qagen.quality.idk.pairs import offline_idk
 from qagen.quality.retrieval import BM25Index, Hit
-from qagen.records import Chunk
+from qagen.records import Chunk, Document
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 
@@ -202,4 +203,30 @@ def test_the_idk_check_looks_at_a_number_of_chunks_linear_in_the_corpus(monkeypa
     # Questions and chunks both double: a check scoring every chunk sharing a common word does 4x the work.
     small, large = idk_calls(monkeypatch, 150), idk_calls(monkeypatch, 300)
     assert small > 0
+    assert large <= 2.2 * small, (small, large)
+
+
+def counted_chunking(paragraphs: int) -> tuple[int, Counter[str], int]:
+    rng = random.Random(7)
+    text = "\n\n".join(
+        " ".join(f"Sentence {i}.{j} says {' '.join(rng.choice(_COMMON) for _ in range(rng.randint(3, 30)))}." for j in range(rng.randint(1, 6)))
+        for i in range(paragraphs)
+    )
+    counter = counter_for("gpt-4o-mini")
+    asked: Counter[str] = Counter()
+
+    def count(piece: str) -> int:
+        asked[piece] += 1
+        return counter(piece)
+
+    chunks = split_documents([Document(source="long.txt", text=text, encoding="utf-8")], count, chunk_tokens=120, overlap_tokens=12)
+    assert all(chunk.tokens <= 120 and chunk.tokens == counter(chunk.text) for chunk in chunks)
+    return sum(asked.values()), asked, len(chunks)
+
+
+def test_chunking_counts_each_piece_once_and_calls_grow_linearly() -> None:
+    small, asked, chunks = counted_chunking(300)
+    assert max(asked.values()) == 1  # the splitter asked about some pieces three times before
+    large, _, more_chunks = counted_chunking(600)
+    assert more_chunks > 1.8 * chunks
     assert large <= 2.2 * small, (small, large)
