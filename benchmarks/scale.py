@@ -185,9 +185,11 @@ def run_once(corpus: Path, out: Path) -> dict:
     """Run the main command offline in a child process; its CPU, wall time, peak memory and report."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "QAGEN_"))}
     started = time.perf_counter()
+    # Started in the out folder's parent: ``python -c`` puts its working directory first on the
+    # import path, and a qagen checkout there would be measured instead of the one PYTHONPATH names.
     child = subprocess.Popen(
         [sys.executable, "-c", _RUN, str(corpus), "-o", str(out), "--quiet", "--model", "offline"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env=env, cwd=out.parent, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     assert child.stderr is not None
     errors = child.stderr.read()
@@ -224,9 +226,10 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="qagen-scale-") as scratch:
         for size in sizes:
             corpus = build_corpus(size)
-            out = (args.keep / f"{size:g}MB") if args.keep else Path(scratch) / f"{size:g}MB"
+            out = (args.keep.resolve() / f"{size:g}MB") if args.keep else Path(scratch) / f"{size:g}MB"
             if out.exists():
                 shutil.rmtree(out)
+            out.parent.mkdir(parents=True, exist_ok=True)
             measured = run_once(corpus, out)
             measured["size"] = size
             measured["input_mb"] = corpus_bytes(corpus) / MEGABYTE
