@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from qagen.dataset.formats import jsonl
+from qagen.dataset.formats import jsonl_lines
 from qagen.documents.tokens import TokenCounter, counter_for
 from qagen.finetune.state import saved_job_id
 from qagen.errors import BudgetReached, ConfigError, QagenError
@@ -195,12 +195,12 @@ async def _run_locked(
                         language=settings.language, decisions=len(run.review.decisions))
     out.write_outputs({
         CARD: card,
-        paths["pairs"].name: jsonl(pair_lines(run, final, split_of)),
-        paths["rejects"].name: jsonl(asdict(r) for r in rejects),
-        paths["train"].name: jsonl(examples[p.id] for p in split.train),
-        paths["valid"].name: jsonl(examples[p.id] for p in split.valid),
+        paths["pairs"].name: jsonl_lines(pair_lines(run, final, split_of)),
+        paths["rejects"].name: jsonl_lines(asdict(r) for r in rejects),
+        paths["train"].name: jsonl_lines(examples[p.id] for p in split.train),
+        paths["valid"].name: jsonl_lines(examples[p.id] for p in split.valid),
         paths["report"].name: json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n",
-        CHUNKS: jsonl({"id": c.id, "source": c.source, "page": c.page, "section": c.section, "text": c.text} for c in run.chunks),
+        CHUNKS: jsonl_lines({"id": c.id, "source": c.source, "page": c.page, "section": c.section, "text": c.text} for c in run.chunks),
     })
     # Made from the files just written, as `qagen review` makes it: the page is the same either way.
     if settings.review and (page := review_page(out.path, warn)) is not None:
