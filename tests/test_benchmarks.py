@@ -26,6 +26,7 @@ SMALLEST = {
     "startup.py": ["--rounds", "1"],
     "ratelimit.py": ["--requests", "40", "--rounds", "1", "--latency", "0.01"],
     "review_page.py": ["--pairs", "500", "--rounds", "1"],
+    "scale.py": ["--sizes", "0.05"],
 }
 
 

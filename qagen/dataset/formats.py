@@ -7,7 +7,7 @@ separator, every completion starts with a space and ends with one stop sequence)
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from qagen.outfolder.lines import json_line
@@ -35,4 +35,10 @@ class ExampleFormat:
 
 
 def jsonl(rows: Iterable[dict]) -> str:
-    return "".join(json_line(row) + "\n" for row in rows)
+    return "".join(jsonl_lines(rows))
+
+
+def jsonl_lines(rows: Iterable[dict]) -> Iterator[str]:
+    """The lines of ``jsonl(rows)``, made one at a time."""
+    for row in rows:
+        yield json_line(row) + "\n"

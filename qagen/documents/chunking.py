@@ -238,6 +238,28 @@ def page_of(chunk: Chunk, answer: str) -> int | None:
     return chunk.page
 
 
+class _RememberedCounts:
+    """A token counter that counts each text once while one document is split.
+
+    The splitter measures every piece when it splits and again when it merges (and once more
+    when a merged chunk drops its first piece for the overlap); the counts are exact, only
+    asked for once. ``forget`` between documents keeps the memory to one document's pieces.
+    """
+
+    def __init__(self, count_tokens: Callable[[str], int]) -> None:
+        self._count = count_tokens
+        self._known: dict[str, int] = {}
+
+    def __call__(self, text: str) -> int:
+        known = self._known.get(text)
+        if known is None:
+            known = self._known[text] = self._count(text)
+        return known
+
+    def forget(self) -> None:
+        self._known.clear()
+
+
 def _text_splitter(count_tokens: Callable[[str], int], chunk_tokens: int, overlap_tokens: int) -> RecursiveCharacterTextSplitter:
     return RecursiveCharacterTextSplitter(
         chunk_size=chunk_tokens,
@@ -257,9 +279,12 @@ def split_documents(
     overlap_tokens: int,
 ) -> list[Chunk]:
     """Chunks of at most ``chunk_tokens`` tokens (sizes are checked by the settings)."""
+    remembered = _RememberedCounts(count_tokens)
+    count_tokens = remembered
     splitter = _text_splitter(count_tokens, chunk_tokens, overlap_tokens)
     chunks: list[Chunk] = []
     for document in documents:
+        remembered.forget()
         text, sections = document.text, sections_of(document)
         if sections:
             blocks = _blocks(text, sections)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from qagen.errors import OutputError
@@ -52,9 +52,12 @@ LATER_FOLDERS = ("eval", "adapter")
 # --------------------------------------------------------------------------- writing files
 
 
-def _write_synced(path: Path, data: str) -> None:
+def _write_synced(path: Path, data: str | Iterable[str]) -> None:
     with open(path, "w", encoding="utf-8", newline="\n") as handle:
-        handle.write(data)
+        if isinstance(data, str):
+            handle.write(data)
+        else:  # lines made as they are written: a large corpus's file is never one string in memory
+            handle.writelines(data)
         handle.flush()
         os.fsync(handle.fileno())
 
@@ -214,8 +217,8 @@ class OutFolder:
         if any((self.path / name).exists() for name in OUTPUT_FILES):
             write_atomic(self.state / OUTDATED, "a qagen run started after these output files were written\n")
 
-    def write_outputs(self, files: dict[str, str]) -> None:
-        """Replace the output files (by name) as one generation of the dataset.
+    def write_outputs(self, files: dict[str, str | Iterable[str]]) -> None:
+        """Replace the output files (by name) as one generation of the dataset; a file's text may come in pieces.
 
         Every new file is complete on disk before ``.qagen/switch.json`` records which temp
         file replaces which; then they are renamed in and the record is removed. A kill midway
@@ -236,6 +239,10 @@ class OutFolder:
             for tmp in [*temps.values(), record_tmp]:
                 tmp.unlink(missing_ok=True)
             raise _write_error(writing, exc) from None
+        except BaseException:  # a file's pieces failed to be made: no half-written set is left behind
+            for tmp in [*temps.values(), record_tmp]:
+                tmp.unlink(missing_ok=True)
+            raise
         self.finish_switch()
 
     def finish_switch(self) -> None:

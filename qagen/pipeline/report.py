@@ -71,6 +71,9 @@ class Report:
     # after one), "retried" in a follow-up batch or online, "failed" in the end}; None without --batch.
     batch: dict | None = None
     coverage: list[ChunkCoverage] = field(default_factory=list)
+    # CPU seconds of this process by stage: read (load and chunk), generate (with the offline generator, its
+    # work; with a model, sending and parsing), check, dedupe, idk, dataset (format, validate, split).
+    stage_cpu_seconds: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -139,6 +142,7 @@ def build_report(
         cost=cost,
         batch=batch,
         coverage=coverage,
+        stage_cpu_seconds=dict(run.cpu_seconds),
     )
 
 

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from qagen.dataset.formats import jsonl
+from qagen.dataset.formats import jsonl_lines
 from qagen.documents.tokens import TokenCounter, counter_for
 from qagen.finetune.state import saved_job_id
 from qagen.errors import BudgetReached, ConfigError, QagenError
@@ -97,7 +97,9 @@ async def _run_locked(
     # the report's figures comparable with a real run.
     counter = counter_for(DEFAULT_OPENAI_MODEL if settings.offline else settings.model)
     new_decisions, decision_warnings = decisions
+    reading_started = time.process_time()
     run = stages.read_documents(settings, reporter, counter)
+    run.cpu_seconds["read"] = round(time.process_time() - reading_started, 3)
     if rates is not None and settings.max_cost is not None:
         check_reply_caps(run)
 
@@ -163,7 +165,8 @@ async def _run_locked(
             window = stages.overflow.context_window(settings)
             asker = Asker(chat_model, journal, dict(answered_before), concurrency=settings.concurrency,
                           before_send=stages.overflow.window_warner(window, counter, warn) if window else None, send=engine or sender)
-            generated = await stages.generate(run, asker, answered_before)
+            with run.timed("generate"):
+                generated = await stages.generate(run, asker, answered_before)
             kept = await stages.keep_good_pairs(run, asker, generated.pairs)
     finally:
         if model is None:  # the caller's own model is the caller's to close
@@ -176,7 +179,8 @@ async def _run_locked(
             warn(f"{count} lines of {path} name no request of this run (unknown custom_id) and were left out")
     hits = cached.hits if cached is not None else 0
     not_sent = len(ledger.not_sent) if ledger is not None else 0
-    dataset = stages.make_dataset(run, kept.pairs)
+    with run.timed("dataset"):
+        dataset = stages.make_dataset(run, kept.pairs)
     report = build_report(
         run, generated, dataset, answered_before,
         # Every request sent: each ends answered (the cache's answers were not sent) or failed, and each retry was one more.
@@ -196,12 +200,12 @@ async def _run_locked(
                         language=settings.language, decisions=len(run.review.decisions))
     out.write_outputs({
         CARD: card,
-        paths["pairs"].name: jsonl(pair_lines(run, final, split_of)),
-        paths["rejects"].name: jsonl(asdict(r) for r in rejects),
-        paths["train"].name: jsonl(examples[p.id] for p in split.train),
-        paths["valid"].name: jsonl(examples[p.id] for p in split.valid),
+        paths["pairs"].name: jsonl_lines(pair_lines(run, final, split_of)),
+        paths["rejects"].name: jsonl_lines(asdict(r) for r in rejects),
+        paths["train"].name: jsonl_lines(examples[p.id] for p in split.train),
+        paths["valid"].name: jsonl_lines(examples[p.id] for p in split.valid),
         paths["report"].name: json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n",
-        CHUNKS: jsonl({"id": c.id, "source": c.source, "page": c.page, "section": c.section, "text": c.text} for c in run.chunks),
+        CHUNKS: jsonl_lines({"id": c.id, "source": c.source, "page": c.page, "section": c.section, "text": c.text} for c in run.chunks),
     })
     # Made from the files just written, as `qagen review` makes it: the page is the same either way.
     if settings.review and (page := review_page(out.path, warn)) is not None:

@@ -7,8 +7,10 @@ reason. Every dropped item lands in ``Run.rejections``, so nothing is dropped si
 
 from __future__ import annotations
 
+import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -55,6 +57,28 @@ class StageCounts:
         self.counts[name] = {"in": taken, "out": kept, **extra, "dropped": dict(Counter(r.reason for r in dropped))}
 
 
+class ChunkTexts(Mapping[str, str]):
+    """Chunk id -> its text under its heading path, made when looked up.
+
+    Made on each look-up rather than stored: stored, the texts under a heading would be a
+    second copy of the corpus held for the whole run. Where ids repeat, the last chunk's text
+    is the one given.
+    """
+
+    def __init__(self, chunks: Sequence[Chunk]) -> None:
+        self._chunks = {c.id: c for c in chunks}
+
+    def __getitem__(self, chunk_id: str) -> str:
+        c = self._chunks[chunk_id]
+        return f"{c.section}\n\n{c.text}" if c.section else c.text
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._chunks)
+
+    def __len__(self) -> int:
+        return len(self._chunks)
+
+
 @dataclass
 class Run:
     """What the stages of one run share."""
@@ -63,22 +87,32 @@ class Run:
     reporter: Reporter
     counter: TokenCounter
     templates: dict[str, ChatTemplate]
-    loaded: LoadResult
+    loaded: LoadResult  # the files read and skipped; their text lives on in the chunks only (see read_documents)
     chunks: list[Chunk]
     warnings: list[str]
     counts: StageCounts = field(default_factory=StageCounts)
     rejections: list[Rejection] = field(default_factory=list)
     review: Review = field(default_factory=Review)  # the reviewer's decisions, and what they did
     ratings: dict[str, Rating] = field(default_factory=dict)  # the judge's, by pair id (with --judge)
+    cpu_seconds: dict[str, float] = field(default_factory=dict)  # stage -> CPU time this process spent in it
+
+    @contextmanager
+    def timed(self, stage: str) -> Iterator[None]:
+        """Add the CPU time of the block to ``stage`` (CPU, not wall: waiting on a model costs none)."""
+        started = time.process_time()
+        try:
+            yield
+        finally:
+            self.cpu_seconds[stage] = round(self.cpu_seconds.get(stage, 0.0) + time.process_time() - started, 3)
 
     @property
-    def chunk_texts(self) -> dict[str, str]:
+    def chunk_texts(self) -> Mapping[str, str]:
         """What a pair's answer is checked against: its chunk, under its heading path.
 
         A chunk that starts mid-section does not hold its heading, yet the heading is the
         document's own words about that text ("Route 2"), and the template gave it to the model.
         """
-        return {c.id: f"{c.section}\n\n{c.text}" if c.section else c.text for c in self.chunks}
+        return ChunkTexts(self.chunks)
 
     def placed(self, rejections: Sequence[Rejection]) -> list[Rejection]:
         """The rejections, each with the page and section of its chunk (stages below the pipeline know only the id)."""
@@ -128,7 +162,9 @@ def read_documents(settings: Settings, reporter: Reporter, counter: TokenCounter
     chunks = split_documents(loaded.documents, counter, chunk_tokens=settings.chunk_size, overlap_tokens=settings.chunk_overlap)
     if chunks:
         try_templates(templates, chunks[0], settings.pairs_per_chunk)
-    return Run(settings, reporter, counter, templates, loaded, chunks, warnings)
+    # From here on the chunks hold the text: the run keeps which files were read, not a second copy of the corpus.
+    read = replace(loaded, documents=tuple(replace(d, text="", sections=()) for d in loaded.documents))
+    return Run(settings, reporter, counter, templates, read, chunks, warnings)
 
 
 def try_templates(templates: dict[str, ChatTemplate], chunk: Chunk, n: int) -> None:
@@ -308,7 +344,8 @@ async def keep_good_pairs(run: Run, asker: Asker, pairs: list[Pair]) -> Kept:
         run.counts.counts["review"] = review.counts()  # its place in the report, after generate; the I-don't-know pairs add to it
     checked_rejections: list[Rejection] = []
     example = example_text(run.templates["qa"].messages)
-    kept, dropped = check_pairs(pairs, chunk_texts, grounding_threshold=settings.grounding_threshold, example=example)
+    with run.timed("check"):
+        kept, dropped = check_pairs(pairs, chunk_texts, grounding_threshold=settings.grounding_threshold, example=example)
     run.drop("check", len(pairs), kept, dropped)
     checked_rejections += dropped
 
@@ -332,17 +369,20 @@ async def keep_good_pairs(run: Run, asker: Asker, pairs: list[Pair]) -> Kept:
         run.drop("judge", before, kept, dropped)
 
     before = len(kept)
-    kept, dropped = drop_duplicates(kept, settings.dedupe_threshold, review.protected)
+    with run.timed("dedupe"):
+        kept, dropped = drop_duplicates(kept, settings.dedupe_threshold, review.protected)
     run.drop("dedupe", before, kept, dropped)
 
     # Counted as if the reviewer had dropped nothing (and no edit had failed a check): the I-don't-know requests
     # are then the ones asked before (their count is in the prompt), and applying a review asks the model nothing new.
     unreviewed_count = len(kept) + review.applied["drop"] + sum(1 for r in checked_rejections if r.pair_id in review.protected)
-    idk = await make_idk(run, asker, target=round(unreviewed_count * settings.idk_ratio))
+    with run.timed("idk"):
+        idk = await make_idk(run, asker, target=round(unreviewed_count * settings.idk_ratio))
     reviewed_before = len(review.rejections)
     idk_reviewed, _ = review.apply(idk.pairs, chunks)
     run.rejections += review.rejections[reviewed_before:]
-    idk_checked, dropped = check_pairs(idk_reviewed, chunk_texts, grounding_threshold=settings.grounding_threshold)
+    with run.timed("check"):
+        idk_checked, dropped = check_pairs(idk_reviewed, chunk_texts, grounding_threshold=settings.grounding_threshold)
     checked_rejections += dropped
     run.rejections += idk.rejections + dropped
     if review.decisions:
@@ -356,7 +396,8 @@ async def keep_good_pairs(run: Run, asker: Asker, pairs: list[Pair]) -> Kept:
         "out": len(idk_checked),
         "dropped": dict(Counter(r.reason for r in idk.rejections + dropped)),
     }
-    combined, dropped = drop_duplicates(kept + idk_checked, settings.dedupe_threshold, review.protected)
+    with run.timed("dedupe"):
+        combined, dropped = drop_duplicates(kept + idk_checked, settings.dedupe_threshold, review.protected)
     run.drop("dedupe_idk", len(kept) + len(idk_checked), combined, dropped)
     # A request too large for the endpoint is no failure a rerun can mend: its pairs are rejected, not retried.
     return Kept(combined, sum(1 for f in idk.failures + judge_failures if f.rerun_helps))

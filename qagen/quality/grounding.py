@@ -418,7 +418,7 @@ def check_grounding(
 
     q_numbers, _ = _anchors(question)
     q_names = _name_terms(names(question)) & chunk.terms  # those from elsewhere cannot be near the answer
-    absent = [n for n in names(question) if not _name_terms([n]) <= (chunk.terms | corpus_terms)]
+    absent = [n for n in names(question) if not _name_terms([n]) - chunk.terms <= corpus_terms]  # no union: the corpus's terms are many
     absent += [w for k, w in _split_numbers(question)[0] if k not in chunk.numbers]
     if absent:
         return Grounding("question_not_grounded", f"The question mentions {', '.join(absent[:3])}, which its chunk does not contain.")

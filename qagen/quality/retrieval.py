@@ -36,6 +36,8 @@ from __future__ import annotations
 import heapq
 import math
 import re
+from array import array
+from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
@@ -72,16 +74,32 @@ def tokenize(text: str) -> list[str]:
     Stop words are removed before stemming, so the pronoun "us" disappears while "used"
     is kept (as the stem ``us``). Digits are kept as terms (years, version numbers).
     """
-    terms: list[str] = []
-    for match in _WORD.finditer(text.lower()):
-        word = match.group()
-        if word.endswith(("'s", "’s")):
-            word = word[:-2]
-        word = word.replace("'", "").replace("’", "")
-        if not word or word in STOP_WORDS:
-            continue
-        terms.append(stem(word))
-    return terms
+    terms = _TERMS
+    if len(terms) > _MAX_TERMS:
+        terms.clear()
+    return [term for term in map(terms.__getitem__, _WORD.findall(text.lower())) if term]
+
+
+def _term(word: str) -> str:
+    """The term of one lower-case word, "" for a stop word."""
+    if word.endswith(("'s", "’s")):
+        word = word[:-2]
+    word = word.replace("'", "").replace("’", "")
+    if not word or word in STOP_WORDS:
+        return ""
+    return stem(word)
+
+
+class _TermTable(dict):
+    """word -> term, filled on first sight: a corpus repeats its words, so each is reduced once."""
+
+    def __missing__(self, word: str) -> str:
+        term = self[word] = _term(word)
+        return term
+
+
+_TERMS = _TermTable()
+_MAX_TERMS = 200_000  # distinct words remembered (some 25 MB); past it the table starts again: memory, not results
 
 
 @lru_cache(maxsize=65536)
@@ -193,6 +211,12 @@ class BM25Index:
 
     Scores use the non-negative idf ``ln(1 + (N - df + 0.5) / (df + 0.5))``. Each distinct
     query term counts once, however often the query repeats it.
+
+    Each chunk is tokenised once, here. A term's postings are two arrays of machine
+    integers (positions ascending, and the term's frequency at each), not a list of
+    tuples: on a 50 MB corpus that is about a tenth of the memory, and a term's frequency
+    in one chunk is a binary search away, which is what ``score`` and ``frequency`` need
+    to look at a few chunks without touching every chunk that shares a common word.
     """
 
     def __init__(self, chunks: Sequence[Chunk], *, k1: float = 1.5, b: float = 0.75) -> None:
@@ -201,21 +225,35 @@ class BM25Index:
         self._k1 = k1
         self._b = b
         self._chunks: tuple[Chunk, ...] = tuple(chunks)
-        self._postings: dict[str, list[tuple[int, int]]] = {}  # term -> [(position, term frequency)]
-        self._lengths: list[int] = []
-        self._terms: list[frozenset[str]] = []
+        self._term_id: dict[str, int] = {}
+        self._term_names: list[str] = []
+        self._positions: list[array[int]] = []  # by term id: the positions holding the term, ascending
+        self._frequencies: list[array[int]] = []  # by term id: its frequency at each of those positions
+        self._chunk_terms: list[array[int]] = []  # by position: the ids of the chunk's distinct terms
+        self._lengths = array("l")
         self._position: dict[str, int] = {}
         self._by_place: dict[tuple[str, int], int] = {}
         for position, chunk in enumerate(self._chunks):
             counts = Counter(tokenize(chunk.text))
             self._lengths.append(sum(counts.values()))
-            self._terms.append(frozenset(counts))
+            ids = array("l")
             for term, frequency in counts.items():
-                self._postings.setdefault(term, []).append((position, frequency))
+                term_id = self._term_id.get(term)
+                if term_id is None:
+                    term_id = self._term_id[term] = len(self._term_names)
+                    self._term_names.append(term)
+                    self._positions.append(array("l"))
+                    self._frequencies.append(array("l"))
+                self._positions[term_id].append(position)
+                self._frequencies[term_id].append(frequency)
+                ids.append(term_id)
+            self._chunk_terms.append(ids)
             self._position.setdefault(chunk.id, position)
             self._by_place.setdefault((chunk.source, chunk.index), position)
         total = sum(self._lengths)
         self._average_length = total / len(self._lengths) if total else 1.0
+        self._neighbours: list[tuple[int, ...]] | None = None  # by position, built on first use
+        self._pointed_by: dict[int, list[int]] | None = None
 
     def __len__(self) -> int:
         return len(self._chunks)
@@ -231,7 +269,8 @@ class BM25Index:
 
     def terms_of(self, chunk_id: str) -> frozenset[str]:
         """The distinct content terms of one chunk, as ``tokenize`` produces them."""
-        return self._terms[self._position[chunk_id]]
+        names = self._term_names
+        return frozenset(names[term_id] for term_id in self._chunk_terms[self._position[chunk_id]])
 
     def neighbours(self, chunk_id: str) -> tuple[str, ...]:
         """Ids of the chunks just before and after this one in the same document."""
@@ -243,9 +282,54 @@ class BM25Index:
                 found.append(self._chunks[position].id)
         return tuple(found)
 
+    def neighbour_positions(self, position: int) -> tuple[int, ...]:
+        """The positions ``neighbours`` names for the chunk at ``position`` (by its id, as ``neighbours`` does)."""
+        if self._neighbours is None:
+            self._build_neighbours()
+        assert self._neighbours is not None
+        return self._neighbours[position]
+
+    def pointed_by(self, position: int) -> list[int]:
+        """The positions whose ``neighbour_positions`` hold ``position``, ascending."""
+        if self._pointed_by is None:
+            self._build_neighbours()
+        assert self._pointed_by is not None
+        return self._pointed_by.get(position, [])
+
+    def _build_neighbours(self) -> None:
+        neighbours: list[tuple[int, ...]] = []
+        pointed_by: dict[int, list[int]] = {}
+        for position, chunk in enumerate(self._chunks):
+            first = self._chunks[self._position[chunk.id]]
+            found = []
+            for index in (first.index - 1, first.index + 1):
+                place = self._by_place.get((first.source, index))
+                if place is not None:
+                    # ``neighbours`` goes through the neighbour's id: the first chunk with that id.
+                    found.append(self._position[self._chunks[place].id])
+            neighbours.append(tuple(found))
+            for other in found:
+                pointed_by.setdefault(other, []).append(position)
+        self._neighbours, self._pointed_by = neighbours, pointed_by
+
     def document_frequency(self, term: str) -> int:
         """In how many chunks a (tokenized) term occurs."""
-        return len(self._postings.get(term, ()))
+        term_id = self._term_id.get(term)
+        return 0 if term_id is None else len(self._positions[term_id])
+
+    def positions_with(self, term: str) -> Sequence[int]:
+        """The positions (in corpus order) of the chunks holding a (tokenized) term."""
+        term_id = self._term_id.get(term)
+        return () if term_id is None else self._positions[term_id]
+
+    def frequency(self, term: str, position: int) -> int:
+        """How often a (tokenized) term occurs in the chunk at ``position``."""
+        term_id = self._term_id.get(term)
+        if term_id is None:
+            return 0
+        positions = self._positions[term_id]
+        at = bisect_left(positions, position)
+        return self._frequencies[term_id][at] if at < len(positions) and positions[at] == position else 0
 
     def idf(self, term: str) -> float:
         """The BM25 inverse document frequency of a (tokenized) term."""
@@ -267,11 +351,11 @@ class BM25Index:
         scores: dict[int, float] = {}
         matched: Counter[int] = Counter()
         for term in query_terms:
-            postings = self._postings.get(term)
-            if not postings:
+            term_id = self._term_id.get(term)
+            if term_id is None:
                 continue
             weight = self.idf(term)
-            for position, frequency in postings:
+            for position, frequency in zip(self._positions[term_id], self._frequencies[term_id]):
                 scores[position] = scores.get(position, 0.0) + weight * self._saturation(frequency, position)
                 matched[position] += 1
         best = heapq.nsmallest(k, scores.items(), key=lambda item: (-item[1], item[0]))
@@ -280,6 +364,18 @@ class BM25Index:
             Hit(chunk_id=self._chunks[position].id, score=score, coverage=matched[position] / size)
             for position, score in best
         ]
+
+    def score(self, query_terms: Sequence[str], position: int) -> float:
+        """The score ``search`` gives the chunk at ``position`` for these distinct query terms, to the last bit.
+
+        The terms are added in the order given, as ``search`` adds them, so the sum rounds the same way.
+        """
+        total = 0.0
+        for term in query_terms:
+            frequency = self.frequency(term, position)
+            if frequency:
+                total = total + self.idf(term) * self._saturation(frequency, position)
+        return total
 
     def _saturation(self, frequency: int, position: int) -> float:
         length_ratio = self._lengths[position] / self._average_length

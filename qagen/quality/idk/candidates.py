@@ -74,7 +74,7 @@ def _answer_type_terms() -> frozenset[str]:
     return frozenset(tokenize(_ANSWER_TYPE_WORDS))
 
 
-def likely_answered(index: BM25Index, question: str, *, min_coverage: float = 0.75) -> IdkVerdict:
+def likely_answered(index: BM25Index, question: str, *, min_coverage: float = 0.75, explain: bool = True) -> IdkVerdict:
     """Decide, lexically and conservatively, whether some passage likely answers ``question``.
 
     Terms are the question's content terms (``qagen.quality.retrieval.tokenize``) minus words that
@@ -94,6 +94,19 @@ def likely_answered(index: BM25Index, question: str, *, min_coverage: float = 0.
     Everything else is judged not answerable. Word forms are joined by the light stemming,
     synonyms are not: a question phrased in words the documents never use looks unanswered,
     which is why the candidate questions stay close to the documents' own vocabulary.
+
+    Of the passages that make it answerable, the verdict names the one holding most of the
+    question by itself (a short heading next to the real answer may rank higher), then the best
+    ranked by BM25. An unanswerable verdict names the closest passage (best window coverage,
+    then rank) when ``explain`` is true; that means looking at every chunk sharing a word with
+    the question, so callers that need only the decision pass ``explain=False`` and get no
+    passage (``best_chunk_id`` None) in that case.
+
+    Only passages that can meet A or B are looked at: a passage meeting A has the key term held
+    by the fewest chunks in its window, so it is one of those chunks or a chunk that has one
+    of them as a neighbour; a passage meeting B holds the rarest attribute term itself. A
+    common word of the question ("first", "design") therefore never makes the check read all
+    the chunks that use it, and the cost grows with the rare terms' chunks, not the corpus.
     """
     if not 0.0 < min_coverage <= 1.0:
         raise ValueError(f"min_coverage must be in (0, 1], got {min_coverage}")
@@ -107,30 +120,74 @@ def likely_answered(index: BM25Index, question: str, *, min_coverage: float = 0.
     if not keys:
         return IdkVerdict(question, False, None, 0.0, 0.0, "None of the question's words occurs in the corpus.")
 
+    supported = _support(index, question, terms, entity, attribute, keys, min_coverage)
+    if supported is not None:
+        return supported
+    if not explain:
+        return IdkVerdict(question, False, None, 0.0, 0.0, (
+            f"No passage holds {_quote(keys)} with {min_coverage:.0%} of the question terms, "
+            f"nor states {_quote(attribute or terms)} by itself."))
+    return _closest(index, question, terms, attribute)
+
+
+def _support(
+    index: BM25Index, question: str, terms: frozenset[str], entity: frozenset[str], attribute: frozenset[str],
+    keys: frozenset[str], min_coverage: float,
+) -> IdkVerdict | None:
+    """The verdict of the passage that makes ``question`` answerable (rules A and B), or None."""
+    query_terms = list(dict.fromkeys(tokenize(question)))  # as BM25Index.search reads the question
+    found_at: dict[int, frozenset[str]] = {}
+
+    def found(position: int) -> frozenset[str]:
+        held = found_at.get(position)
+        if held is None:
+            held = found_at[position] = frozenset(t for t in terms if index.frequency(t, position))
+        return held
+
+    candidates: set[int] = set()
+    scarcest_key = min(keys, key=lambda term: (index.document_frequency(term), term))
+    for position in index.positions_with(scarcest_key):
+        candidates.add(position)
+        candidates.update(index.pointed_by(position))
+    if entity and attribute:
+        scarcest_attribute = min(attribute, key=lambda term: (index.document_frequency(term), term))
+        candidates.update(index.positions_with(scarcest_attribute))
+
+    # The first in rank order (score, then corpus order) of those holding the most terms by themselves.
+    best: tuple[tuple[int, float, int], IdkVerdict] | None = None  # ((terms held by itself, score, -position), verdict)
+    for position in candidates:
+        own = found(position)
+        window = set(own)
+        for neighbour in index.neighbour_positions(position):
+            window |= found(neighbour)
+        coverage = len(window) / len(terms)
+        if coverage >= min_coverage and keys <= window:
+            reason = f"A passage covers {len(window)} of {len(terms)} question terms, including {_quote(keys)}."
+        elif entity and attribute and attribute <= own:
+            reason = f"A passage mentions every asked attribute ({_quote(attribute)}), perhaps about the same entity."
+        else:
+            continue
+        if not own and not any(index.frequency(term, position) for term in query_terms):
+            continue  # shares no word with the question: no search would find it
+        score = index.score(query_terms, position)
+        rank = (len(own), score, -position)
+        if best is None or rank > best[0]:
+            best = (rank, IdkVerdict(question, True, index.chunks[position].id, score, coverage, reason))
+    return None if best is None else best[1]
+
+
+def _closest(index: BM25Index, question: str, terms: frozenset[str], attribute: frozenset[str]) -> IdkVerdict:
+    """The unanswerable verdict naming the passage closest to answering: best window coverage, then rank."""
     hits = index.search(question, k=len(index))
     found = {hit.chunk_id: index.terms_of(hit.chunk_id) & terms for hit in hits}
-    support: tuple[float, IdkVerdict] | None = None  # (share of the terms in the chunk itself, verdict)
     closest: tuple[float, Hit] | None = None  # (window coverage, hit)
     for hit in hits:
         window = set(found[hit.chunk_id])
         for neighbour in index.neighbours(hit.chunk_id):
             window |= found.get(neighbour, set())
         coverage = len(window) / len(terms)
-        verdict = None
-        if coverage >= min_coverage and keys <= window:
-            reason = f"A passage covers {len(window)} of {len(terms)} question terms, including {_quote(keys)}."
-            verdict = IdkVerdict(question, True, hit.chunk_id, hit.score, coverage, reason)
-        elif entity and attribute and attribute <= found[hit.chunk_id]:
-            reason = f"A passage mentions every asked attribute ({_quote(attribute)}), perhaps about the same entity."
-            verdict = IdkVerdict(question, True, hit.chunk_id, hit.score, coverage, reason)
-        # Report the supporting passage that holds most of the question by itself (a short
-        # heading next to the real answer may rank higher), then the best ranked.
-        if verdict and (support is None or len(found[hit.chunk_id]) / len(terms) > support[0]):
-            support = (len(found[hit.chunk_id]) / len(terms), verdict)
         if closest is None or coverage > closest[0]:
             closest = (coverage, hit)
-    if support is not None:
-        return support[1]
     if closest is None:
         return IdkVerdict(question, False, None, 0.0, 0.0, "No passage shares a content word with the question.")
     coverage, hit = closest

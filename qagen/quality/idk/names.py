@@ -13,6 +13,7 @@ must pass.
 from __future__ import annotations
 
 import re
+import sys
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -164,7 +165,7 @@ class _Entity:
         return word if word not in STOP_WORDS and not verb_like and uses >= 2 and uses * 2 > self.count else None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a corpus has about 20,000 of them per MB, all held at once
 class _Occurrence:
     """One run of capitalised words as found in the text, before cleaning."""
 
@@ -320,12 +321,13 @@ def _occurrence(run: list[str], tokens: list[re.Match[str]], start: int, end: in
     previous = "" if breaks_sentence else tokens[start - 1].group().lower()
     after = passage[tokens[end - 1].end() : tokens[end].start()] if end < len(tokens) else passage[tokens[end - 1].end() :]
     following = tokens[end].group() if end < len(tokens) else ""
+    # Interned: the same few thousand words recur in every mention, one copy each is enough.
     return _Occurrence(
-        words=tuple(run),
+        words=tuple(map(sys.intern, run)),
         chunk=chunk,
         sentence_start=breaks_sentence,
-        previous=previous,
-        next_word=following if not after.strip(" \t") else "",
+        previous=sys.intern(previous),
+        next_word=sys.intern(following) if not after.strip(" \t") else "",
         label=after.lstrip(" \t").startswith(":"),
         apposition=after.strip(" \t") == "," and following.lower() in ("a", "an"),
     )

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Sequence
+from bisect import bisect_left
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
 from qagen.quality.idk.names import Entity, find_entities
-from qagen.quality.retrieval import tokenize
+from qagen.quality.retrieval import BM25Index, tokenize
 from qagen.records import Chunk
 
 
@@ -123,7 +124,7 @@ _FRAMES: dict[str, tuple[_Frame, ...]] = {
 }
 
 
-def offline_idk_questions(chunks: Sequence[Chunk], count: int, *, seed: int = 0) -> list[str]:
+def offline_idk_questions(chunks: Sequence[Chunk], count: int, *, seed: int = 0, index: BM25Index | None = None) -> list[str]:
     """Up to ``count`` distinct questions about the corpus's names that it likely cannot answer.
 
     Names come from ``find_entities``; each is combined with the frames of its kind. A
@@ -134,20 +135,20 @@ def offline_idk_questions(chunks: Sequence[Chunk], count: int, *, seed: int = 0)
 
     Deterministic for a given corpus, count and seed (``random.Random(seed)`` shuffles each
     name's frames): the most widely mentioned names come first, one question per name per
-    round, each name taking the frame used least so far.
+    round, each name taking the frame used least so far. ``index``, a ``BM25Index`` of these
+    very chunks, saves tokenising every chunk again; the questions are the same without it.
     """
     if count < 0:
         raise ValueError(f"count must be >= 0, got {count}")
     if count == 0:
         return []
+    if index is not None and len(index) != len(chunks):
+        raise ValueError(f"the index holds {len(index)} chunks, not the {len(chunks)} given")
     rng = random.Random(seed)
-    chunks_with_term: dict[str, set[int]] = {}
-    for position, chunk in enumerate(chunks):
-        for term in set(tokenize(chunk.text)):
-            chunks_with_term.setdefault(term, set()).add(position)
+    positions_with = index.positions_with if index is not None else _term_positions(chunks)
     plans: list[tuple[Entity, list[_Frame]]] = []
     for entity in find_entities(chunks):
-        frames = [frame for frame in _FRAMES[entity.kind] if _frame_allowed(frame, entity, chunks_with_term)]
+        frames = [frame for frame in _FRAMES[entity.kind] if _frame_allowed(frame, entity, positions_with)]
         rng.shuffle(frames)
         if frames:
             plans.append((entity, frames))
@@ -170,9 +171,28 @@ def offline_idk_questions(chunks: Sequence[Chunk], count: int, *, seed: int = 0)
     return questions
 
 
-def _frame_allowed(frame: _Frame, entity: Entity, chunks_with_term: dict[str, set[int]]) -> bool:
+def _term_positions(chunks: Sequence[Chunk]) -> Callable[[str], Sequence[int]]:
+    chunks_with_term: dict[str, list[int]] = {}
+    for position, chunk in enumerate(chunks):
+        for term in dict.fromkeys(tokenize(chunk.text)):
+            chunks_with_term.setdefault(term, []).append(position)
+    return lambda term: chunks_with_term.get(term, [])
+
+
+def _frame_allowed(frame: _Frame, entity: Entity, positions_with: Callable[[str], Sequence[int]]) -> bool:
     """False when a chunk naming the entity uses one of the frame's key words."""
-    return all(chunks_with_term.get(term, set()).isdisjoint(entity.chunks) for term in frame.key_terms())
+    return not any(_shares_position(positions_with(term), entity.chunks) for term in frame.key_terms())
+
+
+def _shares_position(positions: Sequence[int], chunks: frozenset[int]) -> bool:
+    """Whether ``positions`` (ascending) holds one of ``chunks``, looking at the shorter of the two."""
+    if len(chunks) < len(positions):
+        for position in chunks:
+            at = bisect_left(positions, position)
+            if at < len(positions) and positions[at] == position:
+                return True
+        return False
+    return any(position in chunks for position in positions)
 
 
 def _render(frame: _Frame, entity: Entity) -> str:

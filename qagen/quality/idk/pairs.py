@@ -65,11 +65,11 @@ def offline_idk(chunks: Sequence[Chunk], index: BM25Index, target: int, refusals
         return outcome
     # Three candidates per example asked leaves room for those the corpus answers; the
     # ones left over once enough are kept are never looked at, so they are not rejects.
-    for question in offline_idk_questions(chunks, target * 3, seed=seed):
+    for question in offline_idk_questions(chunks, target * 3, seed=seed, index=index):
         if len(outcome.pairs) >= target:
             break
         outcome.candidates += 1
-        verdict = likely_answered(index, question)
+        verdict = likely_answered(index, question, explain=False)
         if verdict.answerable:
             outcome.rejections.append(_drop(question, "answered_by_corpus", verdict.reason))
         else:
@@ -128,7 +128,7 @@ async def model_idk(
 
         survivors = []
         for question in fresh:
-            verdict = likely_answered(index, question)
+            verdict = likely_answered(index, question, explain=False)
             if verdict.answerable:
                 outcome.rejections.append(_drop(question, "answered_by_corpus", verdict.reason))
             else:
