@@ -27,8 +27,8 @@ WINDOW_SECONDS = 60.0
 # Each bucket holds one window's worth, as the endpoint's own does (OpenAI: the per-minute limit, refilled
 # continuously): a run starts with what the first reply says is left and may spend it at once, then sends at
 # the refill rate. A smaller bucket gives away what a fresh window holds: with 3 s of it, 800 requests at 600
-# a minute took 75.1 s where the limit allows 20.2 s; with the minute, 1,200 took 61.2 s of 60.2 s
-# (benchmarks/ratelimit.py).
+# a minute took 75.1 s where the limit allows 20.2 s; with the minute, 4,200 took 361.5 s of 360.2 s
+# (benchmarks/ratelimit.py, median of 3).
 
 
 class Clock(Protocol):  # qagen.llm.client.Clock, or a test's clock that moves without waiting
