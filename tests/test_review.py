@@ -176,6 +176,19 @@ def test_a_missing_or_odd_out_folder_is_one_sentence(tmp_path: Path, capsys, spo
     assert not (out / "review.html").exists() or spoil == "file"
 
 
+def test_a_damaged_line_found_while_writing_leaves_the_old_page_and_no_temp_file(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "o"
+    assert main(_offline(out)) == 0
+    before = (out / "review.html").read_bytes()
+    lines = (out / "chunks.jsonl").read_text(encoding="utf-8").splitlines(keepends=True)
+    (out / "chunks.jsonl").write_text("".join(lines[:-1]) + "{not json\n", encoding="utf-8")  # the last chunk: read last
+    capsys.readouterr()
+    assert main(["review", str(out)]) == 2
+    assert f"chunks.jsonl is damaged (line {len(lines)} is not JSON)" in capsys.readouterr().err
+    assert (out / "review.html").read_bytes() == before
+    assert sorted(p.name for p in out.iterdir() if ".tmp" in p.name) == []
+
+
 def _judged_pairs(request):
     if (judged := judge_reply(request, lambda item: {"id": item["id"], "score": 5, "reason": f"states it ({item['id']})"})) is not None:
         return judged

@@ -86,8 +86,10 @@ def _write_error(path: Path, exc: OSError) -> OutputError:
     )
 
 
-def write_atomic(path: Path, data: str) -> None:
-    """Write a whole file or nothing: a crash leaves the old file (or none), never half of one."""
+def write_atomic(path: Path, data: str | Iterable[str]) -> None:
+    """Write a whole file or nothing: a crash leaves the old file (or none), never half of one.
+
+    ``data`` may be pieces made as they are written; an error while making them leaves no temp file either."""
     tmp = _temp_name(path)
     try:
         _write_synced(tmp, data)
@@ -95,6 +97,9 @@ def write_atomic(path: Path, data: str) -> None:
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise _write_error(path, exc) from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def is_output_temp(name: str) -> bool:

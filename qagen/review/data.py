@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,11 @@ def _again(out: Path) -> str:
 
 
 def read_run(out: Path) -> dict[str, Any]:
-    """The page's data: pairs, rejects, chunks (id, source, page, section, text), the report's fields, stored decisions."""
+    """The page's data: pairs, rejects, chunks (id, source, page, section, text), the report's fields, stored decisions.
+
+    Pairs, rejects and chunks are iterators over their files' lines, read as the page is written: the
+    chunks hold the whole corpus's text, and the page never needs all of them in memory at once. A damaged
+    line then stops the writing (ConfigError), and the page is not replaced."""
     if not out.exists():
         raise ConfigError(f"{out} does not exist; give the out folder of a qagen run (qagen review OUT).")
     if not out.is_dir():
@@ -39,12 +44,12 @@ def read_run(out: Path) -> dict[str, Any]:
             made_by = " (made by an older qagen)" if name == CHUNKS else ""
             raise ConfigError(f"{out} has no {name}{made_by}; {_again(out)}.")
     report = _read_json(out / REPORT, out)
-    decisions = _read_lines(out / DECISIONS, out) if (out / DECISIONS).is_file() else []
+    decisions = list(_rows(out / DECISIONS, out)) if (out / DECISIONS).is_file() else []
     return {
         "out": str(out),
-        "pairs": _read_lines(out / PAIRS, out),
-        "rejects": _read_lines(out / REJECTS, out),
-        "chunks": _read_lines(out / CHUNKS, out),
+        "pairs": _rows(out / PAIRS, out),
+        "rejects": _rows(out / REJECTS, out),
+        "chunks": _rows(out / CHUNKS, out),
         "report": {name: report.get(name) for name in REPORT_FIELDS},
         "decisions": [d for d in decisions if isinstance(d.get("pair_id"), str) and d.get("action") in ("keep", "drop", "edit")],
     }
@@ -68,23 +73,26 @@ def _read_json(path: Path, out: Path) -> dict[str, Any]:
     return value
 
 
-def _read_lines(path: Path, out: Path) -> list[dict[str, Any]]:
-    """Every line's object; only "\\n" ends a line, as qagen writes them (U+2028 inside text is escaped)."""
+def _rows(path: Path, out: Path) -> Iterator[dict[str, Any]]:
+    """Every line's object, one at a time; only "\\n" ends a line, as qagen writes them (U+2028 inside text is escaped)."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise _damaged(path, out, "not UTF-8") from None
+        handle = open(path, encoding="utf-8", newline="\n")
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror or exc}.") from None
-    rows = []
-    for number, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
+    with handle:
+        number = 0
         try:
-            row = json.loads(line)
-        except ValueError:
-            raise _damaged(path, out, f"line {number} is not JSON") from None
-        if not isinstance(row, dict):
-            raise _damaged(path, out, f"line {number} is not a JSON object")
-        rows.append(row)
-    return rows
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except ValueError:
+                    raise _damaged(path, out, f"line {number} is not JSON") from None
+                if not isinstance(row, dict):
+                    raise _damaged(path, out, f"line {number} is not a JSON object")
+                yield row
+        except UnicodeDecodeError:
+            raise _damaged(path, out, "not UTF-8") from None
+        except OSError as exc:
+            raise ConfigError(f"cannot read {path}: {exc.strerror or exc}.") from None
