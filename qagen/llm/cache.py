@@ -171,50 +171,42 @@ class CachedModel:
         self._warn = warn
 
     async def complete(self, request: Request) -> Completion:
-        key = request_key(self._endpoint, self.name, request, self._structured_output)
-        if self._cache is not None:
-            try:
-                cached = self._cache.get(key)
-            except sqlite3.Error as exc:
-                self._give_up(exc)
-            else:
-                if cached is not None:
-                    self.hits += 1
-                    # Not sent, so not billed: the journal keeps it out of the money this out folder spent.
-                    return dataclasses.replace(cached, billed=False)
+        cached = self.lookup(request)
+        if cached is not None:
+            return cached
         completion = await self._inner.complete(request)
-        if self._cache is not None:
-            try:
-                self._cache.put(key, completion)
-            except sqlite3.Error as exc:
-                self._give_up(exc)
+        self.store(request, completion)
         return completion
 
     def lookup(self, request: Request) -> Completion | None:
         """The cached answer to ``request`` (counted as a hit, not billed), without asking the endpoint.
 
-        A batch asks the cache first: what the cache answers is not put in a request file.
+        A batch asks the cache first too: what the cache answers is not put in a request file.
         """
         if self._cache is None:
             return None
         try:
-            cached = self._cache.get(request_key(self._endpoint, self.name, request, self._structured_output))
+            cached = self._cache.get(self._key(request))
         except sqlite3.Error as exc:
             self._give_up(exc)
             return None
         if cached is None:
             return None
         self.hits += 1
+        # Not sent, so not billed: the journal keeps it out of the money this out folder spent.
         return dataclasses.replace(cached, billed=False)
 
     def store(self, request: Request, completion: Completion) -> None:
-        """Keep an answer that came by another way (a batch's output file)."""
+        """Keep an answer, asked here or come by another way (a batch's output file)."""
         if self._cache is None:
             return
         try:
-            self._cache.put(request_key(self._endpoint, self.name, request, self._structured_output), completion)
+            self._cache.put(self._key(request), completion)
         except sqlite3.Error as exc:
             self._give_up(exc)
+
+    def _key(self, request: Request) -> str:
+        return request_key(self._endpoint, self.name, request, self._structured_output)
 
     def _give_up(self, exc: sqlite3.Error) -> None:
         assert self._cache is not None
