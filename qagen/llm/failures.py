@@ -83,18 +83,13 @@ def is_context_overflow(exc: Any) -> bool:
     """True when the server refused the request (an SDK status error) because its prompt is over the model's context window."""
     if exc.status_code not in (400, TOO_LARGE, 422):
         return False
-    body = exc.body
-    inner = body.get("error", body) if isinstance(body, dict) else None
-    fields = [getattr(exc, "code", None), getattr(exc, "type", None)]
-    if isinstance(inner, dict):
-        fields += [inner.get("code"), inner.get("type")]
-    if any(isinstance(f, str) and f in _CONTEXT_CODES for f in fields):
+    if any(isinstance(f, str) and f in _CONTEXT_CODES for f in (getattr(exc, "code", None), getattr(exc, "type", None))):
         return True
-    return bool(_CONTEXT_WORDING.search(server_message(exc, None) or ""))
+    return is_context_overflow_reply(exc.status_code, exc.body) or bool(_CONTEXT_WORDING.search(server_message(exc, None) or ""))
 
 
 def is_context_overflow_reply(status: int, body: object) -> bool:
-    """``is_context_overflow`` for a reply read from a batch output file: its status and JSON body."""
+    """``is_context_overflow`` for a reply's status and JSON body (a batch output file's line, an SDK error's body)."""
     if status not in (400, TOO_LARGE, 422):
         return False
     inner = body.get("error", body) if isinstance(body, dict) else None
