@@ -39,6 +39,7 @@ from qagen.llm.batch.results import (
 from qagen.llm.batch.state import BatchState, Part
 from qagen.llm.cache import CachedModel
 from qagen.llm.client import Clock
+from qagen.llm.failures import server_message
 from qagen.llm.model import ChatModel
 from qagen.records import Completion, Request
 from qagen.redaction import redact
@@ -246,9 +247,7 @@ class BatchSender:
         try:
             return await call
         except openai.APIStatusError as exc:
-            body = exc.body if isinstance(exc.body, dict) else {}
-            inner = body.get("error", body) if isinstance(body, dict) else {}
-            said = redact(str((inner.get("message") if isinstance(inner, dict) else None) or exc.message or ""))[:300]
+            said = server_message(exc, None)
             if exc.status_code == 401:
                 raise ModelError(f"{self._where} rejected the API key (401) while {doing}: check OPENAI_API_KEY. Server said: {said}.") from None
             if exc.status_code == 404:
