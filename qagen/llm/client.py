@@ -363,7 +363,7 @@ class OpenAIChatModel:
         raise AssertionError("tenacity neither returned nor raised")  # pragma: no cover
 
     async def _send(self, body: dict[str, Any]) -> tuple[Any, Any]:
-        # The SDK's timeout is per read; a reply trickled in slowly would pass it. This bounds the whole reply.
+        # A limit on each read would let a reply trickled in slowly pass: this bounds the whole reply.
         try:
             headers, reply = await asyncio.wait_for(self._transport.post(body), self._timeout)
         except asyncio.TimeoutError:
