@@ -96,6 +96,9 @@ def request_tokens(body: dict) -> int:
 
 
 async def serve(port_file: Path, rpm: int, tpm: int, latency: float) -> None:
+    # The encoding is loaded before the port is published: loaded on the first request it held that request
+    # (and every client's first requests behind it) for 1-3 s, timed as the client's.
+    _encoding()
     limit = Buckets(rpm, tpm)
 
     async def respond(writer: asyncio.StreamWriter, status: str, payload: dict, headers: dict[str, str]) -> None:
