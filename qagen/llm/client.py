@@ -30,6 +30,7 @@ import asyncio
 import email.utils
 import functools
 import math
+import os
 import random
 import re
 import time
@@ -73,6 +74,7 @@ DEFAULT_MAX_RETRY_WAIT: float = GENERATE_OPTIONS["max_retry_wait"].default
 
 # A local server (Ollama, vLLM, llama.cpp, LM Studio) needs no key, but the SDK insists on one.
 NO_KEY = "no-key-needed"
+OPENAI_URL = "https://api.openai.com/v1"  # the SDK's default endpoint
 
 # OpenAI's reasoning models take max_completion_tokens and only the default temperature.
 _REASONING_MODEL = re.compile(r"^(o\d|gpt-5)")
@@ -202,6 +204,14 @@ def _whole(value: object) -> int | None:
 _TRANSIENT = transient_types()  # the SDK is loaded here, so its connection errors are among them
 
 
+def endpoint_url(base_url: str | None) -> str:
+    """The endpoint as the SDK resolves it: ``base_url``, else ``OPENAI_BASE_URL``, else OpenAI's.
+
+    Resolved here rather than by building an ``openai.AsyncOpenAI`` only to read its ``base_url``: that
+    client opened an HTTP pool nothing closed."""
+    return base_url or os.environ.get("OPENAI_BASE_URL") or OPENAI_URL
+
+
 class OpenAIChatModel:
     """Any OpenAI-compatible chat completions endpoint."""
 
@@ -227,10 +237,8 @@ class OpenAIChatModel:
         self._reasoning_params = bool(is_openai and _REASONING_MODEL.match(model))
         self._api_key = api_key
         register_secret(api_key)
-        # The SDK's client resolves the endpoint as it always does (OPENAI_BASE_URL included); requests go
-        # through qagen's transport, which raises the SDK's exceptions (qagen.llm.transport).
-        endpoint = openai.AsyncOpenAI(api_key=api_key or NO_KEY, base_url=base_url, max_retries=0)
-        self._transport = ChatTransport(str(endpoint.base_url), api_key or NO_KEY)
+        # Requests go through qagen's transport, which raises the SDK's exceptions (qagen.llm.transport).
+        self._transport = ChatTransport(endpoint_url(base_url), api_key or NO_KEY)
         self._timeout = timeout
         self._max_attempts = max_attempts
         self._max_retry_wait = max_retry_wait
