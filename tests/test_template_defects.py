@@ -296,3 +296,22 @@ def test_no_system_is_the_way_to_write_examples_without_a_system_message(tmp_pat
     rows = read_jsonl(out / "train.jsonl")
     assert rows and all([m["role"] for m in row["messages"]] == ["user", "assistant"] for row in rows)
     assert json.loads((out / "report.json").read_text())["settings"]["no_system"] is True
+
+
+def test_messages_without_tags_are_rendered_once_exactly_as_jinja_renders_them(tmp_path: Path) -> None:
+    # The fixed messages are rendered when the template loads; each must read as a fresh render would,
+    # line endings rewritten and JSON braces kept, while a message with a tag still varies per call.
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps({"messages": [
+        {"role": "system", "content": "Rules.\r\nKeep {braces} and } alone.\r\n"},
+        {"role": "assistant", "content": '{"question": "Q?", "answer": "A."}'},
+        {"role": "user", "content": "{# note #}{{ info }} ({{ n }})"},
+    ]}), encoding="utf-8")
+    template = load_template(path)
+    first = template.render(info="one", n=1)
+    second = template.render(info="two", n=2)
+    fresh = load_template(path).messages
+    import jinja2
+    reference = [jinja2.Environment(keep_trailing_newline=True).from_string(m.content).render(info="two", n=2) for m in fresh]
+    assert [m.content for m in second] == reference
+    assert first[0].content == "Rules.\nKeep {braces} and } alone.\n" and first[2].content == "one (1)"
