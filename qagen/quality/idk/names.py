@@ -97,7 +97,9 @@ _TOKEN = re.compile(r"[^\W\d_]+(?:['’\-][^\W\d_]+)*|&")
 _ASCII_TOKEN = re.compile(r"[A-Za-z]+(?:['\-][A-Za-z]+)*|&")
 _BLANK_LINE = re.compile(r"\n\s*\n")
 # A word (as _TOKEN finds it) and the text between it and the word before: no letter, no "&".
-_GAP_AND_TOKEN = re.compile(r"((?:[^\w&]|[\d_])*)([^\W\d_]+(?:['’\-][^\W\d_]+)*|&)")
+# The gap is matched possessively (*+): it holds no letter nor "&", where a word starts, so giving
+# characters back can never help, and not keeping them to give back halves the time on non-ASCII text.
+_GAP_AND_TOKEN = re.compile(r"((?:[^\w&]|[\d_])*+)([^\W\d_]+(?:['’\-][^\W\d_]+)*|&)")
 _GAP_AND_ASCII_TOKEN = re.compile(r"([^A-Za-z&]*)([A-Za-z]+(?:['\-][A-Za-z]+)*|&)")
 _SENTENCE_BREAK = re.compile(r"[.!?:;|\n]")
 _LIST_ITEM = re.compile(r"\s*(?:[-*+•|>]|\d+[.)])\s")
