@@ -199,3 +199,11 @@ def test_bm25_postings_are_those_of_a_plain_loop() -> None:
     assert index._term_id == term_id and type(index._term_id) is dict
     assert index._positions == [p for p, _ in postings] and index._frequencies == [f for _, f in postings]
     assert list(index._lengths) == [len(retrieval.tokenize(chunk.text)) for chunk in chunks]
+
+
+def test_ascii_words_by_split_are_those_of_the_regex() -> None:
+    ascii_alphabet = "".join(map(chr, range(128)))
+    texts = _random_texts(4, 3000, ascii_alphabet) + _random_texts(5, 3000, "ab'Z9_ -\n\x0b\x1c''") + ["", "'", "''a''", "a'b'c", "'x' y''z"]
+    for text in texts:
+        lowered = text.lower()
+        assert retrieval._ascii_words(lowered) == retrieval._WORD.findall(lowered), repr(lowered)

@@ -70,6 +70,28 @@ _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
 # tests an ASCII class far faster than a Unicode category (profiled: finding the words of a 10 MB
 # corpus, four fifths of it ASCII, 0.55 -> 0.3 s; every stage that tokenizes gains).
 _ASCII_WORD = re.compile(r"[a-z0-9]+(?:'[a-z0-9]+)*")
+# Faster still for ASCII: every byte that is no letter, digit or apostrophe becomes a space and
+# str.split does the rest; only the pieces holding an apostrophe go through _ASCII_WORD, which
+# drops a leading or trailing one and splits at two in a row (profiled at 10 MB: 0.40 -> 0.25 s,
+# and tokenize reads some four times the corpus in a run).
+_ASCII_SPACES = bytes(
+    byte if chr(byte).isascii() and (chr(byte).isalnum() or chr(byte) == "'") and not chr(byte).isupper() else 32
+    for byte in range(256)
+)
+
+
+def _ascii_words(lowered: str) -> list[str]:
+    """``_WORD.findall(lowered)`` for lower-cased ASCII text."""
+    pieces = lowered.encode("ascii").translate(_ASCII_SPACES).decode("ascii").split()
+    if "'" not in lowered:
+        return pieces
+    words: list[str] = []
+    for piece in pieces:
+        if "'" in piece:
+            words += _ASCII_WORD.findall(piece)
+        else:
+            words.append(piece)
+    return words
 _VOWELS = frozenset("aeiou")
 
 
@@ -83,7 +105,7 @@ def tokenize(text: str) -> list[str]:
     if len(terms) > _MAX_TERMS:
         terms.clear()
     lowered = text.lower()
-    words = (_ASCII_WORD if lowered.isascii() else _WORD).findall(lowered)
+    words = _ascii_words(lowered) if lowered.isascii() else _WORD.findall(lowered)
     return list(filter(None, map(terms.__getitem__, words)))  # filter(None): "" is a stop word
 
 
