@@ -339,15 +339,8 @@ def _passages(text: str) -> list[str]:
                 and not _LIST_ITEM.match(line + " ")
                 and not _FIELD_LINE.match(line)
             )
-            if not pieces:
-                pieces.append(line)
-                last_line = line
-            elif wrapped:
-                pieces += (" ", line)
-                last_line = f"{last_line} {line}"
-            else:
-                pieces += ("\n", line)
-                last_line = line
+            pieces += ("" if not pieces else " " if wrapped else "\n", line)
+            last_line = f"{last_line} {line}" if wrapped else line
         joined = "".join(pieces)
         if joined.strip():
             passages.append(joined)
@@ -377,14 +370,9 @@ def _add_occurrence(
         return
     previous = "" if breaks_sentence else tokens[start - 1][1].lower()
     # Interned: the same few thousand words recur in every mention, one copy each is enough.
-    runs.append(_Occurrence(
-        tuple(map(sys.intern, run)),
-        chunk,
-        breaks_sentence,
-        sys.intern(previous),
-        sys.intern(following) if not after.strip(" \t") else "",
-        after.strip(" \t") == "," and following.lower() in ("a", "an"),
-    ))
+    next_word = sys.intern(following) if not after.strip(" \t") else ""
+    apposition = after.strip(" \t") == "," and following.lower() in ("a", "an")
+    runs.append(_Occurrence(tuple(map(sys.intern, run)), chunk, breaks_sentence, sys.intern(previous), next_word, apposition))
 
 
 def _is_markup_line(line: str) -> bool:
