@@ -38,9 +38,10 @@ import math
 import re
 from array import array
 from bisect import bisect_left
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import repeat
 from typing import Sequence
 
 from qagen.records import Chunk
@@ -65,6 +66,32 @@ STOP_WORDS: frozenset[str] = frozenset(
 
 # Words are runs of letters or digits; an apostrophe may join two runs (don't, O'Brien).
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
+# The same words in lower-cased text that is all ASCII, where they are [a-z0-9]: the regex engine
+# tests an ASCII class far faster than a Unicode category (profiled: finding the words of a 10 MB
+# corpus, four fifths of it ASCII, 0.55 -> 0.3 s; every stage that tokenizes gains).
+_ASCII_WORD = re.compile(r"[a-z0-9]+(?:'[a-z0-9]+)*")
+# Faster still for ASCII: every byte that is no letter, digit or apostrophe becomes a space and
+# str.split does the rest; only the pieces holding an apostrophe go through _ASCII_WORD, which
+# drops a leading or trailing one and splits at two in a row (profiled at 10 MB: 0.40 -> 0.25 s,
+# and tokenize reads some four times the corpus in a run).
+_ASCII_SPACES = bytes(
+    byte if chr(byte).isascii() and (chr(byte).isalnum() or chr(byte) == "'") and not chr(byte).isupper() else 32
+    for byte in range(256)
+)
+
+
+def _ascii_words(lowered: str) -> list[str]:
+    """``_WORD.findall(lowered)`` for lower-cased ASCII text."""
+    pieces = lowered.encode("ascii").translate(_ASCII_SPACES).decode("ascii").split()
+    if "'" not in lowered:
+        return pieces
+    words: list[str] = []
+    for piece in pieces:
+        if "'" in piece:
+            words += _ASCII_WORD.findall(piece)
+        else:
+            words.append(piece)
+    return words
 _VOWELS = frozenset("aeiou")
 
 
@@ -77,7 +104,9 @@ def tokenize(text: str) -> list[str]:
     terms = _TERMS
     if len(terms) > _MAX_TERMS:
         terms.clear()
-    return [term for term in map(terms.__getitem__, _WORD.findall(text.lower())) if term]
+    lowered = text.lower()
+    words = _ascii_words(lowered) if lowered.isascii() else _WORD.findall(lowered)
+    return list(filter(None, map(terms.__getitem__, words)))  # filter(None): "" is a stop word
 
 
 def _term(word: str) -> str:
@@ -233,23 +262,22 @@ class BM25Index:
         self._lengths = array("l")
         self._position: dict[str, int] = {}
         self._by_place: dict[tuple[str, int], int] = {}
+        positions, frequencies = self._positions, self._frequencies
+        term_ids = _TermIds(self._term_names, positions, frequencies)
         for position, chunk in enumerate(self._chunks):
-            counts = Counter(tokenize(chunk.text))
-            self._lengths.append(sum(counts.values()))
-            ids = array("l")
-            for term, frequency in counts.items():
-                term_id = self._term_id.get(term)
-                if term_id is None:
-                    term_id = self._term_id[term] = len(self._term_names)
-                    self._term_names.append(term)
-                    self._positions.append(array("l"))
-                    self._frequencies.append(array("l"))
-                self._positions[term_id].append(position)
-                self._frequencies[term_id].append(frequency)
-                ids.append(term_id)
+            terms = tokenize(chunk.text)
+            counts = Counter(terms)
+            self._lengths.append(len(terms))
+            ids = array("l", map(term_ids.__getitem__, counts))
+            # Each term's postings grow by this position and the term's frequency here. The maps
+            # run in C: a Python loop over every (chunk, distinct term) took 0.6 s of the 1.4 s
+            # of indexing 10 MB.
+            deque(map(array.append, map(positions.__getitem__, ids), repeat(position, len(ids))), maxlen=0)
+            deque(map(array.append, map(frequencies.__getitem__, ids), counts.values()), maxlen=0)
             self._chunk_terms.append(ids)
             self._position.setdefault(chunk.id, position)
             self._by_place.setdefault((chunk.source, chunk.index), position)
+        self._term_id = dict(term_ids)  # a plain dict from here on: looking a term up never adds it
         total = sum(self._lengths)
         self._average_length = total / len(self._lengths) if total else 1.0
         self._neighbours: list[tuple[int, ...]] | None = None  # by position, built on first use
@@ -381,6 +409,21 @@ class BM25Index:
         length_ratio = self._lengths[position] / self._average_length
         norm = self._k1 * (1.0 - self._b + self._b * length_ratio)
         return frequency * (self._k1 + 1.0) / (frequency + norm)
+
+
+class _TermIds(dict):
+    """term -> id while a ``BM25Index`` is built: a term seen first gets the next id, and empty postings."""
+
+    def __init__(self, names: list[str], positions: list[array[int]], frequencies: list[array[int]]) -> None:
+        super().__init__()
+        self._names, self._positions, self._frequencies = names, positions, frequencies
+
+    def __missing__(self, term: str) -> int:
+        term_id = self[term] = len(self._names)
+        self._names.append(term)
+        self._positions.append(array("l"))
+        self._frequencies.append(array("l"))
+        return term_id
 
 
 def content_terms(text: str) -> list[str]:

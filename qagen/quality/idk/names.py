@@ -17,7 +17,7 @@ import sys
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal, cast
+from typing import Literal, NamedTuple, cast
 
 from qagen.quality.retrieval import STOP_WORDS, stem
 from qagen.records import Chunk
@@ -91,6 +91,16 @@ _NO_ARTICLE_HEADS = _words(
 )
 
 _TOKEN = re.compile(r"[^\W\d_]+(?:['’\-][^\W\d_]+)*|&")
+# The same words in text that is all ASCII, where a letter is [A-Za-z]: the regex engine tests
+# an ASCII class far faster than a Unicode category (profiled at 10 MB, four fifths of it ASCII:
+# 0.44 -> 0.30 s for _TOKEN, 0.90 -> 0.36 s for _GAP_AND_TOKEN).
+_ASCII_TOKEN = re.compile(r"[A-Za-z]+(?:['\-][A-Za-z]+)*|&")
+_BLANK_LINE = re.compile(r"\n\s*\n")
+# A word (as _TOKEN finds it) and the text between it and the word before: no letter, no "&".
+# The gap is matched possessively (*+): it holds no letter nor "&", where a word starts, so giving
+# characters back can never help, and not keeping them to give back halves the time on non-ASCII text.
+_GAP_AND_TOKEN = re.compile(r"((?:[^\w&]|[\d_])*+)([^\W\d_]+(?:['’\-][^\W\d_]+)*|&)")
+_GAP_AND_ASCII_TOKEN = re.compile(r"([^A-Za-z&]*)([A-Za-z]+(?:['\-][A-Za-z]+)*|&)")
 _SENTENCE_BREAK = re.compile(r"[.!?:;|\n]")
 _LIST_ITEM = re.compile(r"\s*(?:[-*+•|>]|\d+[.)])\s")
 _FIELD_LINE = re.compile(r"[^\W\d_][\w '’&/-]{0,40}:(?:\s|$)")
@@ -165,16 +175,17 @@ class _Entity:
         return word if word not in STOP_WORDS and not verb_like and uses >= 2 and uses * 2 > self.count else None
 
 
-@dataclass(frozen=True, slots=True)  # slots: a corpus has about 20,000 of them per MB, all held at once
-class _Occurrence:
+class _Occurrence(NamedTuple):
     """One run of capitalised words as found in the text, before cleaning."""
 
+    # A named tuple, not a frozen dataclass: a corpus has about 20,000 of them per MB, all held
+    # at once, and a frozen dataclass sets each field through object.__setattr__ (profiled: making
+    # them took 1.3 s of the 7 s finding names took at 10 MB).
     words: tuple[str, ...]
     chunk: int
     sentence_start: bool
     previous: str  # the word before, lower-cased, "" after a sentence break
     next_word: str  # the word right after, when only a space separates them
-    label: bool  # followed by ":" as in "Notes: ..."
     apposition: bool  # followed by ", a" or ", an"
 
 
@@ -209,14 +220,26 @@ def find_entities(chunks: Sequence[Chunk]) -> list[Entity]:
     common = frozenset(stem(word) for word in _lower_case_words(chunks))
     occurrences = [occurrence for position, chunk in enumerate(chunks) for occurrence in _name_runs(chunk.text, position)]
     # Names seen inside sentences: "Port Essary" opening a sentence keeps its "Port".
-    inside = [occurrence for occurrence in occurrences if not occurrence.sentence_start]
-    known = frozenset(" ".join(name.words) for o in inside if (name := _clean_name(o, frozenset(), frozenset())))
+    # A name is cleaned once per distinct way it is written, not once per mention (profiled:
+    # 1.5 s of the 7 s finding names took at 10 MB): what _clean_name reads of a mention is its
+    # words, whether it opens a sentence and whether it follows "the"; away from a sentence start
+    # and with nothing known, the name's words depend on its words alone.
+    inside = {o.words: o for o in occurrences if not o.sentence_start}
+    known = frozenset(" ".join(name.words) for o in inside.values() if (name := _clean_name(o, frozenset(), frozenset())))
+    cleaned_names: dict[tuple[tuple[str, ...], bool, bool], tuple[_CleanName, str] | None] = {}
     entities: dict[str, _Entity] = {}
     for order, occurrence in enumerate(occurrences):
-        cleaned = _clean_name(occurrence, common, known)
-        if cleaned is not None:
-            text = " ".join(cleaned.words)
-            entity = entities.setdefault(text, _Entity(name=text, words=cleaned.words, first_seen=order))
+        key = (occurrence.words, occurrence.sentence_start, occurrence.previous == "the")
+        if key in cleaned_names:
+            found = cleaned_names[key]
+        else:
+            cleaned = _clean_name(occurrence, common, known)
+            found = cleaned_names[key] = None if cleaned is None else (cleaned, " ".join(cleaned.words))
+        if found is not None:
+            cleaned, text = found
+            entity = entities.get(text)
+            if entity is None:
+                entity = entities[text] = _Entity(name=text, words=cleaned.words, first_seen=order)
             entity.add(occurrence, cleaned)
     kept = [entity for entity in entities.values() if _is_name(entity, common)]
     _add_longer_name_chunks(kept, entities)
@@ -231,35 +254,37 @@ def find_entities(chunks: Sequence[Chunk]) -> list[Entity]:
 
 
 def _lower_case_words(chunks: Sequence[Chunk]) -> frozenset[str]:
+    # Every distinct word first, then those in lower case: a corpus repeats its words, so
+    # testing each distinct one is a fraction of testing every one.
     words: set[str] = set()
     for chunk in chunks:
-        words.update(token for token in _TOKEN.findall(chunk.text) if token.islower())
-    return frozenset(words)
+        text = chunk.text
+        words.update((_ASCII_TOKEN if text.isascii() else _TOKEN).findall(text))
+    return frozenset(word for word in words if word.islower())
 
 
 def _name_runs(text: str, chunk: int) -> list[_Occurrence]:
-    """Runs of capitalised words separated only by spaces (or "Dr. ", "Founders' ")."""
+    """Runs of capitalised words separated only by spaces (or "Dr. ", "Founders' ") that may hold a name."""
     runs: list[_Occurrence] = []
     for passage in _passages(text):
-        tokens = list(_TOKEN.finditer(passage))
+        # (text before the word, word) pairs, found by the regex engine in one call: looking at
+        # match objects and slicing the passage between them, word by word, took 2 s of the 7 s
+        # finding names took at 10 MB; most words are in lower case and only need skipping.
+        tokens = (_GAP_AND_ASCII_TOKEN if passage.isascii() else _GAP_AND_TOKEN).findall(passage)
         run: list[str] = []
         start = 0
-
-        def close(end: int) -> None:
-            runs.append(_occurrence(run, tokens, start, end, passage, chunk))
-            run.clear()
-
-        for i, match in enumerate(tokens):
-            word = match.group()
-            if not run and not word[0].isupper():
+        for i, (gap, word) in enumerate(tokens):
+            if run:
+                gap = gap.strip(" \t")
+                if gap:
+                    joiner = _joiner_inside_name(run[-1], gap)
+                    if joiner is None:
+                        _add_occurrence(runs, run, tokens, start, i, passage, chunk)
+                        run = []
+                    else:
+                        run[-1] += joiner
+            elif not word[0].isupper():
                 continue  # most words: nothing to do
-            gap = passage[tokens[i - 1].end() : match.start()].strip(" \t") if run else ""
-            if gap:
-                joiner = _joiner_inside_name(run[-1], gap)
-                if joiner is None:
-                    close(i)
-                else:
-                    run[-1] += joiner
             possessive = word.endswith(("'s", "’s"))
             if possessive:
                 word = word[:-2]
@@ -268,11 +293,13 @@ def _name_runs(text: str, chunk: int) -> list[_Occurrence]:
                     start = i
                 run.append(word)
             elif run:
-                close(i)
+                _add_occurrence(runs, run, tokens, start, i, passage, chunk)
+                run = []
             if possessive and run:
-                close(i + 1)
+                _add_occurrence(runs, run, tokens, start, i + 1, passage, chunk)
+                run = []
         if run:
-            close(len(tokens))
+            _add_occurrence(runs, run, tokens, start, len(tokens), passage, chunk)
     return runs
 
 
@@ -292,45 +319,60 @@ def _passages(text: str) -> list[str]:
     break, which ends a name and starts a sentence.
     """
     passages = []
-    for block in re.split(r"\n\s*\n", text):
-        lines = [line.strip() for line in block.splitlines() if line.strip()]
+    for block in _BLANK_LINE.split(text):
+        lines = [stripped for line in block.splitlines() if (stripped := line.strip())]
         if len(lines) == 1 and _is_title_line(lines[0]):
             continue
-        joined = ""
+        # The passage is built as a list of pieces, and its last line kept apart: adding to one
+        # growing string and splitting it again for its last line was quadratic in a block's
+        # length (profiled: a third of finding names on changelogs of one long block).
+        pieces: list[str] = []
+        last_line = ""  # what follows the passage's last "\n" so far
         for line in lines:
             if _is_markup_line(line) or _is_upper_case_line(line):
-                joined += "\n"
+                pieces.append("\n")
+                last_line = ""
                 continue
-            previous = joined.rsplit("\n", 1)[-1]
             wrapped = (
-                len(previous) >= _JOIN_AFTER
-                and not previous.endswith(":")
+                len(last_line) >= _JOIN_AFTER
+                and not last_line.endswith(":")
                 and not _LIST_ITEM.match(line + " ")
                 and not _FIELD_LINE.match(line)
             )
-            separator = " " if wrapped else "\n"
-            joined = f"{joined}{separator}{line}" if joined else line
+            pieces += ("" if not pieces else " " if wrapped else "\n", line)
+            last_line = f"{last_line} {line}" if wrapped else line
+        joined = "".join(pieces)
         if joined.strip():
             passages.append(joined)
     return passages
 
 
-def _occurrence(run: list[str], tokens: list[re.Match[str]], start: int, end: int, passage: str, chunk: int) -> _Occurrence:
-    before = passage[tokens[start - 1].end() : tokens[start].start()] if start else "\n"
+def _add_occurrence(
+    runs: list[_Occurrence], run: list[str], tokens: list[tuple[str, str]], start: int, end: int, passage: str, chunk: int
+) -> None:
+    """Add the run ``run`` of ``tokens[start:end]`` ((text before, word) pairs of ``passage``) to ``runs``, with what is around it.
+
+    Left out are runs in which ``_clean_name`` can find no name: a field label, and a single word
+    opening a sentence (it is either a common or leading word, dropped, or a lone word at a
+    sentence start, refused). Half the runs are such (profiled at 10 MB: 109,000 of 235,000).
+    """
+    if end < len(tokens):
+        after, following = tokens[end]
+    else:
+        # What follows the last word holds no letter, so that word's last occurrence in the passage is the word itself.
+        last = tokens[end - 1][1]
+        after, following = passage[passage.rindex(last) + len(last) :], ""
+    if after.lstrip(" \t").startswith(":"):
+        return  # a label, as in "Notes: ..."
+    before = tokens[start][0] if start else "\n"
     breaks_sentence = bool(_SENTENCE_BREAK.search(before))
-    previous = "" if breaks_sentence else tokens[start - 1].group().lower()
-    after = passage[tokens[end - 1].end() : tokens[end].start()] if end < len(tokens) else passage[tokens[end - 1].end() :]
-    following = tokens[end].group() if end < len(tokens) else ""
+    if breaks_sentence and len(run) == 1:
+        return
+    previous = "" if breaks_sentence else tokens[start - 1][1].lower()
     # Interned: the same few thousand words recur in every mention, one copy each is enough.
-    return _Occurrence(
-        words=tuple(map(sys.intern, run)),
-        chunk=chunk,
-        sentence_start=breaks_sentence,
-        previous=sys.intern(previous),
-        next_word=sys.intern(following) if not after.strip(" \t") else "",
-        label=after.lstrip(" \t").startswith(":"),
-        apposition=after.strip(" \t") == "," and following.lower() in ("a", "an"),
-    )
+    next_word = sys.intern(following) if not after.strip(" \t") else ""
+    apposition = after.strip(" \t") == "," and following.lower() in ("a", "an")
+    runs.append(_Occurrence(tuple(map(sys.intern, run)), chunk, breaks_sentence, sys.intern(previous), next_word, apposition))
 
 
 def _is_markup_line(line: str) -> bool:
@@ -338,8 +380,15 @@ def _is_markup_line(line: str) -> bool:
 
 
 def _is_upper_case_line(line: str) -> bool:
-    words = _TOKEN.findall(line)
-    return len(words) >= 2 and all(word.isupper() or word.lower() in _CONNECTORS for word in words)
+    # Word by word, stopping at the first one in lower case: most lines are prose and stop at
+    # their first word (profiled: finding every word of every line took 1 s of 8 at 10 MB).
+    count = 0
+    for match in _TOKEN.finditer(line):
+        word = match.group()
+        if not (word.isupper() or word.lower() in _CONNECTORS):
+            return False
+        count += 1
+    return count >= 2
 
 
 def _is_title_line(line: str) -> bool:
@@ -358,8 +407,6 @@ def _clean_name(occurrence: _Occurrence, common: frozenset[str], known: frozense
     ``known`` holds names seen away from a sentence start; a sentence-initial common word
     is dropped (``Staff Handbook``) unless it begins one of them (``Port Essary``).
     """
-    if occurrence.label:
-        return None
     words = list(occurrence.words)
     after_the = occurrence.previous == "the"
     titled = vessel = False
