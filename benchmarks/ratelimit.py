@@ -19,8 +19,8 @@ Measured on the 2-core build machine (2026-12-03), median of 3, each round withi
     4,200 requests, 600 a minute bind:        qagen 360.3 s of 360.2, 0 refused, 0 given up
                                               cookbook 360.3 s, 1 refused, 0 given up
     1,500 requests, 100,000 tokens a minute:  qagen 125.0 s of 124.8, 0 refused, 0 given up
-                                              cookbook 125.1 s, 1 refused; in one round it gave up 5 requests
-                                              after 20 refusals each (finishing "early", at 124.5 s)
+                                              cookbook 125.1 s, 1 refused; over the 3 rounds it gave up 5
+                                              requests after 20 refusals each (one round "ended" at 124.5 s)
 
 Both clients reach the limit itself; qagen is refused nothing and never gives a request up. Before the
 server loaded its encoding at start (on its first request instead, 1-3 s), that stall was timed as the
