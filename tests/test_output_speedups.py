@@ -1,0 +1,28 @@
+"""Faster ways of making the output files give what the plain ways gave: the plain way is kept here as the reference."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+from qagen.pipeline.report import ChunkCoverage, Report
+
+
+def _report() -> Report:
+    required = {f.name: None for f in dataclasses.fields(Report)
+                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}
+    required.update(settings={"chunk_size": 800, "nested": {"list": [1, 2, {"deep": True}]}}, files=[{"source": "a.md", "chunks": 2}],
+                    stages={"check": {"in": 3, "out": 2, "dropped": {"ungrounded": 1}}}, warnings=["é\u2028"])
+    coverage = [ChunkCoverage(f"id{i}", f"doc{i % 3}.md", i * 7, 3, i % 4, i % 2, i % 5 == 0, "answered" if i % 3 else "resumed",
+                              page=i if i % 2 else None, section="Fares > Adult" if i % 3 else None) for i in range(50)]
+    return Report(**required, cost={"spent": 0.0, "cap": None}, coverage=coverage, stage_cpu_seconds={"read": 1.5})
+
+
+def test_report_to_dict_is_asdict() -> None:
+    report = _report()
+    fast, reference = report.to_dict(), dataclasses.asdict(report)
+    assert fast == reference
+    assert list(fast) == list(reference)  # the same key order: report.json is written in it
+    assert json.dumps(fast, indent=2, ensure_ascii=False) == json.dumps(reference, indent=2, ensure_ascii=False)
+    fast["settings"]["nested"]["list"].append(3)  # a copy, as asdict gives: the report itself is unchanged
+    assert report.settings["nested"]["list"] == [1, 2, {"deep": True}]
