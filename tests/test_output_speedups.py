@@ -26,3 +26,19 @@ def test_report_to_dict_is_asdict() -> None:
     assert json.dumps(fast, indent=2, ensure_ascii=False) == json.dumps(reference, indent=2, ensure_ascii=False)
     fast["settings"]["nested"]["list"].append(3)  # a copy, as asdict gives: the report itself is unchanged
     assert report.settings["nested"]["list"] == [1, 2, {"deep": True}]
+
+
+def test_script_json_escapes_as_one_pattern_did() -> None:
+    import re
+
+    from qagen.review.page import script_json
+
+    unsafe = re.compile("[<>&\u2028\u2029\ud800-\udfff]")  # the one pattern script_json used to substitute
+
+    def reference(value: object) -> str:
+        return unsafe.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(value, ensure_ascii=False, separators=(",", ":")))
+
+    values = ["", "plain", "</script><!-- & &amp; <<>>", "line\u2028sep\u2029para", "lone \ud800 and \udfff surrogates",
+              {"a<b": ["x & y", 1, None, {"\u2028": "\ud83d"}]}, "already \\u003c escaped", "é 東京 🚢 \x85"]
+    for value in values:
+        assert script_json(value) == reference(value)
