@@ -42,3 +42,22 @@ def test_script_json_escapes_as_one_pattern_did() -> None:
               {"a<b": ["x & y", 1, None, {"\u2028": "\ud83d"}]}, "already \\u003c escaped", "é 東京 🚢 \x85"]
     for value in values:
         assert script_json(value) == reference(value)
+
+
+def test_json_line_is_what_the_two_patterns_made() -> None:
+    import re
+
+    from qagen.outfolder.lines import json_line, without_surrogates
+
+    line_breaks, surrogate = re.compile("[\u2028\u2029\x85]"), re.compile("[\ud800-\udfff]")  # the patterns run on every line before
+
+    def reference(value: object) -> str:
+        text = line_breaks.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(value, ensure_ascii=False))
+        return surrogate.sub("\ufffd", text)
+
+    values = ["", "plain ascii", "é 東京 🚢", "a\u2028b\u2029c\x85d", "lone \ud800 and \udfff", {"k\x85": ["\ud83d\u2028", 1.5, None]},
+              "\ud83d\ude80 a pair of surrogates is two lone ones here", "\\u2028 already escaped"]
+    for value in values:
+        assert json_line(value) == reference(value)
+        if isinstance(value, str):
+            assert without_surrogates(value) == surrogate.sub("\ufffd", value)
