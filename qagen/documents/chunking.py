@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from qagen.documents.structure import heading_label, sections_of
+from qagen.documents.tokens import TokenCounter, lines_that_add_up
 from qagen.records import Chunk, Document, Section
 
 # Paragraphs first, then lines, sentences, words: a chunk boundary falls at the
@@ -244,20 +245,43 @@ class _RememberedCounts:
     The splitter measures every piece when it splits and again when it merges (and once more
     when a merged chunk drops its first piece for the overlap); the counts are exact, only
     asked for once. ``forget`` between documents keeps the memory to one document's pieces.
+
+    A TokenCounter's count of a text is the sum of its lines' (``tokens.lines_that_add_up``), so
+    with one each line is counted once, and a text of known lines costs nothing more: profiled at
+    10 MB, the splitter's pieces, the spans the sections are packed into and the chunks made
+    27.9 million characters to count, 2.7 times the corpus.
     """
 
     def __init__(self, count_tokens: Callable[[str], int]) -> None:
         self._count = count_tokens
         self._known: dict[str, int] = {}
+        # Only a TokenCounter is known to add up by lines: a caller's counter is asked about whole texts.
+        self._by_lines = isinstance(count_tokens, TokenCounter)
 
     def __call__(self, text: str) -> int:
         known = self._known.get(text)
-        if known is None:
-            known = self._known[text] = self._count(text)
+        if known is not None:
+            return known
+        lines = lines_that_add_up(text) if self._by_lines and len(text) <= _COUNTED_AT_ONCE else [text]
+        if len(lines) == 1:
+            known = self._count(text)
+        else:
+            known = 0
+            for line in lines:
+                count = self._known.get(line)
+                if count is None:
+                    count = self._known[line] = self._count(line)
+                known += count
+        self._known[text] = known
         return known
 
     def forget(self) -> None:
         self._known.clear()
+
+
+# A longer text is counted as TokenCounter counts it, in its own pieces (tokens._pieces), so that its
+# count stays what it was even for a run of 100,000 characters with no space to cut at.
+_COUNTED_AT_ONCE = 100_000
 
 
 def _text_splitter(count_tokens: Callable[[str], int], chunk_tokens: int, overlap_tokens: int) -> RecursiveCharacterTextSplitter:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,6 +29,9 @@ class ChunkCoverage:
     status: str  # "answered", "resumed" (answered by an earlier run), "failed" (a rerun asks again), "not_sent" (kept back by --max-cost), "too_large" (413)
     page: int | None = None  # the page the chunk starts on, where the format has pages
     section: str | None = None  # the chunk's heading path, where the document has headings
+
+
+_COVERAGE_FIELDS = tuple(f.name for f in fields(ChunkCoverage))
 
 
 @dataclass(frozen=True)
@@ -76,7 +79,12 @@ class Report:
     stage_cpu_seconds: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        # asdict() walks every field of every coverage row (one per chunk) through its recursive copy:
+        # profiled, most of the report's cost. Those rows hold only str, int, bool and None, so a plain
+        # dict of their fields is the same value; the other fields still go through asdict.
+        data = asdict(replace(self, coverage=[]))
+        data["coverage"] = [{name: getattr(row, name) for name in _COVERAGE_FIELDS} for row in self.coverage]
+        return data
 
     @property
     def complete(self) -> bool:

@@ -1,0 +1,108 @@
+"""qagen counts with bpe-openai's Rust tokenizer directly: every count must equal the package's own encoder's."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import warnings
+
+import pytest
+
+from qagen.documents.tokens import counter_for
+
+TRICKY = [
+    "",
+    " ",
+    "\n\n\n",
+    "Hello, world!",
+    "<|endoftext|> looks like a special token <|endofprompt|>",
+    "a lone surrogate \ud800 in the middle, and one at the end \udfff",
+    "é, ß, 東京, مرحبا, emoji 🚢🚢🚢 and a ZWJ family 👨‍👩‍👧",
+    "don't won't it's THEY'LL I'M we'd",
+    "tabs\tand   runs of   spaces   \n  \r\n trailing   ",
+    "numbers 1234567 3.14159 1,000,000 12:30 2026/12/03",
+    "x" * 5_000,
+    "def f(x):\n    return {'a': [1, 2, 3]}  # code\n",
+]
+
+
+def reference_count(encoding: str, text: str) -> int:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # bpe-openai's own importlib.resources call
+        import bpe_openai
+
+        return len(bpe_openai.get_encoding(encoding).encode_ordinary(text))
+
+
+@pytest.mark.parametrize("model, encoding", [("gpt-4o-mini", "o200k_base"), ("gpt-4", "cl100k_base")])
+@pytest.mark.parametrize("text", TRICKY)
+def test_counts_equal_the_packages_encoder(model: str, encoding: str, text: str) -> None:
+    assert counter_for(model)(text) == reference_count(encoding, text)
+
+
+def test_the_package_still_imports_after_qagen_loaded_its_tokenizer() -> None:
+    # A PyO3 module cannot be initialised twice: qagen registers the one it loads, and the package then uses it.
+    code = (
+        "import warnings; warnings.simplefilter('ignore', DeprecationWarning)\n"
+        "from qagen.documents.tokens import counter_for\n"
+        "n = counter_for('gpt-4o-mini')('The ferry leaves at noon.')\n"
+        "import bpe_openai\n"
+        "assert n == len(bpe_openai.get_encoding('o200k_base').encode_ordinary('The ferry leaves at noon.')), n\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# The characters that decide where pre-tokens end: newlines, other whitespace, "/", punctuation, letters and
+# digits inside and outside ASCII, marks, apostrophes.
+ATOMS = ["\n", "\n\n", "\r\n", "\r", " ", "  ", "\t", "\x0b", "\x0c", "\x85", "\u2028", "\u00a0", "\u3000", ".", "/", "//", "#",
+         "-", "=", "*", "(", ")", ":", ",", "!", "_", "`", "$", "'s", "'", "a", "B", "foo", "Bar", "é", "\u0301", "東", "1",
+         "123456", "🚢"]
+
+
+@pytest.mark.parametrize("model", ["gpt-4o-mini", "gpt-4"])
+def test_the_counts_of_the_lines_add_up_to_the_count_of_the_text(model: str) -> None:
+    import random
+
+    from qagen.documents.tokens import lines_that_add_up
+
+    count = counter_for(model)
+    rng = random.Random(7)
+    cut = 0
+    for _ in range(20_000):
+        text = "".join(rng.choice(ATOMS) for _ in range(rng.randint(1, 30)))
+        lines = lines_that_add_up(text)
+        assert "".join(lines) == text
+        assert sum(count(line) for line in lines) == count(text), repr(text)
+        cut += len(lines) > 1
+    assert cut > 2_000  # the rule was put to the test, not only texts without a cut
+
+
+def test_lines_that_add_up_cut_only_where_the_rule_says() -> None:
+    from qagen.documents.tokens import lines_that_add_up
+
+    assert lines_that_add_up("") == [""]
+    assert lines_that_add_up("one\ntwo\n\n  three\n\tfour\n") == ["one\n", "two\n\n", "  three\n", "\tfour\n"]
+    # Not before a "/", a line of spaces to the end, a character outside ASCII, or another kind of space.
+    assert lines_that_add_up("a.\n/b\n  \né\n\u00a0x") == ["a.\n/b\n  \né\n\u00a0x"]
+
+
+def test_chunks_counted_by_lines_equal_chunks_counted_whole() -> None:
+    import random
+
+    from qagen.documents.chunking import split_documents
+    from qagen.records import Document
+
+    rng = random.Random(3)
+    words = ["ferry", "Harbour", "ticket.", "£4.50", "(route", "2)", "don't", "é", "/usr/bin", "1987", "x=1;"]
+    lines = []
+    for _ in range(3_000):
+        indent = rng.choice(["", "", "  ", "\t", "    ", "/", "é "])
+        lines.append(indent + " ".join(rng.choice(words) for _ in range(rng.randint(0, 14))) + rng.choice(["\n", "\n", "\n\n", " \n"]))
+    text = "".join(lines)
+    documents = [Document("notes.txt", text, "utf-8"), Document("guide.md", "# Guide\n\n" + text.replace("\n\n", "\n\n## Part\n\n", 40), "utf-8")]
+    count = counter_for("gpt-4o-mini")
+    by_lines = split_documents(documents, count, chunk_tokens=300, overlap_tokens=30)
+    whole = split_documents(documents, lambda piece: count(piece), chunk_tokens=300, overlap_tokens=30)  # not a TokenCounter
+    assert len(by_lines) > 20
+    assert by_lines == whole
+    assert all(chunk.tokens == count(chunk.text) for chunk in by_lines)
