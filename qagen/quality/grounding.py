@@ -124,6 +124,7 @@ _LOOSE_NUMBER_TERMS = frozenset(tokenize("one zero"))
 # Symbols whose word a paraphrase may use instead ("4.5 percent" for "4.5%").
 _SYMBOL_WORDS = {"%": "percent", "£": "pound", "$": "dollar", "€": "euro", "¥": "yen"}
 _CURRENCY_SIGNS = "£$€¥"
+_CURRENCY_SIGN_TUPLE = tuple(_CURRENCY_SIGNS)
 
 _REFUSAL = re.compile(
     r"""
@@ -536,7 +537,6 @@ def check_grounding(
 
 # Where "\n".join-ing two pieces makes a number the pieces do not have apart: "£" + "5" reads as "£5"
 # (a currency sign may stand one space from its figure), "5 per" + "cent" as "5%".
-_SIGN_AT_END = re.compile(r"[£$€¥]\Z")
 _DIGIT_AT_START = re.compile(r"\d")
 _PER_AT_END = re.compile(r"per\s*\Z", re.IGNORECASE)
 _CENT_AT_START = re.compile(r"\s*cent", re.IGNORECASE)
@@ -544,9 +544,10 @@ _CENT_AT_START = re.compile(r"\s*cent", re.IGNORECASE)
 
 def _joins_apart(before: str, after: str) -> bool:
     """Whether ``before + "\n" + after`` may hold a number that neither piece holds."""
+    # The anchored test on ``after`` first: it fails at once for nearly every pair of pieces.
     return bool(
-        (_SIGN_AT_END.search(before) and _DIGIT_AT_START.match(after))
-        or (_PER_AT_END.search(before) and _CENT_AT_START.match(after))
+        (_DIGIT_AT_START.match(after) and before.endswith(_CURRENCY_SIGN_TUPLE))
+        or (_CENT_AT_START.match(after) and _PER_AT_END.search(before))
     )
 
 
