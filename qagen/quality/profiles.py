@@ -241,6 +241,12 @@ def _joins_apart(before: str, after: str) -> bool:
     )
 
 
+# Pieces read, by text: neighbouring chunks share headings and the text they overlap by (at 10 MB,
+# one piece in six had been read for an earlier chunk). Past the limit the table starts again.
+_READINGS: dict[str, _Reading] = {}
+_MAX_READINGS = 5_000
+
+
 @lru_cache(maxsize=64)
 def window_profiles(chunk_text: str) -> tuple[Profile, ...]:
     """The profiles of the chunk's windows (``qagen.quality.passages.windows``), in order.
@@ -251,7 +257,9 @@ def window_profiles(chunk_text: str) -> tuple[Profile, ...]:
     (``_joins_apart``; then the window is read whole). Profiled: reading each window whole took
     some 40% of the check stage.
     """
-    readings: dict[str, _Reading] = {}
+    readings = _READINGS
+    if len(readings) > _MAX_READINGS:
+        readings.clear()
     profiles = []
     for window in windows(chunk_text):
         pieces = window.split("\n")
