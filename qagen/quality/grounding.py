@@ -37,8 +37,8 @@ Lexical support (``lexical_support``)
    A number the chunk does not hold sinks the answer whatever its word score, because a
    hallucinated figure is the most harmful error a dataset can teach.
 
-The chunk's side (terms, numbers, normalised text) is cached by chunk text, because each
-chunk is checked once per pair it produced.
+The chunk's side (terms, numbers, normalised text) is read by ``qagen.quality.profiles`` and
+cached by chunk text, because each chunk is checked once per pair it produced.
 """
 
 from __future__ import annotations
@@ -48,9 +48,12 @@ from dataclasses import dataclass
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 
-from qagen.quality.passages import sentences, windows
+from qagen.quality.passages import sentences
+from qagen.quality.profiles import (
+    CURRENCY_SIGNS, NUMBER_TERMS, Profile, chunk_profile, normalise, split_numbers, text_terms, window_profiles,
+)
 from qagen.quality.retrieval import tokenize
-from qagen.quality.text import fold, squash
+from qagen.quality.text import squash
 
 __all__ = [
     "Grounding",
@@ -75,52 +78,10 @@ class Support:
     missing_numbers: tuple[str, ...] = ()  # the numbers among ``missing``; any one makes the answer unsupported
 
 
-# A number: optional currency sign, then a time, a number with thousand separators, or a plain
-# number with optional decimals; then an optional ordinal ending or percent sign. Not preceded by
-# a letter or digit, so "A82" and "x2" stay words.
-_NUMBER = re.compile(
-    r"(?<![^\W_])"
-    r"(?P<currency>[£$€¥]\s?)?"
-    r"(?P<core>\d{1,2}:\d{2}(?::\d{2})?|\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)"
-    r"(?!\d|[.:]\d)"
-    r"(?:st|nd|rd|th|%)?"
-    r"(?![^\W_])"
-)
-# A looser fallback for a number glued to a unit ("5.0m", "12kg"): digits not followed by digits.
-_NUMBER_BEFORE_UNIT = re.compile(
-    r"(?<![^\W_])(?P<currency>[£$€¥]\s?)?(?P<core>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)(?!\d|[.:]\d)(?=[^\W\d_])"
-)
-# A currency named after the amount: "9.8 million pounds", "40 euros", "12 USD".
-_CURRENCY_WORDS = {
-    "pound": "£", "pounds": "£", "gbp": "£",
-    "dollar": "$", "dollars": "$", "usd": "$",
-    "euro": "€", "euros": "€", "eur": "€",
-    "yen": "¥", "jpy": "¥",
-}
-_CURRENCY_AFTER = re.compile(
-    r"[ \t]*(?:(?:million|billion|thousand|bn|m|k)\b[ \t]*)?(" + "|".join(_CURRENCY_WORDS) + r")\b", re.IGNORECASE
-)
-# A share written out after the figure: "40 percent", "4.5 per cent".
-_PERCENT_AFTER = re.compile(r"[ \t]*(?:percent|per\s+cent)\b", re.IGNORECASE)
 # Same definition of a word as qagen.quality.retrieval, so each word yields at most one term.
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
 
-_NUMBER_WORDS: dict[str, str] = {
-    word: str(value)
-    for value, word in enumerate(
-        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
-        "fifteen sixteen seventeen eighteen nineteen twenty".split()
-    )
-}
-_NUMBER_WORDS.update({"thirty": "30", "forty": "40", "fifty": "50", "sixty": "60", "seventy": "70", "eighty": "80", "ninety": "90", "hundred": "100"})
-# The stems tokenize gives these words, so a term can be looked up directly.
-_NUMBER_TERMS: dict[str, str] = {term: value for word, value in _NUMBER_WORDS.items() for term in tokenize(word)}
-
 _LOOSE_NUMBER_TERMS = frozenset(tokenize("one zero"))
-
-# Symbols whose word a paraphrase may use instead ("4.5 percent" for "4.5%").
-_SYMBOL_WORDS = {"%": "percent", "£": "pound", "$": "dollar", "€": "euro", "¥": "yen"}
-_CURRENCY_SIGNS = "£$€¥"
 
 _REFUSAL = re.compile(
     r"""
@@ -142,75 +103,6 @@ _REFUSAL = re.compile(
 def is_refusal(answer: str) -> bool:
     """Whether an answer declines to answer instead of stating something."""
     return _REFUSAL.search(answer) is not None
-
-
-def _number_key(core: str) -> str:
-    """One spelling per value: no separators, no leading zeros, no trailing decimal zeros."""
-    if ":" in core:
-        head, _, rest = core.partition(":")
-        return f"{int(head)}:{rest}"
-    whole, _, fraction = core.replace(",", "").partition(".")
-    whole = whole.lstrip("0") or "0"
-    fraction = fraction.rstrip("0")
-    return f"{whole}.{fraction}" if fraction else whole
-
-
-def _split_numbers(text: str) -> tuple[list[tuple[str, str]], str]:
-    """The numbers of ``text`` as (key, as written), and the text with them blanked out.
-
-    An amount of money ("£9.40", "9.8 million pounds") is keyed with its currency sign ("£9.4"),
-    so that an answer's "£3.00" does not find its support in "Route 3".
-    """
-    found: list[tuple[str, str]] = []
-
-    def take(match: re.Match[str]) -> str:
-        key = _number_key(match.group("core"))
-        sign = (match.group("currency") or "").strip()
-        if not sign:
-            unit = _CURRENCY_AFTER.match(match.string, match.end())
-            sign = _CURRENCY_WORDS[unit.group(1).lower()] if unit else ""
-        if match.group().rstrip().endswith("%") or _PERCENT_AFTER.match(match.string, match.end()):
-            key += "%"
-        found.append((sign + key, match.group().strip()))
-        return " " * len(match.group())  # same length, so the second pass sees the same text around
-
-    blanked = _NUMBER.sub(take, text)
-    blanked = _NUMBER_BEFORE_UNIT.sub(take, blanked)
-    return found, blanked
-
-
-def _normalise(text: str) -> str:
-    # Punctuation is kept, unlike the other normalisations built on ``fold``: the answer must
-    # occur in the chunk as written, on word and number boundaries.
-    return squash(fold(text))
-
-
-@dataclass(frozen=True)
-class _ChunkProfile:
-    terms: frozenset[str]
-    numbers: frozenset[str]  # number keys, including the values of number words
-    text: str  # lower case, whitespace collapsed, for span search
-
-
-@lru_cache(maxsize=4096)  # a chunk and each of its windows (qagen.quality.passages)
-def _chunk_profile(chunk_text: str) -> _ChunkProfile:
-    found, blanked = _split_numbers(chunk_text)
-    terms = set(tokenize(blanked))
-    terms.update(word for symbol, word in _SYMBOL_WORDS.items() if symbol in chunk_text)
-    numbers = {key for key, _ in found}
-    # An amount also supports the bare figure: an answer's "9.40" is found in "£9.40", "40" in "40%".
-    # Not the other way round: "10%" is not found in "10-journey".
-    numbers.update(key.lstrip(_CURRENCY_SIGNS).rstrip("%") for key, _ in found)
-    # A price table often puts the currency in its header ("Fare (£)") and bare "9.40" in its
-    # cells; a figure with decimals counts as an amount in each currency the chunk names.
-    # Whole numbers do not, so "Route 3" never backs "£3".
-    currencies = {sign for sign in _CURRENCY_SIGNS if sign in chunk_text}
-    currencies.update(_CURRENCY_WORDS[word] for word in _CURRENCY_WORDS if word in terms)
-    for key, written in found:
-        if currencies and key[0] not in _CURRENCY_SIGNS and not key.endswith("%") and "." in written and ":" not in written:
-            numbers.update(sign + key for sign in currencies)
-    numbers.update(value for term, value in _NUMBER_TERMS.items() if term in terms)
-    return _ChunkProfile(frozenset(terms), frozenset(numbers), _normalise(chunk_text))
 
 
 def _surface_words(blanked_answer: str, terms: set[str]) -> dict[str, str]:
@@ -246,20 +138,20 @@ def _clean_edge(text: str, at: int, edge: str, step: int) -> bool:
 
 def lexical_support(answer: str, chunk_text: str) -> Support:
     """How much of ``answer`` the chunk supports (rules in the module docstring)."""
-    return _support(answer, _chunk_profile(chunk_text))
+    return _support(answer, chunk_profile(chunk_text))
 
 
 @lru_cache(maxsize=256)  # an answer's sentence is held against several windows of its chunk
 def _answer_side(answer: str) -> tuple[dict[str, str], list[str], str, str]:
-    numbers, blanked = _split_numbers(answer)
+    numbers, blanked = split_numbers(answer)
     number_forms: dict[str, str] = {}
     for key, written in numbers:
         number_forms.setdefault(key, written)
     words = list(dict.fromkeys(tokenize(blanked)))
-    return number_forms, words, blanked, _normalise(answer).rstrip(".").strip()
+    return number_forms, words, blanked, normalise(answer).rstrip(".").strip()
 
 
-def _support(answer: str, chunk: _ChunkProfile) -> Support:
+def _support(answer: str, chunk: Profile) -> Support:
     if not answer.strip() or is_refusal(answer):
         return Support(score=0.0, missing=(), exact_span=False)
     number_forms, words, blanked, span_text = _answer_side(answer)
@@ -272,12 +164,12 @@ def _support(answer: str, chunk: _ChunkProfile) -> Support:
         return Support(score=1.0, missing=(), exact_span=True)
 
     missing_numbers = [written for key, written in number_forms.items() if key not in chunk.numbers]
-    absent = [t for t in words if t not in chunk.terms and _NUMBER_TERMS.get(t) not in chunk.numbers]
+    absent = [t for t in words if t not in chunk.terms and NUMBER_TERMS.get(t) not in chunk.numbers]
     surface = _surface_words(blanked, set(absent)) if absent else {}
     missing_words: list[str] = []
     for term in absent:
         # "nine" is as much a figure as "9"; "one" is too often a pronoun to count as one.
-        strict = term in _NUMBER_TERMS and term not in _LOOSE_NUMBER_TERMS
+        strict = term in NUMBER_TERMS and term not in _LOOSE_NUMBER_TERMS
         (missing_numbers if strict else missing_words).append(surface.get(term, term))
     total = len(number_forms) + len(words)
     found = total - len(missing_numbers) - len(missing_words)
@@ -359,21 +251,26 @@ def example_text(messages: Sequence[object]) -> str:
 
 def _anchors(text: str) -> tuple[set[str], set[str]]:
     """The number keys and name terms of ``text``: what must be found, not merely most of it."""
-    numbers = {key for key, _ in _split_numbers(text)[0]}
+    numbers = {key for key, _ in split_numbers(text)[0]}
     return numbers, _name_terms(names(text))
 
 
 def _name_terms(found: Sequence[str]) -> set[str]:
     # Digits of "SR-4" are checked as numbers; number words ("Route Four") likewise.
-    return {term for name in found for term in tokenize(name) if not term.isdigit() and term not in _NUMBER_TERMS}
+    return {term for name in found for term in tokenize(name) if not term.isdigit() and term not in NUMBER_TERMS}
 
 
 def corpus_terms(chunk_texts: Iterable[str]) -> frozenset[str]:
     """Every content term of the chunks, for ``check_grounding``'s ``corpus_terms``."""
-    return frozenset(term for text in chunk_texts for term in _chunk_profile(text).terms)
+    # Terms only, not the chunks' profiles: profiled, those took 3.3 s of 11.8 at 10 MB, and a cache of
+    # every chunk's profile would hold some 3 MB per MB of corpus.
+    found: set[str] = set()
+    for text in chunk_texts:
+        found |= text_terms(text)
+    return frozenset(found)
 
 
-def _holds(profile: _ChunkProfile, numbers: set[str], name_terms: set[str]) -> bool:
+def _holds(profile: Profile, numbers: set[str], name_terms: set[str]) -> bool:
     return numbers <= profile.numbers and name_terms <= profile.terms
 
 
@@ -401,7 +298,7 @@ def check_grounding(
        answer also holds the question's names and numbers. The right figure of the wrong fact
        fails here.
     """
-    chunk = _chunk_profile(chunk_text)
+    chunk = chunk_profile(chunk_text)
     if example:
         leaked = _leaked(f"{question}\n{answer}", example, chunk)
         if leaked:
@@ -416,48 +313,34 @@ def check_grounding(
             detail = f"Only {support.score:.0%} of the answer's terms are in its chunk (missing: {missing})."
         return Grounding("not_grounded", detail)
 
-    q_numbers, _ = _anchors(question)
-    q_names = _name_terms(names(question)) & chunk.terms  # those from elsewhere cannot be near the answer
-    absent = [n for n in names(question) if not _name_terms([n]) - chunk.terms <= corpus_terms]  # no union: the corpus's terms are many
-    absent += [w for k, w in _split_numbers(question)[0] if k not in chunk.numbers]
+    asked_names, asked_numbers = names(question), split_numbers(question)[0]
+    q_numbers = {key for key, _ in asked_numbers}
+    q_names = _name_terms(asked_names) & chunk.terms  # those from elsewhere cannot be near the answer
+    absent = [n for n in asked_names if not _name_terms([n]) - chunk.terms <= corpus_terms]  # no union: the corpus's terms are many
+    absent += [w for k, w in asked_numbers if k not in chunk.numbers]
     if absent:
         return Grounding("question_not_grounded", f"The question mentions {', '.join(absent[:3])}, which its chunk does not contain.")
 
-    spots, profiles, postings = _window_index(chunk_text)
+    profiles = window_profiles(chunk_text)
     near_question = not q_numbers and not q_names
     for sentence in sentences(answer) or [answer]:
         numbers, name_terms = _anchors(sentence)
-        keys = [f"n:{n}" for n in numbers] + [f"t:{t}" for t in name_terms]
-        if not keys:
-            keys = [f"t:{t}" for t in set(tokenize(_split_numbers(sentence)[1]))]
-            if len(keys) < 2:
+        if not numbers and not name_terms:
+            words = set(tokenize(split_numbers(sentence)[1]))
+            if len(words) < 2:
                 continue  # "Yes." or "Correct." states no fact to find; the whole answer was checked above
-            candidates = set().union(*(postings.get(k, set()) for k in keys))  # a window sharing a word
+            candidates = [p for p in profiles if not words.isdisjoint(p.terms)]  # a window sharing a word
         else:
-            candidates = set.intersection(*(set(postings.get(k, ())) for k in keys))  # windows holding every anchor
+            candidates = [p for p in profiles if _holds(p, numbers, name_terms)]  # windows holding every anchor
         # A verbatim span of the chunk states its facts together by definition.
-        holding = sorted(
-            i for i in candidates if support.exact_span or is_supported(_support(sentence, profiles[i]), threshold)
-        )
+        holding = [p for p in candidates if support.exact_span or is_supported(_support(sentence, p), threshold)]
         if not holding and not support.exact_span:
             return Grounding("facts_apart", f"No passage of its chunk states together what the answer says in: {_short(sentence)}")
-        near_question = near_question or any(_holds(profiles[i], q_numbers, q_names) for i in holding)
+        near_question = near_question or any(_holds(p, q_numbers, q_names) for p in holding)
     if not near_question:
-        asked = ", ".join(sorted(names(question) + [w for _, w in _split_numbers(question)[0]]))
+        asked = ", ".join(sorted(asked_names + [w for _, w in asked_numbers]))
         return Grounding("facts_apart", f"The answer is not stated near what the question asks about ({asked}).")
     return None
-
-
-@lru_cache(maxsize=64)
-def _window_index(chunk_text: str) -> tuple[tuple[str, ...], tuple[_ChunkProfile, ...], dict[str, frozenset[int]]]:
-    """The chunk's windows, their profiles, and which windows hold each term ("t:...") and number ("n:...")."""
-    spots = windows(chunk_text)
-    profiles = tuple(_chunk_profile(w) for w in spots)
-    postings: dict[str, set[int]] = {}
-    for i, profile in enumerate(profiles):
-        for key in [f"t:{t}" for t in profile.terms] + [f"n:{n}" for n in profile.numbers]:
-            postings.setdefault(key, set()).add(i)
-    return spots, profiles, {key: frozenset(found) for key, found in postings.items()}
 
 
 @lru_cache(maxsize=8)  # one example per template, checked for every pair
@@ -466,15 +349,15 @@ def _example_anchors(example: str) -> tuple[frozenset[str], frozenset[str]]:
     return frozenset(numbers), frozenset(name_terms)
 
 
-def _leaked(text: str, example: str, chunk: _ChunkProfile) -> list[str]:
+def _leaked(text: str, example: str, chunk: Profile) -> list[str]:
     example_numbers, example_names = _example_anchors(example)
     found = []
     for name in names(text):
         terms = set(tokenize(name))
         if terms and terms <= example_names and not terms <= chunk.terms:
             found.append(name)
-    for key, written in _split_numbers(text)[0]:
-        if key in example_numbers and key not in chunk.numbers and len(key.strip(_CURRENCY_SIGNS + "%.:")) >= 2:
+    for key, written in split_numbers(text)[0]:
+        if key in example_numbers and key not in chunk.numbers and len(key.strip(CURRENCY_SIGNS + "%.:")) >= 2:
             found.append(written)
     return found
 

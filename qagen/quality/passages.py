@@ -16,8 +16,8 @@ Units are sentences in prose, and one unit per list item, table row or "Key: val
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 __all__ = ["sentences", "windows"]
 
@@ -28,10 +28,10 @@ _HEADING = re.compile(r"^\s*#{1,6}\s+\S")
 _LIST_ITEM = re.compile(r"^\s*(?:[-*•+]|\d{1,3}[.)])\s+")
 _KEY_VALUE = re.compile(r"^\s*[A-Z][\w /&()-]{0,40}:\s")
 _TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{2,}")
+_ASCII_LOWER = re.compile(r"[a-z]")
 
 
-@dataclass(frozen=True)
-class _Unit:
+class _Unit(NamedTuple):  # not a frozen dataclass: a chunk has dozens, and those are slower to make
     text: str
     context: tuple[str, ...]  # headings, table header, block title
     row: bool = False  # a table row: its neighbours are other facts, never its context
@@ -60,8 +60,12 @@ def windows(text: str, reach: int = 1) -> tuple[str, ...]:
 
 
 def _is_caps_heading(line: str) -> bool:
+    if len(line.strip()) > 80:
+        return False
+    if line.isascii() and _ASCII_LOWER.search(line):
+        return False  # the usual line, told in one search instead of a look at each letter
     letters = [c for c in line if c.isalpha()]
-    return len(letters) >= 4 and all(c.isupper() for c in letters) and len(line.strip()) <= 80
+    return len(letters) >= 4 and all(c.isupper() for c in letters)
 
 
 def _units(text: str) -> list[_Unit]:
@@ -82,7 +86,7 @@ def _units(text: str) -> list[_Unit]:
                 headings = {lv: h for lv, h in headings.items() if lv < level}
                 headings[level] = stripped
                 continue
-            if _is_caps_heading(stripped) and position == 0:
+            if position == 0 and _is_caps_heading(stripped):  # the cheap test first: profiled, 1.2 s at 10 MB
                 headings = {0: stripped}
                 continue
             if stripped.startswith("|"):
