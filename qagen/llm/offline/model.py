@@ -62,7 +62,7 @@ from dataclasses import dataclass
 from qagen.llm.offline.passage import DIGIT_RE, TERMINATED_RE, Block, read_blocks, split_sentences, strip_markup_edges
 from qagen.llm.offline.questions import ABOUT_QUESTION, sentence_questions
 from qagen.llm.offline.results import place_candidates
-from qagen.llm.offline.words import bare_word, is_capitalised, known_names
+from qagen.llm.offline.words import OPENING_MARKS, bare_word, is_capitalised, known_names
 from qagen.llm.offline.vocabulary import DATE_RE, PRICE_RE, STOPWORDS, TIME_RE, YEAR_RE
 from qagen.records import Completion, Request
 
@@ -107,8 +107,8 @@ def _information(sentence: str, names: frozenset[str]) -> float:
         figures = 0.5
     words = sentence.split()
     capitalised = sum(1 for previous, word in zip(words, words[1:])
-                      if is_capitalised(word) and bare_word(word).isalpha()
-                      and not previous.endswith((":", ".")) and bare_word(word) != "i")
+                      if (word[0].isupper() or (word[0] in OPENING_MARKS and is_capitalised(word)))
+                      and not previous.endswith((":", ".")) and (bare := bare_word(word)).isalpha() and bare != "i")
     if words and bare_word(words[0]) in names:
         capitalised += 1
     return min(3.0, figures) + min(2.0, 0.5 * capitalised)
@@ -137,12 +137,28 @@ def _is_answer_shaped(sentence: str, is_item: bool) -> bool:
     return _reads_as_prose(sentence)
 
 
+_CODE_SYMBOLS = "{}[]()<>=;\\/|`$"
+# For ASCII text the three counts come from bytes.translate, which deletes what is not counted;
+# the byte sets are made from str.isspace and str.isalpha themselves, so they count what the
+# character loop counts. Profiled: the loop took 2.3 s of the generator's 10.8 s at 10 MB.
+_ASCII_SPACE = bytes(code for code in range(128) if chr(code).isspace())
+_ASCII_NOT_LETTER = bytes(code for code in range(128) if not chr(code).isalpha())
+_ASCII_NOT_SYMBOL = bytes(code for code in range(128) if chr(code) not in _CODE_SYMBOLS)
+
+
 def _reads_as_prose(text: str) -> bool:
     """Mostly letters and few code symbols: not code, markup or a table row."""
-    non_space = [ch for ch in text if not ch.isspace()]
-    symbols = sum(1 for ch in non_space if ch in "{}[]()<>=;\\/|`$")
-    letters = sum(1 for ch in non_space if ch.isalpha())
-    return symbols <= 0.1 * len(non_space) and letters >= 0.5 * len(non_space)
+    if text.isascii():
+        data = text.encode("ascii")
+        non_space = len(data.translate(None, _ASCII_SPACE))
+        symbols = len(data.translate(None, _ASCII_NOT_SYMBOL))
+        letters = len(data.translate(None, _ASCII_NOT_LETTER))
+    else:
+        characters = [ch for ch in text if not ch.isspace()]
+        non_space = len(characters)
+        symbols = sum(1 for ch in characters if ch in _CODE_SYMBOLS)
+        letters = sum(1 for ch in characters if ch.isalpha())
+    return symbols <= 0.1 * non_space and letters >= 0.5 * non_space
 
 
 def _penalty(sentence: str) -> float:
