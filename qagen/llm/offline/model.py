@@ -101,10 +101,13 @@ class _Candidate:
 
 
 def _information(sentence: str, names: frozenset[str]) -> float:
-    figures = sum(1.0 for regex in (YEAR_RE, DATE_RE, TIME_RE, PRICE_RE, _PERCENT_RE)
-                  if regex.search(sentence))
-    if not figures and DIGIT_RE.search(sentence):
-        figures = 0.5
+    if DIGIT_RE.search(sentence):
+        figures = sum(1.0 for regex in (YEAR_RE, DATE_RE, TIME_RE, PRICE_RE, _PERCENT_RE)
+                      if regex.search(sentence)) or 0.5
+    else:
+        # Every figure pattern needs a digit but TIME_RE's "noon" and "midnight": searching all
+        # five in every sentence took 1.0 s of the generator's profile at 10 MB.
+        figures = 1.0 if TIME_RE.search(sentence) else 0.0
     words = sentence.split()
     capitalised = sum(1 for previous, word in zip(words, words[1:])
                       if (word[0].isupper() or (word[0] in OPENING_MARKS and is_capitalised(word)))

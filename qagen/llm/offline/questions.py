@@ -16,7 +16,7 @@ import re
 from qagen.llm.offline.forms import clause_questions, condition_question
 from qagen.llm.offline.labels import is_topic_label, label_questions
 from qagen.llm.offline.passage import LABEL_RE, TITLES, clean_phrase
-from qagen.llm.offline.words import bare_word, is_capitalised, looks_plural, lower_first, mentions_time
+from qagen.llm.offline.words import OPENING_MARKS, bare_word, is_capitalised, looks_plural, lower_first, mentions_time
 from qagen.llm.offline.vocabulary import (
     ADVERBS,
     BAD_SUBJECT_START,
@@ -270,6 +270,8 @@ def _longest_name(words: list[str], names: frozenset[str]) -> str:
     best: list[str] = []
     run: list[str] = []
     for at, word in enumerate(words + ["."]):
+        if not run and not (word[0].isupper() or word[0] in OPENING_MARKS):
+            continue  # no run to extend or end, and no capital to start one (is_capitalised is False)
         bare = bare_word(word)
         capital = is_capitalised(word) and bare.replace(".", "").replace("-", "").isalpha()
         opener = at > 0 or bare in names or bare.rstrip(".") in TITLES
@@ -286,7 +288,8 @@ def _longest_name(words: list[str], names: frozenset[str]) -> str:
             if word[-1] in ",.;:":
                 best, run = _longer(best, run), []
             continue
-        best, run = _longer(best, run), []
+        if run:
+            best, run = _longer(best, run), []
     return clean_phrase(" ".join(best)) if best else ""
 
 
@@ -320,7 +323,7 @@ def sentence_questions(sentence: str, topic: str, names: frozenset[str]) -> list
     """
     found: list[tuple[str, float, str]] = []
     label = raw_label = ""
-    if (match := LABEL_RE.match(sentence)) and (is_topic_label(match.group(1))
+    if ":" in sentence and (match := LABEL_RE.match(sentence)) and (is_topic_label(match.group(1))
                                                 or match.group(1).strip().lower() == "what happened"):
         raw_label = match.group(1)
         label = clean_phrase(raw_label)
