@@ -60,6 +60,7 @@ _BOILERPLATE_LINE_RE = re.compile(
 )
 # reStructuredText and Sphinx markup: ".. note::", ".. code-block:: python", ":param x:".
 _DIRECTIVE_RE = re.compile(r"^(?:\.\.\s+[\w:-]+::|\.\.\s+_[\w -]+:|\.\.\s*$|:\w+(?:\s+\w+)?:\s)")
+_ALNUM_RE = re.compile(r"[^\W_]")  # what str.isalnum() accepts: \w less the underscore
 _MARKUP_CHARS = "*_`#[]<>\"“”‘’"
 
 
@@ -247,11 +248,14 @@ def _follows_item(lines: list[str], index: int) -> bool:
 
 def _is_skipped_line(stripped: str) -> bool:
     """Tables, HTML, images, directives and boilerplate hold no answer worth asking for."""
-    if stripped.startswith("|") or stripped.count("|") >= 2:
+    # Cheap tests on the first character before each pattern: this runs on every line, and
+    # took 0.36 s of read_blocks' 0.97 s on 2,500 chunks of the 10 MB corpus.
+    first = stripped[:1]
+    if "|" in stripped and (first == "|" or stripped.count("|") >= 2):
         return True
-    if _is_boilerplate(stripped) or _DIRECTIVE_RE.match(stripped):
+    if _is_boilerplate(stripped) or (first in ".:" and _DIRECTIVE_RE.match(stripped)):
         return True
-    if not any(ch.isalnum() for ch in stripped):
+    if not first.isalnum() and not _ALNUM_RE.search(stripped):
         return True  # "----", "* * *", "»"
     if stripped.startswith("<") and stripped.endswith(">"):
         return True
