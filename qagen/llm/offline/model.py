@@ -82,6 +82,8 @@ _LEANING_START = frozenset(
 )
 _PERCENT_RE = re.compile(r"\d\s?(?:%|percent\b|per cent\b)")
 _TEMPLATE_MARK_RE = re.compile(r"\{\{|\}\}|\{%|%\}")
+# Patterns used per word or per sentence are compiled here, not looked up in re's cache per call.
+_WORD_RE = re.compile(r"\w+")
 
 
 @dataclass(frozen=True)
@@ -229,7 +231,7 @@ def _answer_to_asked(block: Block, names: frozenset[str], position: int) -> _Can
 
 
 def _content_words(text: str) -> frozenset[str]:
-    return frozenset(w for w in re.findall(r"\w+", text.casefold()) if w not in STOPWORDS)
+    return frozenset(w for w in _WORD_RE.findall(text.casefold()) if w not in STOPWORDS)
 
 
 def _repeats(answer: str, chosen: list[_Candidate]) -> bool:

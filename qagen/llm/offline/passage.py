@@ -60,6 +60,9 @@ _BOILERPLATE_LINE_RE = re.compile(
 )
 # reStructuredText and Sphinx markup: ".. note::", ".. code-block:: python", ":param x:".
 _DIRECTIVE_RE = re.compile(r"^(?:\.\.\s+[\w:-]+::|\.\.\s+_[\w -]+:|\.\.\s*$|:\w+(?:\s+\w+)?:\s)")
+# Patterns used per word or per phrase are compiled here, not looked up in re's cache per call.
+_DOTTED_RE = re.compile(r"(?:[A-Za-z]\.)+[A-Za-z]")  # "e.g", "U.S", "p.m"
+_POSSESSIVE_END_RE = re.compile(r"['’]s$")
 _ALNUM_RE = re.compile(r"[^\W_]")  # what str.isalnum() accepts: \w less the underscore
 _MARKUP_CHARS = "*_`#[]<>\"“”‘’"
 
@@ -310,7 +313,7 @@ def _is_boundary(text: str, start: int, match: re.Match[str]) -> bool:
         return False
     if len(word) == 1 and word.isupper():
         return False  # an initial, as in "J. Smith"
-    if re.fullmatch(r"(?:[A-Za-z]\.)+[A-Za-z]", word):
+    if _DOTTED_RE.fullmatch(word):
         # "5 p.m. Everyone" ends a sentence; "e.g. Oslo" and "the U.S. Army" do not.
         return word.islower() and lower not in {"e.g", "i.e"}
     return True
@@ -330,4 +333,4 @@ def clean_phrase(text: str) -> str:
     cleaned = cleaned.rstrip(",;:.").strip()
     if cleaned.count("(") != cleaned.count(")"):
         cleaned = " ".join(cleaned.replace("(", " ").replace(")", " ").split())
-    return re.sub(r"['’]s$", "", cleaned)
+    return _POSSESSIVE_END_RE.sub("", cleaned)
