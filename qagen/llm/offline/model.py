@@ -58,6 +58,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from qagen.llm.offline.passage import DIGIT_RE, TERMINATED_RE, Block, read_blocks, split_sentences, strip_markup_edges
 from qagen.llm.offline.questions import ABOUT_QUESTION, sentence_questions
@@ -130,14 +131,16 @@ def _is_answer_shaped(sentence: str, is_item: bool) -> bool:
     words = len(sentence.split())
     if words < (MIN_ITEM_WORDS if is_item else MIN_WORDS) or words > MAX_WORDS or len(sentence) > MAX_CHARS:
         return False
-    if _TEMPLATE_MARK_RE.search(sentence):
+    if ("{" in sentence or "}" in sentence) and _TEMPLATE_MARK_RE.search(sentence):
         return False  # qagen's pair checks drop template syntax as a leaked prompt; pick another
     core = strip_markup_edges(sentence)
     if core.endswith(("?", ":")) or core.rstrip("*_\"'”’)").endswith("?"):
         return False
     if not is_item and not TERMINATED_RE.search(sentence):
         return False  # prose with no ending: a chunk cut mid-sentence, or a caption
-    first_letter = next((ch for ch in core if ch.isalpha() or ch.isdigit()), "")
+    first_letter = core[:1]
+    if not (first_letter.isalpha() or first_letter.isdigit()):  # most sentences open with their first letter
+        first_letter = next((ch for ch in core if ch.isalpha() or ch.isdigit()), "")
     if first_letter.islower():
         return False  # starts mid-sentence, or a list item finishing a lead-in such as "Staff must:"
     return _reads_as_prose(sentence)
@@ -169,7 +172,8 @@ def _reads_as_prose(text: str) -> bool:
 
 def _penalty(sentence: str) -> float:
     points = 0.0
-    first = sentence.split()[0] if sentence.split() else ""
+    words = sentence.split()
+    first = words[0] if words else ""
     if bare_word(first) in _LEANING_START:
         points += 1.0
     if "**" in sentence or "`" in sentence or "](" in sentence or "__" in sentence:
@@ -230,6 +234,7 @@ def _answer_to_asked(block: Block, names: frozenset[str], position: int) -> _Can
     return _Candidate(joined, (block.asked,), score, block.group, position + 1)
 
 
+@lru_cache(maxsize=256)  # each chosen answer is compared with every later candidate of its passage
 def _content_words(text: str) -> frozenset[str]:
     return frozenset(w for w in _WORD_RE.findall(text.casefold()) if w not in STOPWORDS)
 

@@ -61,6 +61,7 @@ _BOILERPLATE_LINE_RE = re.compile(
 # reStructuredText and Sphinx markup: ".. note::", ".. code-block:: python", ":param x:".
 _DIRECTIVE_RE = re.compile(r"^(?:\.\.\s+[\w:-]+::|\.\.\s+_[\w -]+:|\.\.\s*$|:\w+(?:\s+\w+)?:\s)")
 # Patterns used per word or per phrase are compiled here, not looked up in re's cache per call.
+_TOPIC_OPENING_RE = re.compile(r"^(?:(?:\d{1,3}[.)]|\d{1,3}(?:\.\d{1,3})+\.?)\s+)?(?:(?:About|On|Re)\s+(?=\S))?")  # "2. About "
 _DOTTED_RE = re.compile(r"(?:[A-Za-z]\.)+[A-Za-z]")  # "e.g", "U.S", "p.m"
 _POSSESSIVE_END_RE = re.compile(r"['’]s$")
 _ALNUM_RE = re.compile(r"[^\W_]")  # what str.isalnum() accepts: \w less the underscore
@@ -132,8 +133,7 @@ class _Reader:
 
 def _topic(heading: str) -> str:
     """"2. About the museum" is about "the museum"; "WEATHER LIMITS" reads as "weather limits"."""
-    topic = re.sub(r"^(?:(?:\d{1,3}[.)]|\d{1,3}(?:\.\d{1,3})+\.?)\s+)?(?:(?:About|On|Re)\s+(?=\S))?",
-                   "", heading)
+    topic = _TOPIC_OPENING_RE.sub("", heading)
     return topic.lower() if len(topic.split()) > 1 and topic.isupper() else topic
 
 
