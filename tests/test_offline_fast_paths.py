@@ -25,7 +25,7 @@ TEXTS = [
     "NOK 120 for adults", "$5", "5 %", "3.5 percent", "9.30 to 17.00", "Jan. 5 2020", "2020-01-05", "1/2/2020",
     "The U.S. Army was founded in 1775 by Congress.", "Dr. Erik Holm, the director, leads the Museum of Art.",
     "Route 1 and Station A serve Port Essary.", "It was built by Ingrid Dahl in the 1920s.", "x" * 700,
-    "Tabs\tinside\tthe line", "MIXED Case Line", "SAFETY RULES FOR VESSELS", "ÉCOLE NORMALE SUPÉRIEURE",
+    "Tabs\tinside\tthe line", "  Leading Space, then\x85Next\u3000Ideographic  Two:  After. Dot", "MIXED Case Line", "SAFETY RULES FOR VESSELS", "ÉCOLE NORMALE SUPÉRIEURE",
 ]
 
 
@@ -102,6 +102,13 @@ def test_known_names_match_the_plain_capital_test() -> None:
                         if _is_capitalised_before(word) and not previous.endswith((":", ".")))
     expected.discard("i")
     assert words.known_names(sentences) == frozenset(expected)
+
+
+def test_whitespace_pattern_is_str_split_whitespace() -> None:
+    # mid_sentence_capitals finds words with \s as str.split() does with str.isspace().
+    for code in range(0x3100):
+        char = chr(code)
+        assert bool(re.match(r"\s", char)) == char.isspace(), hex(code)
 
 
 def test_alnum_pattern_is_str_isalnum() -> None:
