@@ -104,13 +104,6 @@ def test_known_names_match_the_plain_capital_test() -> None:
     assert words.known_names(sentences) == frozenset(expected)
 
 
-def test_whitespace_pattern_is_str_split_whitespace() -> None:
-    # mid_sentence_capitals finds words with \s as str.split() does with str.isspace().
-    for code in range(0x3100):
-        char = chr(code)
-        assert bool(re.match(r"\s", char)) == char.isspace(), hex(code)
-
-
 def test_alnum_pattern_is_str_isalnum() -> None:
     # The Basic Multilingual Plane, and the supplementary code points with letters and digits in them.
     for code in [*range(0x10000), *range(0x1D400, 0x1D800), *range(0x20000, 0x20100)]:
