@@ -21,7 +21,7 @@ TEXTS = [
     "Next »", "<- previous | next ->", "Back to top", "Contents", "Table of contents", "Home", "Homepage",
     "Share this", "Print this page", "Skip to main content", "Edit on GitHub", "In this section", "On this page",
     ".. note::", ".. _label:", "..", ":param x: the x", "----", "* * *", "»", "<div>", "![img](x.png)", "_", "__init__",
-    "“Quoted” opening", "(Bracketed) Opening", "*Emphasis* here", "'single' quote", "Noon and midnight", "at noon",
+    "“Quoted” opening", "**Bold** `code` #tag [link] <b> ‘x’ \"y\" __z__", "(Bracketed) Opening", "*Emphasis* here", "'single' quote", "Noon and midnight", "at noon",
     "NOK 120 for adults", "$5", "5 %", "3.5 percent", "9.30 to 17.00", "Jan. 5 2020", "2020-01-05", "1/2/2020",
     "The U.S. Army was founded in 1775 by Congress.", "Dr. Erik Holm, the director, leads the Museum of Art.",
     "Route 1 and Station A serve Port Essary.", "It was built by Ingrid Dahl in the 1920s.", "x" * 700,
@@ -57,6 +57,10 @@ def _is_skipped_line_before(stripped: str) -> bool:
     return stripped.startswith("![")
 
 
+def _without_markup_before(text: str) -> str:
+    return " ".join("".join(" " if ch in passage._MARKUP_CHARS else ch for ch in text).split())
+
+
 def _is_capitalised_before(word: str) -> bool:
     return word.strip("([\"'“‘*_")[:1].isupper()
 
@@ -85,6 +89,7 @@ def test_line_and_sentence_tests_match_their_plain_versions(text: str) -> None:
     assert model._reads_as_prose(text) == _reads_as_prose_before(text)
     assert passage._is_boilerplate(text) == bool(_BOILERPLATE_BEFORE_RE.search(text))
     assert passage._is_caps_title(text) == _is_caps_title_before(text)
+    assert " ".join(text.translate(passage._MARKUP_TO_SPACE).split()) == _without_markup_before(text)
     names = frozenset({"museum", "holm"})
     assert model._information(text, names) == _information_before(text, names)
     if text.strip():
