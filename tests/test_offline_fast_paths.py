@@ -8,6 +8,7 @@ non-ASCII letters and digits, case-folding letters such as "ſ", marks before ca
 from __future__ import annotations
 
 import re
+from itertools import pairwise
 
 import pytest
 
@@ -70,7 +71,7 @@ def _information_before(sentence: str, names: frozenset[str]) -> float:
     if not figures and passage.DIGIT_RE.search(sentence):
         figures = 0.5
     split = sentence.split()
-    capitalised = sum(1 for previous, word in zip(split, split[1:])
+    capitalised = sum(1 for previous, word in pairwise(split)
                       if _is_capitalised_before(word) and words.bare_word(word).isalpha()
                       and not previous.endswith((":", ".")) and words.bare_word(word) != "i")
     if split and words.bare_word(split[0]) in names:
@@ -103,7 +104,7 @@ def test_known_names_match_the_plain_capital_test() -> None:
     expected: set[str] = set()
     for sentence in sentences:
         split = sentence.split()
-        expected.update(words.bare_word(word) for previous, word in zip(split, split[1:])
+        expected.update(words.bare_word(word) for previous, word in pairwise(split)
                         if _is_capitalised_before(word) and not previous.endswith((":", ".")))
     expected.discard("i")
     assert words.known_names(sentences) == frozenset(expected)

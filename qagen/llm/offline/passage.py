@@ -46,6 +46,7 @@ _FENCE_RE = re.compile(r"^\s{0,3}(```|~~~)")
 _QA_PREFIX_RE = re.compile(r"^(?:Q|Question|FAQ)\s*[:.)]\s*", re.IGNORECASE)
 _ANSWER_PREFIX_RE = re.compile(r"^(?:\*\*|__)?(?:A|Answer)\s*[:.)](?:\*\*|__)?\s+", re.IGNORECASE)
 _SENTENCE_END_RE = re.compile(r"(?:[.!?]+|…)[\"'”’)\]*_]*(?=\s+\S)")
+_NEXT_CHARACTER_RE = re.compile(r"\s*(\S)")
 TERMINATED_RE = re.compile(r"(?:[.!?]|…)[\"'”’)\]*_]*$")
 # Copyright notices, navigation and tables of contents: every page of a site repeats them.
 # Two patterns, one searched anywhere in the line and one matched at its start: one search for
@@ -299,13 +300,15 @@ def split_sentences(text: str) -> list[str]:
 
 
 def _is_boundary(text: str, start: int, match: re.Match[str]) -> bool:
-    following = text[match.end():].lstrip()
-    first = following[:1]
+    # The first character after the spaces, found in place: slicing off the rest of the block at
+    # every full stop made long blocks quadratic. The end pattern's lookahead ensures there is one.
+    following = _NEXT_CHARACTER_RE.match(text, match.end())
+    first = following.group(1) if following else ""
     if not (first.isupper() or first.isdigit() or first in "\"'“‘([*_"):
         return False
     if not match.group().startswith(".") or match.group().startswith(".."):
         return True
-    before = text[start:match.start()].split()
+    before = text[start:match.start()].rsplit(None, 1)  # the last word is all that is needed
     if not before:
         return True
     word = before[-1].lstrip("([\"'“‘*_")
