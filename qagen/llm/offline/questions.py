@@ -16,7 +16,7 @@ import re
 from qagen.llm.offline.forms import clause_questions, condition_question
 from qagen.llm.offline.labels import is_topic_label, label_questions
 from qagen.llm.offline.passage import LABEL_RE, TITLES, clean_phrase
-from qagen.llm.offline.words import bare_word, is_capitalised, looks_plural, lower_first, mentions_time
+from qagen.llm.offline.words import OPENING_MARKS, bare_word, is_capitalised, looks_plural, lower_first, mentions_time
 from qagen.llm.offline.vocabulary import (
     ADVERBS,
     BAD_SUBJECT_START,
@@ -57,6 +57,9 @@ ABOUT_QUESTION = "What should I know about {phrase}?"
 VAGUE_WORTH = -1.0
 # "**2011**: the MV Saltmarrow took over Route 2 ...": a timeline item, its year opening the sentence.
 _YEAR_ITEM_RE = re.compile(r"^(?:\*\*|__)?(?:1[5-9]\d\d|20\d\d)s?(?:\*\*|__)?\s*[:–—-]\s+(?=\S)")
+# Patterns used per word are compiled here, not looked up in re's cache per call.
+_ACRONYM_RE = re.compile(r"\([A-Z][A-Za-z0-9&.-]{1,10}\)")  # "(BSFC)"
+_NAME_NUMBER_RE = re.compile(r"\d{1,4}[,.;:]?|[A-Z][,.;:]?")  # "Route 1", "Station A"
 # Words that alone never name a subject, on top of the stop words and subject openers.
 FRAGMENT_WORDS = frozenset("not unless except only if then there here".split())
 
@@ -78,7 +81,7 @@ def _subject(words: list[str], names: frozenset[str]) -> tuple[str, int] | None:
         bare = bare_word(word)
         if at > 0 and bare in VERB_TRIGGERS and _can_be_verb(bare, words[at - 1], words[at + 1:]):
             break
-        if "(" in word and re.fullmatch(r"\([A-Z][A-Za-z0-9&.-]{1,10}\)", word):
+        if "(" in word and _ACRONYM_RE.fullmatch(word):
             continue  # "Brannoch Sound Ferry Cooperative (BSFC)"
         if word.endswith(",") and at > 0 and end < 0 and (close := _aside_end(words, at)):
             end = at + 1  # "The current director, Dr. Erik Holm, has led ..."
@@ -270,6 +273,8 @@ def _longest_name(words: list[str], names: frozenset[str]) -> str:
     best: list[str] = []
     run: list[str] = []
     for at, word in enumerate(words + ["."]):
+        if not run and not (word[0].isupper() or word[0] in OPENING_MARKS):
+            continue  # no run to extend or end, and no capital to start one (is_capitalised is False)
         bare = bare_word(word)
         capital = is_capitalised(word) and bare.replace(".", "").replace("-", "").isalpha()
         opener = at > 0 or bare in names or bare.rstrip(".") in TITLES
@@ -281,12 +286,13 @@ def _longest_name(words: list[str], names: frozenset[str]) -> str:
         if run and bare in NAME_JOINERS:
             run.append(word)
             continue
-        if run and re.fullmatch(r"\d{1,4}[,.;:]?|[A-Z][,.;:]?", word):
+        if run and _NAME_NUMBER_RE.fullmatch(word):
             run.append(word)  # "Route 1", "Station A"
             if word[-1] in ",.;:":
                 best, run = _longer(best, run), []
             continue
-        best, run = _longer(best, run), []
+        if run:
+            best, run = _longer(best, run), []
     return clean_phrase(" ".join(best)) if best else ""
 
 
@@ -320,7 +326,7 @@ def sentence_questions(sentence: str, topic: str, names: frozenset[str]) -> list
     """
     found: list[tuple[str, float, str]] = []
     label = raw_label = ""
-    if (match := LABEL_RE.match(sentence)) and (is_topic_label(match.group(1))
+    if ":" in sentence and (match := LABEL_RE.match(sentence)) and (is_topic_label(match.group(1))
                                                 or match.group(1).strip().lower() == "what happened"):
         raw_label = match.group(1)
         label = clean_phrase(raw_label)

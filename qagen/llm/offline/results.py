@@ -76,12 +76,14 @@ def place_candidates(passage: str) -> list[tuple[str, str, float, int, int, str]
     """(answer, question, score, group, position, span) for each finishing place the passage lists."""
     found: list[tuple[str, str, float, int, int, str]] = []
     headings: list[str] = []
+    under_results = False  # whether the last heading names results; searched once per heading, not per line
     header: list[str] | None = None
     lines = passage.replace("\r\n", "\n").split("\n")
     for index, line in enumerate(lines):
         stripped = line.strip()
-        if heading := _HEADING_RE.match(line):
+        if stripped[:1] == "#" and (heading := _HEADING_RE.match(line)):
             headings.append(heading.group(2))
+            under_results = bool(_RESULTS_WORDS_RE.search(headings[-1]))
             header = None
             continue
         if stripped.startswith("|") and stripped.count("|") >= 2:
@@ -96,9 +98,10 @@ def place_candidates(passage: str) -> list[tuple[str, str, float, int, int, str]
             header = None
             if not stripped:
                 continue
-            row = _line_row(stripped, headings)
+            row = _line_row(stripped, under_results)
             if row is None and _is_title_line(stripped):
                 headings.append(stripped)  # a plain-text title: "HARBOUR 10K 2024"
+                under_results = bool(_RESULTS_WORDS_RE.search(stripped))
         if not row or not row[1] or not any(ch.isalpha() for ch in row[1]):
             continue
         race = _race(headings)
@@ -115,13 +118,15 @@ def place_candidates(passage: str) -> list[tuple[str, str, float, int, int, str]
 
 
 def _is_title_line(line: str) -> bool:
-    return len(line.split()) <= 10 and not line.rstrip("*_").endswith((".", "!", "?", ":", ",")) \
-        and line[:1].isupper() and not line.startswith(("|", "-", "*"))
+    return line[:1].isupper() and not line.startswith(("|", "-", "*")) \
+        and not line.rstrip("*_").endswith((".", "!", "?", ":", ",")) and len(line.split()) <= 10
 
 
-def _line_row(line: str, headings: list[str]) -> tuple[str, str, list[str], str] | None:
-    """A results line as (place, who, other parts, time): "1st: Sea Lark (Morag Innesley), 2:41:07"."""
-    under_results = bool(headings) and bool(_RESULTS_WORDS_RE.search(headings[-1]))
+def _line_row(line: str, under_results: bool) -> tuple[str, str, list[str], str] | None:
+    """A results line as (place, who, other parts, time): "1st: Sea Lark (Morag Innesley), 2:41:07".
+
+    under_results: the heading above names results ("Results", "Final standings").
+    """
     match = _PLACE_LINE_RE.match(line) or (_NUMBERED_RE.match(line) if under_results else None)
     if not match:
         return None
