@@ -16,6 +16,17 @@ to its last reply; so CPU per request is what the client costs, whatever the mac
 
 Printed per client and concurrency: the median of ``--rounds`` rounds of requests per second, its share of
 ``concurrency / latency``, and CPU milliseconds per request; then qagen's CPU per request over the cookbook's.
+
+Measured on the 2-core build machine on 2026-12-03 (quiet, a fixed pure-Python loop of benchmarks/scale.py
+taking 0.62 s), median of 3:
+
+    in flight  requests  qagen req/s (of ideal)  CPU ms/req   cookbook req/s (of ideal)  CPU ms/req
+      100        2,000       419 (84 %)             1.07          427 (85 %)                1.11
+      100        6,000       443 (89 %)             1.16          457 (91 %)                1.04
+       32        2,000       149 (93 %)             1.18          (no concurrency setting: 414)   1.14
+
+A run's first request goes alone (a wrong key costs one request), one latency of the 20 waves of 2,000
+requests at 100 in flight: that is most of the difference between the two request counts.
 """
 
 from __future__ import annotations
