@@ -52,7 +52,7 @@ after the other, same corpus (25,318 chunks, 23,179 kept pairs at 50 MB), output
     after, 1 MB 5.5 s, 10 MB 37.2 s; CPU exponent 0.97 from 10 to 50 MB
 
 Still above 60 s: what is left is spread thin, the regex engine and the tokenizers (BM25 terms, the
-exact token counts) about a third, the rest Python work per line and per word in each stage.
+exact token counts) about a fifth of the profiled time, the rest Python work per line and word in each stage.
 
 The review page was then made from the written files as one string (the data, its JSON, the escaped
 JSON, the page): writing it as it is made, a row at a time, took the 50 MB run's peak memory from
