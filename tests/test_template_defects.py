@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import jinja2
 import pytest
 
 import qagen
@@ -311,7 +312,6 @@ def test_messages_without_tags_are_rendered_once_exactly_as_jinja_renders_them(t
     first = template.render(info="one", n=1)
     second = template.render(info="two", n=2)
     fresh = load_template(path).messages
-    import jinja2
     reference = [jinja2.Environment(keep_trailing_newline=True).from_string(m.content).render(info="two", n=2) for m in fresh]
     assert [m.content for m in second] == reference
     assert first[0].content == "Rules.\nKeep {braces} and } alone.\n" and first[2].content == "one (1)"
