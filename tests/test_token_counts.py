@@ -106,3 +106,25 @@ def test_chunks_counted_by_lines_equal_chunks_counted_whole() -> None:
     assert len(by_lines) > 20
     assert by_lines == whole
     assert all(chunk.tokens == count(chunk.text) for chunk in by_lines)
+
+
+@pytest.mark.parametrize("model", ["gpt-4o-mini", "gpt-4"])
+def test_a_text_counted_around_a_counted_part_equals_its_whole_count(model: str) -> None:
+    import random
+
+    count = counter_for(model)
+    rng = random.Random(11)
+    shortcut = 0
+    for _ in range(5_000):
+        part = "".join(rng.choice(ATOMS) for _ in range(rng.randint(1, 40)))
+        before = "".join(rng.choice(ATOMS) for _ in range(rng.randint(0, 8)))
+        after = "".join(rng.choice(ATOMS) for _ in range(rng.randint(0, 8)))
+        text = before + part + after
+        assert count.count_containing(text, part, count(part)) == count(text), (before, part, after)
+        shortcut += "\n" in part and not part[-1].isspace()
+    assert shortcut > 1_000  # most cases took the shortcut, not the whole count
+    # A prompt as the templates make one: words, the chunk, more words.
+    chunk = "# Fares\n\nA single ticket costs £4.50.\n  - Children travel free.\n/usr/bin is no heading.\nLast line."
+    prompt = f"Write 3 pairs about this text:\n\n{chunk}\n\nAnswer in JSON."
+    assert count.count_containing(prompt, chunk, count(chunk)) == count(prompt)
+    assert count.count_containing(prompt, "not in it", 99) == count(prompt)

@@ -113,6 +113,27 @@ class TokenCounter:
             return _count(tokenizer, text)
         return sum(_count(tokenizer, piece) for piece in _pieces(text))
 
+    def count_containing(self, text: str, part: str, part_tokens: int) -> int:
+        """The count of ``text``, which holds ``part`` of ``part_tokens`` tokens: only the lines at ``part``'s edges are counted.
+
+        A prompt is its template's words around a chunk already counted; counting the chunk again took
+        most of the offline generator's token counting. The cuts of ``lines_that_add_up`` inside
+        ``part`` are the cuts of ``part`` alone when ``part`` does not end in whitespace (each cut looks
+        only at what follows its newline up to the next printable character), so ``part``'s count
+        minus its first and last line's is the count of what lies between; the edges are counted with
+        ``text`` around them.
+        """
+        at = text.find(part) if part and not part[-1].isspace() else -1
+        if at < 0 or len(text) > _PIECE_CHARS:
+            return self(text)
+        cuts = [m.end() for m in _LINE_CUT.finditer(part)]
+        if not cuts:
+            return self(text)
+        first, last = cuts[0], cuts[-1]
+        tokenizer = _encoding(self.encoding_name)
+        inside = part_tokens - _count(tokenizer, part[:first]) - _count(tokenizer, part[last:])
+        return _count(tokenizer, text[: at + first]) + inside + _count(tokenizer, text[at + last :])
+
     def describe(self) -> str:
         if self.exact:
             return f"{self.encoding_name} (exact for {self.model})"
