@@ -6,8 +6,8 @@ Every record is frozen. Provenance travels with the data: a Pair knows the file
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal
 
 PairKind = Literal["grounded", "idk"]
 
@@ -132,3 +132,19 @@ class Rejection:
     pair_id: str = ""
     page: int | None = None  # of the chunk, as for a Pair
     section: str | None = None
+
+
+def as_fields(record: Pair | Rejection | Completion) -> dict[str, Any]:
+    """The fields of a record whose fields are plain values, by name: what ``dataclasses.asdict`` gives.
+
+    Written for every pair, rejection and answer of a run; asdict's recursive copy of each value
+    took 0.5 s for 25,000 pairs, ten times this.
+    """
+    kind = type(record)
+    names = _FIELD_NAMES.get(kind)
+    if names is None:
+        names = _FIELD_NAMES[kind] = tuple(f.name for f in fields(record))
+    return {name: getattr(record, name) for name in names}
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}

@@ -6,12 +6,12 @@ import errno
 import json
 import os
 import threading
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from qagen.errors import OutputError
 from qagen.outfolder.lines import json_line
-from qagen.records import Completion
+from qagen.records import Completion, as_fields
 
 # Room kept free beside the journal for the answers in flight when the disk fills up.
 RESERVE_PER_REQUEST = 32 * 1024
@@ -26,7 +26,7 @@ class JournalEntry:
     attempts: int = 1
 
     def to_line(self) -> str:
-        fields = asdict(self.completion)
+        fields = as_fields(self.completion)
         # Written only when they say something, so a line of a plain billed answer reads as it always did.
         if not fields["cached_tokens"]:
             del fields["cached_tokens"]

@@ -15,7 +15,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,7 +37,7 @@ from qagen.pipeline.report import Report, build_report
 from qagen.pipeline.spending import budget_rates, check_reply_caps, cost_report, make_ledger
 from qagen.progress import Reporter
 from qagen.quality.grounding import lexical_support
-from qagen.records import Pair, Rejection
+from qagen.records import Pair, Rejection, as_fields
 from qagen.review.page import write_review_page
 from qagen.schema import is_local_endpoint
 from qagen.options import DEFAULT_OPENAI_MODEL, GENERATE_OPTIONS
@@ -201,7 +201,7 @@ async def _run_locked(
     out.write_outputs({
         CARD: card,
         paths["pairs"].name: jsonl_lines(pair_lines(run, final, split_of)),
-        paths["rejects"].name: jsonl_lines(asdict(r) for r in rejects),
+        paths["rejects"].name: jsonl_lines(as_fields(r) for r in rejects),
         paths["train"].name: jsonl_lines(examples[p.id] for p in split.train),
         paths["valid"].name: jsonl_lines(examples[p.id] for p in split.valid),
         paths["report"].name: json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n",
@@ -235,7 +235,7 @@ def pair_lines(run: stages.Run, pairs: list[Pair], split_of: dict[str, str]) -> 
     for p in pairs:
         rating = run.ratings.get(p.id)
         grounding = round(lexical_support(p.answer, chunk_texts[p.chunk_id]).score, 3) if p.kind == "grounded" else None
-        yield asdict(p) | {"split": split_of[p.id], "grounding": grounding,
+        yield as_fields(p) | {"split": split_of[p.id], "grounding": grounding,
                            "judge_rating": rating.score if rating else None, "judge_reason": rating.reason if rating else None}
 
 
