@@ -253,3 +253,14 @@ def test_render_page_needs_only_the_data() -> None:
     data = {"out": "x<y", "pairs": [], "rejects": [], "chunks": [], "report": {}, "decisions": []}
     text = render_page(data)
     assert "<title>qagen review: x&lt;y</title>" in text  # the out folder's name is escaped in the title too
+
+
+@pytest.mark.parametrize("rows", [0, 1, 2, 255, 256, 257, 1000])
+def test_the_page_holds_the_json_of_its_data_whatever_the_number_of_rows(rows: int) -> None:
+    # Rows are escaped a batch at a time; the page must hold exactly script_json of the whole data.
+    pairs = [{"id": f"p{i}", "question": f"Is <b>{i}</b> & more\u2028?", "answer": "\ud800 odd" if i % 97 == 5 else "yes"} for i in range(rows)]
+    data = {"out": "o", "pairs": pairs, "rejects": iter(list(pairs)), "chunks": [], "report": {"n": rows}}
+    text = render_page(data)
+    start = text.index('id="qagen-data">') + len('id="qagen-data">')
+    expected = script_json({**data, "rejects": pairs})
+    assert text[start:start + len(expected) + len("</script>")] == expected + "</script>"
