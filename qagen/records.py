@@ -87,6 +87,7 @@ class Request:
     params: dict = field(default_factory=dict, hash=False)  # temperature, max_tokens, ...
     n: int = 5  # pairs asked for
     passage: str = ""  # the chunk text; used by the offline model, never sent separately
+    passage_tokens: int = 0  # its token count (the chunk's), so the offline model counts its prompt around it
 
 
 @dataclass(frozen=True)

@@ -342,3 +342,33 @@ def test_a_long_passage_gives_distinct_pairs():
     pairs = extract_pairs(passage, 8)
     assert len(pairs) == 8
     assert len({answer for _, answer in pairs}) == 8
+
+
+def test_prompt_tokens_of_a_run_are_the_exact_counts_of_its_requests(tmp_path, monkeypatch):
+    # The offline model counts only the template's words around a chunk already counted: the figure must
+    # still be the whole count of every message, for the built-in templates and chunks of every shape.
+    from qagen.cli import main
+    from qagen.documents.tokens import counter_for
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "guide.md").write_text(GUIDE, encoding="utf-8")
+    (corpus / "odd.txt").write_text(
+        "é starts this line.\n/usr/bin holds programs.\n  Indented, with £4.50 in it.\n\n"
+        + "A long paragraph about ferries and fares. " * 300 + "\nLast line ends here", encoding="utf-8")
+    answered: list[tuple[Request, Completion]] = []
+    original = OfflineModel.complete
+
+    async def recording(self, request):
+        completion = await original(self, request)
+        answered.append((request, completion))
+        return completion
+
+    monkeypatch.setattr(OfflineModel, "complete", recording)
+    assert main([str(corpus), "-o", str(tmp_path / "out"), "--quiet", "--chunk-size", "120"]) == 0
+    count = counter_for("gpt-4o-mini")
+    generation = [(r, c) for r, c in answered if r.passage]
+    assert len(generation) > 5
+    for request, completion in generation:
+        assert request.passage_tokens == count(request.passage)
+        assert completion.prompt_tokens == sum(count(m.content) for m in request.messages), request.key

@@ -202,7 +202,7 @@ def chunk_by_id(run: Run, chunk_id: str) -> Chunk:
 
 def build_request(template: ChatTemplate, chunk: Chunk, n: int) -> Request:
     messages = template.render(**qa_variables(chunk, n))
-    return Request(key=chunk.id, messages=messages, params=template.request_params(n), n=n, passage=chunk.text)
+    return Request(key=chunk.id, messages=messages, params=template.request_params(n), n=n, passage=chunk.text, passage_tokens=chunk.tokens)
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
+from qagen.documents.tokens import TokenCounter
 from qagen.llm.offline.passage import DIGIT_RE, TERMINATED_RE, Block, read_blocks, split_sentences, strip_markup_edges
 from qagen.llm.offline.questions import ABOUT_QUESTION, sentence_questions
 from qagen.llm.offline.results import place_candidates
@@ -335,13 +336,18 @@ class OfflineModel:
         return Completion(
             text=text,
             finish_reason="stop",
-            prompt_tokens=sum(self._prompt_tokens(message.content, request.passage) for message in request.messages),
+            prompt_tokens=sum(self._prompt_tokens(message.content, request) for message in request.messages),
             completion_tokens=self._count_tokens(text),
         )
 
-    def _prompt_tokens(self, content: str, passage: str) -> int:
-        if passage and passage in content:
-            return self._count_tokens(content)  # the message holding the chunk: new in every request
+    def _prompt_tokens(self, content: str, request: Request) -> int:
+        passage = request.passage
+        if passage and passage in content:  # the message holding the chunk: new in every request
+            if request.passage_tokens and isinstance(self._count_tokens, TokenCounter):
+                # The chunk was counted when it was made: only the template's words around it are counted
+                # again (at 50 MB, 1.4 s instead of 5.6 s).
+                return self._count_tokens.count_containing(content, passage, request.passage_tokens)
+            return self._count_tokens(content)
         if content not in self._template_tokens:
             if len(self._template_tokens) >= _TEMPLATE_MESSAGES_KEPT:
                 self._template_tokens.clear()  # a template rendering more than a few texts: keep memory bounded
