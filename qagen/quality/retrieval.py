@@ -41,8 +41,8 @@ from bisect import bisect_left
 from collections import Counter, deque
 from dataclasses import dataclass
 from functools import lru_cache
-from itertools import repeat
-from typing import Sequence
+from itertools import chain, repeat
+from typing import Iterable, Sequence
 
 from qagen.records import Chunk
 
@@ -323,6 +323,22 @@ class BM25Index:
             self._build_neighbours()
         assert self._pointed_by is not None
         return self._pointed_by.get(position, [])
+
+    def with_neighbours(self, positions: Iterable[int]) -> set[int]:
+        """``positions`` and their ``neighbour_positions``, in one call (the maps run in C)."""
+        if self._neighbours is None:
+            self._build_neighbours()
+        assert self._neighbours is not None
+        given = set(positions)
+        return given.union(chain.from_iterable(map(self._neighbours.__getitem__, given)))
+
+    def with_pointing(self, positions: Iterable[int]) -> set[int]:
+        """``positions`` and the positions whose ``neighbour_positions`` hold one of them, in one call."""
+        if self._pointed_by is None:
+            self._build_neighbours()
+        assert self._pointed_by is not None
+        given = set(positions)
+        return given.union(chain.from_iterable(map(self._pointed_by.get, given, repeat(()))))
 
     def _build_neighbours(self) -> None:
         neighbours: list[tuple[int, ...]] = []
