@@ -207,3 +207,11 @@ def test_ascii_words_by_split_are_those_of_the_regex() -> None:
     for text in texts:
         lowered = text.lower()
         assert retrieval._ascii_words(lowered) == retrieval._WORD.findall(lowered), repr(lowered)
+
+
+def test_lower_case_words_are_those_the_word_regex_finds() -> None:
+    texts = _texts() + _random_texts(6, 3000, "aZb'-’&x\n .é") + ["", "-", "'a-b'", "a--b c''d e-F g's-h"]
+    for start in range(0, len(texts), 7):
+        chunks = [Chunk(id=str(i), source="s", index=i, text=text, tokens=1) for i, text in enumerate(texts[start : start + 7])]
+        expected = {word for chunk in chunks for word in names._TOKEN.findall(chunk.text) if word.islower()}
+        assert names._lower_case_words(chunks) == expected, [chunk.text for chunk in chunks]
