@@ -24,11 +24,6 @@ _TOKEN = re.compile(r"[^\W\d_]+(?:['’\-][^\W\d_]+)*|&")
 # 0.44 -> 0.30 s for _TOKEN, 0.90 -> 0.36 s for _GAP_AND_TOKEN).
 _ASCII_TOKEN = re.compile(r"[A-Za-z]+(?:['\-][A-Za-z]+)*|&")
 _ASCII_LETTERS_AND_JOINERS = bytes(byte if chr(byte).isascii() and (chr(byte).isalpha() or chr(byte) in "'-") else 32 for byte in range(256))
-# A capitalised ASCII word where _GAP_AND_ASCII_TOKEN starts one: not after a letter, nor after a
-# joiner that follows a letter (the class first, then the look-behinds: the engine skips ahead to it).
-_ASCII_CAPITAL = re.compile(r"[A-Z](?<![A-Za-z][A-Z])(?<![A-Za-z]['\-][A-Z])")
-# What comes before a word, in the reversed text: the gap, then the word before it (reversed), if any.
-_REVERSED_GAP_AND_ASCII_TOKEN = re.compile(r"([^A-Za-z&]*)([A-Za-z]+(?:['\-][A-Za-z]+)*|&)?")
 _BLANK_LINE = re.compile(r"\n\s*\n")
 # A word (as _TOKEN finds it) and the text between it and the word before: no letter, no "&".
 # The gap is matched possessively (*+): it holds no letter nor "&", where a word starts, so giving
@@ -81,9 +76,6 @@ def _name_runs(text: str, chunk: int) -> list[_Occurrence]:
     """Runs of capitalised words separated only by spaces (or "Dr. ", "Founders' ") that may hold a name."""
     runs: list[_Occurrence] = []
     for passage in _passages(text):
-        if passage.isascii():
-            _ascii_name_runs(passage, chunk, runs)
-            continue
         # (text before the word, word) pairs, found by the regex engine in one call: looking at
         # match objects and slicing the passage between them, word by word, took 2 s of the 7 s
         # finding names took at 10 MB; most words are in lower case and only need skipping.
@@ -118,62 +110,6 @@ def _name_runs(text: str, chunk: int) -> list[_Occurrence]:
         if run:
             _add_occurrence(runs, run, tokens, start, len(tokens), passage, chunk)
     return runs
-
-
-def _ascii_name_runs(passage: str, chunk: int, runs: list[_Occurrence]) -> None:
-    """What ``_name_runs`` adds to ``runs`` for an ASCII passage, reading only the words around capitalised ones.
-
-    Most words are in lower case and outside any run: the regex engine finds the capitalised words
-    where a word starts, and the words of a run (with the one before and after) are read from there
-    (profiled at 50 MB: the (gap, word) pairs of every word took 5.4 s, walking them 1.1 s).
-    """
-    backwards = passage[::-1]
-    resume = 0  # the words before this position were read with an earlier run
-    for capital in _ASCII_CAPITAL.finditer(passage):
-        position = capital.start()
-        if position < resume:
-            continue
-        # The text before the word, read backwards: the gap, then the word before it, if any.
-        gap, previous = _REVERSED_GAP_AND_ASCII_TOKEN.match(backwards, len(passage) - position).groups()  # type: ignore[union-attr]  # both parts may be empty
-        word = _ASCII_TOKEN.match(passage, position).group()  # type: ignore[union-attr]  # a word starts here
-        # tokens[0] is the word before (as _add_occurrence reads it), tokens[1] the capitalised one.
-        tokens = [("", "") if previous is None else ("", previous[::-1]), ("\n" if previous is None else gap[::-1], word)]
-        resume = _ascii_run_from(passage, tokens, position + len(word), chunk, runs)
-
-
-def _ascii_run_from(passage: str, tokens: list[tuple[str, str]], end: int, chunk: int, runs: list[_Occurrence]) -> int:
-    """Read the run that starts at ``tokens[1]`` (ending at ``end``) as ``_name_runs`` does; the position to resume from."""
-    run: list[str] = []
-    i = 1
-    while True:
-        gap, word = tokens[i]
-        if run:
-            gap = gap.strip(" \t")
-            if gap:
-                joiner = _joiner_inside_name(run[-1], gap)
-                if joiner is None:
-                    _add_occurrence(runs, run, tokens, 1, i, passage, chunk)
-                    return end - len(word)  # this word may start the next run
-                run[-1] += joiner
-        possessive = word.endswith("'s")
-        if possessive:
-            word = word[:-2]
-        if word[:1].isupper() or (run and word.lower() in _CONNECTORS):
-            run.append(word)
-        else:
-            _add_occurrence(runs, run, tokens, 1, i, passage, chunk)
-            return end
-        following = _GAP_AND_ASCII_TOKEN.match(passage, end)
-        if following is not None:
-            tokens.append(following.groups())  # type: ignore[arg-type]
-        if possessive:
-            _add_occurrence(runs, run, tokens, 1, i + 1, passage, chunk)
-            return end
-        if following is None:
-            _add_occurrence(runs, run, tokens, 1, i + 1, passage, chunk)
-            return len(passage)
-        end = following.end()
-        i += 1
 
 
 def _joiner_inside_name(previous: str, gap: str) -> str | None:
