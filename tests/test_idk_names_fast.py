@@ -231,3 +231,11 @@ def test_name_runs_of_ascii_text_are_those_of_the_plain_version() -> None:
             if not label and not (start and len(words) == 1)
         ]
         assert [tuple(occurrence) for occurrence in mentions._name_runs(text, 2)] == expected, repr(text)
+
+
+def test_upper_case_lines_are_those_of_the_plain_version() -> None:
+    words = "ABC DEF of OF the THE del DEL Van von der den & abcd ABCd Ab É É-É the's NOTES x 12".split()
+    rng = random.Random(10)
+    lines = [" ".join(rng.choice(words) for _ in range(rng.randint(0, 5))) for _ in range(3000)] + _random_texts(11, 500, "ABab &-'")
+    for line in lines:
+        assert mentions._is_upper_case_line(line) == _reference_is_upper_case_line(line), line

@@ -30,6 +30,7 @@ _BLANK_LINE = re.compile(r"\n\s*\n")
 # characters back can never help, and not keeping them to give back halves the time on non-ASCII text.
 _GAP_AND_TOKEN = re.compile(r"((?:[^\w&]|[\d_])*+)([^\W\d_]+(?:['’\-][^\W\d_]+)*|&)")
 _GAP_AND_ASCII_TOKEN = re.compile(r"([^A-Za-z&]*)([A-Za-z]+(?:['\-][A-Za-z]+)*|&)")
+_FOUR_LOWER_CASE_LETTERS = re.compile(r"[a-z]{4}")
 _SENTENCE_BREAK = re.compile(r"[.!?:;|\n]")
 _LIST_ITEM = re.compile(r"\s*(?:[-*+•|>]|\d+[.)])\s")
 _FIELD_LINE = re.compile(r"[^\W\d_][\w '’&/-]{0,40}:(?:\s|$)")
@@ -135,21 +136,25 @@ def _passages(text: str) -> list[str]:
         # The passage is built as a list of pieces, and its last line kept apart: adding to one
         # growing string and splitting it again for its last line was quadratic in a block's
         # length (profiled: a third of finding names on changelogs of one long block).
+        # Of the passage's last line (what follows its last "\n") only the length is kept, and the
+        # line it ends with: that is all the test for wrapped prose reads.
         pieces: list[str] = []
-        last_line = ""  # what follows the passage's last "\n" so far
+        last_length = 0
+        last_piece = ""
         for line in lines:
             if _is_markup_line(line) or _is_upper_case_line(line):
                 pieces.append("\n")
-                last_line = ""
+                last_length = 0
                 continue
             wrapped = (
-                len(last_line) >= _JOIN_AFTER
-                and not last_line.endswith(":")
+                last_length >= _JOIN_AFTER
+                and not last_piece.endswith(":")
                 and not _LIST_ITEM.match(line + " ")
                 and not _FIELD_LINE.match(line)
             )
             pieces += ("" if not pieces else " " if wrapped else "\n", line)
-            last_line = f"{last_line} {line}" if wrapped else line
+            last_length = last_length + 1 + len(line) if wrapped else len(line)
+            last_piece = line
         joined = "".join(pieces)
         if joined.strip():
             passages.append(joined)
@@ -189,6 +194,8 @@ def _is_markup_line(line: str) -> bool:
 
 
 def _is_upper_case_line(line: str) -> bool:
+    if _FOUR_LOWER_CASE_LETTERS.search(line):
+        return False  # a word holding them is in lower case and longer than any connector: most lines
     # Word by word, stopping at the first one in lower case: most lines are prose and stop at
     # their first word (profiled: finding every word of every line took 1 s of 8 at 10 MB).
     count = 0
