@@ -178,27 +178,30 @@ def _meeting_rule_a(
 ) -> set[int]:
     """The positions whose window (the chunk and its neighbours) holds every key and ``min_coverage`` of ``terms``.
 
-    Such a window holds the key held by the fewest chunks, so the position holds it or has a neighbour that does.
+    Such a window holds the key held by the fewest chunks, so the position holds it or has a neighbour
+    that does; when it must hold r of the m other terms, the same goes for one of their m - r + 1 rarest.
+    The candidates come from whichever of the two is held by fewer chunks (a widely used name asked
+    about a rare attribute: the chunks near the attribute).
     """
-    scarcest_key = min(keys, key=lambda term: (len(postings[term]), term))
-    key_positions = postings[scarcest_key]
-    candidates = index.with_pointing(key_positions)
+    # A window's coverage, len(window) / len(terms) >= min_coverage, as the fewest terms it must hold.
+    fewest = next(count for count in range(len(terms) + 1) if count / len(terms) >= min_coverage)
+    sources = [min(keys, key=lambda term: (len(postings[term]), term))]
+    others = sorted(terms - keys, key=lambda term: (len(postings[term]), term))
+    if fewest > len(keys):
+        rarest_others = others[: len(others) - (fewest - len(keys)) + 1]
+        if sum(len(postings[term]) for term in rarest_others) < len(postings[sources[0]]):
+            sources = rarest_others
+    candidates = index.with_pointing(chain.from_iterable(postings[term] for term in sources))
     looked_at = index.with_neighbours(candidates)
-    # A window's coverage, len(window) / len(terms) >= min_coverage, as the fewest terms it must hold;
-    # every candidate's window holds the scarcest key.
-    fewest = next(count for count in range(len(terms) + 1) if count / len(terms) >= min_coverage) - 1
     counts: Counter[int] = Counter()
     meeting = candidates
-    for term in sorted(terms - {scarcest_key}):
+    for term in sorted(terms):
         holders = _holders(postings[term], looked_at)
         windows = candidates.intersection(index.with_pointing(holders))
         if term in keys:
             meeting = meeting & windows
-        if fewest > 0:
-            counts.update(windows)
-    if fewest > 0:
-        meeting = {position for position in meeting if counts[position] >= fewest}
-    return meeting
+        counts.update(windows)
+    return {position for position in meeting if counts[position] >= fewest}
 
 
 def _holding_all(postings: list[Sequence[int]]) -> set[int]:
