@@ -13,7 +13,7 @@ from array import array
 from collections import Counter
 
 from qagen.quality import retrieval
-from qagen.quality.idk import names
+from qagen.quality.idk import mentions, names
 from qagen.records import Chunk
 
 _ALPHABET = "aZ bY'’-&.:;,!?\n\t 1_é ÉßİıǅⅰŞ\u0345\u00aa日x"
@@ -40,15 +40,15 @@ def _reference_passages(text: str) -> list[str]:
             continue
         joined = ""
         for line in lines:
-            if names._is_markup_line(line) or _reference_is_upper_case_line(line):
+            if mentions._is_markup_line(line) or _reference_is_upper_case_line(line):
                 joined += "\n"
                 continue
             previous = joined.rsplit("\n", 1)[-1]
             wrapped = (
-                len(previous) >= names._JOIN_AFTER
+                len(previous) >= mentions._JOIN_AFTER
                 and not previous.endswith(":")
-                and not names._LIST_ITEM.match(line + " ")
-                and not names._FIELD_LINE.match(line)
+                and not mentions._LIST_ITEM.match(line + " ")
+                and not mentions._FIELD_LINE.match(line)
             )
             separator = " " if wrapped else "\n"
             joined = f"{joined}{separator}{line}" if joined else line
@@ -58,13 +58,13 @@ def _reference_passages(text: str) -> list[str]:
 
 
 def _reference_is_upper_case_line(line: str) -> bool:
-    words = names._TOKEN.findall(line)
+    words = mentions._TOKEN.findall(line)
     return len(words) >= 2 and all(word.isupper() or word.lower() in names._CONNECTORS for word in words)
 
 
 def _reference_is_title_line(line: str) -> bool:
-    words = names._TOKEN.findall(line)
-    if names._is_markup_line(line) or _reference_is_upper_case_line(line):
+    words = mentions._TOKEN.findall(line)
+    if mentions._is_markup_line(line) or _reference_is_upper_case_line(line):
         return True
     if len(words) < 2 or len(words) > 10 or line[-1] in ".!?:;,":
         return False
@@ -75,7 +75,7 @@ def _reference_name_runs(text: str, chunk: int) -> list[tuple]:
     """Every run, as (words, chunk, sentence_start, previous, next_word, label, apposition)."""
     runs: list[tuple] = []
     for passage in _reference_passages(text):
-        tokens = list(names._TOKEN.finditer(passage))
+        tokens = list(mentions._TOKEN.finditer(passage))
         run: list[str] = []
         start = 0
 
@@ -89,7 +89,7 @@ def _reference_name_runs(text: str, chunk: int) -> list[tuple]:
                 continue
             gap = passage[tokens[i - 1].end() : match.start()].strip(" \t") if run else ""
             if gap:
-                joiner = names._joiner_inside_name(run[-1], gap)
+                joiner = mentions._joiner_inside_name(run[-1], gap)
                 if joiner is None:
                     close(i)
                 else:
@@ -112,7 +112,7 @@ def _reference_name_runs(text: str, chunk: int) -> list[tuple]:
 
 def _reference_occurrence(run, tokens, start, end, passage, chunk) -> tuple:
     before = passage[tokens[start - 1].end() : tokens[start].start()] if start else "\n"
-    breaks_sentence = bool(names._SENTENCE_BREAK.search(before))
+    breaks_sentence = bool(mentions._SENTENCE_BREAK.search(before))
     previous = "" if breaks_sentence else tokens[start - 1].group().lower()
     after = passage[tokens[end - 1].end() : tokens[end].start()] if end < len(tokens) else passage[tokens[end - 1].end() :]
     following = tokens[end].group() if end < len(tokens) else ""
@@ -136,7 +136,7 @@ def _texts() -> list[str]:
 
 def test_passages_are_those_of_the_plain_version() -> None:
     for text in _texts():
-        assert names._passages(text) == _reference_passages(text), text
+        assert mentions._passages(text) == _reference_passages(text), text
 
 
 def test_name_runs_are_those_of_the_plain_version_but_labels_and_lone_sentence_openers() -> None:
@@ -146,7 +146,7 @@ def test_name_runs_are_those_of_the_plain_version_but_labels_and_lone_sentence_o
             for words, chunk, start, previous, next_word, label, apposition in _reference_name_runs(text, 3)
             if not label and not (start and len(words) == 1)
         ]
-        assert [tuple(occurrence) for occurrence in names._name_runs(text, 3)] == expected, text
+        assert [tuple(occurrence) for occurrence in mentions._name_runs(text, 3)] == expected, text
 
 
 def test_a_lone_word_opening_a_sentence_never_holds_a_name() -> None:
@@ -163,20 +163,20 @@ def test_a_lone_word_opening_a_sentence_never_holds_a_name() -> None:
 
 def test_gap_and_word_pairs_are_the_words_and_what_lies_between_them() -> None:
     for text in _texts():
-        matches = list(names._TOKEN.finditer(text))
+        matches = list(mentions._TOKEN.finditer(text))
         gaps = [text[(matches[i - 1].end() if i else 0) : match.start()] for i, match in enumerate(matches)]
         expected = list(zip(gaps, (match.group() for match in matches)))
-        assert names._GAP_AND_TOKEN.findall(text) == expected
+        assert mentions._GAP_AND_TOKEN.findall(text) == expected
         if text.isascii():
-            assert names._GAP_AND_ASCII_TOKEN.findall(text) == expected
-            assert names._ASCII_TOKEN.findall(text) == names._TOKEN.findall(text)
+            assert mentions._GAP_AND_ASCII_TOKEN.findall(text) == expected
+            assert mentions._ASCII_TOKEN.findall(text) == mentions._TOKEN.findall(text)
 
 
 def test_ascii_words_of_tokenize_are_the_unicode_ones_on_every_ascii_character() -> None:
     ascii_alphabet = "".join(map(chr, range(128)))
     for text in _random_texts(2, 2000, ascii_alphabet) + _random_texts(3, 500, "ab'Z9_ -\n"):
         lowered = text.lower()
-        assert retrieval._ASCII_WORD.findall(lowered) == retrieval._WORD.findall(lowered)
+        assert retrieval._ascii_words(lowered) == retrieval._WORD.findall(lowered)
 
 
 def test_bm25_postings_are_those_of_a_plain_loop() -> None:
@@ -207,3 +207,35 @@ def test_ascii_words_by_split_are_those_of_the_regex() -> None:
     for text in texts:
         lowered = text.lower()
         assert retrieval._ascii_words(lowered) == retrieval._WORD.findall(lowered), repr(lowered)
+
+
+def test_lower_case_words_are_those_the_word_regex_finds() -> None:
+    texts = _texts() + _random_texts(6, 3000, "aZb'-’&x\n .é") + ["", "-", "'a-b'", "a--b c''d e-F g's-h"]
+    for start in range(0, len(texts), 7):
+        chunks = [Chunk(id=str(i), source="s", index=i, text=text, tokens=1) for i, text in enumerate(texts[start : start + 7])]
+        expected = {word for chunk in chunks for word in mentions._TOKEN.findall(chunk.text) if word.islower()}
+        assert mentions._lower_case_words(chunks) == expected, [chunk.text for chunk in chunks]
+
+
+def test_name_runs_of_ascii_text_are_those_of_the_plain_version() -> None:
+    # _name_runs reads an ASCII passage from its capitalised words only: every odd joint of words.
+    texts = _random_texts(8, 3000, "aZbY'-&.:;,!? \n\t1_") + _random_texts(9, 1000, "AB ab's-'&.\n") + [
+        "AT&T and O'Brien's well-Known x--Known a'-Bc Dr. Ab Founders' Day Bank of the river",
+        "Abc", "Ab's", "&Ab", "ab Cd's", "Ab Cd'", "Ab Cd's Ef", "Ab of", "Ab of the Cd", "Ab , a ship", "Ab: x",
+    ]
+    for text in texts:
+        assert text.isascii()
+        expected = [
+            (words, chunk, start, previous, next_word, apposition)
+            for words, chunk, start, previous, next_word, label, apposition in _reference_name_runs(text, 2)
+            if not label and not (start and len(words) == 1)
+        ]
+        assert [tuple(occurrence) for occurrence in mentions._name_runs(text, 2)] == expected, repr(text)
+
+
+def test_upper_case_lines_are_those_of_the_plain_version() -> None:
+    words = "ABC DEF of OF the THE del DEL Van von der den & abcd ABCd Ab É É-É the's NOTES x 12".split()
+    rng = random.Random(10)
+    lines = [" ".join(rng.choice(words) for _ in range(rng.randint(0, 5))) for _ in range(3000)] + _random_texts(11, 500, "ABab &-'")
+    for line in lines:
+        assert mentions._is_upper_case_line(line) == _reference_is_upper_case_line(line), line

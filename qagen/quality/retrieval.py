@@ -41,8 +41,8 @@ from bisect import bisect_left
 from collections import Counter, deque
 from dataclasses import dataclass
 from functools import lru_cache
-from itertools import repeat
-from typing import Sequence
+from itertools import chain, repeat
+from typing import Iterable, Sequence
 
 from qagen.records import Chunk
 
@@ -66,32 +66,27 @@ STOP_WORDS: frozenset[str] = frozenset(
 
 # Words are runs of letters or digits; an apostrophe may join two runs (don't, O'Brien).
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
-# The same words in lower-cased text that is all ASCII, where they are [a-z0-9]: the regex engine
-# tests an ASCII class far faster than a Unicode category (profiled: finding the words of a 10 MB
-# corpus, four fifths of it ASCII, 0.55 -> 0.3 s; every stage that tokenizes gains).
-_ASCII_WORD = re.compile(r"[a-z0-9]+(?:'[a-z0-9]+)*")
-# Faster still for ASCII: every byte that is no letter, digit or apostrophe becomes a space and
-# str.split does the rest; only the pieces holding an apostrophe go through _ASCII_WORD, which
-# drops a leading or trailing one and splits at two in a row (profiled at 10 MB: 0.40 -> 0.25 s,
-# and tokenize reads some four times the corpus in a run).
+# For lower-cased ASCII text, where words are [a-z0-9]: every byte that is no letter, digit or
+# apostrophe becomes a space and str.split does the rest, once the apostrophes that join nothing
+# are spaces too (profiled at 10 MB: the regex 0.55 s, this 0.25 s; tokenize reads some four
+# times the corpus in a run).
 _ASCII_SPACES = bytes(
     byte if chr(byte).isascii() and (chr(byte).isalnum() or chr(byte) == "'") and not chr(byte).isupper() else 32
     for byte in range(256)
 )
+# An apostrophe that does not join two letters or digits, which separates words as a space does.
+_LONE_APOSTROPHE = re.compile(r"'(?:(?<![a-z0-9]')|(?![a-z0-9]))")
 
 
 def _ascii_words(lowered: str) -> list[str]:
     """``_WORD.findall(lowered)`` for lower-cased ASCII text."""
-    pieces = lowered.encode("ascii").translate(_ASCII_SPACES).decode("ascii").split()
-    if "'" not in lowered:
-        return pieces
-    words: list[str] = []
-    for piece in pieces:
-        if "'" in piece:
-            words += _ASCII_WORD.findall(piece)
-        else:
-            words.append(piece)
-    return words
+    if "'" in lowered:
+        # Spaces for the apostrophes joining nothing, so that split alone finds the words: no
+        # Python loop over every word of a text holding one apostrophe (most prose does).
+        lowered = _LONE_APOSTROPHE.sub(" ", lowered)
+    return lowered.encode("ascii").translate(_ASCII_SPACES).decode("ascii").split()
+
+
 _VOWELS = frozenset("aeiou")
 
 
@@ -323,6 +318,22 @@ class BM25Index:
             self._build_neighbours()
         assert self._pointed_by is not None
         return self._pointed_by.get(position, [])
+
+    def with_neighbours(self, positions: Iterable[int]) -> set[int]:
+        """``positions`` and their ``neighbour_positions``, in one call (the maps run in C)."""
+        if self._neighbours is None:
+            self._build_neighbours()
+        assert self._neighbours is not None
+        given = set(positions)
+        return given.union(chain.from_iterable(map(self._neighbours.__getitem__, given)))
+
+    def with_pointing(self, positions: Iterable[int]) -> set[int]:
+        """``positions`` and the positions whose ``neighbour_positions`` hold one of them, in one call."""
+        if self._pointed_by is None:
+            self._build_neighbours()
+        assert self._pointed_by is not None
+        given = set(positions)
+        return given.union(chain.from_iterable(map(self._pointed_by.get, given, repeat(()))))
 
     def _build_neighbours(self) -> None:
         neighbours: list[tuple[int, ...]] = []

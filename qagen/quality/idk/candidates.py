@@ -22,9 +22,12 @@ from __future__ import annotations
 import hashlib
 import random
 import re
+from bisect import bisect_left
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import chain
 
 from qagen.quality.retrieval import BM25Index, Hit, content_terms, tokenize
 from qagen.records import Chunk
@@ -104,9 +107,10 @@ def likely_answered(index: BM25Index, question: str, *, min_coverage: float = 0.
 
     Only passages that can meet A or B are looked at: a passage meeting A has the key term held
     by the fewest chunks in its window, so it is one of those chunks or a chunk that has one
-    of them as a neighbour; a passage meeting B holds the rarest attribute term itself. A
-    common word of the question ("first", "design") therefore never makes the check read all
-    the chunks that use it, and the cost grows with the rare terms' chunks, not the corpus.
+    of them as a neighbour; a passage meeting B holds every attribute term itself. They are
+    found with set operations on the terms' postings, each term costing a look-up per chunk
+    near the key or per chunk holding the term, whichever are fewer: a common word of the
+    question ("first", "design") never makes the check test every chunk that uses it.
     """
     if not 0.0 < min_coverage <= 1.0:
         raise ValueError(f"min_coverage must be in (0, 1], got {min_coverage}")
@@ -136,26 +140,19 @@ def _support(
 ) -> IdkVerdict | None:
     """The verdict of the passage that makes ``question`` answerable (rules A and B), or None."""
     query_terms = list(dict.fromkeys(tokenize(question)))  # as BM25Index.search reads the question
-    found_at: dict[int, frozenset[str]] = {}
+    postings = {term: index.positions_with(term) for term in terms}
 
     def found(position: int) -> frozenset[str]:
-        held = found_at.get(position)
-        if held is None:
-            held = found_at[position] = frozenset(t for t in terms if index.frequency(t, position))
-        return held
+        return frozenset(term for term in terms if _holds(postings[term], position))
 
-    candidates: set[int] = set()
-    scarcest_key = min(keys, key=lambda term: (index.document_frequency(term), term))
-    for position in index.positions_with(scarcest_key):
-        candidates.add(position)
-        candidates.update(index.pointed_by(position))
+    # The passages meeting a rule are found with set operations on whole postings, not by testing
+    # each passage near the key term one by one (profiled at 50 MB: 11.7 -> 2.9 s for 3,974 questions).
+    meeting = _meeting_rule_a(index, terms, keys, postings, min_coverage)
     if entity and attribute:
-        scarcest_attribute = min(attribute, key=lambda term: (index.document_frequency(term), term))
-        candidates.update(index.positions_with(scarcest_attribute))
+        meeting |= _holding_all([postings[term] for term in attribute])
 
-    # The first in rank order (score, then corpus order) of those holding the most terms by themselves.
     best: tuple[tuple[int, float, int], IdkVerdict] | None = None  # ((terms held by itself, score, -position), verdict)
-    for position in candidates:
+    for position in meeting:
         own = found(position)
         window = set(own)
         for neighbour in index.neighbour_positions(position):
@@ -174,6 +171,59 @@ def _support(
         if best is None or rank > best[0]:
             best = (rank, IdkVerdict(question, True, index.chunks[position].id, score, coverage, reason))
     return None if best is None else best[1]
+
+
+def _meeting_rule_a(
+    index: BM25Index, terms: frozenset[str], keys: frozenset[str], postings: dict[str, Sequence[int]], min_coverage: float,
+) -> set[int]:
+    """The positions whose window (the chunk and its neighbours) holds every key and ``min_coverage`` of ``terms``.
+
+    Such a window holds the key held by the fewest chunks, so the position holds it or has a neighbour
+    that does; when it must hold r of the m other terms, the same goes for one of their m - r + 1 rarest.
+    The candidates come from whichever of the two is held by fewer chunks (a widely used name asked
+    about a rare attribute: the chunks near the attribute).
+    """
+    # A window's coverage, len(window) / len(terms) >= min_coverage, as the fewest terms it must hold.
+    fewest = next(count for count in range(len(terms) + 1) if count / len(terms) >= min_coverage)
+    sources = [min(keys, key=lambda term: (len(postings[term]), term))]
+    others = sorted(terms - keys, key=lambda term: (len(postings[term]), term))
+    if fewest > len(keys):
+        rarest_others = others[: len(others) - (fewest - len(keys)) + 1]
+        if sum(len(postings[term]) for term in rarest_others) < len(postings[sources[0]]):
+            sources = rarest_others
+    candidates = index.with_pointing(chain.from_iterable(postings[term] for term in sources))
+    looked_at = index.with_neighbours(candidates)
+    counts: Counter[int] = Counter()
+    meeting = candidates
+    for term in sorted(terms):
+        holders = _holders(postings[term], looked_at)
+        windows = candidates.intersection(index.with_pointing(holders))
+        if term in keys:
+            meeting = meeting & windows
+        counts.update(windows)
+    return {position for position in meeting if counts[position] >= fewest}
+
+
+def _holding_all(postings: list[Sequence[int]]) -> set[int]:
+    """The positions held by every one of ``postings``."""
+    postings = sorted(postings, key=len)
+    held = set(postings[0])
+    for positions in postings[1:]:
+        held = _holders(positions, held)
+    return held
+
+
+def _holders(positions: Sequence[int], among: set[int]) -> set[int]:
+    """The members of ``among`` that ``positions`` (ascending) holds."""
+    if len(positions) <= 8 * len(among):  # a hash look-up for each of positions, in C
+        return among.intersection(positions)
+    return {position for position in among if _holds(positions, position)}  # a binary search for each of among
+
+
+def _holds(positions: Sequence[int], position: int) -> bool:
+    """Whether ``positions`` (ascending) holds ``position``."""
+    at = bisect_left(positions, position)
+    return at < len(positions) and positions[at] == position
 
 
 def _closest(index: BM25Index, question: str, terms: frozenset[str], attribute: frozenset[str]) -> IdkVerdict:

@@ -1,0 +1,217 @@
+"""Runs of capitalised words in a chunk's text: where ``qagen.quality.idk.names`` looks for names.
+
+``_name_runs`` splits a text into passages (paragraphs without headings or all-capital lines,
+wrapped prose lines joined) and reads in each the runs of capitalised words, possibly joined
+by "of", "de", "&"..., with what is around them: the word before, the word after, a sentence
+break. ``_lower_case_words`` lists the words a corpus writes in lower case.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Sequence
+from typing import NamedTuple
+
+from qagen.records import Chunk
+
+_TITLES = frozenset("dr mr mrs ms miss mx prof professor sir dame lord lady".split())
+_CONNECTORS = frozenset("of the de du da del la le van von der den &".split())
+
+_TOKEN = re.compile(r"[^\W\d_]+(?:['’\-][^\W\d_]+)*|&")
+# The same words in text that is all ASCII, where a letter is [A-Za-z]: the regex engine tests
+# an ASCII class far faster than a Unicode category (profiled at 10 MB, four fifths of it ASCII:
+# 0.44 -> 0.30 s for _TOKEN, 0.90 -> 0.36 s for _GAP_AND_TOKEN).
+_ASCII_TOKEN = re.compile(r"[A-Za-z]+(?:['\-][A-Za-z]+)*|&")
+_ASCII_LETTERS_AND_JOINERS = bytes(byte if chr(byte).isascii() and (chr(byte).isalpha() or chr(byte) in "'-") else 32 for byte in range(256))
+_BLANK_LINE = re.compile(r"\n\s*\n")
+# A word (as _TOKEN finds it) and the text between it and the word before: no letter, no "&".
+# The gap is matched possessively (*+): it holds no letter nor "&", where a word starts, so giving
+# characters back can never help, and not keeping them to give back halves the time on non-ASCII text.
+_GAP_AND_TOKEN = re.compile(r"((?:[^\w&]|[\d_])*+)([^\W\d_]+(?:['’\-][^\W\d_]+)*|&)")
+_GAP_AND_ASCII_TOKEN = re.compile(r"([^A-Za-z&]*)([A-Za-z]+(?:['\-][A-Za-z]+)*|&)")
+_FOUR_LOWER_CASE_LETTERS = re.compile(r"[a-z]{4}")
+_SENTENCE_BREAK = re.compile(r"[.!?:;|\n]")
+_LIST_ITEM = re.compile(r"\s*(?:[-*+•|>]|\d+[.)])\s")
+_FIELD_LINE = re.compile(r"[^\W\d_][\w '’&/-]{0,40}:(?:\s|$)")
+_JOIN_AFTER = 40  # a line at least this long, not ending in ":", is wrapped prose: join the next one
+
+
+class _Occurrence(NamedTuple):
+    """One run of capitalised words as found in the text, before cleaning."""
+
+    # A named tuple, not a frozen dataclass: a corpus has about 20,000 of them per MB, all held
+    # at once, and a frozen dataclass sets each field through object.__setattr__ (profiled: making
+    # them took 1.3 s of the 7 s finding names took at 10 MB).
+    words: tuple[str, ...]
+    chunk: int
+    sentence_start: bool
+    previous: str  # the word before, lower-cased, "" after a sentence break
+    next_word: str  # the word right after, when only a space separates them
+    apposition: bool  # followed by ", a" or ", an"
+
+
+def _lower_case_words(chunks: Sequence[Chunk]) -> frozenset[str]:
+    # Every distinct word first, then those in lower case: a corpus repeats its words, so
+    # testing each distinct one is a fraction of testing every one.
+    words: set[str] = set()
+    pieces: set[bytes] = set()
+    for chunk in chunks:
+        text = chunk.text
+        if text.isascii():
+            # Every byte that is no letter nor joiner becomes a space, and bytes.split hands out
+            # the pieces between: without a joiner, a piece is a word (profiled at 50 MB: the
+            # words of every chunk by _ASCII_TOKEN took 3.8 s).
+            pieces.update(text.encode("ascii").translate(_ASCII_LETTERS_AND_JOINERS).split())
+        else:
+            words.update(_TOKEN.findall(text))
+    for piece in pieces:
+        if b"'" in piece or b"-" in piece:
+            words.update(_ASCII_TOKEN.findall(piece.decode("ascii")))
+        elif piece.islower():
+            words.add(piece.decode("ascii"))
+    return frozenset(word for word in words if word.islower())
+
+
+def _name_runs(text: str, chunk: int) -> list[_Occurrence]:
+    """Runs of capitalised words separated only by spaces (or "Dr. ", "Founders' ") that may hold a name."""
+    runs: list[_Occurrence] = []
+    for passage in _passages(text):
+        # (text before the word, word) pairs, found by the regex engine in one call: looking at
+        # match objects and slicing the passage between them, word by word, took 2 s of the 7 s
+        # finding names took at 10 MB; most words are in lower case and only need skipping.
+        tokens = (_GAP_AND_ASCII_TOKEN if passage.isascii() else _GAP_AND_TOKEN).findall(passage)
+        run: list[str] = []
+        start = 0
+        for i, (gap, word) in enumerate(tokens):
+            if run:
+                gap = gap.strip(" \t")
+                if gap:
+                    joiner = _joiner_inside_name(run[-1], gap)
+                    if joiner is None:
+                        _add_occurrence(runs, run, tokens, start, i, passage, chunk)
+                        run = []
+                    else:
+                        run[-1] += joiner
+            elif not word[0].isupper():
+                continue  # most words: nothing to do
+            possessive = word.endswith(("'s", "’s"))
+            if possessive:
+                word = word[:-2]
+            if word[:1].isupper() or (run and word.lower() in _CONNECTORS):
+                if not run:
+                    start = i
+                run.append(word)
+            elif run:
+                _add_occurrence(runs, run, tokens, start, i, passage, chunk)
+                run = []
+            if possessive and run:
+                _add_occurrence(runs, run, tokens, start, i + 1, passage, chunk)
+                run = []
+        if run:
+            _add_occurrence(runs, run, tokens, start, len(tokens), passage, chunk)
+    return runs
+
+
+def _joiner_inside_name(previous: str, gap: str) -> str | None:
+    """What of a non-space gap stays inside a name, or None when the gap ends the name."""
+    if gap == "." and previous.lower() in _TITLES:
+        return ""  # "Dr. Maria Lopez"
+    if gap in ("'", "’") and previous.endswith("s"):
+        return gap  # "Founders' Day"
+    return None
+
+
+def _passages(text: str) -> list[str]:
+    """Paragraphs without headings or all-capital lines, wrapped prose lines joined by a space.
+
+    Short lines, field lines (``Built: 1998``), list items and table rows keep their line
+    break, which ends a name and starts a sentence.
+    """
+    passages = []
+    for block in _BLANK_LINE.split(text):
+        lines = [stripped for line in block.splitlines() if (stripped := line.strip())]
+        if len(lines) == 1 and _is_title_line(lines[0]):
+            continue
+        # The passage is built as a list of pieces, and its last line kept apart: adding to one
+        # growing string and splitting it again for its last line was quadratic in a block's
+        # length (profiled: a third of finding names on changelogs of one long block).
+        # Of the passage's last line (what follows its last "\n") only the length is kept, and the
+        # line it ends with: that is all the test for wrapped prose reads.
+        pieces: list[str] = []
+        last_length = 0
+        last_piece = ""
+        for line in lines:
+            if _is_markup_line(line) or _is_upper_case_line(line):
+                pieces.append("\n")
+                last_length = 0
+                continue
+            wrapped = (
+                last_length >= _JOIN_AFTER
+                and not last_piece.endswith(":")
+                and not _LIST_ITEM.match(line + " ")
+                and not _FIELD_LINE.match(line)
+            )
+            pieces += ("" if not pieces else " " if wrapped else "\n", line)
+            last_length = last_length + 1 + len(line) if wrapped else len(line)
+            last_piece = line
+        joined = "".join(pieces)
+        if joined.strip():
+            passages.append(joined)
+    return passages
+
+
+def _add_occurrence(
+    runs: list[_Occurrence], run: list[str], tokens: list[tuple[str, str]], start: int, end: int, passage: str, chunk: int
+) -> None:
+    """Add the run ``run`` of ``tokens[start:end]`` ((text before, word) pairs of ``passage``) to ``runs``, with what is around it.
+
+    Left out are runs in which ``_clean_name`` can find no name: a field label, and a single word
+    opening a sentence (it is either a common or leading word, dropped, or a lone word at a
+    sentence start, refused). Half the runs are such (profiled at 10 MB: 109,000 of 235,000).
+    """
+    if end < len(tokens):
+        after, following = tokens[end]
+    else:
+        # What follows the last word holds no letter, so that word's last occurrence in the passage is the word itself.
+        last = tokens[end - 1][1]
+        after, following = passage[passage.rindex(last) + len(last) :], ""
+    if after.lstrip(" \t").startswith(":"):
+        return  # a label, as in "Notes: ..."
+    before = tokens[start][0] if start else "\n"
+    breaks_sentence = bool(_SENTENCE_BREAK.search(before))
+    if breaks_sentence and len(run) == 1:
+        return
+    previous = "" if breaks_sentence else tokens[start - 1][1].lower()
+    # Interned: the same few thousand words recur in every mention, one copy each is enough.
+    next_word = sys.intern(following) if not after.strip(" \t") else ""
+    apposition = after.strip(" \t") == "," and following.lower() in ("a", "an")
+    runs.append(_Occurrence(tuple(map(sys.intern, run)), chunk, breaks_sentence, sys.intern(previous), next_word, apposition))
+
+
+def _is_markup_line(line: str) -> bool:
+    return line.lstrip().startswith(("#", "```", "~~~", "|---", "| ---", "===", "---"))
+
+
+def _is_upper_case_line(line: str) -> bool:
+    if _FOUR_LOWER_CASE_LETTERS.search(line):
+        return False  # a word holding them is in lower case and longer than any connector: most lines
+    # Word by word, stopping at the first one in lower case: most lines are prose and stop at
+    # their first word (profiled: finding every word of every line took 1 s of 8 at 10 MB).
+    count = 0
+    for match in _TOKEN.finditer(line):
+        word = match.group()
+        if not (word.isupper() or word.lower() in _CONNECTORS):
+            return False
+        count += 1
+    return count >= 2
+
+
+def _is_title_line(line: str) -> bool:
+    """A short line on its own, mostly capitalised and without end punctuation: a heading."""
+    words = _TOKEN.findall(line)
+    if _is_markup_line(line) or _is_upper_case_line(line):
+        return True
+    if len(words) < 2 or len(words) > 10 or line[-1] in ".!?:;,":
+        return False
+    return sum(1 for word in words if word[:1].isupper()) >= 0.6 * len(words)
