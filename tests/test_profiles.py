@@ -13,7 +13,7 @@ import pytest
 
 from helpers import CORPUS
 from qagen.quality import passages, profiles
-from qagen.quality.grounding import corpus_terms
+from qagen.quality.grounding import CorpusTerms, corpus_terms
 from qagen.quality.passages import windows
 from qagen.quality.profiles import CURRENCY_SIGNS, NUMBER_TERMS, chunk_profile, split_numbers, text_terms, window_profiles
 from qagen.quality.retrieval import tokenize
@@ -132,3 +132,35 @@ def test_corpus_terms_is_every_chunk_terms() -> None:
 )
 def test_caps_heading_equals_looking_at_each_letter(line: str) -> None:
     assert passages._is_caps_heading(line) == reference_caps_heading(line)
+
+
+# The needles are necessary tests: a text whose profile holds a term or a number must hold its needle,
+# or a window that holds a pair's anchors would never be profiled and a good pair would be dropped.
+NEEDLE_TEXTS = [
+    *TRICKY_TEXTS,
+    "Opened, opening, planned, based, hoping, agreed, policies, branches, studied, offices, statuses; Acme's O’Brien.",
+    "ΟΔΟΣ Σ'Α; Kelvin K; İzmir; naïve café; ＦＵＬＬ width; 中文 text; straße; don’t can't won't.",
+    "| Fare (£) | Seniors |\n|---|---|\n| 9.40 | nine |\n\n# Heading 5\n\nSeven pounds, 06:15:30, 007, 00.50.",
+]
+
+
+@pytest.mark.parametrize("chunk", [*NEEDLE_TEXTS, *_chunks()])
+def test_every_term_and_number_of_a_profile_has_its_needle_in_the_text(chunk: str) -> None:
+    for text in (chunk, *windows(chunk)):
+        profile = reference_profile(text)
+        form = profiles.search_form(text)
+        for term in profile[0]:
+            needle = profiles.term_needle(term)
+            assert needle is None or needle in form, (term, text)
+        for key in profile[1]:
+            needle = profiles.number_needle(key)
+            assert needle is None or needle in form, (key, text)
+
+
+def test_corpus_terms_found_one_at_a_time_equal_the_whole_set() -> None:
+    chunks = _chunks() + NEEDLE_TEXTS
+    every = corpus_terms(chunks)
+    asked = sorted(every)[::7] + ["32bit", "nonexistentword", "percent", "ΟΔΟΣ", "obrien", "zz"]
+    lookups = CorpusTerms(chunks)
+    assert [term in lookups for term in asked] == [term in every for term in asked]
+    assert all(term in lookups for term in every)  # past the lookups' limit: the whole set
