@@ -164,3 +164,24 @@ def test_corpus_terms_found_one_at_a_time_equal_the_whole_set() -> None:
     lookups = CorpusTerms(chunks)
     assert [term in lookups for term in asked] == [term in every for term in asked]
     assert all(term in lookups for term in every)  # past the lookups' limit: the whole set
+
+
+UNIT_LINES = [
+    "# Heading", "  ## Sub heading", "\u00a0# after a no-break space", "\u2003- em space item", "- item", "* item", "• item",
+    "+ item", "12. item", "3) item", "٣. Arabic-Indic", "١٢) item", "²) superscript", "Key: value", "  Length: 42.0 m",
+    "Ünïcode: value", "key: lower", "| a | b |", "|---|---|", "#hashtag", "-no space", "Plain text. Next one! And? Yes",
+    "\tTabbed. Line", "(3) aside", "  ", "中文：值", "Ends with e.g. the", "No stop here",
+]
+
+
+@pytest.mark.parametrize("line", UNIT_LINES)
+def test_units_first_character_tests_are_implied_by_the_patterns(line: str) -> None:
+    first = line.strip()[:1]
+    if passages._HEADING.match(line):
+        assert first == "#"
+    if passages._LIST_ITEM.match(line):
+        assert first in "-*•+" or first.isdigit()
+    if passages._KEY_VALUE.match(line):
+        assert "A" <= first <= "Z"
+    if passages._SENTENCE_END.search(line):
+        assert "." in line or "!" in line or "?" in line
