@@ -50,7 +50,7 @@ from functools import lru_cache
 
 from qagen.quality.passages import sentences
 from qagen.quality.profiles import (
-    CURRENCY_SIGNS, NUMBER_TERMS, Profile, chunk_profile, chunk_windows, normalise, number_needle, search_form, split_numbers,
+    CURRENCY_SIGNS, NUMBER_TERMS, ChunkProfile, Profile, chunk_profile, chunk_windows, normalise, number_needle, search_form, split_numbers,
     term_needle, text_terms,
 )
 from qagen.quality.retrieval import tokenize
@@ -157,7 +157,7 @@ def _answer_side(answer: str) -> tuple[dict[str, str], list[str], str, str]:
     return number_forms, words, blanked, normalise(answer).rstrip(".").strip()
 
 
-def _support(answer: str, chunk: Profile) -> Support:
+def _support(answer: str, chunk: Profile | ChunkProfile) -> Support:
     if not answer.strip() or is_refusal(answer):
         return Support(score=0.0, missing=(), exact_span=False)
     number_forms, words, blanked, span_text = _answer_side(answer)
@@ -347,7 +347,7 @@ def check_grounding(
 
     asked_names, asked_numbers = names(question), split_numbers(question)[0]
     q_numbers = {key for key, _ in asked_numbers}
-    q_names = _name_terms(asked_names) & chunk.terms  # those from elsewhere cannot be near the answer
+    q_names = _name_terms(asked_names) & chunk.terms if asked_names else set()  # those from elsewhere cannot be near the answer
     absent = [n for n in asked_names if not all(t in corpus_terms for t in _name_terms([n]) - chunk.terms)]
     absent += [w for k, w in asked_numbers if k not in chunk.numbers]
     if absent:
@@ -392,7 +392,7 @@ def _example_anchors(example: str) -> tuple[frozenset[str], frozenset[str]]:
     return frozenset(numbers), frozenset(name_terms)
 
 
-def _leaked(text: str, example: str, chunk: Profile) -> list[str]:
+def _leaked(text: str, example: str, chunk: ChunkProfile) -> list[str]:
     example_numbers, example_names = _example_anchors(example)
     found = []
     for name in names(text):

@@ -25,7 +25,7 @@ from qagen.quality.retrieval import tokenize
 from qagen.quality.text import fold, squash
 
 __all__ = [
-    "CURRENCY_SIGNS", "NUMBER_TERMS", "ChunkWindows", "Profile", "chunk_profile", "chunk_windows", "normalise", "number_needle",
+    "CURRENCY_SIGNS", "NUMBER_TERMS", "ChunkProfile", "ChunkWindows", "Profile", "chunk_profile", "chunk_windows", "normalise", "number_needle",
     "search_form", "split_numbers", "term_needle", "text_terms", "window_profiles",
 ]
 
@@ -223,9 +223,36 @@ def _profile(readings: Sequence[_Reading], text: str) -> Profile:
     return Profile(terms, frozenset(numbers), text)
 
 
+class ChunkProfile:
+    """The ``Profile`` of a whole chunk, read on first use of its terms or numbers.
+
+    A pair whose answer is a span of its chunk and whose question names nothing needs only the
+    span text: at 10 MB a chunk in four was read for nothing (some 0.2 s of the check stage's 4.3).
+    """
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    @cached_property
+    def _whole(self) -> Profile:
+        return _profile((_read(self.source),), self.source)
+
+    @property
+    def terms(self) -> frozenset[str]:
+        return self._whole.terms
+
+    @property
+    def numbers(self) -> frozenset[str]:
+        return self._whole.numbers
+
+    @cached_property
+    def text(self) -> str:
+        return normalise(self.source)
+
+
 @lru_cache(maxsize=4096)  # each chunk is checked once per pair it produced
-def chunk_profile(chunk_text: str) -> Profile:
-    return _profile((_read(chunk_text),), chunk_text)
+def chunk_profile(chunk_text: str) -> ChunkProfile:
+    return ChunkProfile(chunk_text)
 
 
 # Where joining two pieces by a newline makes a number the pieces do not have apart: "£" + "5" reads as "£5"
