@@ -225,6 +225,12 @@ def names(text: str) -> list[str]:
     A capitalised word that opens a sentence counts only as part of a longer name ("Morag
     Innesley was..."), since every sentence opens with one ("The", "When").
     """
+    return list(_names(text))
+
+
+# A pair's question and answer are looked at whole, then its answer sentence by sentence (most answers are one).
+@lru_cache(maxsize=256)
+def _names(text: str) -> tuple[str, ...]:
     runs: list[list[re.Match[str]]] = []
     for word in _NAME_WORD.finditer(text):
         if runs and text[runs[-1][-1].end() : word.start()] in (" ", " & "):
@@ -240,7 +246,7 @@ def names(text: str) -> list[str]:
         if not tokenize(" ".join(w.group() for w in run)):
             continue  # "The", "I"
         found.append(text[run[0].start() : run[-1].end()])
-    return list(dict.fromkeys(found))
+    return tuple(dict.fromkeys(found))
 
 
 def example_text(messages: Sequence[object]) -> str:
@@ -258,7 +264,7 @@ def example_text(messages: Sequence[object]) -> str:
 def _anchors(text: str) -> tuple[set[str], set[str]]:
     """The number keys and name terms of ``text``: what must be found, not merely most of it."""
     numbers = {key for key, _ in split_numbers(text)[0]}
-    return numbers, _name_terms(names(text))
+    return numbers, _name_terms(_names(text))
 
 
 def _name_terms(found: Sequence[str]) -> set[str]:
@@ -332,7 +338,7 @@ def check_grounding(
     """
     chunk = chunk_profile(chunk_text)
     if example:
-        leaked = _leaked(f"{question}\n{answer}", example, chunk)
+        leaked = _leaked(question, answer, example, chunk)
         if leaked:
             return Grounding("example_leak", f"The pair names {', '.join(leaked[:3])} from the template's example, which its chunk does not mention.")
 
@@ -392,10 +398,12 @@ def _example_anchors(example: str) -> tuple[frozenset[str], frozenset[str]]:
     return frozenset(numbers), frozenset(name_terms)
 
 
-def _leaked(text: str, example: str, chunk: ChunkProfile) -> list[str]:
+def _leaked(question: str, answer: str, example: str, chunk: ChunkProfile) -> list[str]:
     example_numbers, example_names = _example_anchors(example)
     found = []
-    for name in names(text):
+    text = f"{question}\n{answer}"
+    # The names of ``text``: a newline ends a name and opens a sentence, so no name spans the two.
+    for name in dict.fromkeys([*_names(question), *_names(answer)]):
         terms = set(tokenize(name))
         if terms and terms <= example_names and not terms <= chunk.terms:
             found.append(name)
