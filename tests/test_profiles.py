@@ -185,3 +185,21 @@ def test_units_first_character_tests_are_implied_by_the_patterns(line: str) -> N
         assert "A" <= first <= "Z"
     if passages._SENTENCE_END.search(line):
         assert "." in line or "!" in line or "?" in line
+
+
+LINE_TEXTS = [
+    "£\n5m of it\nx£\n5kg", "5 per\ncent\n2nd\nrock\n3rd-party", "ΟΔΟΣ\nΑΣ Σ\n'Σ'", "CRLF\r\nline 5th\r\n", "a\u2028b c\x1cd",
+    "Price £\n9.40m and $\n12th; 06:15\n:30", "don't\n't won't' O’\nBrien", "Kelvin K\nİzmir\nstraße", "9\n%\npercent",
+]
+
+
+@pytest.mark.parametrize("chunk", [*LINE_TEXTS, *NEEDLE_TEXTS, *_chunks()])
+def test_a_chunk_holds_a_term_as_its_lines_do(chunk: str) -> None:
+    terms = reference_profile(chunk)[0]
+    asked = {*terms, *(t + "x" for t in terms), *(t[:-1] for t in terms), "zz", "σ"}
+    by_lines = {t for t in asked if profiles.term_needle(t) is not None}
+    fresh = profiles.ChunkProfile(chunk)
+    assert {t for t in by_lines if fresh.holds_term(t)} == by_lines & terms
+    assert "_whole" not in fresh.__dict__  # each term found from the lines
+    assert {t for t in asked if fresh.holds_term(t)} == asked & terms
+    assert {t for t in ("percent", "pound") if profiles.ChunkProfile(chunk).holds_term(t)} == {"percent", "pound"} & terms

@@ -353,8 +353,8 @@ def check_grounding(
 
     asked_names, asked_numbers = names(question), split_numbers(question)[0]
     q_numbers = {key for key, _ in asked_numbers}
-    q_names = _name_terms(asked_names) & chunk.terms if asked_names else set()  # those from elsewhere cannot be near the answer
-    absent = [n for n in asked_names if not all(t in corpus_terms for t in _name_terms([n]) - chunk.terms)]
+    q_names = {t for t in _name_terms(asked_names) if chunk.holds_term(t)}  # those from elsewhere cannot be near the answer
+    absent = [n for n in asked_names if not all(t in corpus_terms for t in _name_terms([n]) if not chunk.holds_term(t))]
     absent += [w for k, w in asked_numbers if k not in chunk.numbers]
     if absent:
         return Grounding("question_not_grounded", f"The question mentions {', '.join(absent[:3])}, which its chunk does not contain.")
