@@ -203,3 +203,8 @@ def test_a_chunk_holds_a_term_as_its_lines_do(chunk: str) -> None:
     assert "_whole" not in fresh.__dict__  # each term found from the lines
     assert {t for t in asked if fresh.holds_term(t)} == asked & terms
     assert {t for t in ("percent", "pound") if profiles.ChunkProfile(chunk).holds_term(t)} == {"percent", "pound"} & terms
+
+
+@pytest.mark.parametrize("chunk", [*LINE_TEXTS, *NEEDLE_TEXTS, *TRICKY_TEXTS])
+def test_the_search_form_of_a_text_is_that_of_its_lines(chunk: str) -> None:
+    assert profiles.search_form(chunk).split("\n") == [profiles.search_form(line) for line in chunk.split("\n")]

@@ -233,6 +233,7 @@ class ChunkProfile:
     def __init__(self, source: str) -> None:
         self.source = source
         self._held: dict[str, bool] = {}
+        self._terms_of_lines: dict[int, set[str]] = {}
 
     @cached_property
     def _whole(self) -> Profile:
@@ -254,7 +255,7 @@ class ChunkProfile:
                 held = term in self.terms
             else:
                 held = needle in self._search_form and any(
-                    needle in search_form(line) and term in text_terms(line) for line in self.source.split("\n")
+                    needle in form and term in self._line_terms(index) for index, form in enumerate(self._line_forms)
                 )
             self._held[term] = held
         return held
@@ -262,6 +263,21 @@ class ChunkProfile:
     @cached_property
     def _search_form(self) -> str:
         return search_form(self.source)
+
+    @cached_property
+    def _lines(self) -> list[str]:
+        return self.source.split("\n")
+
+    @cached_property
+    def _line_forms(self) -> list[str]:
+        # The search form of each line: search_form keeps newlines, and lower-casing does not look across one.
+        return self._search_form.split("\n")
+
+    def _line_terms(self, index: int) -> set[str]:
+        found = self._terms_of_lines.get(index)
+        if found is None:
+            found = self._terms_of_lines[index] = text_terms(self._lines[index])
+        return found
 
     @property
     def terms(self) -> frozenset[str]:
