@@ -289,7 +289,7 @@ class CorpusTerms:
     terms, the whole set is read once.
     """
 
-    _MAX_LOOKUPS = 32
+    _MAX_LOOKUPS = 16
 
     def __init__(self, chunk_texts: Iterable[str]) -> None:
         self._texts = chunk_texts
