@@ -82,7 +82,7 @@ def _units(text: str) -> list[_Unit]:
         for position, line in enumerate(lines):
             stripped = line.strip()
             # Each pattern opens with ``^\s*`` then a fixed set of first characters: looked at first, the
-            # line's first character rules most patterns out without a call (profiled: _units 0.55 -> 0.4 s at 10 MB).
+            # line's first character rules most patterns out without a call (2,700 chunks of 10 MB: 0.52 -> 0.43 s).
             first = stripped[0]
             if first == "#" and _HEADING.match(line):
                 level = len(stripped) - len(stripped.lstrip("#"))
