@@ -46,7 +46,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from collections.abc import Container, Iterable, Iterator, Sequence
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 from qagen.quality.passages import sentences
 from qagen.quality.profiles import (
@@ -284,12 +284,13 @@ class CorpusTerms:
     """``corpus_terms`` of the chunks, for ``check_grounding``, found one term at a time.
 
     ``check_grounding`` asks only for a question's names that its chunk lacks (3 pairs of 7,079 at
-    10 MB), so a term is looked for in the chunks whose text holds its ``term_needle``, not in the
-    terms of every chunk (those took 3.7 of the check stage's 39.6 s under cProfile at 10 MB). Each
-    lookup goes through the corpus's text, so past ``_MAX_LOOKUPS`` terms the whole set is read once.
+    10 MB), so a term is looked for in the chunks whose ``search_form`` holds its ``term_needle``,
+    not in the terms of every chunk (those took 3.7 of the check stage's 39.6 s under cProfile at
+    10 MB). The search forms are made at the first lookup; each lookup then goes through them (some
+    20 ms at 50 MB), so past ``_MAX_LOOKUPS`` terms the whole set is read once.
     """
 
-    _MAX_LOOKUPS = 16
+    _MAX_LOOKUPS = 64
 
     def __init__(self, chunk_texts: Iterable[str]) -> None:
         self._texts = chunk_texts
@@ -303,9 +304,14 @@ class CorpusTerms:
             needle = term_needle(term)
             if needle is None or len(self._found) >= self._MAX_LOOKUPS:
                 self._all = corpus_terms(self._texts)
+                self.__dict__.pop("_forms", None)
             else:
-                self._found[term] = any(needle in search_form(text) and term in text_terms(text) for text in self._texts)
+                self._found[term] = any(needle in form and term in text_terms(text) for text, form in self._forms)
         return term in self._all if self._all is not None else self._found[term]
+
+    @cached_property
+    def _forms(self) -> list[tuple[str, str]]:
+        return [(text, search_form(text)) for text in self._texts]
 
 
 def _holds(profile: Profile, numbers: set[str], name_terms: set[str]) -> bool:
