@@ -13,7 +13,7 @@ import pytest
 
 from helpers import CORPUS
 from qagen.quality import passages, profiles
-from qagen.quality.grounding import corpus_terms
+from qagen.quality.grounding import CorpusTerms, corpus_terms
 from qagen.quality.passages import windows
 from qagen.quality.profiles import CURRENCY_SIGNS, NUMBER_TERMS, chunk_profile, split_numbers, text_terms, window_profiles
 from qagen.quality.retrieval import tokenize
@@ -132,3 +132,79 @@ def test_corpus_terms_is_every_chunk_terms() -> None:
 )
 def test_caps_heading_equals_looking_at_each_letter(line: str) -> None:
     assert passages._is_caps_heading(line) == reference_caps_heading(line)
+
+
+# The needles are necessary tests: a text whose profile holds a term or a number must hold its needle,
+# or a window that holds a pair's anchors would never be profiled and a good pair would be dropped.
+NEEDLE_TEXTS = [
+    *TRICKY_TEXTS,
+    "Opened, opening, planned, based, hoping, agreed, policies, branches, studied, offices, statuses; Acme's O’Brien.",
+    "ΟΔΟΣ Σ'Α; Kelvin K; İzmir; naïve café; ＦＵＬＬ width; 中文 text; straße; don’t can't won't.",
+    "| Fare (£) | Seniors |\n|---|---|\n| 9.40 | nine |\n\n# Heading 5\n\nSeven pounds, 06:15:30, 007, 00.50.",
+]
+
+
+@pytest.mark.parametrize("chunk", [*NEEDLE_TEXTS, *_chunks()])
+def test_every_term_and_number_of_a_profile_has_its_needle_in_the_text(chunk: str) -> None:
+    for text in (chunk, *windows(chunk)):
+        profile = reference_profile(text)
+        form = profiles.search_form(text)
+        for term in profile[0]:
+            needle = profiles.term_needle(term)
+            assert needle is None or needle in form, (term, text)
+        for key in profile[1]:
+            needle = profiles.number_needle(key)
+            assert needle is None or needle in form, (key, text)
+
+
+def test_corpus_terms_found_one_at_a_time_equal_the_whole_set() -> None:
+    chunks = _chunks() + NEEDLE_TEXTS
+    every = corpus_terms(chunks)
+    asked = sorted(every)[::7] + ["32bit", "nonexistentword", "percent", "ΟΔΟΣ", "obrien", "zz"]
+    lookups = CorpusTerms(chunks)
+    assert [term in lookups for term in asked] == [term in every for term in asked]
+    assert all(term in lookups for term in every)  # past the lookups' limit: the whole set
+
+
+UNIT_LINES = [
+    "# Heading", "  ## Sub heading", "\u00a0# after a no-break space", "\u2003- em space item", "- item", "* item", "• item",
+    "+ item", "12. item", "3) item", "٣. Arabic-Indic", "١٢) item", "²) superscript", "Key: value", "  Length: 42.0 m",
+    "Ünïcode: value", "key: lower", "| a | b |", "|---|---|", "#hashtag", "-no space", "Plain text. Next one! And? Yes",
+    "\tTabbed. Line", "(3) aside", "  ", "中文：值", "Ends with e.g. the", "No stop here",
+]
+
+
+@pytest.mark.parametrize("line", UNIT_LINES)
+def test_units_first_character_tests_are_implied_by_the_patterns(line: str) -> None:
+    first = line.strip()[:1]
+    if passages._HEADING.match(line):
+        assert first == "#"
+    if passages._LIST_ITEM.match(line):
+        assert first in "-*•+" or first.isdigit()
+    if passages._KEY_VALUE.match(line):
+        assert "A" <= first <= "Z"
+    if passages._SENTENCE_END.search(line):
+        assert "." in line or "!" in line or "?" in line
+
+
+LINE_TEXTS = [
+    "£\n5m of it\nx£\n5kg", "5 per\ncent\n2nd\nrock\n3rd-party", "ΟΔΟΣ\nΑΣ Σ\n'Σ'", "CRLF\r\nline 5th\r\n", "a\u2028b c\x1cd",
+    "Price £\n9.40m and $\n12th; 06:15\n:30", "don't\n't won't' O’\nBrien", "Kelvin K\nİzmir\nstraße", "9\n%\npercent",
+]
+
+
+@pytest.mark.parametrize("chunk", [*LINE_TEXTS, *NEEDLE_TEXTS, *_chunks()])
+def test_a_chunk_holds_a_term_as_its_lines_do(chunk: str) -> None:
+    terms = reference_profile(chunk)[0]
+    asked = {*terms, *(t + "x" for t in terms), *(t[:-1] for t in terms), "zz", "σ"}
+    by_lines = {t for t in asked if profiles.term_needle(t) is not None}
+    fresh = profiles.ChunkProfile(chunk)
+    assert {t for t in by_lines if fresh.holds_term(t)} == by_lines & terms
+    assert "_whole" not in fresh.__dict__  # each term found from the lines
+    assert {t for t in asked if fresh.holds_term(t)} == asked & terms
+    assert {t for t in ("percent", "pound") if profiles.ChunkProfile(chunk).holds_term(t)} == {"percent", "pound"} & terms
+
+
+@pytest.mark.parametrize("chunk", [*LINE_TEXTS, *NEEDLE_TEXTS, *TRICKY_TEXTS])
+def test_the_search_form_of_a_text_is_that_of_its_lines(chunk: str) -> None:
+    assert profiles.search_form(chunk).split("\n") == [profiles.search_form(line) for line in chunk.split("\n")]

@@ -18,7 +18,7 @@ from qagen.dataset.checks import Finding, check_chat_example, check_completion_e
 from qagen.dataset.formats import ExampleFormat
 from qagen.documents.tokens import count_chat_tokens
 from qagen.quality.checks import reject
-from qagen.quality.grounding import check_grounding, corpus_terms
+from qagen.quality.grounding import CorpusTerms, check_grounding
 from qagen.records import Pair, Rejection
 
 
@@ -32,7 +32,7 @@ def check_pairs(
     """
     kept: list[Pair] = []
     rejected: list[Rejection] = []
-    known = corpus_terms(chunk_texts.values()) if any(p.kind == "grounded" for p in pairs) else frozenset()
+    known = CorpusTerms(chunk_texts.values())  # read only for the terms asked
     for pair in pairs:
         findings = pair_text_findings(pair.question, pair.answer, source=chunk_texts.get(pair.chunk_id))
         if findings:

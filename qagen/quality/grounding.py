@@ -45,17 +45,19 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from collections.abc import Iterable, Sequence
-from functools import lru_cache
+from collections.abc import Container, Iterable, Iterator, Sequence
+from functools import cached_property, lru_cache
 
 from qagen.quality.passages import sentences
 from qagen.quality.profiles import (
-    CURRENCY_SIGNS, NUMBER_TERMS, Profile, chunk_profile, normalise, split_numbers, text_terms, window_profiles,
+    CURRENCY_SIGNS, NUMBER_TERMS, ChunkProfile, Profile, chunk_profile, chunk_windows, normalise, number_needle, search_form, split_numbers,
+    term_needle, text_terms,
 )
 from qagen.quality.retrieval import tokenize
 from qagen.quality.text import squash
 
 __all__ = [
+    "CorpusTerms",
     "Grounding",
     "Support",
     "check_grounding",
@@ -155,7 +157,7 @@ def _answer_side(answer: str) -> tuple[dict[str, str], list[str], str, str]:
     return number_forms, words, blanked, normalise(answer).rstrip(".").strip()
 
 
-def _support(answer: str, chunk: Profile) -> Support:
+def _support(answer: str, chunk: Profile | ChunkProfile) -> Support:
     if not answer.strip() or is_refusal(answer):
         return Support(score=0.0, missing=(), exact_span=False)
     number_forms, words, blanked, span_text = _answer_side(answer)
@@ -223,6 +225,12 @@ def names(text: str) -> list[str]:
     A capitalised word that opens a sentence counts only as part of a longer name ("Morag
     Innesley was..."), since every sentence opens with one ("The", "When").
     """
+    return list(_names(text))
+
+
+# A pair's question and answer are looked at whole, then its answer sentence by sentence (most answers are one).
+@lru_cache(maxsize=256)
+def _names(text: str) -> tuple[str, ...]:
     runs: list[list[re.Match[str]]] = []
     for word in _NAME_WORD.finditer(text):
         if runs and text[runs[-1][-1].end() : word.start()] in (" ", " & "):
@@ -238,7 +246,7 @@ def names(text: str) -> list[str]:
         if not tokenize(" ".join(w.group() for w in run)):
             continue  # "The", "I"
         found.append(text[run[0].start() : run[-1].end()])
-    return list(dict.fromkeys(found))
+    return tuple(dict.fromkeys(found))
 
 
 def example_text(messages: Sequence[object]) -> str:
@@ -256,7 +264,7 @@ def example_text(messages: Sequence[object]) -> str:
 def _anchors(text: str) -> tuple[set[str], set[str]]:
     """The number keys and name terms of ``text``: what must be found, not merely most of it."""
     numbers = {key for key, _ in split_numbers(text)[0]}
-    return numbers, _name_terms(names(text))
+    return numbers, _name_terms(_names(text))
 
 
 def _name_terms(found: Sequence[str]) -> set[str]:
@@ -266,12 +274,44 @@ def _name_terms(found: Sequence[str]) -> set[str]:
 
 def corpus_terms(chunk_texts: Iterable[str]) -> frozenset[str]:
     """Every content term of the chunks, for ``check_grounding``'s ``corpus_terms``."""
-    # Terms only, not the chunks' profiles: profiled, those took 3.3 s of 11.8 at 10 MB, and a cache of
-    # every chunk's profile would hold some 3 MB per MB of corpus.
     found: set[str] = set()
     for text in chunk_texts:
         found |= text_terms(text)
     return frozenset(found)
+
+
+class CorpusTerms:
+    """``corpus_terms`` of the chunks, for ``check_grounding``, found one term at a time.
+
+    ``check_grounding`` asks only for a question's names that its chunk lacks (3 pairs of 7,079 at
+    10 MB), so a term is looked for in the chunks whose ``search_form`` holds its ``term_needle``,
+    not in the terms of every chunk (those took 3.7 of the check stage's 39.6 s under cProfile at
+    10 MB). The search forms are made at the first lookup; each lookup then goes through them (some
+    20 ms at 50 MB), so past ``_MAX_LOOKUPS`` terms the whole set is read once.
+    """
+
+    _MAX_LOOKUPS = 64
+
+    def __init__(self, chunk_texts: Iterable[str]) -> None:
+        self._texts = chunk_texts
+        self._found: dict[str, bool] = {}
+        self._all: frozenset[str] | None = None
+
+    def __contains__(self, term: object) -> bool:
+        if not isinstance(term, str):
+            return False
+        if self._all is None and term not in self._found:
+            needle = term_needle(term)
+            if needle is None or len(self._found) >= self._MAX_LOOKUPS:
+                self._all = corpus_terms(self._texts)
+                self.__dict__.pop("_forms", None)
+            else:
+                self._found[term] = any(needle in form and term in text_terms(text) for text, form in self._forms)
+        return term in self._all if self._all is not None else self._found[term]
+
+    @cached_property
+    def _forms(self) -> list[tuple[str, str]]:
+        return [(text, search_form(text)) for text in self._texts]
 
 
 def _holds(profile: Profile, numbers: set[str], name_terms: set[str]) -> bool:
@@ -285,7 +325,7 @@ def check_grounding(
     *,
     threshold: float = 0.5,
     example: str = "",
-    corpus_terms: frozenset[str] = frozenset(),
+    corpus_terms: Container[str] = frozenset(),
 ) -> Grounding | None:
     """None when the chunk supports the pair; else why not.
 
@@ -304,7 +344,7 @@ def check_grounding(
     """
     chunk = chunk_profile(chunk_text)
     if example:
-        leaked = _leaked(f"{question}\n{answer}", example, chunk)
+        leaked = _leaked(question, answer, example, chunk)
         if leaked:
             return Grounding("example_leak", f"The pair names {', '.join(leaked[:3])} from the template's example, which its chunk does not mention.")
 
@@ -319,28 +359,39 @@ def check_grounding(
 
     asked_names, asked_numbers = names(question), split_numbers(question)[0]
     q_numbers = {key for key, _ in asked_numbers}
-    q_names = _name_terms(asked_names) & chunk.terms  # those from elsewhere cannot be near the answer
-    absent = [n for n in asked_names if not _name_terms([n]) - chunk.terms <= corpus_terms]  # no union: the corpus's terms are many
+    q_names = {t for t in _name_terms(asked_names) if chunk.holds_term(t)}  # those from elsewhere cannot be near the answer
+    absent = [n for n in asked_names if not all(t in corpus_terms for t in _name_terms([n]) if not chunk.holds_term(t))]
     absent += [w for k, w in asked_numbers if k not in chunk.numbers]
     if absent:
         return Grounding("question_not_grounded", f"The question mentions {', '.join(absent[:3])}, which its chunk does not contain.")
 
-    profiles = window_profiles(chunk_text)
+    spots = chunk_windows(chunk_text)
     near_question = not q_numbers and not q_names
     for sentence in sentences(answer) or [answer]:
         numbers, name_terms = _anchors(sentence)
+        candidates: Iterator[Profile]
         if not numbers and not name_terms:
             words = set(tokenize(split_numbers(sentence)[1]))
             if len(words) < 2:
                 continue  # "Yes." or "Correct." states no fact to find; the whole answer was checked above
-            candidates = [p for p in profiles if not words.isdisjoint(p.terms)]  # a window sharing a word
+            needles = [needle for t in words if (needle := term_needle(t)) is not None]
+            shared = spots.containing_any(needles if len(needles) == len(words) else None)
+            candidates = (p for p in shared if not words.isdisjoint(p.terms))  # a window sharing a word
         else:
-            candidates = [p for p in profiles if _holds(p, numbers, name_terms)]  # windows holding every anchor
-        # A verbatim span of the chunk states its facts together by definition.
-        holding = [p for p in candidates if support.exact_span or is_supported(_support(sentence, p), threshold)]
-        if not holding and not support.exact_span:
+            anchors = [number_needle(k) for k in numbers] + [term_needle(t) for t in name_terms]
+            found = spots.containing_all([needle for needle in anchors if needle is not None])
+            candidates = (p for p in found if _holds(p, numbers, name_terms))  # windows holding every anchor
+        # A verbatim span of the chunk states its facts together by definition. Windows are profiled in turn
+        # until one holds the sentence, and the question's anchors if no window has held those yet.
+        held = False
+        for profile in candidates:
+            if support.exact_span or is_supported(_support(sentence, profile), threshold):
+                held = True
+                if near_question or _holds(profile, q_numbers, q_names):
+                    near_question = True
+                    break
+        if not held and not support.exact_span:
             return Grounding("facts_apart", f"No passage of its chunk states together what the answer says in: {_short(sentence)}")
-        near_question = near_question or any(_holds(p, q_numbers, q_names) for p in holding)
     if not near_question:
         asked = ", ".join(sorted(asked_names + [w for _, w in asked_numbers]))
         return Grounding("facts_apart", f"The answer is not stated near what the question asks about ({asked}).")
@@ -353,10 +404,12 @@ def _example_anchors(example: str) -> tuple[frozenset[str], frozenset[str]]:
     return frozenset(numbers), frozenset(name_terms)
 
 
-def _leaked(text: str, example: str, chunk: Profile) -> list[str]:
+def _leaked(question: str, answer: str, example: str, chunk: ChunkProfile) -> list[str]:
     example_numbers, example_names = _example_anchors(example)
     found = []
-    for name in names(text):
+    text = f"{question}\n{answer}"
+    # The names of ``text``: a newline ends a name and opens a sentence, so no name spans the two.
+    for name in dict.fromkeys([*_names(question), *_names(answer)]):
         terms = set(tokenize(name))
         if terms and terms <= example_names and not terms <= chunk.terms:
             found.append(name)
