@@ -56,12 +56,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
 from qagen.llm.offline.passage import DIGIT_RE, TERMINATED_RE, Block, read_blocks, split_sentences, strip_markup_edges
-from qagen.llm.offline.questions import ABOUT_QUESTION, sentence_questions
+from qagen.llm.offline.questions import ABOUT_QUESTION, VAGUE_WORTH, sharp_questions
 from qagen.llm.offline.results import place_candidates
 from qagen.llm.offline.words import OPENING_MARKS, bare_word, is_capitalised, known_names
 from qagen.llm.offline.vocabulary import DATE_RE, PRICE_RE, STOPWORDS, TIME_RE, YEAR_RE
@@ -87,7 +87,7 @@ _TEMPLATE_MARK_RE = re.compile(r"\{\{|\}\}|\{%|%\}")
 _WORD_RE = re.compile(r"\w+")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # no two candidates are alike: each is compared by identity, as `in chosen` does
 class _Candidate:
     answer: str  # the passage's text, or that text restated with its heading
     questions: tuple[str, ...]  # best first
@@ -95,10 +95,17 @@ class _Candidate:
     group: int
     position: int  # order in the passage
     span: str = ""  # the passage's text the answer is made of, when it is not the answer itself
+    vague_questions: Callable[[], list[str]] | None = None  # the last-resort questions after `questions`, made when needed
 
     @property
     def source_text(self) -> str:
         return self.span or self.answer
+
+    def all_questions(self, vague_too: bool) -> Iterator[str]:
+        """Its questions, best first; the vague ones (all from `vague_questions`) only when they may be asked."""
+        yield from self.questions
+        if vague_too and self.vague_questions is not None:
+            yield from self.vague_questions()
 
 
 # --- scoring and picking ----------------------------------------------------------------------
@@ -199,10 +206,21 @@ def _candidates(blocks: list[Block]) -> list[_Candidate]:
             position += 1
             if not _is_answer_shaped(sentence, block.is_item):
                 continue
-            asked = sentence_questions(sentence, block.topic, names)
-            if not asked:
+            asked, vague = sharp_questions(sentence, block.topic, names)
+            if not asked and vague is None:
                 continue
             base = _information(sentence, names) + _length_points(len(sentence.split())) - _penalty(sentence)
+            if vague is not None:  # not a label line: every question is answered by the sentence itself
+                if asked:
+                    score, sharp, more = base + asked[0][1], tuple(q for q, _, _ in asked), vague
+                else:
+                    score, sharp, more = base + VAGUE_WORTH, (), None
+                    if score >= MIN_SCORE:
+                        sharp = tuple(vague())  # none sharper: the vague ones are the candidate's only questions
+                if score >= MIN_SCORE and sharp:
+                    candidates.append(_Candidate(_as_sentence(sentence), sharp, score, block.group, position,
+                                                 span=sentence, vague_questions=more))
+                continue
             answers: dict[str, list[tuple[str, float]]] = {}
             for question, worth, answer in asked:
                 answers.setdefault(answer, []).append((question, worth))
@@ -303,7 +321,7 @@ def extract_pairs(passage: str, n: int) -> list[tuple[str, str]]:
                 break
             if candidate in chosen or candidate.source_text not in normalised_passage or _repeats(candidate.answer, chosen):
                 continue
-            question = next((q for q in candidate.questions if q.casefold() not in used and _is_fair(q, candidate.answer)
+            question = next((q for q in candidate.all_questions(vague_too) if q.casefold() not in used and _is_fair(q, candidate.answer)
                              and (vague_too or not _is_vague(q))), None)
             if question is None:
                 continue
