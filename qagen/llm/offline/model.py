@@ -61,7 +61,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from qagen.llm.offline.passage import DIGIT_RE, TERMINATED_RE, Block, read_blocks, split_sentences, strip_markup_edges
-from qagen.llm.offline.questions import ABOUT_QUESTION, VAGUE_WORTH, sharp_questions
+from qagen.llm.offline.questions import ABOUT_QUESTION, VAGUE_WORTH, asks_nothing, sharp_questions
 from qagen.llm.offline.results import place_candidates
 from qagen.llm.offline.words import OPENING_MARKS, bare_word, is_capitalised, known_names
 from qagen.llm.offline.vocabulary import DATE_RE, PRICE_RE, STOPWORDS, TIME_RE, YEAR_RE
@@ -206,7 +206,7 @@ def _candidates(blocks: list[Block]) -> list[_Candidate]:
                 candidates.append(faq)
         for sentence in sentences:
             position += 1
-            if not _is_answer_shaped(sentence, block.is_item):
+            if asks_nothing(sentence, block.topic) or not _is_answer_shaped(sentence, block.is_item):
                 continue
             asked, vague = sharp_questions(sentence, block.topic, names)
             if not asked and vague is None:
