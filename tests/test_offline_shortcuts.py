@@ -162,3 +162,25 @@ def test_candidates_are_told_apart_by_identity() -> None:
     first = model._Candidate("An answer.", ("A question?",), 2.0, 0, 1)
     second = model._Candidate("An answer.", ("A question?",), 2.0, 0, 1)
     assert first in [first] and second not in [first]
+
+
+def _split_sentences_before(text: str) -> list[str]:
+    sentences: list[str] = []
+    start = 0
+    for match in passage._SENTENCE_END_RE.finditer(text):
+        if passage._is_boundary(text, start, match):
+            if sentence := text[start:match.end()].strip():
+                sentences.append(sentence)
+            start = match.end()
+    if tail := text[start:].strip():
+        sentences.append(tail)
+    return sentences
+
+
+@pytest.mark.parametrize("text", [
+    "", " ", "\x1c\x1d", "Date: Thu Feb 9 09:39:41 2023 +0100", "Author: Ann <ann@example.com>", "One. Two.",
+    "Wait! What? Yes… No", "Dr. Holm came. He left.", "e.g. Oslo", "3.5 and 9.30", "  Spaced  out  ", "Ünï. Çödé",
+    "Ends with a stop.", "Hm… ok", "A?B", "x.Y",
+])
+def test_blocks_without_a_sentence_end_split_as_before(text: str) -> None:
+    assert passage.split_sentences(text) == _split_sentences_before(text)

@@ -297,6 +297,9 @@ def _is_boilerplate(stripped: str) -> bool:
 
 def split_sentences(text: str) -> list[str]:
     """A block's sentences: it breaks after ".", "!", "?" or "…" before a new sentence, not after an abbreviation."""
+    if "." not in text and "!" not in text and "?" not in text and "…" not in text:
+        tail = text.strip()  # no sentence end to break at, as in most list items and label lines
+        return [tail] if tail else []
     sentences: list[str] = []
     start = 0
     for match in _SENTENCE_END_RE.finditer(text):
