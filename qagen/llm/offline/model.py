@@ -306,14 +306,16 @@ def extract_pairs(passage: str, n: int) -> list[tuple[str, str]]:
     """
     if n <= 0 or not passage.strip():
         return []
-    normalised_passage = " ".join(passage.split())
-    chosen: list[_Candidate] = []
-    asked: list[str] = []
-    used: set[str] = set()
     candidates = _candidates(read_blocks(passage)) + [
         _Candidate(answer, (question,), score, group, position, span=span)
         for answer, question, score, group, position, span in place_candidates(passage)
     ]
+    if not candidates:
+        return []  # as in a third of the chunks at 10 MB: nothing to normalise the passage for
+    normalised_passage = " ".join(passage.split())
+    chosen: list[_Candidate] = []
+    asked: list[str] = []
+    used: set[str] = set()
     ranked = _round_robin(candidates)
     # Specific questions first; the vague "What should I know about X?" only fills what is left, so
     # a passage with more answerable sentences than n asks none of that kind.
