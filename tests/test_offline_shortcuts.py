@@ -184,3 +184,61 @@ def _split_sentences_before(text: str) -> list[str]:
 ])
 def test_blocks_without_a_sentence_end_split_as_before(text: str) -> None:
     assert passage.split_sentences(text) == _split_sentences_before(text)
+
+
+def _extract_pairs_before(text: str, n: int) -> list[tuple[str, str]]:
+    """extract_pairs as it was when every candidate held all its questions and both rounds looked at all."""
+    if n <= 0 or not text.strip():
+        return []
+    normalised = " ".join(text.split())
+    candidates = model._candidates(passage.read_blocks(text)) + [
+        model._Candidate(answer, (question,), score, group, position, span=span)
+        for answer, question, score, group, position, span in results.place_candidates(text)]
+    every_question = {id(c): tuple(c.all_questions(True)) for c in candidates}
+    chosen: list[model._Candidate] = []
+    asked: list[str] = []
+    used: set[str] = set()
+    for vague_too in (False, True):
+        for candidate in model._round_robin(candidates):
+            if len(chosen) >= n:
+                break
+            if candidate in chosen or candidate.source_text not in normalised or model._repeats(candidate.answer, chosen):
+                continue
+            question = next((q for q in every_question[id(candidate)] if q.casefold() not in used
+                             and model._is_fair(q, candidate.answer) and (vague_too or not model._is_vague(q))), None)
+            if question is not None:
+                used.add(question.casefold())
+                chosen.append(candidate)
+                asked.append(question)
+    return [(q, c.answer) for c, q in sorted(zip(chosen, asked), key=lambda pair: pair[0].position)]
+
+
+PASSAGES = [
+    "",
+    "# Brannoch Sound Ferry\n\nThe ferry was founded in 1921 by Ingrid Dahl. The ferry has 14 cabins.\n"
+    "The ferry sails at 9.30 from Port Essary. Tickets cost NOK 50 for adults.\n\n"
+    "## Fleet\n\nLength: 46.2 m\nBuilt: 1998\nEntered service: 11 May 1998\n\n"
+    "## Museum\n\nThe Museum of the Sound is in Kellimore. The Museum of the Sound is in Kellimore harbour.\n"
+    "It opened in 1964. If the ferry is cancelled, a bus runs instead.\n",
+    "Author: Zoltan Fridrich <z@example.com>\nDate:   Thu Feb 9 09:39:41 2023 +0100\n\n    Release 3.7.9\n",
+    "## What does the gauge measure?\n\nThe gauge measures the tide at Brindle Point every six hours.\n\n"
+    "Q: Who reads it?\nA: The harbour master reads it each morning.\n",
+    "# Regatta 2023\n\n## Results\n\n1st: Sea Lark (Morag Innesley), 2:41:07\n2nd: Gull, 2:45:00\n3rd: Tern, 2:50:10\n",
+    "# Ünïcödé Hall\n\nÜnïcödé Hall was built in 1888 by Åse Øst. Ünïcödé Hall has 3 floors.\n"
+    "Ünïcödé Hall is open from 10:00 to 17:00. Ünïcödé Hall costs €5.\n",
+    "# Notes\n\nThe Harbour Office is at Strandkaien 12. The Harbour Office is open on weekdays.\n"
+    "The Harbour Office was renovated in 2019. The Harbour Office employs 12 staff members.\n"
+    "The Harbour Office is the oldest building in Port Essary. The Harbour Office lies near the pier.\n",
+    # Sentences with only the vague question, and sharp questions two sentences share: the second round's work.
+    "# Port Essary\n\nIn Oslo, Anna Berg met Erik Holm on 5 May 2020 at the Grand Hotel.\n\n"
+    "Under Dr. Erik Holm, the Museum of Art grew to 3,000 objects by 1999 and 2004.\n\n"
+    "For NOK 120, Anna Berg and Ola Dahl toured Kellimore, Brindle Point and Strandkaien in 2021.\n\n"
+    "The Grand Hotel is a hotel in Port Essary built in 1911.\n\nThe Grand Hotel is a hotel in Oslo built in 1912.\n\n"
+    "After 2010, Ola Dahl led the Port Essary Ferry Company from Kellimore to Oslo.\n",
+]
+
+
+@pytest.mark.parametrize("text", PASSAGES)
+@pytest.mark.parametrize("n", [1, 2, 3, 5, 8])
+def test_pairs_picked_with_the_shortcuts_are_the_pairs_picked_before(text: str, n: int) -> None:
+    assert model.extract_pairs(text, n) == _extract_pairs_before(text, n)
