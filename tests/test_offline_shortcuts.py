@@ -194,7 +194,7 @@ def _extract_pairs_before(text: str, n: int) -> list[tuple[str, str]]:
     candidates = model._candidates(passage.read_blocks(text)) + [
         model._Candidate(answer, (question,), score, group, position, span=span)
         for answer, question, score, group, position, span in results.place_candidates(text)]
-    every_question = {id(c): tuple(c.all_questions(True)) for c in candidates}
+    every_question = {id(c): c.questions + tuple(c.vague_questions() if c.vague_questions else ()) for c in candidates}
     chosen: list[model._Candidate] = []
     asked: list[str] = []
     used: set[str] = set()
