@@ -235,6 +235,9 @@ PASSAGES = [
     "For NOK 120, Anna Berg and Ola Dahl toured Kellimore, Brindle Point and Strandkaien in 2021.\n\n"
     "The Grand Hotel is a hotel in Port Essary built in 1911.\n\nThe Grand Hotel is a hotel in Oslo built in 1912.\n\n"
     "After 2010, Ola Dahl led the Port Essary Ferry Company from Kellimore to Oslo.\n",
+    # The third sentence's sharp questions are taken by the first two: it falls back on its vague one.
+    "# Port Essary\n\nThe Harbour Museum has 14 galleries today.\n\n"
+    "The Harbour Museum has 3 galleries upstairs.\n\nThe Harbour Museum has 2 galleries outside.\n",
 ]
 
 
