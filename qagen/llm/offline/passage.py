@@ -79,7 +79,7 @@ _MARKUP_TO_SPACE = str.maketrans(dict.fromkeys(_MARKUP_CHARS, " "))  # one trans
 # --- blocks -----------------------------------------------------------------------------------
 
 
-@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ took 0.2 s of read_blocks' 1.4 s at 10 MB
+@dataclass(slots=True)  # not frozen: a frozen one's __init__ sets each field through object.__setattr__ (105,477 blocks at 10 MB)
 class Block:
     """A paragraph, list item or ``Label: value`` line of a passage, with what stands above it."""
 
