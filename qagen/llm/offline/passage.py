@@ -41,6 +41,7 @@ _ATX_RE = re.compile(r"^\s{0,3}#{1,6}\s+(.*?)\s*#*\s*$")
 _SETEXT_RE = re.compile(r"^\s{0,3}(?:=+|-+)\s*$")
 _RULE_RE = re.compile(r"^\s{0,3}([-*_])(?:\s*\1){2,}\s*$")
 _BULLET_RE = re.compile(r"^\s*(?:[-*+•‣◦]|\d{1,3}[.)]|[a-z][.)]|[A-Z]\))\s+(?=\S)")
+_BULLET_MARKS = "-*+•‣◦"
 LABEL_RE = re.compile(r"^\s*(?:\*\*|__)?([A-Z][^:.!?]{0,40}?)(?:\*\*|__)?:(?:\*\*|__)?\s+(?=\S)")
 _FENCE_RE = re.compile(r"^\s{0,3}(```|~~~)")
 _QA_PREFIX_RE = re.compile(r"^(?:Q|Question|FAQ)\s*[:.)]\s*", re.IGNORECASE)
@@ -59,6 +60,11 @@ _BOILERPLATE_LINE_RE = re.compile(
     r"(?:\W+(?:previous|next|page|topic|»|›|→))*\W*$",
     re.IGNORECASE,
 )
+# What a line opening with a letter or digit must open with for _BOILERPLATE_LINE_RE to match it.
+_BOILERPLATE_LINE_OPENINGS = (
+    "copyright", "previous", "next", "back to top", "skip to", "edit on", "table of contents", "contents",
+    "on this page", "in this", "home", "menu", "search", "print this page", "share",
+)
 # reStructuredText and Sphinx markup: ".. note::", ".. code-block:: python", ":param x:".
 _DIRECTIVE_RE = re.compile(r"^(?:\.\.\s+[\w:-]+::|\.\.\s+_[\w -]+:|\.\.\s*$|:\w+(?:\s+\w+)?:\s)")
 # Patterns used per word or per phrase are compiled here, not looked up in re's cache per call.
@@ -73,7 +79,7 @@ _MARKUP_TO_SPACE = str.maketrans(dict.fromkeys(_MARKUP_CHARS, " "))  # one trans
 # --- blocks -----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: a frozen one's __init__ sets each field through object.__setattr__ (105,477 blocks at 10 MB)
 class Block:
     """A paragraph, list item or ``Label: value`` line of a passage, with what stands above it."""
 
@@ -105,7 +111,7 @@ class _Reader:
         if core.endswith("?") and _is_standalone_question(core):
             self.asked = clean_phrase(_QA_PREFIX_RE.sub("", core))
             return
-        if not self.is_item and not self.asked and _looks_like_title(text):
+        if not self.is_item and not self.asked and _is_title_shaped(core):
             # After a question, a short line such as "Only on weekdays" is its answer, not a title.
             self.set_topic(text)
             return
@@ -148,8 +154,12 @@ def _looks_like_title(text: str) -> bool:
 
     Figures are allowed only in very short lines, so "Adults pay NOK 120 each" stays text.
     """
-    stripped = strip_markup_edges(text)
-    words = len(stripped.split())
+    return _is_title_shaped(strip_markup_edges(text))
+
+
+def _is_title_shaped(stripped: str) -> bool:
+    """`_looks_like_title` of a text without its markup edges."""
+    words = len(stripped.split(None, 8))  # 9 pieces at most: a paragraph is not split whole to learn it is long
     return (
         words <= 8
         and not TERMINATED_RE.search(stripped)
@@ -208,17 +218,17 @@ def read_blocks(passage: str) -> list[Block]:
         if _is_skipped_line(stripped):
             reader.separate()
             continue
-        if reader.lines is None and (line.startswith("\t") or line.startswith("    ")) \
-                and not _follows_item(lines, index):
+        if reader.lines is None and line.startswith(("\t", "    ")) and not _follows_item(lines, index):
             reader.separate()
             in_code = True
             continue
-        if stripped.startswith(">"):
+        if opening == ">":
             # Quote lines each stand alone: joining them would put their ">" marks inside answers.
             reader.open(stripped.lstrip("> ").strip(), is_item=False)
             reader.close()
             continue
-        if match := _BULLET_RE.match(line):
+        # A bullet opens with a mark or a digit, or is "a." or "A)".
+        if (opening in _BULLET_MARKS or opening.isdecimal() or stripped[1:2] in ".)") and (match := _BULLET_RE.match(line)):
             item = line[match.end():].strip()
             if _is_numbered_title(match.group(), item, lines, index):
                 reader.set_topic(item)  # "2. Leave" alone on its line: a numbered section title
@@ -228,7 +238,7 @@ def read_blocks(passage: str) -> list[Block]:
         if ":" in stripped and LABEL_RE.match(line):
             reader.open(stripped, is_item=True)
             continue
-        if _is_caps_title(stripped):
+        if stripped.isupper() and _is_caps_title(stripped):
             reader.set_topic(stripped)
             continue
         if reader.lines is None:
@@ -274,10 +284,12 @@ def _is_boilerplate(stripped: str) -> bool:
         # Plain ASCII matches the pattern's words ignoring case only as its lower case does:
         # the search is needed only when they are there.
         lowered = stripped.lower()
-        anywhere = ("(c)" in lowered or "all rights reserved" in lowered) and _BOILERPLATE_ANYWHERE_RE.search(stripped)
-    else:
-        anywhere = _BOILERPLATE_ANYWHERE_RE.search(stripped)
-    return bool(anywhere) or bool(_BOILERPLATE_LINE_RE.match(stripped))
+        if ("(c)" in lowered or "all rights reserved" in lowered) and _BOILERPLATE_ANYWHERE_RE.search(stripped):
+            return True
+        if lowered[:1].isalnum() and not lowered.startswith(_BOILERPLATE_LINE_OPENINGS):
+            return False  # the line pattern's \W* takes nothing before a letter or digit: one of its words must open the line
+        return bool(_BOILERPLATE_LINE_RE.match(stripped))
+    return bool(_BOILERPLATE_ANYWHERE_RE.search(stripped)) or bool(_BOILERPLATE_LINE_RE.match(stripped))
 
 
 # --- sentences --------------------------------------------------------------------------------
@@ -285,6 +297,9 @@ def _is_boilerplate(stripped: str) -> bool:
 
 def split_sentences(text: str) -> list[str]:
     """A block's sentences: it breaks after ".", "!", "?" or "…" before a new sentence, not after an abbreviation."""
+    if "." not in text and "!" not in text and "?" not in text and "…" not in text:
+        tail = text.strip()  # no sentence end to break at, as in most list items and label lines
+        return [tail] if tail else []
     sentences: list[str] = []
     start = 0
     for match in _SENTENCE_END_RE.finditer(text):
