@@ -58,6 +58,33 @@ The review page was then made from the written files as one string (the data, it
 JSON, the page): writing it as it is made, a row at a time, took the 50 MB run's peak memory from
 1,340 MB to 731 MB (26.8 to 14.6 MB per MB of input; CPU 127.9 and 126.9 s), and the growth exponent
 of memory from 10 to 50 MB to 0.47.
+
+Then (2026-12-04), main at 954de20 against the same with the checks, the "I don't know" stage and the
+offline generator reworked, one run after the other (the loop printed first took 0.60 s before and
+0.68 s after; this machine's speed moved by up to half during the session, so only back-to-back runs
+compare); outputs byte-identical at 1, 10 and 50 MB (25,371 chunks, 23,386 kept pairs at 50 MB):
+
+    size    before: main at 954de20             after
+            CPU s   wall s  peak MB             CPU s   wall s  peak MB
+    1 MB      5.2      5.3      142               3.9      4.1      139
+    10 MB    30.5     30.6      267              23.9     24.4      293
+    50 MB   153.9    154.5      686             105.0    105.2      689     (0.68x)
+    50 MB   164.7    167.9      686              89.9     89.6      689     (0.55x; a second pair, after first,
+                                                                              loop 0.52 s after, 0.68 s before)
+
+    by stage at 50 MB, before -> after: read 12.6 -> 13.0, generate 42.8 -> 29.8, check 42.2 -> 19.0,
+    idk 42.7 -> 32.5, dedupe 1.2 -> 1.5, dataset 3.4 -> 2.1; CPU exponent 1.01 -> 0.92 from 10 to 50 MB
+
+What did it: grounding builds a chunk's windows and profiles only when a pair needs them, and only those
+whose text holds the answer's anchors (and none for a verbatim answer the question asks nothing near);
+the corpus's terms are looked up per term asked, not read from every chunk; the "I don't know" check finds
+the passages meeting its rules by set operations on postings instead of testing each chunk near a key term
+(the part that grew faster than the corpus: 11.7 -> 2.4 s at 50 MB); the offline generator makes its
+fallback questions and looks for result rows only when it gets to them; a generation prompt is counted
+around its chunk, whose count chunking already has. Still above 60 s at 50 MB: the largest parts left are
+finding names for the "I don't know" questions (about 15 s, a Python loop over every word), the offline
+generator's sentence scoring and questions (about 20 s), the BM25 index (about 8 s, of it 3.5 tokenizing)
+and the splitter's Python work around the exact token counts (about 5.5 s beyond counting the corpus once).
 """
 
 from __future__ import annotations
