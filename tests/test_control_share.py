@@ -20,7 +20,7 @@ def test_every_code_point_counts_as_its_category_says():
 
 def test_mixed_samples_match_the_definition():
     rng = random.Random(7)
-    alphabet = [chr(c) for c in [*range(0, 0x250), 0x2028, 0x2029, 0xFEFF, 0xFFFD, 0x1F600]]
+    alphabet = [chr(c) for c in [*range(0x250), 0x2028, 0x2029, 0xFEFF, 0xFFFD, 0x1F600]]
     for _ in range(200):
         sample = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 300)))
         assert _control_share(sample) == _by_category(sample)

@@ -15,7 +15,7 @@ from helpers import CORPUS
 from qagen.quality import passages, profiles
 from qagen.quality.grounding import CorpusTerms, corpus_terms
 from qagen.quality.passages import windows
-from qagen.quality.profiles import CURRENCY_SIGNS, NUMBER_TERMS, chunk_profile, split_numbers, text_terms, window_profiles
+from qagen.quality.profiles import CURRENCY_SIGNS, NUMBER_TERMS, Profile, chunk_profile, chunk_windows, split_numbers, text_terms
 from qagen.quality.retrieval import tokenize
 
 
@@ -56,6 +56,12 @@ def reference_profile(text: str) -> tuple[frozenset[str], frozenset[str], str]:
 def reference_caps_heading(line: str) -> bool:
     letters = [c for c in line if c.isalpha()]
     return len(letters) >= 4 and all(c.isupper() for c in letters) and len(line.strip()) <= 80
+
+
+def window_profiles(chunk: str) -> tuple[Profile, ...]:
+    """Every window's profile, each made as a pair needing it would make it."""
+    spots = chunk_windows(chunk)
+    return tuple(spots.profile(index) for index in range(len(spots.texts)))
 
 
 TRICKY_TEXTS = [

@@ -30,7 +30,7 @@ from qagen.quality.text import fold, squash
 
 __all__ = [
     "CURRENCY_SIGNS", "NUMBER_TERMS", "ChunkProfile", "ChunkWindows", "Profile", "chunk_profile", "chunk_windows", "normalise", "number_needle",
-    "search_form", "split_numbers", "term_needle", "text_terms", "window_profiles",
+    "search_form", "split_numbers", "term_needle", "text_terms",
 ]
 
 # A number: optional currency sign, then a time, a number with thousand separators, or a plain
@@ -216,7 +216,7 @@ class Profile:
 
 
 def _profile(readings: Sequence[_Reading], text: str) -> Profile:
-    """The profile of ``text``, made of the readings of its pieces (joined by newlines, see ``window_profiles``)."""
+    """The profile of ``text``, made of the readings of its pieces (joined by newlines, see ``ChunkWindows``)."""
     terms = frozenset().union(*(r.terms for r in readings))
     currencies = set().union(*(r.signs for r in readings))
     currencies.update(_CURRENCY_WORDS[word] for word in terms.intersection(_CURRENCY_WORDS))
@@ -369,12 +369,6 @@ def chunk_windows(chunk_text: str) -> ChunkWindows:
     if len(_READINGS) > _MAX_READINGS:
         _READINGS.clear()
     return ChunkWindows(chunk_text)
-
-
-def window_profiles(chunk_text: str) -> tuple[Profile, ...]:
-    """The profiles of all the chunk's windows, in order (see ``ChunkWindows``)."""
-    spots = chunk_windows(chunk_text)
-    return tuple(spots.profile(index) for index in range(len(spots.texts)))
 
 
 def _window_profile(window: str) -> Profile:

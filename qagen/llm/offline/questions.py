@@ -1,11 +1,11 @@
 """How the offline generator (``qagen.llm.offline.model``) asks about one sentence of a passage.
 
-``sentence_questions`` finds the sentence's grammatical subject and, with a few patterns, asks
+``sharp_questions`` finds the sentence's grammatical subject and, with a few patterns, asks
 for what the rest of the sentence states ("X was founded in 1921" -> "When was X founded?"),
 with the clause forms of ``qagen.llm.offline.forms`` (why, when, where, who, what happens if), or
 for the property a ``Label: value`` line gives (``qagen.llm.offline.labels``). The plain
-``ABOUT_QUESTION`` is kept as a last resort, worth less than any of these. Step 3 of the method
-described in ``qagen.llm.offline.model``. The word lists and patterns this takes (verbs,
+``ABOUT_QUESTION`` is kept as a last resort, worth less than any of these and made only when a
+pick gets to it. Step 3 of the method described in ``qagen.llm.offline.model``. The word lists and patterns this takes (verbs,
 names, dates, times, prices) are in ``qagen.llm.offline.vocabulary``.
 """
 
@@ -320,15 +320,6 @@ def _has_content(phrase: str) -> bool:
         and any(any(ch.isalnum() for ch in word) and word not in STOPWORDS and word not in FRAGMENT_WORDS for word in words)
 
 
-def sentence_questions(sentence: str, topic: str, names: frozenset[str]) -> list[tuple[str, float, str]]:
-    """Candidate questions for one sentence, best first: (question, worth, answer).
-
-    The answer is "" when it is the sentence itself, or the sentence restated with its heading.
-    """
-    sharp, vague = sharp_questions(sentence, topic, names)
-    return sharp + [(question, VAGUE_WORTH, "") for question in (vague() if vague else [])]
-
-
 def _label_match(sentence: str) -> re.Match[str] | None:
     """The match of a ``Label: value`` line whose label names a property ("Length: 46.2 m")."""
     if ":" in sentence and (match := LABEL_RE.match(sentence)) and (is_topic_label(match.group(1))
@@ -348,11 +339,13 @@ def asks_nothing(sentence: str, topic: str) -> bool:
 def sharp_questions(
     sentence: str, topic: str, names: frozenset[str]
 ) -> tuple[list[tuple[str, float, str]], Callable[[], list[str]] | None]:
-    """``sentence_questions`` less its last-resort ``ABOUT_QUESTION``s, and what makes those when asked.
+    """The sentence's questions, best first, as (question, worth, answer), and what makes its last-resort ones.
 
-    The vague questions come last and are answered by the sentence itself, so they are made only
-    when a pick gets to them (finding their names took 3.0 of extract_pairs' 40 s under cProfile at
-    10 MB, for questions rarely asked). The second item is None for a label line, which has none.
+    The answer is "" when it is the sentence itself, or the sentence restated with its heading. The
+    vague ``ABOUT_QUESTION``s come after all these, worth ``VAGUE_WORTH`` and answered by the sentence
+    itself, so they are made only when a pick gets to them (finding their names took 3.0 of
+    extract_pairs' 40 s under cProfile at 10 MB, for questions rarely asked). The second item is None
+    for a label line, which has none.
     """
     found: list[tuple[str, float, str]] = []
     label = raw_label = ""
