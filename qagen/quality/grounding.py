@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from collections.abc import Container, Iterable, Iterator, Sequence
+from collections.abc import Collection, Container, Iterable, Iterator, Sequence
 from functools import cached_property, lru_cache
 
 from qagen.quality.passages import sentences
@@ -287,12 +287,14 @@ class CorpusTerms:
     10 MB), so a term is looked for in the chunks whose ``search_form`` holds its ``term_needle``,
     not in the terms of every chunk (those took 3.7 of the check stage's 39.6 s under cProfile at
     10 MB). The search forms are made at the first lookup; each lookup then goes through them (some
-    20 ms at 50 MB), so past ``_MAX_LOOKUPS`` terms the whole set is read once.
+    20 ms at 50 MB), so past ``_MAX_LOOKUPS`` terms the whole set is read once. Only the forms are
+    kept, not the texts beside them (a second copy of the corpus): ``chunk_texts`` is iterated
+    again, in the same order, for a lookup.
     """
 
     _MAX_LOOKUPS = 64
 
-    def __init__(self, chunk_texts: Iterable[str]) -> None:
+    def __init__(self, chunk_texts: Collection[str]) -> None:  # iterated more than once
         self._texts = chunk_texts
         self._found: dict[str, bool] = {}
         self._all: frozenset[str] | None = None
@@ -306,12 +308,12 @@ class CorpusTerms:
                 self._all = corpus_terms(self._texts)
                 self.__dict__.pop("_forms", None)
             else:
-                self._found[term] = any(needle in form and term in text_terms(text) for text, form in self._forms)
+                self._found[term] = any(needle in form and term in text_terms(text) for text, form in zip(self._texts, self._forms))
         return term in self._all if self._all is not None else self._found[term]
 
     @cached_property
-    def _forms(self) -> list[tuple[str, str]]:
-        return [(text, search_form(text)) for text in self._texts]
+    def _forms(self) -> list[str]:
+        return [search_form(text) for text in self._texts]
 
 
 def _holds(profile: Profile, numbers: set[str], name_terms: set[str]) -> bool:
