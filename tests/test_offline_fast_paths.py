@@ -131,3 +131,15 @@ def test_results_heading_is_read_once_for_the_lines_under_it() -> None:
     assert [question for _, question, *_ in found] == [
         "Who finished 1st in the Regatta 2023?", "Who finished 2nd in the Regatta 2023?",
         "Who finished 3rd in the HARBOUR 10K?"]  # "1." under "Notes" is no place; a title line naming results is
+
+
+def test_possessive_row_patterns_find_what_the_plain_ones_found() -> None:
+    plain_opening = r"(?:[-*+]\s+)?(?i:\d{1,3}(?:st|nd|rd|th)|first|second|third|fourth|fifth|winner|\|)"
+    plain_row = re.compile(r"\n\s*(?:" + plain_opening + r"|(?P<numbered>\d{1,3}[.)]\s))")
+    plain_place = re.compile(r"\n\s*" + plain_opening)
+    texts = ["\n" + "\n".join(TEXTS), "\n\n   \n\t1st Sea Lark", "\n -  \n  2. Gull", "\n  - \n 12) x", "\n*  Winner: A",
+             "\n \u3000 FIRST", "\n| a | b |", "\n    \n    \n", "\n1.", "\n1. ", "\n-\tthird", "\n+ 3rd", "\n 1000th"]
+    for text in texts + ["\n" + text for text in TEXTS]:
+        for plain, possessive in ((plain_row, results._MAY_HOLD_ROW_RE), (plain_place, results._MAY_HOLD_PLACE_RE)):
+            found, expected = possessive.search(text), plain.search(text)
+            assert (found and (found.span(), found.groups())) == (expected and (expected.span(), expected.groups())), text
