@@ -12,7 +12,7 @@ from itertools import pairwise
 
 import pytest
 
-from qagen.llm.offline import model, passage, results, words
+from qagen.llm.offline import model, passage, results, vocabulary, words
 from qagen.llm.offline.vocabulary import DATE_RE, PRICE_RE, TIME_RE, YEAR_RE
 
 TEXTS = [
@@ -26,6 +26,10 @@ TEXTS = [
     "NOK 120 for adults", "$5", "5 %", "3.5 percent", "9.30 to 17.00", "Jan. 5 2020", "2020-01-05", "1/2/2020",
     "The U.S. Army was founded in 1775 by Congress.", "Dr. Erik Holm, the director, leads the Museum of Art.",
     "Route 1 and Station A serve Port Essary.", "It was built by Ingrid Dahl in the 1920s.", "x" * 700,
+    "On 5 May 2020, 12 June or June 12th", "Sept. 3", "3rd Sep 1999", "the 4 January", "2020-1-05", "12/31/99",
+    "1/2", "may 5", "MAY 5", "NOK120", "USD 5", "usd 5", "5 USD", "5 dollars", "5 Dollars", "20 kroner each",
+    "7 kronor", "3 francs", "99 cents", "1 pence", "500 yen", "10 rupees", "€5", "£ 5", "¥5", "₹ 100", "$",
+    "centre 5", "5 centimetres", "ten euros", "5euros",
     "Tabs\tinside\tthe line", "  Leading Space, then\x85Next\u3000Ideographic  Two:  After. Dot", "MIXED Case Line", "SAFETY RULES FOR VESSELS", "ÉCOLE NORMALE SUPÉRIEURE",
 ]
 
@@ -92,7 +96,10 @@ def test_line_and_sentence_tests_match_their_plain_versions(text: str) -> None:
     assert passage._is_caps_title(text) == _is_caps_title_before(text)
     assert " ".join(text.translate(passage._MARKUP_TO_SPACE).split()) == _without_markup_before(text)
     names = frozenset({"museum", "holm"})
-    assert model._information(text, names) == _information_before(text, names)
+    capitals = words.names_and_capitals([text])[1][text]
+    assert model._information(text, names, capitals) == _information_before(text, names)
+    assert vocabulary.has_date(text) == bool(DATE_RE.search(text))
+    assert vocabulary.has_price(text) == bool(PRICE_RE.search(text))
     if text.strip():
         assert passage._is_skipped_line(text.strip()) == _is_skipped_line_before(text.strip())
     for word in text.split() + ["", "(", "“Á", "*_x", "_Y"]:
@@ -124,3 +131,15 @@ def test_results_heading_is_read_once_for_the_lines_under_it() -> None:
     assert [question for _, question, *_ in found] == [
         "Who finished 1st in the Regatta 2023?", "Who finished 2nd in the Regatta 2023?",
         "Who finished 3rd in the HARBOUR 10K?"]  # "1." under "Notes" is no place; a title line naming results is
+
+
+def test_possessive_row_patterns_find_what_the_plain_ones_found() -> None:
+    plain_opening = r"(?:[-*+]\s+)?(?i:\d{1,3}(?:st|nd|rd|th)|first|second|third|fourth|fifth|winner|\|)"
+    plain_row = re.compile(r"\n\s*(?:" + plain_opening + r"|(?P<numbered>\d{1,3}[.)]\s))")
+    plain_place = re.compile(r"\n\s*" + plain_opening)
+    texts = ["\n" + "\n".join(TEXTS), "\n\n   \n\t1st Sea Lark", "\n -  \n  2. Gull", "\n  - \n 12) x", "\n*  Winner: A",
+             "\n \u3000 FIRST", "\n| a | b |", "\n    \n    \n", "\n1.", "\n1. ", "\n-\tthird", "\n+ 3rd", "\n 1000th"]
+    for text in texts + ["\n" + text for text in TEXTS]:
+        for plain, possessive in ((plain_row, results._MAY_HOLD_ROW_RE), (plain_place, results._MAY_HOLD_PLACE_RE)):
+            found, expected = possessive.search(text), plain.search(text)
+            assert (found and (found.span(), found.groups())) == (expected and (expected.span(), expected.groups())), text

@@ -64,8 +64,8 @@ from qagen.documents.tokens import TokenCounter
 from qagen.llm.offline.passage import DIGIT_RE, TERMINATED_RE, Block, read_blocks, split_sentences, strip_markup_edges
 from qagen.llm.offline.questions import ABOUT_QUESTION, VAGUE_WORTH, asks_nothing, sharp_questions
 from qagen.llm.offline.results import place_candidates
-from qagen.llm.offline.words import OPENING_MARKS, bare_word, is_capitalised, known_names
-from qagen.llm.offline.vocabulary import DATE_RE, PRICE_RE, STOPWORDS, TIME_RE, YEAR_RE
+from qagen.llm.offline.words import bare_word, names_and_capitals
+from qagen.llm.offline.vocabulary import STOPWORDS, TIME_RE, YEAR_RE, has_date, has_price
 from qagen.records import Completion, Request
 
 __all__ = ["OfflineModel", "extract_pairs"]
@@ -112,23 +112,19 @@ class _Candidate:
 # --- scoring and picking ----------------------------------------------------------------------
 
 
-def _information(sentence: str, names: frozenset[str]) -> float:
+def _information(sentence: str, names: frozenset[str], capitalised: int) -> float:
+    """Points for the sentence's figures and names; capitalised: its count from `names_and_capitals`."""
     if DIGIT_RE.search(sentence):
-        figures = sum(1.0 for regex in (YEAR_RE, DATE_RE, TIME_RE, PRICE_RE, _PERCENT_RE)
-                      if regex.search(sentence)) or 0.5
+        figures = float(sum((YEAR_RE.search(sentence) is not None, has_date(sentence), TIME_RE.search(sentence) is not None,
+                             has_price(sentence), _PERCENT_RE.search(sentence) is not None))) or 0.5
     else:
         # Every figure pattern needs a digit but TIME_RE's "noon" and "midnight": searching all
         # five in every sentence took 1.0 of extract_pairs' 42 s under cProfile on the 10 MB corpus.
         # Without a digit TIME_RE can match only "noon" or "midnight", in lower case: searching it in every
         # such sentence took a quarter of _information's time at 10 MB.
         figures = 1.0 if ("noon" in sentence or "midnight" in sentence) and TIME_RE.search(sentence) else 0.0
-    words = sentence.split()
-    # word[0].isupper() first, as in known_names: is_capitalised in full on every word took 2.6 of
-    # extract_pairs' 42 s under cProfile at 10 MB (a pattern finding the capitals was slower still).
-    capitalised = sum(1 for previous, word in zip(words, words[1:])
-                      if (word[0].isupper() or (word[0] in OPENING_MARKS and is_capitalised(word)))
-                      and not previous.endswith((":", ".")) and (bare := bare_word(word)).isalpha() and bare != "i")
-    if words and bare_word(words[0]) in names:
+    first = sentence.split(None, 1)[:1]
+    if first and bare_word(first[0]) in names:
         capitalised += 1
     return min(3.0, figures) + min(2.0, 0.5 * capitalised)
 
@@ -199,12 +195,13 @@ def _candidates(blocks: list[Block]) -> list[_Candidate]:
     split = [(block, split_sentences(block.text)) for block in blocks]
     # The passage's names, found when a sentence first needs them: 1,134 of 5,019 chunks at 10 MB have none that does.
     names: frozenset[str] | None = None
+    capitals: dict[str, int] = {}
     candidates: list[_Candidate] = []
     position = 0
     for block, sentences in split:
         if block.asked:
             if names is None:
-                names = known_names(sentence for _, sentences in split for sentence in sentences)
+                names, capitals = names_and_capitals(sentence for _, sentences in split for sentence in sentences)
             faq = _answer_to_asked(block, names, position)
             if faq:
                 candidates.append(faq)
@@ -213,11 +210,11 @@ def _candidates(blocks: list[Block]) -> list[_Candidate]:
             if asks_nothing(sentence, block.topic) or not _is_answer_shaped(sentence, block.is_item):
                 continue
             if names is None:
-                names = known_names(sentence for _, sentences in split for sentence in sentences)
+                names, capitals = names_and_capitals(sentence for _, sentences in split for sentence in sentences)
             asked, vague = sharp_questions(sentence, block.topic, names)
             if not asked and vague is None:
                 continue
-            base = _information(sentence, names) + _length_points(len(sentence.split())) - _penalty(sentence)
+            base = _information(sentence, names, capitals[sentence]) + _length_points(len(sentence.split())) - _penalty(sentence)
             if vague is not None:  # not a label line: every question is answered by the sentence itself
                 if asked:
                     score, sharp, more = base + asked[0][1], tuple(q for q, _, _ in asked), vague
@@ -258,7 +255,7 @@ def _answer_to_asked(block: Block, names: frozenset[str], position: int) -> _Can
     if not (_reads_as_prose(joined) and _reads_as_prose(block.asked)) \
             or _TEMPLATE_MARK_RE.search(joined) or len(block.asked.split()) > MAX_WORDS:
         return None
-    score = 2.5 + _information(joined, names) + _length_points(len(joined.split()))
+    score = 2.5 + _information(joined, names, names_and_capitals([joined])[1][joined]) + _length_points(len(joined.split()))
     return _Candidate(joined, (block.asked,), score, block.group, position + 1)
 
 
