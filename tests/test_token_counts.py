@@ -8,7 +8,7 @@ import warnings
 
 import pytest
 
-from qagen.documents.tokens import _LINE_CUT, counter_for
+from qagen.documents.tokens import LINE_CUT, counter_for
 
 TRICKY = [
     "",
@@ -38,6 +38,18 @@ def reference_count(encoding: str, text: str) -> int:
 @pytest.mark.parametrize("text", TRICKY)
 def test_counts_equal_the_packages_encoder(model: str, encoding: str, text: str) -> None:
     assert counter_for(model)(text) == reference_count(encoding, text)
+
+
+@pytest.mark.parametrize("model", ["gpt-4o-mini", "gpt-4"])
+def test_counting_many_texts_at_once_gives_each_ones_count(model: str) -> None:
+    count = counter_for(model)
+    plain = [text for text in TRICKY if "\ud800" not in text]
+    assert count.count_each(plain) == [count(text) for text in plain]
+    # A lone surrogate, or a text longer than one call takes, sends every text the one-by-one way.
+    assert count.count_each(TRICKY) == [count(text) for text in TRICKY]
+    long = ["word " * 30_000, "x"]
+    assert count.count_each(long) == [count(text) for text in long]
+    assert count.count_each([]) == []
 
 
 def test_the_package_still_imports_after_qagen_loaded_its_tokenizer() -> None:
@@ -113,6 +125,30 @@ def test_chunks_counted_by_lines_equal_chunks_counted_whole() -> None:
 
 
 @pytest.mark.parametrize("model", ["gpt-4o-mini", "gpt-4"])
+def test_any_stretch_of_a_document_counted_from_its_lines_equals_its_whole_count(model: str) -> None:
+    import random
+
+    from qagen.documents.chunking import _RememberedCounts
+
+    count = counter_for(model)
+    rng = random.Random(5)
+    inner = 0
+    for _ in range(300):
+        document = _random_text(rng, 0, 400)
+        remembered = _RememberedCounts(count)
+        remembered.begin(document)
+        for _ in range(20):
+            start = rng.randint(0, len(document))
+            end = rng.randint(start, len(document))
+            stretch = document[start:end]
+            assert remembered.between(start, end) == count(stretch), (document, start, end)
+            assert remembered(stretch) == count(stretch), (document, start, end)
+            inner += len(LINE_CUT.findall(stretch)) > 2
+    assert remembered("not in the document\n at all") == count("not in the document\n at all")
+    assert inner > 1_000  # stretches whose middle lines came from the running sums, not only single lines
+
+
+@pytest.mark.parametrize("model", ["gpt-4o-mini", "gpt-4"])
 def test_a_text_counted_around_a_counted_part_equals_its_whole_count(model: str) -> None:
     import random
 
@@ -124,7 +160,7 @@ def test_a_text_counted_around_a_counted_part_equals_its_whole_count(model: str)
         before, after = _random_text(rng, 0, 8), _random_text(rng, 0, 8)
         text = before + part + after
         assert count.count_containing(text, part, count(part)) == count(text), (before, part, after)
-        shortcut += bool(_LINE_CUT.search(part)) and not part[-1].isspace()
+        shortcut += bool(LINE_CUT.search(part)) and not part[-1].isspace()
     assert shortcut > 1_000  # the edges-only count was put to the test, not only the whole count
     # A prompt as the templates make one: words, the chunk, more words.
     chunk = "# Fares\n\nA single ticket costs £4.50.\n  - Children travel free.\n/usr/bin is no heading.\nLast line."

@@ -130,6 +130,45 @@ def test_an_fsync_that_fails_stops_the_run_with_one_sentence(tmp_path: Path, mon
         journal.close()
 
 
+def _journal_syncs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The file behind each fsync made (of every file: the journal module's ``os`` is every module's), in order."""
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr("qagen.outfolder.journal.os.fsync", fsync)
+    return synced
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="names an fd's file through /proc")
+def test_a_journal_not_synced_line_by_line_reaches_the_disk_once_at_close(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    synced = _journal_syncs(monkeypatch)
+    path = tmp_path / "journal.jsonl"
+    journal = Journal(path, folder=tmp_path, sync_each_line=False)
+    for i in range(50):
+        journal.append(JournalEntry(f"k{i}", completion(f"answer {i}")))
+        assert len(path.read_bytes().splitlines()) == i + 1  # in the file when append returns, as ever
+        asyncio.run(asyncio.sleep(0.001))
+    assert str(path) not in synced
+    journal.close()
+    assert synced.count(str(path)) == 1
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="names an fd's file through /proc")
+def test_the_offline_generators_journal_is_synced_at_the_end_not_per_answer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from helpers import CORPUS
+    from qagen.cli import main
+
+    synced = _journal_syncs(monkeypatch)
+    assert main([str(CORPUS), "-o", str(tmp_path / "out"), "--quiet"]) == 0
+    journal = tmp_path / "out" / ".qagen" / "journal.jsonl"
+    assert len(journal.read_bytes().splitlines()) > 5
+    assert synced.count(str(journal)) == 1
+
+
 # --------------------------------------------------------------------------- one probe request a run
 
 

@@ -113,6 +113,19 @@ class TokenCounter:
             return _count(tokenizer, text)
         return sum(_count(tokenizer, piece) for piece in _pieces(text))
 
+    def count_each(self, texts: list[str]) -> list[int]:
+        """The count of each text, as calling the counter on each gives, with one call into the tokenizer per text.
+
+        For the lines of a document: at 50 MB, 929,000 lines took 2.6 s through the counter one by one, 1.6 s here.
+        """
+        tokenizer = _encoding(self.encoding_name)
+        if max(map(len, texts), default=0) <= _PIECE_CHARS:
+            try:
+                return list(map(tokenizer.count, texts))
+            except UnicodeEncodeError:
+                pass  # a lone surrogate somewhere: each text as the counter counts it
+        return [self(text) for text in texts]
+
     def count_containing(self, text: str, part: str, part_tokens: int) -> int:
         """The count of ``text``, which holds ``part`` of ``part_tokens`` tokens: only the lines at ``part``'s edges are counted.
 
@@ -126,7 +139,7 @@ class TokenCounter:
         at = text.find(part) if part and not part[-1].isspace() else -1
         if at < 0 or len(text) > _PIECE_CHARS:
             return self(text)
-        cuts = [m.end() for m in _LINE_CUT.finditer(part)]
+        cuts = [m.end() for m in LINE_CUT.finditer(part)]
         if not cuts:
             return self(text)
         first, last = cuts[0], cuts[-1]
@@ -183,7 +196,8 @@ def _pieces(text: str) -> Iterator[str]:
 # (".\n/"); so the count of the text is the counts of its two sides added. A line of spaces to the end of
 # the text is no boundary (cl100k's \s++$ takes it with the newline). tests/test_token_counts.py checks
 # the rule on random text of the characters that matter.
-_LINE_CUT = re.compile(r"\n(?=[ \t]*[!-.0-~])")
+# Its group is the printable character a cut needs: a text that ends before it has no cut there.
+LINE_CUT = re.compile(r"\n(?=[ \t]*([!-.0-~]))")
 
 
 def lines_that_add_up(text: str) -> list[str]:
@@ -194,7 +208,7 @@ def lines_that_add_up(text: str) -> list[str]:
     """
     # The newline ends the line before the cut. (Found by the newline rather than split at a zero-width
     # match: a third less time.)
-    ends = [m.end() for m in _LINE_CUT.finditer(text)]
+    ends = [m.end() for m in LINE_CUT.finditer(text)]
     return [text[start:end] for start, end in zip([0, *ends], [*ends, len(text)])]
 
 

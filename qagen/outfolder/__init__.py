@@ -339,6 +339,9 @@ class OutFolder:
                 attempts.append(attempt)
         return attempts
 
-    def open_journal(self, *, in_flight: int = 8) -> Journal:
-        """The journal for appending, with room kept for ``in_flight`` answers should the disk fill."""
-        return Journal(self.journal_path, folder=self.path, reserve=reserve_for(in_flight))
+    def open_journal(self, *, in_flight: int = 8, sync_each_line: bool = True) -> Journal:
+        """The journal for appending, with room kept for ``in_flight`` answers should the disk fill.
+
+        ``sync_each_line`` off: the lines reach the disk when the journal closes, not as they are written.
+        """
+        return Journal(self.journal_path, folder=self.path, reserve=reserve_for(in_flight), sync_each_line=sync_each_line)

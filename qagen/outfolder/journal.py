@@ -66,7 +66,8 @@ class Journal:
     The fsyncs run on a thread of their own, one for every line written since the last: a group commit.
     An fsync on the event loop stalled every request in flight (0.3 ms quiet, 11.6 ms on a busy disk, for
     each answer), so answers arriving together waited for each other's disk writes. An fsync that fails
-    stops the run at the next append or check_room, as a failed write does.
+    stops the run at the next append or check_room, as a failed write does. With ``sync_each_line`` off
+    (answers that cost nothing to make again), the lines reach the disk only at close().
 
     A reserve file of ``reserve`` bytes sits beside the journal while it is open. When the
     disk fills, the reserve is given back and the answer written in its place; from then on
@@ -74,8 +75,10 @@ class Journal:
     A write that fails is cut back off the file, so the next line never joins a torn one.
     """
 
-    def __init__(self, path: Path, *, folder: Path, reserve: int = MIN_RESERVE) -> None:
+    def __init__(self, path: Path, *, folder: Path, reserve: int = MIN_RESERVE, sync_each_line: bool = True) -> None:
         self._path, self._folder = path, folder
+        self._sync_each_line = sync_each_line
+        self._written = False  # lines were written: close() syncs them
         self._reserve = path.with_name(path.name + ".reserve")
         self._full: OSError | None = None  # the error that made the journal use its reserve
         self._unsaved = 0  # answers that found no room even then
@@ -140,6 +143,9 @@ class Journal:
                 pass
             raise
         self._size += len(data)
+        self._written = True
+        if not self._sync_each_line:
+            return
         self._unsynced.set()
         if self._syncer is None:
             self._syncer = threading.Thread(target=self._sync_lines, name="qagen-journal-sync", daemon=True)
@@ -175,11 +181,12 @@ class Journal:
             self._unsynced.set()
             self._syncer.join()
             self._syncer = None
-            try:
-                os.fsync(self._fd)
-            except OSError:
-                pass  # the lines are in the file; only a power cut before the OS writes them could lose them
         if self._fd >= 0:
+            if self._written:
+                try:
+                    os.fsync(self._fd)
+                except OSError:
+                    pass  # the lines are in the file; only a power cut before the OS writes them could lose them
             os.close(self._fd)
             self._fd = -1
         self._reserve.unlink(missing_ok=True)
