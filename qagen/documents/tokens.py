@@ -116,7 +116,8 @@ class TokenCounter:
     def count_each(self, texts: list[str]) -> list[int]:
         """The count of each text, as calling the counter on each gives, with one call into the tokenizer per text.
 
-        For the lines of a document: at 50 MB, 929,000 lines took 2.6 s through the counter one by one, 1.6 s here.
+        For the lines of a document: the 927,000 lines of 50 MB took 3.9 s through the counter one by one, 3.4 s here
+        (least of three).
         """
         tokenizer = _encoding(self.encoding_name)
         if max(map(len, texts), default=0) <= _PIECE_CHARS:
@@ -139,10 +140,17 @@ class TokenCounter:
         at = text.find(part) if part and not part[-1].isspace() else -1
         if at < 0 or len(text) > _PIECE_CHARS:
             return self(text)
-        cuts = [m.end() for m in LINE_CUT.finditer(part)]
-        if not cuts:
+        # Only the first and the last cut are needed: the last is looked for from the end, newline by newline
+        # (finding every cut of every chunk took 0.05 s of the 0.15 s of counting the prompts of 10 MB).
+        found = LINE_CUT.search(part)
+        if found is None:
             return self(text)
-        first, last = cuts[0], cuts[-1]
+        first = last = found.end()
+        newline = len(part)
+        while (newline := part.rfind("\n", first, newline)) >= first:
+            if (cut := LINE_CUT.match(part, newline)) is not None:
+                last = cut.end()
+                break
         tokenizer = _encoding(self.encoding_name)
         inside = part_tokens - _count(tokenizer, part[:first]) - _count(tokenizer, part[last:])
         return _count(tokenizer, text[: at + first]) + inside + _count(tokenizer, text[at + last :])

@@ -38,7 +38,7 @@ _HEADING_RE = re.compile(r"^\s{0,3}(#{1,6})\s+(.*?)\s*#*\s*$")
 # "İ" match "s" and "i" under it): 0.14 s at 10 MB, against 1.3 s ignoring case.
 _MAY_NAME_RESULTS_RE = re.compile(_RESULTS_WORDS)
 # The spaces are taken possessively (*+, ++): what follows them is never a space, so giving some back
-# cannot help, and trying to at every indented or blank line took 0.78 of 0.28 s at 50 MB.
+# cannot help, and trying to at every indented or blank line made the check take 0.78 s instead of 0.28 s at 50 MB.
 _PLACE_OPENING = r"(?:[-*+]\s++)?(?i:\d{1,3}(?:st|nd|rd|th)|first|second|third|fourth|fifth|winner|\|)"  # a place or table row
 _MAY_HOLD_PLACE_RE = re.compile(r"\n\s*+" + _PLACE_OPENING)
 # A place or table row, or a numbered line (a row under a results heading).
