@@ -1,0 +1,126 @@
+"""The faster code of the check stage equals the plain code it replaced (kept here as the reference).
+
+``unify`` replacing only the quotes a text holds, ``is_refusal`` as two patterns, a chunk's numbers
+found from its lines (``ChunkProfile.holds_number``) and its windows read as pairs need them
+(``passages.iter_windows``, ``ChunkWindows``).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+import pytest
+
+from qagen.quality import passages, profiles
+from qagen.quality.grounding import is_refusal
+from qagen.quality.text import QUOTES, unify
+from test_profiles import LINE_TEXTS, NEEDLE_TEXTS, TRICKY_TEXTS, _chunks, reference_profile
+
+ODD_TEXTS = [
+    "", " ", "plain ascii", "back`tick and 'quote'", "don’t ‘this’ “that” ʼokina",
+    "ﬁ ligature, full-width ＡＢＣ１２３, no-break\u00a0space, ² and ½", "ΟΔΟΣ Σ straße İstanbul 中文 ٣",
+    "mixed ` ’ ‘ “ ” ʼ ＇ ＂ at once", "e\u0301 combining, \u212b angstrom, \u2126 ohm", "| a | b |\n|---|---|\n# Heading 5",
+]
+
+
+def reference_unify(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).translate(QUOTES)
+
+
+@pytest.mark.parametrize("text", [*ODD_TEXTS, *TRICKY_TEXTS, *NEEDLE_TEXTS])
+def test_unify_equals_nfkc_then_the_quotes_table(text: str) -> None:
+    assert unify(text) == reference_unify(text)
+
+
+REFERENCE_REFUSAL = re.compile(
+    r"""
+    ^\W*(?:i\s+(?:do\s+not|don'?t|cannot|can'?t|am\s+unable\s+to|am\s+not\s+able\s+to)\s+(?:know|say|tell|find|answer|determine))
+    | ^\W*(?:i'?m|i\s+am)\s+(?:sorry|unable|not\s+sure)
+    | ^\W*(?:unknown|n/?a|not\s+available|no\s+answer|not\s+applicable|unanswerable)\W*$
+    | \b(?:not|never)\s+(?:mentioned|stated|specified|provided|given|covered|included|described|found)\s+in\s+the\s+(?:passage|text|document|context|source|information)
+    | \b(?:passage|text|document|context|source)s?\s+(?:does\s+not|doesn'?t|do\s+not|don'?t)\s+(?:say|mention|state|specify|provide|contain|include|give|cover|tell|describe)
+    | \b(?:there\s+is|there's)\s+no\s+(?:mention|information|indication)
+    | \bno\s+information\s+(?:is\s+)?(?:given|provided|available)
+    | \bnot\s+enough\s+information
+    | \bcannot\s+be\s+(?:determined|answered)
+    | \bas\s+an\s+ai\b
+    """,
+    re.IGNORECASE | re.VERBOSE,
+)
+
+REFUSALS = [
+    "I don't know.", "  I do not know", "...I cannot say", "i can't tell you", "I am unable to determine", "I'm sorry",
+    "I am not sure.", "Unknown", "N/A", "n/a.", "Not available!", "no answer", "Unanswerable\n", "It is unknown to me.",
+    "That is not mentioned in the passage.", "Never stated in the text", "The document does not say.", "The sources don't mention it",
+    "There is no mention of it.", "there's no information", "No information is given.", "Not enough information.",
+    "This cannot be determined.", "As an AI, I think", "As an AIM member", "pass as an ai", "cannot\nbe answered",
+    "THE PASSAGE DOES NOT SAY", "The paſſage does not ſay", "unſtated; not ſpecified in the text", "The ferry leaves at 06:15.",
+    "Is it not mentioned in the passage?", "context doesn't cover", "notmentioned in the text", "xnot enough information",
+    "I know", "Im sorry", "I'm unable", "NA", "n/ax", "", " ", "Σ not enough information", "İ don't know",
+]
+
+
+@pytest.mark.parametrize("answer", [*REFUSALS, *ODD_TEXTS, *TRICKY_TEXTS, *NEEDLE_TEXTS])
+def test_is_refusal_equals_the_one_pattern(answer: str) -> None:
+    assert is_refusal(answer) == (REFERENCE_REFUSAL.search(answer) is not None)
+
+
+def test_is_refusal_equals_the_one_pattern_after_any_character() -> None:
+    # The letters tested before the branches: any character before "not enough information" or after "As an".
+    for code in [*range(0x250), 0x130, 0x131, 0x17F, 0x212A, 0x3A3, 0x3C2, 0x1E9E, 0xFB05, 0xFB06]:
+        char = chr(code)
+        for text in (f"{char}ot enough information", f"{char}s an ai", f"x {char}assage does not say", f"{char} don't know"):
+            assert is_refusal(text) == (REFERENCE_REFUSAL.search(text) is not None), text
+
+
+def _asked_numbers(chunk: str) -> list[str]:
+    numbers = reference_profile(chunk)[1]
+    others = {"£" + n for n in numbers} | {n + "%" for n in numbers} | {n + "0" for n in numbers} | {"9", "10", "£9.4", "$12", "5%", "1:00"}
+    return sorted(numbers | others)
+
+
+@pytest.mark.parametrize("chunk", [*LINE_TEXTS, *NEEDLE_TEXTS, *TRICKY_TEXTS, *_chunks()])
+def test_a_chunk_holds_a_number_as_its_whole_profile_does(chunk: str) -> None:
+    numbers = reference_profile(chunk)[1]
+    asked = _asked_numbers(chunk)
+    assert [profiles.ChunkProfile(chunk).holds_number(key) for key in asked] == [key in numbers for key in asked]
+    lazy = profiles.ChunkProfile(chunk)  # one profile asked for every key, as a chunk's pairs ask it
+    assert [lazy.holds_number(key) for key in asked] == [key in numbers for key in asked]
+
+
+def test_a_number_present_is_found_without_reading_the_chunk_whole() -> None:
+    chunk = "# Fares\n\nThe single fare is £9.40 on Route 12.\nA return costs nine pounds.\n\n" + "Other text here.\n" * 50
+    lazy = profiles.ChunkProfile(chunk)
+    assert lazy.holds_number("£9.4") and lazy.holds_number("12") and not lazy.holds_number("137")
+    assert "_whole" not in lazy.__dict__
+
+
+def reference_windows(text: str, reach: int = 1) -> tuple[str, ...]:
+    units = passages._units(text)
+    found: list[str] = []
+    for i, unit in enumerate(units):
+        around = [
+            u.text for u in units[max(0, i - reach) : i + reach + 1]
+            if u.context == unit.context and not unit.row and u.item == unit.item
+        ]
+        found.append("\n".join(dict.fromkeys([*unit.context, *(around or [unit.text])])))
+    return tuple(dict.fromkeys(found)) or (text,)
+
+
+WINDOW_TEXTS = [
+    *ODD_TEXTS, *LINE_TEXTS, *NEEDLE_TEXTS, *TRICKY_TEXTS, *_chunks(),
+    "- one. two.\n- three\n  four. Five.\n\n1. a\n2) b. C d.", "\n\n\n", "   \n  \n", "# Only a heading", "CURRENT FLEET\n\nMV X\n  Length: 4 m",
+]
+
+
+@pytest.mark.parametrize("chunk", WINDOW_TEXTS)
+def test_windows_read_as_needed_equal_the_windows_of_every_unit(chunk: str) -> None:
+    for reach in (0, 1, 2):
+        assert passages.windows.__wrapped__(chunk, reach) == reference_windows(chunk, reach)
+    assert profiles.ChunkWindows(chunk).texts == reference_windows(chunk)
+    spots = profiles.ChunkWindows(chunk)
+    assert next(spots.containing_any(None)).source == reference_windows(chunk)[0]  # a window read before the rest
+    every = list(spots.containing_any(None))
+    assert [p.source for p in every] == list(reference_windows(chunk))
+    assert [p.source for p in spots.containing_all(["e"])] == [w for w in reference_windows(chunk) if "e" in profiles.search_form(w)]
