@@ -2,7 +2,8 @@
 
 ``unify`` replacing only the quotes a text holds, ``is_refusal`` as two patterns, a chunk's numbers
 found from its lines (``ChunkProfile.holds_number``) and its windows read as pairs need them
-(``passages.iter_windows``, ``ChunkWindows``).
+(``passages.iter_windows``, ``ChunkWindows``); and the dataset's check of the chat examples it makes
+(``check_made_chat``) equal to ``check_chat``.
 """
 
 from __future__ import annotations
@@ -12,9 +13,12 @@ import unicodedata
 
 import pytest
 
+from qagen.dataset.checks import check_chat, check_made_chat
+from qagen.dataset.formats import ExampleFormat
 from qagen.quality import passages, profiles
 from qagen.quality.grounding import is_refusal
 from qagen.quality.text import QUOTES, unify
+from qagen.records import Pair
 from test_profiles import LINE_TEXTS, NEEDLE_TEXTS, TRICKY_TEXTS, _chunks, reference_profile
 
 ODD_TEXTS = [
@@ -124,3 +128,29 @@ def test_windows_read_as_needed_equal_the_windows_of_every_unit(chunk: str) -> N
     every = list(spots.containing_any(None))
     assert [p.source for p in every] == list(reference_windows(chunk))
     assert [p.source for p in spots.containing_all(["e"])] == [w for w in reference_windows(chunk) if "e" in profiles.search_form(w)]
+
+
+# ---------------------------------------------------------------- the dataset's chat examples
+
+QUESTIONS = [
+    "What does the ferry cost?", "", "   ", "the fare", "Explain {{ user.name }}", "What is {question}?", '{"question": "x"}',
+    "Which <|im_start|> token?", "Is [INST] quoted?", "Wie viel kostet es？", "中文问题", "List the {{ fares }} here",
+]
+ANSWERS = [
+    "It costs £9.40.", "", " ", "What does the ferry cost?", "what does the ferry cost", 'The fare is 5", }', "```json {}",
+    '"answer": "yes"', "{{ user.name }} is shown.", "Yes {% if x %}", "word " * 300, "Ünïcode ＦＵＬＬ", "{n} items",
+]
+SOURCES = [None, "", "Shows {{ user.name }} and {% if x %} and {question}.", "Plain chunk text."]
+
+
+@pytest.mark.parametrize("system", [None, "", "You answer questions.", "Answer {{ style }} please."])
+def test_a_made_chat_example_is_checked_as_check_chat_checks_it(system: str | None) -> None:
+    made = ExampleFormat(kind="chat", system_message=system)
+    count = len  # a character a token: the long answer goes over the limit below
+    for question in QUESTIONS:
+        for answer in ANSWERS:
+            for source in SOURCES:
+                pair = Pair(id="p", question=question, answer=answer, kind="grounded", source="s.md", chunk_id="c")
+                example = made.example(pair)
+                found, tokens = check_chat(example, count, 1000, None, source)
+                assert check_made_chat(example, count, 1000, source) == ([f for f in found if f.is_error], tokens)
