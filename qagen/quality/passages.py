@@ -119,13 +119,12 @@ def _iter_units(text: str) -> Iterator[_Unit]:
                     table_header = (stripped,)
                 pieces.append(stripped)
                 continue
-            nxt = lines[position + 1] if position + 1 < len(lines) else ""
-            if position == 0 and nxt and _is_title(stripped, nxt):
+            if position == 0 and len(lines) > 1 and _is_title(stripped, lines[1]):
                 title = (stripped,)
                 continue
             list_item = (first in "-*•+" or first.isdigit()) and _LIST_ITEM.match(line) is not None
-            starts_item = list_item or ("A" <= first <= "Z" and _KEY_VALUE.match(line) is not None) or (line[:1].isspace() and not pieces)
-            if pieces and not starts_item and not pieces[-1].startswith("|"):
+            # A line joins the piece before it unless it starts an item (a list item, a "Key: value" line).
+            if pieces and not list_item and not pieces[-1].startswith("|") and not ("A" <= first <= "Z" and _KEY_VALUE.match(line)):
                 pieces[-1] += " " + stripped
             else:
                 if list_item:
@@ -136,12 +135,12 @@ def _iter_units(text: str) -> Iterator[_Unit]:
             item = count if number in listed else -1  # the item's first unit names it
             if piece.startswith("|"):
                 count += 1
-                yield _Unit(piece, (*context, *table_header), row=piece not in table_header)
+                yield _Unit(piece, (*context, *table_header), piece not in table_header)
                 continue
             for sentence in _SENTENCE_END.split(piece) if "." in piece or "!" in piece or "?" in piece else (piece,):
                 if sentence.strip():
                     count += 1
-                    yield _Unit(sentence.strip(), context, item=item)
+                    yield _Unit(sentence.strip(), context, False, item)
 
 
 def _is_title(line: str, next_line: str) -> bool:
