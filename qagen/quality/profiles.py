@@ -9,7 +9,7 @@ read every chunk and every window of the chunks a run checks:
   on first use;
 - ``chunk_windows``: the same for each window of a chunk (``qagen.quality.passages.windows``),
   each sentence read once per chunk rather than once per window it sits in, and only for the
-  windows a pair needs;
+  windows a pair needs, the chunk split into windows only as far as its pairs look;
 - ``text_terms``: the terms alone, for the corpus's terms;
 - ``search_form``, ``term_needle``, ``number_needle``: what a text must hold for its profile to
   hold a term or a number, so that the texts that cannot are never read.
@@ -231,7 +231,8 @@ class ChunkProfile:
     """The ``Profile`` of a whole chunk, read on first use of its terms or numbers.
 
     A pair whose answer is a span of its chunk and whose question states no figure needs only the
-    span text and ``holds_term`` for the question's names: at 10 MB a chunk in three was read.
+    span text, ``holds_term`` for the question's names and ``holds_number`` for its figures: at
+    10 MB a chunk in five was read.
     """
 
     def __init__(self, source: str) -> None:
@@ -355,7 +356,9 @@ class ChunkWindows:
     (``_joins_apart``; then the window is read whole). Profiled: reading each window whole took
     some 40% of the check stage. A pair needs only the windows that can hold its sentence's
     anchors (at 10 MB one window in eight): ``containing_all`` and ``containing_any`` find them
-    by their text (``search_form``, ``term_needle``, ``number_needle``) before profiling any.
+    by their text (``search_form``, ``term_needle``, ``number_needle``) before profiling any, and
+    the chunk is split into windows only up to the last one a pair looked at
+    (``qagen.quality.passages.iter_windows``).
     """
 
     def __init__(self, chunk_text: str) -> None:
