@@ -3,7 +3,8 @@
 ``unify`` replacing only the quotes a text holds, ``is_refusal`` as two patterns, a chunk's numbers
 found from its lines (``ChunkProfile.holds_number``) and its windows read as pairs need them
 (``passages.iter_windows``, ``ChunkWindows``); and the dataset's check of the chat examples it makes
-(``check_made_chat``) equal to ``check_chat``.
+(``check_made_chat``) equal to ``check_chat``; the names and figures of the template's example looked for only in
+the pairs that hold their needles (``grounding._leaked``).
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ import pytest
 
 from qagen.dataset.checks import check_chat, check_made_chat
 from qagen.dataset.formats import ExampleFormat
-from qagen.quality import passages, profiles
+from qagen.quality import grounding, passages, profiles
 from qagen.quality.grounding import is_refusal
+from qagen.quality.profiles import CURRENCY_SIGNS, split_numbers
+from qagen.quality.retrieval import tokenize
 from qagen.quality.text import QUOTES, unify
 from qagen.records import Pair
 from test_profiles import LINE_TEXTS, NEEDLE_TEXTS, TRICKY_TEXTS, UNIT_LINES, _chunks, reference_profile
@@ -213,3 +216,44 @@ def test_a_made_chat_example_is_checked_as_check_chat_checks_it(system: str | No
                 example = made.example(pair)
                 found, tokens = check_chat(example, count, 1000, None, source)
                 assert check_made_chat(example, count, 1000, source) == ([f for f in found if f.is_error], tokens)
+
+
+# ---------------------------------------------------------------- names and figures of the template's example
+
+def reference_leaked(question: str, answer: str, example: str, chunk: profiles.ChunkProfile) -> list[str]:
+    example_numbers, example_names = grounding._example_anchors(example)
+    found = []
+    for name in dict.fromkeys([*grounding._names(question), *grounding._names(answer)]):
+        terms = set(tokenize(name))
+        if terms and terms <= example_names and not terms <= chunk.terms:
+            found.append(name)
+    for key, written in split_numbers(f"{question}\n{answer}")[0]:
+        if key in example_numbers and key not in chunk.numbers and len(key.strip(CURRENCY_SIGNS + "%.:")) >= 2:
+            found.append(written)
+    return found
+
+
+EXAMPLES = [
+    "The MV Brindle Point sails at 06:15 from Pier 4.2; built 1964, it carries 120 cars for £9.40.",
+    "Ferries of the Ünïon Line: 12 boats since 1,964.",  # a name without a needle, a small figure without one
+    "",
+    "Route Four runs twice. The Brindley Express costs $3.",
+]
+LEAK_PAIRS = [
+    ("When did the MV Brindle Point enter service?", "The MV Brindle Point entered service in 1964."),
+    ("What does Brindle Point carry?", "It carries 120 cars and costs £9.40 or 9.40 euros."),
+    ("Which line runs the Ünïon ferries?", "The Ünïon Line, with 12 boats since 1964."),
+    ("Where is Pier 4.2?", "Pier 4.20 is at 06:15 on Route Four."),
+    ("Is the Brindley Express cheap?", "It costs $3, unlike POINT BRINDLE fares of 1,964."),
+    ("What is it?", "Nothing to name here."),
+    ("What is SR-4?", "SR-4 and O’Brien's boat, 4.2% of 1964's fleet."),
+]
+LEAK_CHUNKS = ["Nothing here.", "The MV Brindle Point, built 1964, carries 120 cars.", "Ünïon Line boats: 12. Fares £9.40.", "Pier 4.2 at 06:15."]
+
+
+@pytest.mark.parametrize("example", EXAMPLES)
+def test_leaked_equals_reading_every_name_and_figure(example: str) -> None:
+    for question, answer in LEAK_PAIRS:
+        for chunk in LEAK_CHUNKS:
+            expected = reference_leaked(question, answer, example, profiles.ChunkProfile(chunk))
+            assert grounding._leaked(question, answer, example, profiles.ChunkProfile(chunk)) == expected, (question, answer, chunk)

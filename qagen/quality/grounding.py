@@ -420,17 +420,41 @@ def _example_anchors(example: str) -> tuple[frozenset[str], frozenset[str]]:
     return frozenset(numbers), frozenset(name_terms)
 
 
+# One example per template: what a name must hold (``term_needle``) to be made of the example's name terms only,
+# and what a pair must hold (``number_needle``) to state one of its figures of two digits or more; None when
+# no such string is known. Most pairs hold neither: their names are not tokenized nor their figures read
+# (7,079 pairs at 10 MB: _leaked 0.17 -> 0.12 s, best of 3, their names found in both).
+@lru_cache(maxsize=8)
+def _example_needles(example: str) -> tuple[tuple[str, ...] | None, tuple[str, ...] | None]:
+    numbers, name_terms = _example_anchors(example)
+    return _all_known([term_needle(term) for term in name_terms]), _all_known([number_needle(key) for key in numbers if _is_figure(key)])
+
+
+def _all_known(needles: list[str | None]) -> tuple[str, ...] | None:
+    known = tuple(needle for needle in needles if needle is not None)
+    return known if len(known) == len(needles) else None
+
+
+def _is_figure(key: str) -> bool:
+    return len(key.strip(CURRENCY_SIGNS + "%.:")) >= 2
+
+
 def _leaked(question: str, answer: str, example: str, chunk: ChunkProfile) -> list[str]:
     example_numbers, example_names = _example_anchors(example)
+    names_held, figures_held = _example_needles(example)
     found = []
     text = f"{question}\n{answer}"
     # The names of ``text``: a newline ends a name and opens a sentence, so no name spans the two.
     for name in dict.fromkeys([*_names(question), *_names(answer)]):
+        if names_held is not None and not any(needle in search_form(name) for needle in names_held):
+            continue  # holds no term of the example's names
         terms = set(tokenize(name))
         if terms and terms <= example_names and not terms <= chunk.terms:
             found.append(name)
+    if figures_held is not None and not any(needle in search_form(text) for needle in figures_held):
+        return found  # states none of the example's figures
     for key, written in split_numbers(text)[0]:
-        if key in example_numbers and len(key.strip(CURRENCY_SIGNS + "%.:")) >= 2 and not chunk.holds_number(key):
+        if key in example_numbers and _is_figure(key) and not chunk.holds_number(key):
             found.append(written)
     return found
 
