@@ -257,6 +257,21 @@ def check_chat(
     return found + _too_many_tokens(tokens, max_tokens, line), tokens
 
 
+def check_made_chat(example: Mapping, count_tokens: TokenCount, max_tokens: int, source: str | None = None) -> tuple[list[Finding], int]:
+    """The errors ``check_chat`` finds in a chat example as ``qagen.dataset.formats.ExampleFormat`` makes it, and its tokens.
+
+    Such an example is an optional system message, one user and one assistant message, each a role
+    and text: it passes every check of shape, which took a third of ``check_chat``'s time at 10 MB, so
+    only its texts and tokens are checked here.
+    """
+    *system, user, assistant = example["messages"]
+    found = [f for f in _leftover_findings(system[0]["content"], "system message", None) if f.code == "template_leftover"] if system else []
+    found += _question_findings(user["content"], None, role="user message", source=source)
+    found += _answer_findings(assistant["content"], user["content"], None, role="assistant message", source=source)
+    tokens = count_chat_tokens(example["messages"], count_tokens)
+    return [f for f in found if f.is_error] + _too_many_tokens(tokens, max_tokens, None), tokens
+
+
 def check_chat_example(
     example: object,
     *,

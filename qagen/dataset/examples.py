@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from qagen.dataset.checks import Finding, check_chat_example, check_completion_examples, pair_text_findings
+from qagen.dataset.checks import Finding, check_chat_example, check_completion_examples, check_made_chat, pair_text_findings
 from qagen.dataset.formats import ExampleFormat
 from qagen.documents.tokens import count_chat_tokens
 from qagen.quality.checks import reject
@@ -94,21 +94,33 @@ def check_examples(
             elif finding.is_error:
                 by_line.setdefault(finding.line, []).append(finding)
         problems = [by_line.get(line, []) for line in range(1, len(examples) + 1)]
+        counted: list[int | None] = [None] * len(examples)
     else:
         warnings = []
-        problems = [
-            [f for f in check_chat_example(example, count_tokens=count_tokens, max_tokens=max_tokens, source=source) if f.is_error]
-            for example, source in zip(examples, sources)
-        ]
+        problems, counted = [], []
+        for pair, example, source in zip(pairs, examples, sources):
+            tokens = None
+            if _made_of_text(pair, example_format):
+                found, tokens = check_made_chat(example, count_tokens, max_tokens, source)
+            else:
+                found = [f for f in check_chat_example(example, count_tokens=count_tokens, max_tokens=max_tokens, source=source) if f.is_error]
+            problems.append(found)
+            counted.append(tokens)
     checked = CheckedExamples(kept=[], rejected=[], warnings=warnings, examples={}, tokens={})
-    for pair, example, found in zip(pairs, examples, problems):
+    for pair, example, found, tokens in zip(pairs, examples, problems, counted):
         if found:
             checked.rejected.append(reject(pair, "validate", found[0].code, " ".join(f.message for f in found)))
             continue
         checked.kept.append(pair)
         checked.examples[pair.id] = example
-        checked.tokens[pair.id] = example_tokens(example, count_tokens)
+        checked.tokens[pair.id] = example_tokens(example, count_tokens) if tokens is None else tokens
     return checked
+
+
+def _made_of_text(pair: Pair, example_format: ExampleFormat) -> bool:
+    """Whether the chat example of ``pair`` is messages of text only, as ``check_made_chat`` takes."""
+    system = example_format.system_message
+    return isinstance(pair.question, str) and isinstance(pair.answer, str) and (system is None or isinstance(system, str))
 
 
 def example_tokens(example: dict, count_tokens: Callable[[str], int]) -> int:

@@ -85,18 +85,28 @@ _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
 
 _LOOSE_NUMBER_TERMS = frozenset(tokenize("one zero"))
 
-_REFUSAL = re.compile(
+# A refusal opens the answer, or says so anywhere in it. The two kinds are two patterns: the opening ones
+# are tried at the start only, and each of the others opens a word with one of a few letters, tested before
+# its branches (7,079 answers of the 10 MB run: 0.12 -> 0.05 s as one pattern searched at every position).
+_REFUSAL_OPENING = re.compile(
     r"""
-    ^\W*(?:i\s+(?:do\s+not|don'?t|cannot|can'?t|am\s+unable\s+to|am\s+not\s+able\s+to)\s+(?:know|say|tell|find|answer|determine))
-    | ^\W*(?:i'?m|i\s+am)\s+(?:sorry|unable|not\s+sure)
-    | ^\W*(?:unknown|n/?a|not\s+available|no\s+answer|not\s+applicable|unanswerable)\W*$
-    | \b(?:not|never)\s+(?:mentioned|stated|specified|provided|given|covered|included|described|found)\s+in\s+the\s+(?:passage|text|document|context|source|information)
-    | \b(?:passage|text|document|context|source)s?\s+(?:does\s+not|doesn'?t|do\s+not|don'?t)\s+(?:say|mention|state|specify|provide|contain|include|give|cover|tell|describe)
-    | \b(?:there\s+is|there's)\s+no\s+(?:mention|information|indication)
-    | \bno\s+information\s+(?:is\s+)?(?:given|provided|available)
-    | \bnot\s+enough\s+information
-    | \bcannot\s+be\s+(?:determined|answered)
-    | \bas\s+an\s+ai\b
+    \W*(?:i\s+(?:do\s+not|don'?t|cannot|can'?t|am\s+unable\s+to|am\s+not\s+able\s+to)\s+(?:know|say|tell|find|answer|determine))
+    | \W*(?:i'?m|i\s+am)\s+(?:sorry|unable|not\s+sure)
+    | \W*(?:unknown|n/?a|not\s+available|no\s+answer|not\s+applicable|unanswerable)\W*$
+    """,
+    re.IGNORECASE | re.VERBOSE,
+)
+_REFUSAL_ANYWHERE = re.compile(
+    r"""
+    \b(?=[nptdcsa])(?:
+      (?:not|never)\s+(?:mentioned|stated|specified|provided|given|covered|included|described|found)\s+in\s+the\s+(?:passage|text|document|context|source|information)
+    | (?:passage|text|document|context|source)s?\s+(?:does\s+not|doesn'?t|do\s+not|don'?t)\s+(?:say|mention|state|specify|provide|contain|include|give|cover|tell|describe)
+    | (?:there\s+is|there's)\s+no\s+(?:mention|information|indication)
+    | no\s+information\s+(?:is\s+)?(?:given|provided|available)
+    | not\s+enough\s+information
+    | cannot\s+be\s+(?:determined|answered)
+    | as\s+an\s+ai\b
+    )
     """,
     re.IGNORECASE | re.VERBOSE,
 )
@@ -104,7 +114,7 @@ _REFUSAL = re.compile(
 
 def is_refusal(answer: str) -> bool:
     """Whether an answer declines to answer instead of stating something."""
-    return _REFUSAL.search(answer) is not None
+    return _REFUSAL_OPENING.match(answer) is not None or _REFUSAL_ANYWHERE.search(answer) is not None
 
 
 def _surface_words(blanked_answer: str, terms: set[str]) -> dict[str, str]:
@@ -363,7 +373,7 @@ def check_grounding(
     q_numbers = {key for key, _ in asked_numbers}
     q_names = {t for t in _name_terms(asked_names) if chunk.holds_term(t)}  # those from elsewhere cannot be near the answer
     absent = [n for n in asked_names if not all(t in corpus_terms for t in _name_terms([n]) if not chunk.holds_term(t))]
-    absent += [w for k, w in asked_numbers if k not in chunk.numbers]
+    absent += [w for k, w in asked_numbers if not chunk.holds_number(k)]
     if absent:
         return Grounding("question_not_grounded", f"The question mentions {', '.join(absent[:3])}, which its chunk does not contain.")
 
@@ -410,17 +420,41 @@ def _example_anchors(example: str) -> tuple[frozenset[str], frozenset[str]]:
     return frozenset(numbers), frozenset(name_terms)
 
 
+# One example per template: what a name must hold (``term_needle``) to be made of the example's name terms only,
+# and what a pair must hold (``number_needle``) to state one of its figures of two digits or more; None when
+# no such string is known. Most pairs hold neither: their names are not tokenized nor their figures read
+# (7,079 pairs at 10 MB: _leaked 0.17 -> 0.12 s, best of 3, their names found in both).
+@lru_cache(maxsize=8)
+def _example_needles(example: str) -> tuple[tuple[str, ...] | None, tuple[str, ...] | None]:
+    numbers, name_terms = _example_anchors(example)
+    return _all_known([term_needle(term) for term in name_terms]), _all_known([number_needle(key) for key in numbers if _is_figure(key)])
+
+
+def _all_known(needles: list[str | None]) -> tuple[str, ...] | None:
+    known = tuple(needle for needle in needles if needle is not None)
+    return known if len(known) == len(needles) else None
+
+
+def _is_figure(key: str) -> bool:
+    return len(key.strip(CURRENCY_SIGNS + "%.:")) >= 2
+
+
 def _leaked(question: str, answer: str, example: str, chunk: ChunkProfile) -> list[str]:
     example_numbers, example_names = _example_anchors(example)
+    names_held, figures_held = _example_needles(example)
     found = []
     text = f"{question}\n{answer}"
     # The names of ``text``: a newline ends a name and opens a sentence, so no name spans the two.
     for name in dict.fromkeys([*_names(question), *_names(answer)]):
+        if names_held is not None and not any(needle in search_form(name) for needle in names_held):
+            continue  # holds no term of the example's names
         terms = set(tokenize(name))
         if terms and terms <= example_names and not terms <= chunk.terms:
             found.append(name)
+    if figures_held is not None and not any(needle in search_form(text) for needle in figures_held):
+        return found  # states none of the example's figures
     for key, written in split_numbers(text)[0]:
-        if key in example_numbers and key not in chunk.numbers and len(key.strip(CURRENCY_SIGNS + "%.:")) >= 2:
+        if key in example_numbers and _is_figure(key) and not chunk.holds_number(key):
             found.append(written)
     return found
 

@@ -16,10 +16,11 @@ Units are sentences in prose, and one unit per list item, table row or "Key: val
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from functools import lru_cache
 from typing import NamedTuple
 
-__all__ = ["sentences", "windows"]
+__all__ = ["iter_windows", "sentences", "windows"]
 
 # A sentence ends at . ! or ? followed by space and something that can start a sentence; "£9.40" and
 # "e.g. the" stay whole.
@@ -46,17 +47,32 @@ def sentences(text: str) -> list[str]:
 @lru_cache(maxsize=256)
 def windows(text: str, reach: int = 1) -> tuple[str, ...]:
     """For each unit of ``text``: the unit, ``reach`` units either side, and the unit's context."""
-    units = _units(text)
-    found: list[str] = []
-    for i, unit in enumerate(units):
+    return tuple(dict.fromkeys(iter_windows(text, reach))) or (text,)
+
+
+def iter_windows(text: str, reach: int = 1) -> Iterator[str]:
+    """The windows of ``windows`` as the text is read (a window may come twice; none when ``text`` has no unit).
+
+    A pair looks in a chunk's windows until one holds what it asks for: at 10 MB, three windows in five
+    were ever looked at, so the rest of the chunk is never split into units.
+    """
+    units: list[_Unit] = []
+    ahead = _iter_units(text)
+    i = 0
+    while True:
+        while len(units) <= i + reach and (unit := next(ahead, None)) is not None:
+            units.append(unit)
+        if i >= len(units):
+            return
+        unit = units[i]
         # Neighbours come from the same section, table or record only: across a heading they
         # speak of something else ("Bicycles cost £2.00" closes Route 3, not Route 4).
         around = [
             u.text for u in units[max(0, i - reach) : i + reach + 1]
             if u.context == unit.context and not unit.row and u.item == unit.item
         ]
-        found.append("\n".join(dict.fromkeys([*unit.context, *(around or [unit.text])])))
-    return tuple(dict.fromkeys(found)) or (text,)
+        yield "\n".join(dict.fromkeys([*unit.context, *(around or [unit.text])]))
+        i += 1
 
 
 def _is_caps_heading(line: str) -> bool:
@@ -69,7 +85,11 @@ def _is_caps_heading(line: str) -> bool:
 
 
 def _units(text: str) -> list[_Unit]:
-    units: list[_Unit] = []
+    return list(_iter_units(text))
+
+
+def _iter_units(text: str) -> Iterator[_Unit]:
+    count = 0  # units so far
     headings: dict[int, str] = {}  # level -> heading text; capitals headings are level 0
     for block in re.split(r"\n\s*\n", text):
         lines = [line for line in block.splitlines() if line.strip()]
@@ -99,13 +119,12 @@ def _units(text: str) -> list[_Unit]:
                     table_header = (stripped,)
                 pieces.append(stripped)
                 continue
-            nxt = lines[position + 1] if position + 1 < len(lines) else ""
-            if position == 0 and nxt and _is_title(stripped, nxt):
+            if position == 0 and len(lines) > 1 and _is_title(stripped, lines[1]):
                 title = (stripped,)
                 continue
             list_item = (first in "-*•+" or first.isdigit()) and _LIST_ITEM.match(line) is not None
-            starts_item = list_item or ("A" <= first <= "Z" and _KEY_VALUE.match(line) is not None) or (line[:1].isspace() and not pieces)
-            if pieces and not starts_item and not pieces[-1].startswith("|"):
+            # A line joins the piece before it unless it starts an item (a list item, a "Key: value" line).
+            if pieces and not list_item and not pieces[-1].startswith("|") and not ("A" <= first <= "Z" and _KEY_VALUE.match(line)):
                 pieces[-1] += " " + stripped
             else:
                 if list_item:
@@ -113,14 +132,15 @@ def _units(text: str) -> list[_Unit]:
                 pieces.append(stripped)
         context = (*headings.values(), *title)
         for number, piece in enumerate(pieces):
-            item = len(units) if number in listed else -1  # the item's first unit names it
+            item = count if number in listed else -1  # the item's first unit names it
             if piece.startswith("|"):
-                units.append(_Unit(piece, (*context, *table_header), row=piece not in table_header))
+                count += 1
+                yield _Unit(piece, (*context, *table_header), piece not in table_header)
                 continue
             for sentence in _SENTENCE_END.split(piece) if "." in piece or "!" in piece or "?" in piece else (piece,):
                 if sentence.strip():
-                    units.append(_Unit(sentence.strip(), context, item=item))
-    return units
+                    count += 1
+                    yield _Unit(sentence.strip(), context, False, item)
 
 
 def _is_title(line: str, next_line: str) -> bool:
