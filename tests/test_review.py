@@ -104,6 +104,18 @@ def test_script_json_escapes_what_could_end_the_block_and_reads_back_the_same() 
     text.encode("utf-8")  # a lone surrogate from a model's reply cannot stop the page from being written
 
 
+def test_a_row_read_from_a_file_goes_into_the_page_escaped_as_written(tmp_path: Path) -> None:
+    from qagen.review.data import _row_texts
+
+    value = {"text": "</script><!-- & \u2028\u2029 é 𝄞", "n": [1, None], "nested": {"a": "<b>"}}
+    (tmp_path / "rows.jsonl").write_text(json.dumps(value, ensure_ascii=False) + "\n\n" + json.dumps({"b": 2}) + "\n", encoding="utf-8")
+    rows = list(_row_texts(tmp_path / "rows.jsonl", tmp_path))
+    assert len(rows) == 2  # the blank line is no row
+    text = script_json(rows[0])
+    assert not set("<>&\u2028\u2029") & set(text)
+    assert json.loads(text) == value and json.loads(script_json(rows[1])) == {"b": 2}
+
+
 def test_the_script_builds_the_page_from_dom_nodes_only() -> None:
     script = (REPO / "qagen" / "review" / "review.js").read_text(encoding="utf-8")
     for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"):
