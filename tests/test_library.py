@@ -67,6 +67,40 @@ def test_any_chat_model_object_can_write_the_pairs(tmp_path: Path) -> None:
     assert not model.closed  # the caller's model is the caller's to close
 
 
+class FreezeWatchingModel(ScriptedModel):
+    """Records how many objects the cycle collector had been told to leave alone when each request came."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.frozen: list[int] = []
+
+    async def complete(self, request: Request) -> Completion:
+        import gc
+
+        self.frozen.append(gc.get_freeze_count())
+        return await super().complete(request)
+
+
+def test_a_run_spares_the_collector_what_it_keeps_and_gives_it_back_at_the_end(tmp_path: Path) -> None:
+    import gc
+
+    model = FreezeWatchingModel()
+    qagen.generate(CORPUS / "fleet.txt", out=tmp_path / "out", model=model, idk_ratio=0)
+    assert model.frozen and min(model.frozen) > 0  # the chunks, read and kept, were out of the collector's sight
+    assert gc.get_freeze_count() == 0  # and the caller's program has its collector as before
+
+    # A program that froze objects of its own keeps them frozen, and qagen freezes nothing more.
+    gc.freeze()
+    try:
+        own = gc.get_freeze_count()
+        model = FreezeWatchingModel()
+        qagen.generate(CORPUS / "fleet.txt", out=tmp_path / "again", model=model, idk_ratio=0)
+        # (Frozen objects that die leave the count: it may only go down.)
+        assert max(model.frozen) <= own and 0 < gc.get_freeze_count() <= own
+    finally:
+        gc.unfreeze()
+
+
 @pytest.mark.parametrize(
     ("settings", "words"),
     [

@@ -33,6 +33,7 @@ from qagen.dataset.card import dataset_card
 from qagen.outfolder import CARD, CHUNKS, DECISIONS, RUN_SETTINGS, OutFolder, write_atomic
 from qagen.pipeline.decisions import Decision, Review, merge_decisions, read_decisions, stored_decisions
 from qagen.pipeline import stages
+from qagen.pipeline.collector import kept_objects_frozen
 from qagen.pipeline.report import Report, build_report
 from qagen.pipeline.spending import budget_rates, check_reply_caps, cost_report, make_ledger
 from qagen.progress import Reporter
@@ -84,12 +85,14 @@ async def run_async(settings: Settings, reporter: Reporter | None = None, *, mod
         # An earlier run killed while replacing the output files left a mix; finish it first,
         # whatever this run does next.
         out.finish_switch()
-        return await _run_locked(settings, reporter, out, model, decisions, imported)
+        with kept_objects_frozen() as settle:
+            return await _run_locked(settings, reporter, out, model, decisions, imported, settle)
 
 
 async def _run_locked(
     settings: Settings, reporter: Reporter, out: OutFolder, model: ChatModel | None,
     decisions: tuple[dict[str, Decision] | None, list[str]], imported: dict[str, tuple[Path, LineOutcome]] | None,
+    settle: Callable[[], None],
 ) -> Result:
     started = time.monotonic()
     rates = budget_rates(settings)
@@ -100,6 +103,8 @@ async def _run_locked(
     reading_started = time.process_time()
     run = stages.read_documents(settings, reporter, counter)
     run.cpu_seconds["read"] = round(time.process_time() - reading_started, 3)
+    run.settle = settle
+    settle()
     if rates is not None and settings.max_cost is not None:
         check_reply_caps(run)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -95,6 +95,7 @@ class Run:
     review: Review = field(default_factory=Review)  # the reviewer's decisions, and what they did
     ratings: dict[str, Rating] = field(default_factory=dict)  # the judge's, by pair id (with --judge)
     cpu_seconds: dict[str, float] = field(default_factory=dict)  # stage -> CPU time this process spent in it
+    settle: Callable[[], None] = field(default=lambda: None, repr=False)  # called as each stage ends (collector.kept_objects_frozen)
 
     @contextmanager
     def timed(self, stage: str) -> Iterator[None]:
@@ -104,6 +105,7 @@ class Run:
             yield
         finally:
             self.cpu_seconds[stage] = round(self.cpu_seconds.get(stage, 0.0) + time.process_time() - started, 3)
+            self.settle()
 
     @property
     def chunk_texts(self) -> Mapping[str, str]:
