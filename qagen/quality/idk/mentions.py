@@ -106,7 +106,7 @@ def _name_runs(text: str, chunk: int) -> list[_Occurrence]:
                 run[-1] = last[:-2]  # "Acme's": the possessive ends the run
             elif following is not None and last.endswith("s") and after.strip(" \t") in _APOSTROPHES:
                 run[-1] += after.strip(" \t")  # "Founders' said": the apostrophe stays, the run ends
-            previous = "" if breaks_sentence else before[2][::-1].lower()
+            previous = "" if before is None or breaks_sentence else before[2][::-1].lower()
             # Interned: the same few thousand words recur in every mention, one copy each is enough.
             next_word = sys.intern(following) if following and not after.strip(" \t") else ""
             apposition = after.strip(" \t") == "," and following is not None and following.lower() in ("a", "an")

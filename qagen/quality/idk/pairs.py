@@ -23,7 +23,8 @@ from qagen.llm.keys import message_parts, request_key
 from qagen.llm.templates import ChatTemplate
 from qagen.quality.idk.candidates import choose_excerpt_chunks, likely_answered, pick_refusal, render_excerpts
 from qagen.quality.idk.evidence import quoted_answer
-from qagen.quality.idk.offline import offline_idk_questions
+from qagen.quality.idk.names import find_entities
+from qagen.quality.idk.offline import offline_idk_questions, question_terms
 from qagen.quality.retrieval import BM25Index
 from qagen.records import Chunk, Pair, Rejection, Request
 from qagen.replies.questions import parse_check, parse_questions
@@ -59,13 +60,18 @@ def _drop(question: str, reason: str, detail: str) -> Rejection:
     return Rejection(stage="idk", reason=reason, detail=detail, raw=question)
 
 
-def offline_idk(chunks: Sequence[Chunk], index: BM25Index, target: int, refusals: Sequence[str], seed: int) -> IdkOutcome:
+def offline_idk(chunks: Sequence[Chunk], index: BM25Index | None, target: int, refusals: Sequence[str], seed: int) -> IdkOutcome:
+    """The offline "I don't know" pairs; ``index`` None: a ``BM25Index`` of only the terms the questions can hold is built here."""
     outcome = IdkOutcome(target=target)
     if target <= 0:
         return outcome
+    entities = find_entities(chunks)
+    if index is None:
+        # Postings of every term of the corpus would be three times as many (profiled at 10 MB).
+        index = BM25Index(chunks, terms=question_terms(entities))
     # Three candidates per example asked leaves room for those the corpus answers; the
     # ones left over once enough are kept are never looked at, so they are not rejects.
-    for question in offline_idk_questions(chunks, target * 3, seed=seed, index=index):
+    for question in offline_idk_questions(chunks, target * 3, seed=seed, index=index, entities=entities):
         if len(outcome.pairs) >= target:
             break
         outcome.candidates += 1
