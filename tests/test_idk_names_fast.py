@@ -30,7 +30,12 @@ _PROSE = [
     "Founders' Day at Port Essary, said Amara Okafor, a pilot.\n\nSTAFF HANDBOOK\n\n# Heading\nMV Brannoch Lass sailed",
     "- Item One\n- Item Two\nBuilt: 1998\n" + "A long line of wrapped prose that goes on and on about Orrin Bay\nand Kellimore Island.",
     "The Residents of Kellimore met Malden & Rusk in Quay Street; O'Brien and Jean-Luc McLeod too",
+    "A line of prose long enough to be wrapped, by Harbor\n-\nMuseum went on\n12)\nKellimore Island and more\n•\tOrrin\n>",
+    "Heading Alone\n\nOne Line Of Prose.\n\n# Title\n\nNOTES OF DEL\n\n  \n\nx\n\nAb Cd",
 ]
+
+
+_REFERENCE_LIST_ITEM = re.compile(r"\s*(?:[-*+•|>]|\d+[.)])\s")
 
 
 def _reference_passages(text: str) -> list[str]:
@@ -48,7 +53,7 @@ def _reference_passages(text: str) -> list[str]:
             wrapped = (
                 len(previous) >= mentions._JOIN_AFTER
                 and not previous.endswith(":")
-                and not mentions._LIST_ITEM.match(line + " ")
+                and not _REFERENCE_LIST_ITEM.match(line + " ")
                 and not mentions._FIELD_LINE.match(line)
             )
             separator = " " if wrapped else "\n"

@@ -32,7 +32,7 @@ _GAP_AND_TOKEN = re.compile(r"((?:[^\w&]|[\d_])*+)([^\W\d_]+(?:['’\-][^\W\d_]+
 _GAP_AND_ASCII_TOKEN = re.compile(r"([^A-Za-z&]*)([A-Za-z]+(?:['\-][A-Za-z]+)*|&)")
 _FOUR_LOWER_CASE_LETTERS = re.compile(r"[a-z]{4}")
 _SENTENCE_BREAK = re.compile(r"[.!?:;|\n]")
-_LIST_ITEM = re.compile(r"\s*(?:[-*+•|>]|\d+[.)])\s")
+_LIST_ITEM = re.compile(r"\s*(?:[-*+•|>]|\d+[.)])(?:\s|\Z)")  # of a stripped line: the marker may end it
 _FIELD_LINE = re.compile(r"[^\W\d_][\w '’&/-]{0,40}:(?:\s|$)")
 _JOIN_AFTER = 40  # a line at least this long, not ending in ":", is wrapped prose: join the next one
 
@@ -182,7 +182,10 @@ def _passages(text: str) -> list[str]:
     passages = []
     for block in _BLANK_LINE.split(text):
         lines = [stripped for line in block.splitlines() if (stripped := line.strip())]
-        if len(lines) == 1 and _is_title_line(lines[0]):
+        if len(lines) <= 1:
+            # Half the blocks are one line: a heading or a passage as it stands.
+            if lines and not _is_title_line(lines[0]):
+                passages.append(lines[0])
             continue
         # The passage is built as a list of pieces, and its last line kept apart: adding to one
         # growing string and splitting it again for its last line was quadratic in a block's
@@ -193,14 +196,15 @@ def _passages(text: str) -> list[str]:
         last_length = 0
         last_piece = ""
         for line in lines:
-            if _is_markup_line(line) or _is_upper_case_line(line):
+            # _is_markup_line and _is_upper_case_line, the common case first and without calls (line is stripped).
+            if line.startswith(_MARKUP_STARTS) or (not _FOUR_LOWER_CASE_LETTERS.search(line) and _is_upper_case_line(line)):
                 pieces.append("\n")
                 last_length = 0
                 continue
             wrapped = (
                 last_length >= _JOIN_AFTER
                 and not last_piece.endswith(":")
-                and not _LIST_ITEM.match(line + " ")
+                and not _LIST_ITEM.match(line)
                 and not _FIELD_LINE.match(line)
             )
             pieces += ("" if not pieces else " " if wrapped else "\n", line)
@@ -212,8 +216,11 @@ def _passages(text: str) -> list[str]:
     return passages
 
 
+_MARKUP_STARTS = ("#", "```", "~~~", "|---", "| ---", "===", "---")
+
+
 def _is_markup_line(line: str) -> bool:
-    return line.lstrip().startswith(("#", "```", "~~~", "|---", "| ---", "===", "---"))
+    return line.lstrip().startswith(_MARKUP_STARTS)
 
 
 def _is_upper_case_line(line: str) -> bool:
@@ -232,9 +239,9 @@ def _is_upper_case_line(line: str) -> bool:
 
 def _is_title_line(line: str) -> bool:
     """A short line on its own, mostly capitalised and without end punctuation: a heading."""
-    words = _TOKEN.findall(line)
     if _is_markup_line(line) or _is_upper_case_line(line):
         return True
+    words = (_ASCII_TOKEN if line.isascii() else _TOKEN).findall(line)
     if len(words) < 2 or len(words) > 10 or line[-1] in ".!?:;,":
         return False
     return sum(1 for word in words if word[:1].isupper()) >= 0.6 * len(words)
