@@ -293,6 +293,7 @@ class BM25Index:
         self._average_length = total / len(self._lengths) if total else 1.0
         self._neighbours: list[tuple[int, ...]] | None = None  # by position, built on first use
         self._pointed_by: dict[int, list[int]] | None = None
+        self._idf: dict[str, float] = {}
 
     def __len__(self) -> int:
         return len(self._chunks)
@@ -388,9 +389,13 @@ class BM25Index:
 
     def idf(self, term: str) -> float:
         """The BM25 inverse document frequency of a (tokenized) term."""
-        n = len(self._chunks)
-        df = self.document_frequency(term)
-        return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+        idf = self._idf.get(term)
+        if idf is None:
+            # Remembered: ``score`` asks again for each chunk it scores.
+            n = len(self._chunks)
+            df = self.document_frequency(term)
+            idf = self._idf[term] = math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+        return idf
 
     def search(self, query: str, k: int = 5) -> list[Hit]:
         """The ``k`` best chunks for ``query``: highest score first, ties in corpus order.
