@@ -77,3 +77,18 @@ def test_offline_idk_with_only_the_question_terms_indexed_keeps_and_drops_the_sa
             full = offline_idk(chunks, BM25Index(chunks), target, ["I don't know."], 0)
             part = offline_idk(chunks, None, target, ["I don't know."], 0)
             assert (part.pairs, part.rejections, part.candidates) == (full.pairs, full.rejections, full.candidates)
+
+
+def test_offline_idk_leaves_the_cycle_collector_as_it_found_it() -> None:
+    import gc
+
+    chunks = paragraphs_as_chunks(HANDBOOK)
+    assert gc.isenabled()
+    offline_idk(chunks, None, 5, ["I don't know."], 0)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        offline_idk(chunks, None, 5, ["I don't know."], 0)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
