@@ -1,7 +1,8 @@
 """The faster paths of name finding and tokenizing give exactly what the plain ones gave.
 
 The reference functions below are the earlier, plainer versions (kept here as the proof):
-``_passages`` joined one growing string, ``_name_runs`` walked ``_TOKEN`` matches one by one,
+``_passages`` joined one growing string, ``_name_runs`` walked ``_TOKEN`` matches one by one
+(it now finds whole runs with one regex),
 and the regexes had no ASCII variants.
 """
 
@@ -29,7 +30,12 @@ _PROSE = [
     "Founders' Day at Port Essary, said Amara Okafor, a pilot.\n\nSTAFF HANDBOOK\n\n# Heading\nMV Brannoch Lass sailed",
     "- Item One\n- Item Two\nBuilt: 1998\n" + "A long line of wrapped prose that goes on and on about Orrin Bay\nand Kellimore Island.",
     "The Residents of Kellimore met Malden & Rusk in Quay Street; O'Brien and Jean-Luc McLeod too",
+    "A line of prose long enough to be wrapped, by Harbor\n-\nMuseum went on\n12)\nKellimore Island and more\n•\tOrrin\n>",
+    "Heading Alone\n\nOne Line Of Prose.\n\n# Title\n\nNOTES OF DEL\n\n  \n\nx\n\nAb Cd",
 ]
+
+
+_REFERENCE_LIST_ITEM = re.compile(r"\s*(?:[-*+•|>]|\d+[.)])\s")
 
 
 def _reference_passages(text: str) -> list[str]:
@@ -47,7 +53,7 @@ def _reference_passages(text: str) -> list[str]:
             wrapped = (
                 len(previous) >= mentions._JOIN_AFTER
                 and not previous.endswith(":")
-                and not mentions._LIST_ITEM.match(line + " ")
+                and not _REFERENCE_LIST_ITEM.match(line + " ")
                 and not mentions._FIELD_LINE.match(line)
             )
             separator = " " if wrapped else "\n"
@@ -231,6 +237,25 @@ def test_name_runs_of_ascii_text_are_those_of_the_plain_version() -> None:
             if not label and not (start and len(words) == 1)
         ]
         assert [tuple(occurrence) for occurrence in mentions._name_runs(text, 2)] == expected, repr(text)
+
+
+def test_name_runs_of_unicode_text_are_those_of_the_plain_version() -> None:
+    # _name_runs finds runs with a regex whose capitals are the letters str.isupper() calls upper case.
+    words = (
+        "Émile Zoë İstanbul ǅemal Şule d’Arc O’Brien’s Founders’ Founders' Dr. DR. Mrs. MRS. Mıss Sır ſir Sir. Lady’s "
+        "ÖL ölçü Ⅷ ⅷ Ⓐ ß ẞ Σίσυφος ΣΟΦΙΑ 日本 x’s de del DE Del Of oF of’s van’s & Ab1 2Cd _Ef ɐB a’-Bc X-’Y 12 ."
+    ).split()
+    rng = random.Random(12)
+    joints = [" ", "  ", "\n", ". ", ": ", ", ", "’", "'", "\t", " - ", "|", "", "’ ", " . ", "\u00a0", "\u2019s "]
+    texts = ["".join(rng.choice(words) + rng.choice(joints) for _ in range(rng.randint(0, 30))) for _ in range(2000)]
+    texts += _random_texts(13, 2000, "AÉİǅa’é' .s\n") + ["", "’", "É", "Éa’s", "İİ İ", "Dr.É", "ÉÉ: x", "Sir’ Ab"]
+    for text in texts:
+        expected = [
+            (words, chunk, start, previous, next_word, apposition)
+            for words, chunk, start, previous, next_word, label, apposition in _reference_name_runs(text, 4)
+            if not label and not (start and len(words) == 1)
+        ]
+        assert [tuple(occurrence) for occurrence in mentions._name_runs(text, 4)] == expected, repr(text)
 
 
 def test_upper_case_lines_are_those_of_the_plain_version() -> None:

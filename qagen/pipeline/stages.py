@@ -409,9 +409,9 @@ async def make_idk(run: Run, asker: Asker, *, target: int) -> IdkOutcome:
     settings, chunks = run.settings, run.chunks
     if target <= 0 or not chunks:
         return IdkOutcome(target=max(0, target))
-    index = BM25Index(chunks)
     if settings.offline:
-        return offline_idk(chunks, index, target, settings.refusals, settings.seed)
+        return offline_idk(chunks, None, target, settings.refusals, settings.seed)  # it indexes what its questions need
+    index = BM25Index(chunks)
     run.reporter.note(f"qagen: writing and checking {target} I-don't-know examples with {settings.model}")
     return await model_idk(
         asker, chunks, index, target,

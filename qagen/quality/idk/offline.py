@@ -10,6 +10,7 @@ pass ``qagen.quality.idk.candidates.likely_answered``.
 from __future__ import annotations
 
 import random
+import re
 from collections import Counter
 from bisect import bisect_left
 from collections.abc import Callable, Sequence
@@ -124,7 +125,9 @@ _FRAMES: dict[str, tuple[_Frame, ...]] = {
 }
 
 
-def offline_idk_questions(chunks: Sequence[Chunk], count: int, *, seed: int = 0, index: BM25Index | None = None) -> list[str]:
+def offline_idk_questions(
+    chunks: Sequence[Chunk], count: int, *, seed: int = 0, index: BM25Index | None = None, entities: Sequence[Entity] | None = None
+) -> list[str]:
     """Up to ``count`` distinct questions about the corpus's names that it likely cannot answer.
 
     Names come from ``find_entities``; each is combined with the frames of its kind. A
@@ -136,7 +139,9 @@ def offline_idk_questions(chunks: Sequence[Chunk], count: int, *, seed: int = 0,
     Deterministic for a given corpus, count and seed (``random.Random(seed)`` shuffles each
     name's frames): the most widely mentioned names come first, one question per name per
     round, each name taking the frame used least so far. ``index``, a ``BM25Index`` of these
-    very chunks, saves tokenising every chunk again; the questions are the same without it.
+    very chunks (it may hold only ``question_terms(entities)``), saves tokenising every chunk
+    again, and ``entities``, ``find_entities(chunks)``, finding them again; the questions are
+    the same without them.
     """
     if count < 0:
         raise ValueError(f"count must be >= 0, got {count}")
@@ -147,7 +152,7 @@ def offline_idk_questions(chunks: Sequence[Chunk], count: int, *, seed: int = 0,
     rng = random.Random(seed)
     positions_with = index.positions_with if index is not None else _term_positions(chunks)
     plans: list[tuple[Entity, list[_Frame]]] = []
-    for entity in find_entities(chunks):
+    for entity in find_entities(chunks) if entities is None else entities:
         frames = [frame for frame in _FRAMES[entity.kind] if _frame_allowed(frame, entity, positions_with)]
         rng.shuffle(frames)
         if frames:
@@ -169,6 +174,27 @@ def offline_idk_questions(chunks: Sequence[Chunk], count: int, *, seed: int = 0,
                     break
         plans = [(entity, frames) for entity, frames in plans if frames]
     return questions
+
+
+def question_terms(entities: Sequence[Entity]) -> frozenset[str]:
+    """Every term a question of ``offline_idk_questions`` about these entities can hold, and every key term.
+
+    A question is a frame's text with its placeholders, each between a space or a quote and a
+    space, "?" or a quote, filled in: its words are the frame's own and the filled-in name's.
+    """
+    terms = set(_FRAME_TERMS)
+    for entity in entities:
+        display = entity.display
+        terms.update(tokenize(display), tokenize(f"{display}'s"), tokenize(entity.name))
+    return frozenset(terms)
+
+
+_FRAME_TERMS = frozenset(
+    term
+    for frames in _FRAMES.values()
+    for frame in frames
+    for term in (*tokenize(re.sub(r"\{\w+\}", " ", frame.text)), *frame.key_terms())
+)
 
 
 def _term_positions(chunks: Sequence[Chunk]) -> Callable[[str], Sequence[int]]:
