@@ -284,8 +284,8 @@ class _RememberedCounts:
         if known is not None:
             return known
         start = self._text.find(text, self._at) if self._cuts else -1
-        if start < 0 and self._cuts:
-            start = self._text.find(text)
+        if start < 0 and self._cuts:  # asked again for an earlier piece: the nearest before the last one found
+            start = self._text.rfind(text, 0, self._at + len(text))
         if start >= 0:
             self._at = start
             known = self.between(start, start + len(text))
