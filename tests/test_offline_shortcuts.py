@@ -15,7 +15,7 @@ from qagen.llm.offline import model, passage, questions, results
 from qagen.llm.offline.forms import condition_question
 from qagen.llm.offline.labels import is_topic_label, label_questions
 from qagen.llm.offline.passage import LABEL_RE, clean_phrase
-from qagen.llm.offline.words import lower_first
+from qagen.llm.offline.words import lower_first, names_and_capitals, names_and_capitals_of_words
 
 RESULTS_TEXTS = [
     "",
@@ -117,6 +117,9 @@ def test_questions_made_when_needed_are_the_questions_made_at_once(sentence: str
         assert all(worth == questions.VAGUE_WORTH for _, worth, _ in expected[len(sharp):])
         if questions.asks_nothing(sentence, topic):  # passed over before anything else is tested
             assert expected == []
+        # The words _candidates split once and passes on give the questions a split inside gives.
+        shared, shared_vague = questions.sharp_questions(sentence, topic, names, sentence.split())
+        assert shared == sharp and (shared_vague() if shared_vague else []) == made
 
 
 @pytest.mark.parametrize("line", [
@@ -245,3 +248,8 @@ PASSAGES = [
 @pytest.mark.parametrize("n", [1, 2, 3, 5, 8])
 def test_pairs_picked_with_the_shortcuts_are_the_pairs_picked_before(text: str, n: int) -> None:
     assert model.extract_pairs(text, n) == _extract_pairs_before(text, n)
+
+
+def test_names_scan_of_words_split_by_the_caller_is_the_names_scan() -> None:
+    sentences = SENTENCES + ["", "   ", "Ola met Kari Holm. Then Ola left.", "ſome İstanbul Øst words: Ålesund, Oslo."]
+    assert names_and_capitals_of_words((s, s.split()) for s in sentences) == names_and_capitals(sentences)

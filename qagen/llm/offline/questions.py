@@ -337,7 +337,7 @@ def asks_nothing(sentence: str, topic: str) -> bool:
 
 
 def sharp_questions(
-    sentence: str, topic: str, names: frozenset[str]
+    sentence: str, topic: str, names: frozenset[str], sentence_words: list[str] | None = None
 ) -> tuple[list[tuple[str, float, str]], Callable[[], list[str]] | None]:
     """The sentence's questions, best first, as (question, worth, answer), and what makes its last-resort ones.
 
@@ -345,7 +345,7 @@ def sharp_questions(
     vague ``ABOUT_QUESTION``s come after all these, worth ``VAGUE_WORTH`` and answered by the sentence
     itself, so they are made only when a pick gets to them (finding their names took 3.0 of
     extract_pairs' 40 s under cProfile at 10 MB, for questions rarely asked). The second item is None
-    for a label line, which has none.
+    for a label line, which has none. sentence_words: ``sentence.split()``, when the caller has it.
     """
     found: list[tuple[str, float, str]] = []
     label = raw_label = ""
@@ -358,10 +358,14 @@ def sharp_questions(
         found += [(question, 1.5, answer) for question, answer
                   in label_questions(raw_label, label, value, topic, names)]
         sentence = value
+        sentence_words = None  # the words of the whole line, not of its value
     if not label and (condition := condition_question(sentence)):
         found.append((condition, 1.5, ""))
     opening = OPENING_TIME_RE.match(sentence) or _YEAR_ITEM_RE.match(sentence)
-    words = sentence[opening.end():].split() if opening else sentence.split()
+    if opening:
+        words = sentence[opening.end():].split()
+    else:
+        words = sentence.split() if sentence_words is None else sentence_words
     subject_phrase = ""
     if not label and (subject := _subject(words, names)) and _has_content(subject[0]):
         subject_phrase, verb_at = subject

@@ -13,7 +13,7 @@ from qagen.llm.offline.passage import TITLES
 from qagen.llm.offline.vocabulary import DATE_RE, DETERMINERS, IRREGULAR_PLURALS, TIME_RE, TIME_WORDS_RE, YEAR_RE
 
 __all__ = ["OPENING_MARKS", "WORD_MARKS", "bare_word", "is_capitalised", "known_names", "looks_plural", "lower_first", "mentions_time",
-           "names_and_capitals"]
+           "names_and_capitals", "names_and_capitals_of_words"]
 
 
 WORD_MARKS = ".,;:!?()[]{}\"'“”‘’*_`"  # the punctuation and markup around a word
@@ -47,10 +47,14 @@ def names_and_capitals(sentences: Iterable[str]) -> tuple[frozenset[str], dict[s
     The count is the offline model's proper-name points, found in this one scan of every word: counting
     them again per scored sentence took 0.3 of extract_pairs' 3.7 s at 10 MB.
     """
+    return names_and_capitals_of_words((sentence, sentence.split()) for sentence in sentences)
+
+
+def names_and_capitals_of_words(split_sentences: Iterable[tuple[str, list[str]]]) -> tuple[frozenset[str], dict[str, int]]:
+    """`names_and_capitals` of sentences given with their words (``sentence.split()``), split once by the caller."""
     names: set[str] = set()
     capitals: dict[str, int] = {}
-    for sentence in sentences:
-        words = sentence.split()
+    for sentence, words in split_sentences:
         count = 0
         previous = words[0] if words else ""
         for word in words[1:]:
