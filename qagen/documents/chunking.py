@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from qagen.documents.structure import heading_label, sections_of
-from qagen.documents.tokens import LINE_CUT as _LINE_CUT, TokenCounter, lines_that_add_up
+from qagen.documents.tokens import LINE_CUT, TokenCounter, lines_that_add_up
 from qagen.records import Chunk, Document, Section
 
 # Paragraphs first, then lines, sentences, words: a chunk boundary falls at the
@@ -271,7 +271,7 @@ class _RememberedCounts:
         self._cuts, self._needs, self._sums = [], [], []
         if not isinstance(self._count, TokenCounter):
             return
-        matches = list(_LINE_CUT.finditer(text))
+        matches = list(LINE_CUT.finditer(text))
         self._cuts = [match.end() for match in matches]
         self._needs = [match.start(1) for match in matches]
         lines = list(map(text.__getitem__, map(slice, self._cuts, [*self._cuts[1:], len(text)])))

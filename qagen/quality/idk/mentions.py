@@ -149,7 +149,7 @@ def _run_pattern(letter: str, capital: str, apostrophes: str) -> re.Pattern[str]
     joint = rf"(?:(?:{after_title})[ \t]*+\.[ \t]*+|(?<=s)[ \t]*+[{apostrophes}][ \t]*+|[ \t]*+)"
     # The capital first, then what is before it: the regex engine looks for the capital fast.
     run = rf"{capital}(?<={start}.){letter}*+{joined}*+((?:(?<![{apostrophes}]s){joint}(?:{capitalised}|{connector}))*+)"
-    gap = rf"(?:[^\w&]|[\d_])*+" if letter != "[A-Za-z]" else "[^A-Za-z&]*+"
+    gap = r"(?:[^\w&]|[\d_])*+" if letter != "[A-Za-z]" else "[^A-Za-z&]*+"
     return re.compile(rf"{run}(?=({gap})({letter}+{joined}*+|&)?)")
 
 
