@@ -105,7 +105,11 @@ and the review page taking its rows as written. Outputs byte-identical at 1, 10 
     idk 21.2 -> 15.6, dedupe 0.8 -> 0.8, dataset 1.5 -> 0.8; the rest (start-up, output files, review page,
     exit) 4.5 -> 3.8; CPU exponent 10 -> 50 MB 0.94, memory exponent 0.48 (11.7 MB of memory per MB of input)
 
-Five runs of the final code at 50 MB took 54.2 to 60.3 s (the 60.3 s one while the loop took 0.35 s): under
+Keeping 256 chunk profiles for the checks instead of 4,096 then took the peak down without costing CPU: the
+last run, 1 MB 2.1 s and 135 MB, 10 MB 11.9 s and 235 MB, 50 MB 55.8 s and 535 MB (10.7 MB per MB of input;
+memory exponent 10 -> 50 MB 0.51, CPU exponent 0.96).
+
+Six runs of the final code at 50 MB took 54.2 to 60.3 s (the 60.3 s one while the loop took 0.35 s): under
 60 s at this machine's usual speed, by a few seconds only. What is left is Python work per word, line and
 sentence in each stage: finding names is most of the 15.6 s "I don't know" stage, the offline generator's
 extract_pairs about 15 of the 17.9 s of generating, building and reading windows about a third of the
