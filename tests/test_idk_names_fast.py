@@ -77,6 +77,15 @@ def _reference_is_title_line(line: str) -> bool:
     return sum(1 for word in words if word[:1].isupper()) >= 0.6 * len(words)
 
 
+def _joiner_inside_name(previous: str, gap: str) -> str | None:
+    """What of a non-space gap stays inside a name, or None when the gap ends the name (the plain version's rule)."""
+    if gap == "." and previous.lower() in mentions._TITLES:
+        return ""  # "Dr. Maria Lopez"
+    if gap in ("'", "’") and previous.endswith("s"):
+        return gap  # "Founders' Day"
+    return None
+
+
 def _reference_name_runs(text: str, chunk: int) -> list[tuple]:
     """Every run, as (words, chunk, sentence_start, previous, next_word, label, apposition)."""
     runs: list[tuple] = []
@@ -95,7 +104,7 @@ def _reference_name_runs(text: str, chunk: int) -> list[tuple]:
                 continue
             gap = passage[tokens[i - 1].end() : match.start()].strip(" \t") if run else ""
             if gap:
-                joiner = mentions._joiner_inside_name(run[-1], gap)
+                joiner = _joiner_inside_name(run[-1], gap)
                 if joiner is None:
                     close(i)
                 else:

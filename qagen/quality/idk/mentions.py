@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Sequence
+from functools import cache
 from typing import NamedTuple
 
 from qagen.records import Chunk
@@ -80,7 +81,7 @@ def _name_runs(text: str, chunk: int) -> list[_Occurrence]:
         # The regex engine finds the runs and what follows each; Python looks only at the runs, never
         # at the lower-case words between (at 10 MB, passages aside: a Python loop over every word's
         # (gap, word) pair took 1.26 s, this 0.95 s).
-        run_pattern, word_pattern = (_ASCII_RUN, _GAP_AND_ASCII_TOKEN) if passage.isascii() else (_RUN, _GAP_AND_TOKEN)
+        run_pattern, word_pattern = (_ASCII_RUN, _GAP_AND_ASCII_TOKEN) if passage.isascii() else (_unicode_run(), _GAP_AND_TOKEN)
         backwards = ""
         for match in run_pattern.finditer(passage):
             more, after, following = match.group(1, 2, 3)
@@ -168,16 +169,13 @@ def _capitals() -> str:
 
 _LETTER = re.compile(r"[^\W\d_]")
 _ASCII_RUN = _run_pattern("[A-Za-z]", "[A-Z]", "'")
-_RUN = _run_pattern(_LETTER.pattern, _capitals(), "'’")
 
 
-def _joiner_inside_name(previous: str, gap: str) -> str | None:
-    """What of a non-space gap stays inside a name, or None when the gap ends the name."""
-    if gap == "." and previous.lower() in _TITLES:
-        return ""  # "Dr. Maria Lopez"
-    if gap in ("'", "’") and previous.endswith("s"):
-        return gap  # "Founders' Day"
-    return None
+@cache
+def _unicode_run() -> re.Pattern[str]:
+    """The run pattern for text beyond ASCII, made on first use: reading every code point for its capitals
+    and compiling the class took 69 ms of every run's start-up when it was made at import."""
+    return _run_pattern(_LETTER.pattern, _capitals(), "'’")
 
 
 def _passages(text: str) -> list[str]:
