@@ -83,12 +83,16 @@ def _read_json(path: Path, out: Path) -> dict[str, Any]:
 
 def _rows(path: Path, out: Path) -> Iterator[dict[str, Any]]:
     """Every line's object, one at a time."""
-    for line in _row_texts(path, out):
-        yield json.loads(line)
+    return (row for row, _ in _lines(path, out))
 
 
 def _row_texts(path: Path, out: Path) -> Iterator[RowText]:
-    """Every line that holds a JSON object, one at a time; only "\\n" ends a line, as qagen writes them (U+2028 inside text is escaped)."""
+    """Every line that holds a JSON object, as written, one at a time."""
+    return (RowText(line) for _, line in _lines(path, out))
+
+
+def _lines(path: Path, out: Path) -> Iterator[tuple[dict[str, Any], str]]:
+    """Each line's object and its text; only "\\n" ends a line, as qagen writes them (U+2028 inside text is escaped)."""
     try:
         handle = open(path, encoding="utf-8", newline="\n")
     except OSError as exc:
@@ -105,7 +109,7 @@ def _row_texts(path: Path, out: Path) -> Iterator[RowText]:
                     raise _damaged(path, out, f"line {number} is not JSON") from None
                 if not isinstance(row, dict):
                     raise _damaged(path, out, f"line {number} is not a JSON object")
-                yield RowText(line.strip())
+                yield row, line.strip()
         except UnicodeDecodeError:
             raise _damaged(path, out, "not UTF-8") from None
         except OSError as exc:
